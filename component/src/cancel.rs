@@ -1,0 +1,51 @@
+//! Cooperative cancellation, as in Python: how a runtime awaitable observes `Task.cancel()`.
+//!
+//! `cancel()` sets a *pending* bit on the target task and wakes it. Every runtime awaitable
+//! (sleep, `Event`/`Lock`/`ThreadSafeFlag` waits, awaiting a task, `gather`, `wait_for`, stream
+//! I/O) starts its poll with [`poll_cancelled`]: if the bit is set it clears it, undoes its own
+//! registration (leaves the timer heap, the wait queue, hands a granted lock on) and returns
+//! `Err(Error::Cancelled)`. So exactly one awaitable sees each cancel, at the point where the
+//! task is suspended — the Rust spelling of Python throwing `CancelledError` into the
+//! coroutine. The task may then propagate it with `?`, clean up with further awaits, or go on.
+//!
+//! A task suspended in a future that is not the runtime's (a user's own future, another
+//! crate's channel) observes the cancel at its next runtime await instead. Dropping the
+//! future outright (a hard abort) is not the default and is not offered yet.
+
+use core::task::Context;
+
+use crate::scheduler;
+use crate::task::raw::flag;
+
+/// True — and the pending cancel is consumed — if the task being polled has a pending cancel.
+///
+/// Call it first in every poll of an awaitable that should be a cancellation point, and
+/// return `Err(Error::Cancelled)` when it says true. Outside a task it is always false.
+///
+/// ```
+/// use core::future::poll_fn;
+/// use core::task::Poll;
+/// use uasyncio::{cancel::poll_cancelled, create_task, run, sleep_ms, Error};
+///
+/// // A hand-written awaitable that waits forever but honours cancellation.
+/// let r = run(async {
+///     let t = create_task(poll_fn(|cx| {
+///         if poll_cancelled(cx) { Poll::Ready(Err::<(), _>(Error::Cancelled)) } else { Poll::Pending }
+///     }));
+///     sleep_ms(1).await?;
+///     t.cancel()?;
+///     t.await
+/// });
+/// assert_eq!(r, Err(Error::Cancelled));
+/// ```
+pub fn poll_cancelled(_cx: &mut Context<'_>) -> bool {
+    scheduler::with_current(|task| {
+        let local = &task.local;
+        let pending = local.has(flag::CANCEL_PENDING);
+        if pending {
+            local.clear(flag::CANCEL_PENDING);
+        }
+        pending
+    })
+    .unwrap_or(false)
+}

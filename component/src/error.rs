@@ -1,0 +1,146 @@
+//! Errors: MicroPython's exceptions as one Rust enum.
+//!
+//! A Python `raise` becomes an `Err(Error::…)` returned from an await, and `?` plays the role
+//! of exception propagation. Each variant names the Python exception it stands for, and
+//! `Display` prints that name, so a log line reads as it would under MicroPython:
+//!
+//! | Python            | Rust                      |
+//! |-------------------|---------------------------|
+//! | `CancelledError`  | [`Error::Cancelled`]      |
+//! | `TimeoutError`    | [`Error::Timeout`]        |
+//! | `EOFError`        | [`Error::Eof`]            |
+//! | `OSError(errno)`  | [`Error::Os`]             |
+//! | `RuntimeError(m)` | [`Error::Runtime`]        |
+//! | `ValueError(m)`   | [`Error::Value`]          |
+//! | any other         | [`Error::User`]           |
+
+use alloc::borrow::Cow;
+use alloc::sync::Arc;
+use core::fmt;
+
+/// `Result` with the runtime's [`Error`].
+pub type Result<T> = core::result::Result<T, Error>;
+
+/// A user's own error, carried through the runtime (Python: any other exception).
+pub type UserError = Arc<dyn core::error::Error + Send + Sync + 'static>;
+
+/// MicroPython's exceptions, as seen by Rust code.
+///
+/// ```
+/// use uasyncio::Error;
+/// assert_eq!(Error::Cancelled.to_string(), "CancelledError");
+/// assert_eq!(Error::Os(104).to_string(), "OSError: [Errno 104] ECONNRESET");
+/// assert_eq!(Error::runtime("can't cancel self").to_string(), "RuntimeError: can't cancel self");
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Error {
+    /// `CancelledError`: the task was cancelled (see [`Task::cancel`](crate::Task::cancel)).
+    Cancelled,
+    /// `TimeoutError`: [`wait_for`](crate::wait_for) ran out of time.
+    Timeout,
+    /// `EOFError`: the stream ended before the requested bytes arrived.
+    Eof,
+    /// `OSError` with an errno-like code (Linux numbering: 104 is `ECONNRESET`).
+    Os(i32),
+    /// `RuntimeError`: misuse of the API, with what was wrong.
+    Runtime(Cow<'static, str>),
+    /// `ValueError`: a bad argument, with what was wrong.
+    Value(Cow<'static, str>),
+    /// A user's own error, passed through the runtime unchanged.
+    User(UserError),
+}
+
+impl Error {
+    /// A `RuntimeError` with a message.
+    pub fn runtime(msg: impl Into<Cow<'static, str>>) -> Self {
+        Error::Runtime(msg.into())
+    }
+
+    /// A `ValueError` with a message.
+    pub fn value(msg: impl Into<Cow<'static, str>>) -> Self {
+        Error::Value(msg.into())
+    }
+
+    /// Wraps a user's own error.
+    ///
+    /// ```
+    /// #[derive(Debug)]
+    /// struct Overheat;
+    /// impl core::fmt::Display for Overheat {
+    ///     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result { f.write_str("overheat") }
+    /// }
+    /// impl std::error::Error for Overheat {}
+    /// let e = uasyncio::Error::user(Overheat);
+    /// assert_eq!(e.to_string(), "overheat");
+    /// ```
+    pub fn user<E: core::error::Error + Send + Sync + 'static>(err: E) -> Self {
+        Error::User(Arc::new(err))
+    }
+
+    /// True for `CancelledError`.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Error::Cancelled)
+    }
+
+    /// The Python name of the exception this error stands for.
+    pub fn python_name(&self) -> &'static str {
+        match self {
+            Error::Cancelled => "CancelledError",
+            Error::Timeout => "TimeoutError",
+            Error::Eof => "EOFError",
+            Error::Os(_) => "OSError",
+            Error::Runtime(_) => "RuntimeError",
+            Error::Value(_) => "ValueError",
+            Error::User(_) => "Exception",
+        }
+    }
+}
+
+/// The symbolic name of the errno values the runtime and its streams produce.
+pub(crate) fn errno_name(code: i32) -> Option<&'static str> {
+    // Values from Linux's include/uapi/asm-generic/errno-base.h and errno.h.
+    Some(match code {
+        9 => "EBADF",
+        11 => "EAGAIN",
+        12 => "ENOMEM",
+        22 => "EINVAL",
+        98 => "EADDRINUSE",
+        103 => "ECONNABORTED",
+        104 => "ECONNRESET",
+        107 => "ENOTCONN",
+        110 => "ETIMEDOUT",
+        111 => "ECONNREFUSED",
+        113 => "EHOSTUNREACH",
+        _ => return None,
+    })
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Cancelled | Error::Timeout | Error::Eof => f.write_str(self.python_name()),
+            Error::Os(code) => match errno_name(*code) {
+                Some(name) => write!(f, "OSError: [Errno {code}] {name}"),
+                None => write!(f, "OSError: [Errno {code}]"),
+            },
+            Error::Runtime(m) | Error::Value(m) => write!(f, "{}: {m}", self.python_name()),
+            Error::User(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+impl PartialEq for Error {
+    /// Errors compare by kind and payload; user errors compare by identity.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Error::Cancelled, Error::Cancelled) | (Error::Timeout, Error::Timeout) | (Error::Eof, Error::Eof) => true,
+            (Error::Os(a), Error::Os(b)) => a == b,
+            (Error::Runtime(a), Error::Runtime(b)) | (Error::Value(a), Error::Value(b)) => a == b,
+            (Error::User(a), Error::User(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}

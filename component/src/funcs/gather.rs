@@ -1,0 +1,254 @@
+//! `gather`: run awaitables concurrently and collect their outcomes in argument order.
+
+use alloc::vec::Vec;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use super::promote_to_task;
+use crate::error::{Error, Result};
+use crate::task::raw::flag;
+use crate::task::{Task, TaskRef};
+
+/// The shared engine of every gather form: waits for `tasks` to finish.
+///
+/// `fail_fast` is `return_exceptions=False`: the first sub-task to fail (in time) ends the
+/// gather with its error; the others keep running. A pending cancel of the gathering task
+/// cancels every unfinished sub-task and ends the gather with `Cancelled` at once.
+fn poll_tasks<'a, I>(tasks: I, started: &mut bool, fail_fast: bool, cx: &mut Context<'_>) -> Poll<Result<()>>
+where
+    I: Iterator<Item = &'a TaskRef> + Clone,
+{
+    if !*started {
+        *started = true;
+        // Sub-tasks count as awaited, except those that had already failed before the gather
+        // (they still go to the exception handler, as in MicroPython).
+        for t in tasks.clone().filter(|t| !t.done()) {
+            t.local().set(flag::AWAITED);
+        }
+    }
+    if crate::cancel::poll_cancelled(cx) {
+        for t in tasks.filter(|t| !t.done()) {
+            let _ = t.cancel();
+        }
+        return Poll::Ready(Err(Error::Cancelled));
+    }
+    let mut all_done = true;
+    let mut first_error: Option<(u64, Error)> = None;
+    for t in tasks {
+        if t.done() {
+            if fail_fast {
+                if let Some(e) = t.error() {
+                    let seq = t.local().done_seq.get();
+                    if first_error.as_ref().is_none_or(|(s, _)| seq < *s) {
+                        first_error = Some((seq, e));
+                    }
+                }
+            }
+        } else {
+            all_done = false;
+            t.set_join_waker(cx.waker());
+        }
+    }
+    match first_error {
+        Some((_, e)) => Poll::Ready(Err(e)),
+        None if all_done => Poll::Ready(Ok(())),
+        None => Poll::Pending,
+    }
+}
+
+/// Runs every awaitable concurrently (each becomes a task) and gives their outputs in order:
+/// MicroPython's `gather(*aws)`.
+///
+/// `.await` fails with the first error (`return_exceptions=False`);
+/// [`.return_exceptions()`](Gather::return_exceptions) gives every outcome instead. For
+/// awaitables of different output types, use the [`gather!`](crate::gather!) macro.
+///
+/// **Cancellation:** cancelling the gathering task cancels every unfinished sub-task and
+/// returns `Err(Error::Cancelled)` at once.
+///
+/// ```
+/// use uasyncio::{gather, run, sleep_ms};
+/// let out = run(async {
+///     let jobs = (1..=3u32).map(|i| async move { sleep_ms(10 - i).await?; Ok(i * 10) });
+///     gather(jobs).await
+/// });
+/// assert_eq!(out.unwrap(), vec![10, 20, 30]);
+/// ```
+pub fn gather<I, A, T>(aws: I) -> Gather<T>
+where
+    I: IntoIterator<Item = A>,
+    A: Future<Output = Result<T>> + 'static,
+    T: 'static,
+{
+    let tasks: Vec<Task<T>> = aws.into_iter().map(promote_to_task).collect();
+    let refs = tasks.iter().map(|t| t.raw().clone()).collect();
+    Gather { tasks, refs, started: false }
+}
+
+/// The future of [`gather`] (`return_exceptions=False`).
+#[must_use = "futures do nothing unless awaited"]
+pub struct Gather<T> {
+    tasks: Vec<Task<T>>,
+    refs: Vec<TaskRef>,
+    started: bool,
+}
+
+impl<T> Gather<T> {
+    /// `return_exceptions=True`: wait for every sub-task and give each outcome, errors
+    /// (`Cancelled` included) in place.
+    ///
+    /// ```
+    /// use uasyncio::{gather, run, Error};
+    /// let out = run(async {
+    ///     let a = Box::pin(async { Ok(1) });
+    ///     let b = Box::pin(async { Err(Error::value("bad")) });
+    ///     gather(vec![a as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>, b]).return_exceptions().await
+    /// }).unwrap();
+    /// assert_eq!(out, vec![Ok(1), Err(Error::value("bad"))]);
+    /// ```
+    pub fn return_exceptions(self) -> GatherAll<T> {
+        GatherAll { inner: self }
+    }
+}
+
+impl<T> Future for Gather<T> {
+    type Output = Result<Vec<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match poll_tasks(this.refs.iter(), &mut this.started, true, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => Poll::Ready(this.tasks.iter_mut().map(Task::take_result).collect()),
+        }
+    }
+}
+
+/// The future of [`Gather::return_exceptions`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct GatherAll<T> {
+    inner: Gather<T>,
+}
+
+impl<T> Future for GatherAll<T> {
+    type Output = Result<Vec<Result<T>>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut self.get_mut().inner;
+        match poll_tasks(this.refs.iter(), &mut this.started, false, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(this.tasks.iter_mut().map(Task::take_result).collect())),
+        }
+    }
+}
+
+/// A tuple of tasks with possibly different output types, for [`gather!`](crate::gather!).
+pub trait TaskTuple {
+    /// `(A, B, …)`: every output, when all succeeded.
+    type Values;
+    /// `(Result<A>, Result<B>, …)`: every outcome.
+    type Outcomes;
+    /// References to the tasks, in order.
+    fn refs(&self) -> Vec<TaskRef>;
+    /// Takes every output (all tasks finished without error).
+    fn take_values(&mut self) -> Result<Self::Values>;
+    /// Takes every outcome (all tasks finished).
+    fn take_outcomes(&mut self) -> Self::Outcomes;
+}
+
+macro_rules! task_tuple {
+    ($($t:ident $i:tt),+) => {
+        impl<$($t),+> TaskTuple for ($(Task<$t>,)+) {
+            type Values = ($($t,)+);
+            type Outcomes = ($(Result<$t>,)+);
+            fn refs(&self) -> Vec<TaskRef> {
+                alloc::vec![$(self.$i.raw().clone()),+]
+            }
+            fn take_values(&mut self) -> Result<Self::Values> {
+                Ok(($(self.$i.take_result()?,)+))
+            }
+            fn take_outcomes(&mut self) -> Self::Outcomes {
+                ($(self.$i.take_result(),)+)
+            }
+        }
+    };
+}
+
+task_tuple!(A 0);
+task_tuple!(A 0, B 1);
+task_tuple!(A 0, B 1, C 2);
+task_tuple!(A 0, B 1, C 2, D 3);
+task_tuple!(A 0, B 1, C 2, D 3, E 4);
+task_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
+task_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+task_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+
+/// The future of [`gather!`](crate::gather!): a gather over a tuple of tasks.
+#[must_use = "futures do nothing unless awaited"]
+pub struct GatherTuple<Tup, const RETURN_EXCEPTIONS: bool> {
+    tasks: Tup,
+    refs: Vec<TaskRef>,
+    started: bool,
+}
+
+impl<Tup: TaskTuple, const R: bool> GatherTuple<Tup, R> {
+    /// Gathers the tasks of `tasks` (use the [`gather!`](crate::gather!) macro).
+    pub fn new(tasks: Tup) -> Self {
+        let refs = tasks.refs();
+        GatherTuple { tasks, refs, started: false }
+    }
+}
+
+impl<Tup: TaskTuple + Unpin> Future for GatherTuple<Tup, false> {
+    type Output = Result<Tup::Values>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match poll_tasks(this.refs.iter(), &mut this.started, true, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => Poll::Ready(this.tasks.take_values()),
+        }
+    }
+}
+
+impl<Tup: TaskTuple + Unpin> Future for GatherTuple<Tup, true> {
+    type Output = Result<Tup::Outcomes>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match poll_tasks(this.refs.iter(), &mut this.started, false, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(this.tasks.take_outcomes())),
+        }
+    }
+}
+
+/// `gather(a, b, c)` for awaitables of different output types.
+///
+/// `gather!(a, b).await` gives `Result<(A, B)>` and fails with the first error;
+/// `gather!(return_exceptions: a, b).await` gives `Result<(Result<A>, Result<B>)>`.
+/// Up to 8 awaitables.
+///
+/// ```
+/// use uasyncio::{gather, run, sleep_ms, Error};
+/// run(async {
+///     let (n, s) = gather!(async { sleep_ms(2).await?; Ok(1) }, async { Ok("two") }).await?;
+///     assert_eq!((n, s), (1, "two"));
+///     let (a, b) = gather!(return_exceptions: async { Ok(1) }, async { Err::<(), _>(Error::Timeout) }).await?;
+///     assert_eq!((a, b), (Ok(1), Err(Error::Timeout)));
+///     Ok(())
+/// }).unwrap();
+/// ```
+#[macro_export]
+macro_rules! gather {
+    (return_exceptions: $($aw:expr),+ $(,)?) => {
+        $crate::funcs::GatherTuple::<_, true>::new(($($crate::funcs::promote_to_task($aw),)+))
+    };
+    ($($aw:expr),+ $(,)?) => {
+        $crate::funcs::GatherTuple::<_, false>::new(($($crate::funcs::promote_to_task($aw),)+))
+    };
+}

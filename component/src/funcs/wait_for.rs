@@ -1,0 +1,112 @@
+//! `wait_for` / `wait_for_ms`: await with a timeout that cancels the awaitable.
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use super::promote_to_task;
+use crate::error::{Error, Result};
+use crate::scheduler;
+use crate::task::Task;
+use crate::time::{seconds_to_ms, Timer};
+
+enum Phase {
+    Racing,
+    /// The timeout fired and the inner task was cancelled; waiting for it to finish.
+    Cancelling,
+}
+
+/// The future of [`wait_for`] and [`wait_for_ms`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct WaitFor<T> {
+    task: Task<T>,
+    timeout_ms: Option<u32>,
+    deadline: Option<u64>,
+    timer: Timer,
+    phase: Phase,
+}
+
+/// Waits for `aw` (which becomes a task) for at most `timeout` seconds; `None` waits without
+/// a limit.
+///
+/// - `aw` finishes first: its output, or its error (`Cancelled` too, if a third party
+///   cancelled it).
+/// - The timeout passes: the inner task is cancelled, `wait_for` **waits until it has really
+///   finished** (it may clean up), then returns `Err(Error::Timeout)` — even if the inner task
+///   ignored the cancel and produced a value.
+///
+/// **Cancellation:** if the task calling `wait_for` is cancelled, the inner task is cancelled
+/// and `Err(Error::Cancelled)` is returned at once, without waiting for it.
+///
+/// ```
+/// use uasyncio::{run, sleep, wait_for, Error};
+/// let r = run(async { wait_for(async { sleep(10.0).await; Ok(()) }, 0.01).await });
+/// assert_eq!(r, Err(Error::Timeout));
+/// ```
+pub fn wait_for<A, T>(aw: A, timeout: impl Into<Option<f32>>) -> WaitFor<T>
+where
+    A: Future<Output = Result<T>> + 'static,
+    T: 'static,
+{
+    wait_for_ms(aw, timeout.into().map(seconds_to_ms))
+}
+
+/// As [`wait_for`], with the timeout in milliseconds (MicroPython's extension).
+///
+/// ```
+/// use uasyncio::{run, sleep_ms, wait_for_ms};
+/// let r = run(async { wait_for_ms(async { sleep_ms(1).await?; Ok(5) }, 1000).await });
+/// assert_eq!(r, Ok(5));
+/// ```
+pub fn wait_for_ms<A, T>(aw: A, timeout_ms: impl Into<Option<u32>>) -> WaitFor<T>
+where
+    A: Future<Output = Result<T>> + 'static,
+    T: 'static,
+{
+    WaitFor {
+        task: promote_to_task(aw),
+        timeout_ms: timeout_ms.into(),
+        deadline: None,
+        timer: Timer::default(),
+        phase: Phase::Racing,
+    }
+}
+
+impl<T> Future for WaitFor<T> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let this = self.get_mut();
+        let Some(timeout_ms) = this.timeout_ms else {
+            return Pin::new(&mut this.task).poll(cx);
+        };
+        if let Phase::Racing = this.phase {
+            if crate::cancel::poll_cancelled(cx) {
+                scheduler::with_core(|core| this.timer.disarm(core));
+                let _ = this.task.cancel();
+                return Poll::Ready(Err(Error::Cancelled));
+            }
+            if let Poll::Ready(out) = this.task.poll_join(cx, false) {
+                scheduler::with_core(|core| this.timer.disarm(core));
+                return Poll::Ready(out);
+            }
+            let fired = scheduler::with_core(|core| {
+                let deadline =
+                    *this.deadline.get_or_insert_with(|| core.now_us() + u64::from(timeout_ms) * 1000);
+                this.timer.poll_at(core, deadline, cx.waker())
+            });
+            match fired {
+                Some(false) => return Poll::Pending,
+                Some(true) => {}
+                None => return Poll::Ready(Err(Error::runtime("no running event loop"))),
+            }
+            let _ = this.task.cancel();
+            this.phase = Phase::Cancelling;
+        }
+        // Waiting for the cancelled inner task; a cancel of ours is forwarded to it (`link`).
+        match this.task.poll_join(cx, true) {
+            Poll::Ready(_) => Poll::Ready(Err(Error::Timeout)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}

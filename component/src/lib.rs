@@ -1,0 +1,77 @@
+//! # uasyncio — MicroPython's `asyncio`, as a Rust async runtime for one RTOS thread
+//!
+//! The API of MicroPython's `asyncio` module, with its names and its behaviour, in idiomatic
+//! Rust. The loop runs on **one thread** — an RTOS task on FreeRTOS or Zephyr, any thread on a
+//! host — and other threads and interrupt handlers signal it through [`ThreadSafeFlag`].
+//!
+//! | MicroPython                         | here                                                   |
+//! |-------------------------------------|--------------------------------------------------------|
+//! | `asyncio.run(coro)`                 | [`run`]                                                |
+//! | `asyncio.create_task(coro)`         | [`create_task`] → [`Task`]                             |
+//! | `asyncio.current_task()`            | [`current_task`] → [`TaskRef`]                         |
+//! | `asyncio.sleep(t)`, `sleep_ms(t)`   | [`sleep`], [`sleep_ms`]                                |
+//! | `asyncio.wait_for(aw, t)`, `_ms`    | [`wait_for`], [`wait_for_ms`]                          |
+//! | `asyncio.gather(*aws, return_exceptions=…)` | [`gather()`] / [`gather!`], `.return_exceptions()` |
+//! | `Task.cancel()`                     | [`Task::cancel`]                                       |
+//! | `Event`, `Lock`, `ThreadSafeFlag`   | [`Event`], [`Lock`], [`ThreadSafeFlag`]                |
+//! | `get_event_loop()`, `new_event_loop()`, `Loop` | [`get_event_loop`], [`new_event_loop`], [`Loop`] |
+//! | exceptions                          | [`Error`] (see the table there)                        |
+//!
+//! A Python `raise` is an `Err` returned from an await; `?` propagates it. Cancellation is
+//! cooperative, as in Python: see [`cancel`] and the [`task`] module.
+//!
+//! ```
+//! use uasyncio::{create_task, run, sleep_ms};
+//!
+//! async fn blink(led: &'static str, period_ms: u32, times: u32) -> uasyncio::Result<()> {
+//!     for _ in 0..times {
+//!         println!("{led} on");
+//!         sleep_ms(5).await?;
+//!         println!("{led} off");
+//!         sleep_ms(period_ms).await?;
+//!     }
+//!     Ok(())
+//! }
+//!
+//! run(async {
+//!     create_task(blink("LED1", 70, 2));
+//!     create_task(blink("LED2", 40, 3));
+//!     sleep_ms(200).await
+//! }).unwrap();
+//! ```
+//!
+//! ## Crate features
+//! - `std` (default): the host port of [`rtos_shims`]. Firmware builds use
+//!   `default-features = false` and pick their kernel's port.
+//! - `diagnostics`: counts live task allocations ([`diagnostics::live_tasks`]).
+#![no_std]
+#![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod atomic;
+pub mod cancel;
+mod error;
+mod fmt;
+pub mod funcs;
+mod scheduler;
+pub mod sync;
+pub mod task;
+mod time;
+
+#[cfg(feature = "diagnostics")]
+pub mod diagnostics;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+
+pub use error::{Error, Result, UserError};
+pub use funcs::{gather, wait_for, wait_for_ms};
+pub use scheduler::{
+    get_event_loop, new_event_loop, run, ExceptionContext, ExceptionContext as Context, ExceptionHandler, Loop,
+};
+pub use sync::{Event, Lock, LockGuard, ThreadSafeFlag};
+pub use task::{create_task, current_task, Task, TaskRef};
+pub use time::{sleep, sleep_ms, ticks_ms, Sleep};

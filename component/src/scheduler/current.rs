@@ -1,0 +1,100 @@
+//! Where a thread finds its loop.
+//!
+//! With `std`, each thread that uses the API gets its own loop in a thread-local, created on
+//! first use (cargo runs tests on parallel threads; each has its own loop). Without `std`
+//! there is no thread-local storage: one loop serves the firmware, owned by the first thread
+//! that uses it; another thread or an interrupt handler finds no loop here (and wakes tasks
+//! through the cross-context path instead).
+
+use super::LoopCore;
+use crate::error::{Error, Result};
+
+#[cfg(feature = "std")]
+mod imp {
+    use std::cell::OnceCell;
+
+    use super::*;
+
+    std::thread_local! {
+        static CORE: OnceCell<LoopCore> = const { OnceCell::new() };
+    }
+
+    /// Runs `f` on this thread's loop, if it has one and is not tearing it down.
+    pub(crate) fn try_with<R>(f: impl FnOnce(&LoopCore) -> R) -> Option<R> {
+        CORE.try_with(|cell| cell.get().map(f)).ok().flatten()
+    }
+
+    /// Runs `f` on this thread's loop, creating it on first use.
+    pub(crate) fn with_or_init<R>(f: impl FnOnce(&LoopCore) -> R) -> Result<R> {
+        CORE.try_with(|cell| {
+            if cell.get().is_none() {
+                let _ = cell.set(LoopCore::new()?);
+            }
+            cell.get().map(f).ok_or_else(|| Error::runtime("no event loop on this thread"))
+        })
+        .unwrap_or_else(|_| Err(Error::runtime("the thread is exiting; its event loop is gone")))
+    }
+}
+
+#[cfg(not(feature = "std"))]
+mod imp {
+    use core::cell::UnsafeCell;
+    use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+    use super::*;
+
+    const EMPTY: u8 = 0;
+    const INITIALISING: u8 = 1;
+    const READY: u8 = 2;
+
+    struct Slot {
+        owner: AtomicUsize,
+        state: AtomicU8,
+        core: UnsafeCell<Option<LoopCore>>,
+    }
+
+    // SAFETY: `core` is only touched by the owner thread (checked against `owner` on every
+    // access, and never from interrupt context); the other fields are atomics.
+    unsafe impl Sync for Slot {}
+
+    static SLOT: Slot =
+        Slot { owner: AtomicUsize::new(0), state: AtomicU8::new(EMPTY), core: UnsafeCell::new(None) };
+
+    fn is_owner() -> bool {
+        !rtos_shims::in_isr() && SLOT.owner.load(Ordering::Acquire) == rtos_shims::current_thread_id()
+    }
+
+    pub(crate) fn try_with<R>(f: impl FnOnce(&LoopCore) -> R) -> Option<R> {
+        if SLOT.state.load(Ordering::Acquire) != READY || !is_owner() {
+            return None;
+        }
+        // SAFETY: READY and we are the owner thread: nobody else reads or writes `core`, and
+        // it is never written again after initialisation.
+        unsafe { (*SLOT.core.get()).as_ref() }.map(f)
+    }
+
+    pub(crate) fn with_or_init<R>(f: impl FnOnce(&LoopCore) -> R) -> Result<R> {
+        if rtos_shims::in_isr() {
+            return Err(Error::runtime("the event loop API is not available in interrupt context"));
+        }
+        let me = rtos_shims::current_thread_id();
+        if SLOT.state.load(Ordering::Acquire) == EMPTY
+            && SLOT.state.compare_exchange(EMPTY, INITIALISING, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        {
+            let core = match LoopCore::new() {
+                Ok(core) => core,
+                Err(e) => {
+                    SLOT.state.store(EMPTY, Ordering::Release);
+                    return Err(e);
+                }
+            };
+            // SAFETY: INITIALISING excludes every other access to `core`.
+            unsafe { *SLOT.core.get() = Some(core) };
+            SLOT.owner.store(me, Ordering::Release);
+            SLOT.state.store(READY, Ordering::Release);
+        }
+        try_with(f).ok_or_else(|| Error::runtime("the event loop belongs to another thread"))
+    }
+}
+
+pub(crate) use imp::{try_with, with_or_init};

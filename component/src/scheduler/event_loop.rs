@@ -1,0 +1,250 @@
+//! The public face of the loop: `run`, `get_event_loop`, `new_event_loop` and `Loop`.
+//!
+//! MicroPython has one loop; we have one per thread that uses the API (`std`), or one per
+//! firmware (no `std`). [`Loop`] is a handle to the calling thread's loop: it cannot be
+//! created directly, only through [`get_event_loop`] and [`new_event_loop`], as in the seed.
+
+use alloc::borrow::Cow;
+use core::future::Future;
+use core::marker::PhantomData;
+
+use super::{current, LoopCore};
+use crate::error::{Error, Result};
+use crate::funcs::promote_to_task;
+use crate::task::raw::flag;
+use crate::task::{Task, TaskRef};
+
+/// An exception handler: `handler(loop, context)`, as set by [`Loop::set_exception_handler`].
+pub type ExceptionHandler = fn(&Loop, &ExceptionContext);
+
+/// What the exception handler receives: MicroPython's context dict with the keys `message`,
+/// `exception` and `future`.
+///
+/// ```
+/// use uasyncio::{Context, Error};
+/// let ctx = Context::new("something went wrong").with_exception(Error::Timeout);
+/// assert_eq!(ctx.message, "something went wrong");
+/// assert_eq!(ctx.exception, Some(Error::Timeout));
+/// assert!(ctx.future.is_none());
+/// ```
+#[derive(Debug, Clone)]
+pub struct ExceptionContext {
+    /// `context["message"]`: what happened ("Task exception wasn't retrieved").
+    pub message: Cow<'static, str>,
+    /// `context["exception"]`: the error.
+    pub exception: Option<Error>,
+    /// `context["future"]`: the task it came from.
+    pub future: Option<TaskRef>,
+}
+
+impl ExceptionContext {
+    /// A context with a message only.
+    pub fn new(message: impl Into<Cow<'static, str>>) -> Self {
+        ExceptionContext { message: message.into(), exception: None, future: None }
+    }
+
+    /// Adds `exception`.
+    pub fn with_exception(mut self, exception: Error) -> Self {
+        self.exception = Some(exception);
+        self
+    }
+
+    /// Adds `future`.
+    pub fn with_future(mut self, task: TaskRef) -> Self {
+        self.future = Some(task);
+        self
+    }
+}
+
+/// The object that schedules and runs tasks: MicroPython's `Loop`.
+///
+/// ```
+/// let lp = uasyncio::get_event_loop();
+/// let t = lp.create_task(async { Ok(7) });
+/// assert_eq!(lp.run_until_complete(t).unwrap(), 7);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Loop {
+    _not_send: PhantomData<*const ()>,
+}
+
+/// The calling thread's event loop (created on first use).
+pub fn get_event_loop() -> Loop {
+    Loop { _not_send: PhantomData }
+}
+
+/// Resets the calling thread's loop and returns it: every pending task is dropped (its
+/// future is dropped here, and awaiting its handle gives `RuntimeError`), the ready queue and
+/// the timers are emptied. The exception handler is kept.
+///
+/// Errors with `RuntimeError` if the loop is running (call it between runs).
+///
+/// ```
+/// use uasyncio::{create_task, new_event_loop, sleep};
+/// let forgotten = create_task(async { sleep(1.0).await });
+/// new_event_loop().unwrap();
+/// assert!(forgotten.done());
+/// ```
+pub fn new_event_loop() -> Result<Loop> {
+    current::with_or_init(|core| {
+        if core.running.get() {
+            return Err(Error::runtime("can't reset a running event loop"));
+        }
+        core.reset(&Error::runtime("the task was dropped by new_event_loop()"));
+        Ok(())
+    })??;
+    Ok(get_event_loop())
+}
+
+/// Runs `coro` as the main task on the calling thread until it completes; returns its output.
+///
+/// Tasks still pending when it returns stay in the loop and run in the next `run()`, as in
+/// MicroPython. Errors with `RuntimeError` when a loop already runs on this thread.
+///
+/// ```
+/// let answer = uasyncio::run(async { Ok(42) }).unwrap();
+/// assert_eq!(answer, 42);
+/// ```
+pub fn run<F, T>(coro: F) -> Result<T>
+where
+    F: Future<Output = Result<T>> + 'static,
+    T: 'static,
+{
+    get_event_loop().run_until_complete(coro)
+}
+
+pub(super) fn call_handler(core: &LoopCore, ctx: &ExceptionContext) {
+    let lp = get_event_loop();
+    match core.handler.get() {
+        Some(handler) => handler(&lp, ctx),
+        None => lp.default_exception_handler(ctx),
+    }
+}
+
+impl Loop {
+    /// Creates a task on this loop; see [`create_task`](crate::create_task).
+    pub fn create_task<F, T>(&self, coro: F) -> Task<T>
+    where
+        F: Future<Output = Result<T>> + 'static,
+        T: 'static,
+    {
+        crate::create_task(coro)
+    }
+
+    /// Runs until [`stop`](Self::stop) is called, or until no task is left.
+    ///
+    /// ```
+    /// let lp = uasyncio::get_event_loop();
+    /// lp.create_task(async {
+    ///     uasyncio::sleep_ms(1).await?;
+    ///     uasyncio::get_event_loop().stop();
+    ///     Ok(())
+    /// });
+    /// lp.run_forever().unwrap();
+    /// ```
+    pub fn run_forever(&self) -> Result<()> {
+        current::with_or_init(|core| core.run_until(None))?
+    }
+
+    /// Runs until `aw` completes and returns its output. A future that is not a [`Task`]
+    /// becomes one. Other tasks stay queued when it returns.
+    ///
+    /// Errors: `aw`'s own error; `RuntimeError` if the loop is already running, or if
+    /// [`stop`](Self::stop) ended the loop before `aw` completed.
+    pub fn run_until_complete<F, T>(&self, aw: F) -> Result<T>
+    where
+        F: Future<Output = Result<T>> + 'static,
+        T: 'static,
+    {
+        let mut task = promote_to_task(aw);
+        task.raw().local().set(flag::AWAITED);
+        let ptr = task.raw().ptr();
+        current::with_or_init(|core| core.run_until(Some(ptr)))??;
+        if task.done() {
+            task.take_result()
+        } else {
+            Err(Error::runtime("the event loop stopped before the task completed"))
+        }
+    }
+
+    /// Stops the loop once the tasks that are ready now have run. Tasks still pending continue
+    /// on the next `run_forever()` / `run()`. No effect when the loop is not running.
+    pub fn stop(&self) {
+        current::try_with(|core| {
+            if core.running.get() && core.stop_at.get().is_none() {
+                let ready = core.ready.try_borrow().map(|r| r.len() as u64).unwrap_or(0);
+                core.stop_at.set(Some(core.popped.get() + ready));
+            }
+        });
+    }
+
+    /// Closes the loop. MicroPython has nothing to free here and neither do we: pending tasks
+    /// stay (use [`new_event_loop`] to drop them). Errors with `RuntimeError` while running.
+    pub fn close(&self) -> Result<()> {
+        match current::try_with(|core| core.running.get()) {
+            Some(true) => Err(Error::runtime("can't close a running event loop")),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sets the handler called when a task ends with an error that nobody awaited;
+    /// `None` restores the default.
+    ///
+    /// ```
+    /// use uasyncio::{get_event_loop, Context, Loop};
+    /// fn handler(_lp: &Loop, ctx: &Context) {
+    ///     println!("{}: {:?}", ctx.message, ctx.exception);
+    /// }
+    /// let lp = get_event_loop();
+    /// lp.set_exception_handler(Some(handler));
+    /// assert!(lp.get_exception_handler().is_some());
+    /// lp.set_exception_handler(None);
+    /// ```
+    pub fn set_exception_handler(&self, handler: Option<ExceptionHandler>) {
+        let _ = current::with_or_init(|core| core.handler.set(handler));
+    }
+
+    /// The custom handler, or `None` when the default one is in use.
+    pub fn get_exception_handler(&self) -> Option<ExceptionHandler> {
+        current::try_with(|core| core.handler.get()).flatten()
+    }
+
+    /// The default handler: logs the message, the task and the error through `log` at error
+    /// level.
+    pub fn default_exception_handler(&self, context: &ExceptionContext) {
+        match (&context.future, &context.exception) {
+            (Some(task), Some(e)) => crate::fmt::error!("{}\nfuture: {} \n{}", context.message, task, e),
+            (None, Some(e)) => crate::fmt::error!("{}\n{}", context.message, e),
+            (Some(task), None) => crate::fmt::error!("{}\nfuture: {}", context.message, task),
+            (None, None) => crate::fmt::error!("{}", context.message),
+        }
+    }
+
+    /// Calls the current handler (custom or default) with `context`.
+    pub fn call_exception_handler(&self, context: &ExceptionContext) {
+        match current::try_with(|core| core.handler.get()).flatten() {
+            Some(handler) => handler(self, context),
+            None => self.default_exception_handler(context),
+        }
+    }
+
+    /// Runs the loop on virtual time (for deterministic tests): the clock starts at 0 and,
+    /// when no task is ready, jumps straight to the next deadline instead of waiting for it.
+    /// Wakes from other threads still work. `false` returns to the kernel's clock.
+    ///
+    /// ```
+    /// use uasyncio::{get_event_loop, run, sleep, ticks_ms};
+    /// get_event_loop().use_virtual_time(true);
+    /// run(async { sleep(3600.0).await }).unwrap(); // returns at once
+    /// assert_eq!(ticks_ms(), 3_600_000);
+    /// get_event_loop().use_virtual_time(false);
+    /// ```
+    pub fn use_virtual_time(&self, enabled: bool) {
+        let _ = current::with_or_init(|core| core.virtual_now.set(enabled.then_some(0)));
+    }
+
+    /// The number of tasks on this loop that have not finished yet.
+    pub fn live_tasks(&self) -> usize {
+        current::try_with(|core| core.registry.borrow().len()).unwrap_or(0)
+    }
+}

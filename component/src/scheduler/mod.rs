@@ -1,0 +1,426 @@
+//! The loop: one thread, one ready queue, one timer heap, one semaphore.
+//!
+//! [`LoopCore`] is the loop-thread half (plain `Cell`s and `RefCell`s, never shared);
+//! [`shared::Shared`] is the half other threads and interrupt handlers may touch.
+//!
+//! ## A pass of the loop
+//! 1. take every task woken from other contexts (oldest first) into the ready queue;
+//! 2. fire every timer whose deadline has passed (deadline order, FIFO among equal deadlines);
+//! 3. if nothing is ready, block on the semaphore until the nearest deadline or a wake;
+//! 4. otherwise poll each task that was ready at the start of the pass, in FIFO order. Tasks
+//!    made ready meanwhile wait for the next pass, so a task that yields in a loop cannot
+//!    starve timers or wakes from other threads.
+//!
+//! No busy polling and no periodic tick of our own: with nothing to do the loop thread
+//! sleeps in the kernel, which is what lets a battery-powered modem sleep.
+//!
+//! ## Wakes
+//! A wake on the loop thread costs a `fetch_or` on the task's state word and a push to a
+//! `VecDeque`; a task that wakes itself (a yield) is requeued without touching its refcount.
+//! A wake from another thread or an ISR goes through [`shared::Shared::push_remote`].
+
+mod current;
+pub(crate) mod event_loop;
+pub(crate) mod shared;
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
+use core::future::Future;
+use core::ptr::NonNull;
+use core::task::{Context, Poll, Waker};
+
+use slab::Slab;
+
+pub use event_loop::{get_event_loop, new_event_loop, run, ExceptionContext, ExceptionHandler, Loop};
+use shared::Shared as SharedInner;
+
+use crate::atomic::Ordering;
+use crate::error::{Error, Result};
+use crate::task::raw::{self, flag, Header, SCHEDULED};
+use crate::task::TaskRef;
+use crate::time::Timers;
+
+pub(crate) use shared::Shared;
+
+/// The loop-thread half of an event loop.
+pub(crate) struct LoopCore {
+    pub(crate) shared: Arc<SharedInner>,
+    ready: RefCell<VecDeque<TaskRef>>,
+    pub(crate) timers: RefCell<Timers>,
+    /// Every unfinished task, so a reset or the thread's exit can finish them on this thread.
+    registry: RefCell<Slab<TaskRef>>,
+    current: Cell<Option<NonNull<Header>>>,
+    self_woken: Cell<bool>,
+    running: Cell<bool>,
+    /// Stop once this many tasks have been popped in total (`Loop::stop`).
+    stop_at: Cell<Option<u64>>,
+    popped: Cell<u64>,
+    next_id: Cell<u32>,
+    done_seq: Cell<u64>,
+    handler: Cell<Option<ExceptionHandler>>,
+    /// `Some(now)` when the loop runs on virtual time (tests).
+    virtual_now: Cell<Option<u64>>,
+    /// Bumped by `new_event_loop()`; timers armed before it are void.
+    pub(crate) epoch: Cell<u32>,
+    fired: RefCell<Vec<Waker>>,
+}
+
+impl LoopCore {
+    fn new() -> Result<Self> {
+        Ok(LoopCore {
+            shared: Arc::new(SharedInner::new()?),
+            ready: RefCell::new(VecDeque::new()),
+            timers: RefCell::new(Timers::new()),
+            registry: RefCell::new(Slab::new()),
+            current: Cell::new(None),
+            self_woken: Cell::new(false),
+            running: Cell::new(false),
+            stop_at: Cell::new(None),
+            popped: Cell::new(0),
+            next_id: Cell::new(1),
+            done_seq: Cell::new(0),
+            handler: Cell::new(None),
+            virtual_now: Cell::new(None),
+            epoch: Cell::new(0),
+            fired: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// The loop's clock, in microseconds.
+    pub(crate) fn now_us(&self) -> u64 {
+        self.virtual_now.get().unwrap_or_else(rtos_shims::now_us)
+    }
+
+    fn spawn<F, T>(&self, fut: F) -> TaskRef
+    where
+        F: Future<Output = Result<T>> + 'static,
+        T: 'static,
+    {
+        let id = self.next_id.get();
+        self.next_id.set(id.wrapping_add(1));
+        let ptr = raw::allocate(fut, self.shared.clone(), id);
+        let task = TaskRef::from_raw(ptr);
+        let key = self.registry.borrow_mut().insert(task.clone());
+        task.local().registry_key.set(u32::try_from(key).unwrap_or(u32::MAX));
+        // A new task is ready at once; nobody else can see it yet, so no race on the bit.
+        task.header().state.store(SCHEDULED, Ordering::Relaxed);
+        self.ready.borrow_mut().push_back(task.clone());
+        task
+    }
+
+    /// Puts a task woken on this thread in the ready queue (its SCHEDULED bit is already set).
+    fn enqueue(&self, ptr: NonNull<Header>) -> bool {
+        if self.current.get() == Some(ptr) {
+            self.self_woken.set(true);
+            return true;
+        }
+        let Ok(mut ready) = self.ready.try_borrow_mut() else {
+            return false;
+        };
+        ready.push_back(TaskRef::clone_from_ptr(ptr));
+        true
+    }
+
+    fn drain_remote(&self) {
+        if !self.shared.has_remote() {
+            return;
+        }
+        let mut ready = self.ready.borrow_mut();
+        self.shared.drain(|ptr| ready.push_back(TaskRef::from_raw(ptr)));
+    }
+
+    fn fire_timers(&self, now: u64) {
+        let mut fired = self.fired.take();
+        self.timers.borrow_mut().expire(now, &mut fired);
+        for w in fired.drain(..) {
+            w.wake();
+        }
+        self.fired.replace(fired);
+    }
+
+    /// Runs until `main` finishes (or, with `None`, until `stop()` or no task is left).
+    fn run_until(&self, main: Option<NonNull<Header>>) -> Result<()> {
+        if self.running.get() {
+            return Err(Error::runtime("event loop already running"));
+        }
+        self.running.set(true);
+        let _guard = RunningGuard(self);
+        let main_done = || {
+            // SAFETY: the caller of `run_until` holds a reference to `main`.
+            main.is_some_and(|m| unsafe { m.as_ref() }.local.has(flag::FINISHED))
+        };
+        loop {
+            if main_done() {
+                return Ok(());
+            }
+            self.drain_remote();
+            let next_deadline = self.timers.borrow().next_deadline();
+            if let Some(deadline) = next_deadline {
+                let now = self.now_us();
+                if deadline <= now {
+                    self.fire_timers(now);
+                }
+            }
+            let n = self.ready.borrow().len();
+            if n == 0 {
+                if self.stop_at.take().is_some() {
+                    return Ok(());
+                }
+                if main.is_none() && self.registry.borrow().is_empty() {
+                    return Ok(());
+                }
+                self.idle();
+                continue;
+            }
+            for _ in 0..n {
+                let Some(task) = self.ready.borrow_mut().pop_front() else { break };
+                let popped = self.popped.get() + 1;
+                self.popped.set(popped);
+                self.run_one(task);
+                if main_done() {
+                    return Ok(());
+                }
+                if self.stop_at.get().is_some_and(|at| popped >= at) {
+                    self.stop_at.set(None);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn idle(&self) {
+        let deadline = self.timers.borrow().next_deadline();
+        let now = self.now_us();
+        if let (Some(d), Some(_)) = (deadline, self.virtual_now.get()) {
+            if !self.shared.has_remote() {
+                // Virtual time: jump to the next deadline instead of waiting for it.
+                self.virtual_now.set(Some(d.max(now)));
+                return;
+            }
+        }
+        self.shared.sleep(deadline.map(|d| d.saturating_sub(now)));
+    }
+
+    fn run_one(&self, task: TaskRef) {
+        let ptr = task.ptr();
+        let header = task.header();
+        let local = &header.local;
+        // Acquire what wakers wrote before setting the bit; a wake from now on requeues.
+        header.state.swap(0, Ordering::AcqRel);
+        if local.has(flag::FINISHED) {
+            if local.has(flag::REPORT_PENDING) {
+                local.clear(flag::REPORT_PENDING);
+                if !local.has(flag::AWAITED) {
+                    self.report(&task);
+                }
+            }
+            // A finished task never needs to run again: keep its SCHEDULED bit set so stale
+            // wakers do not queue it.
+            header.state.fetch_or(SCHEDULED, Ordering::AcqRel);
+            return;
+        }
+        if !local.has(flag::STARTED) {
+            local.set(flag::STARTED);
+            if local.has(flag::CANCEL_PENDING) {
+                // Cancelled before it ever ran: its body never runs.
+                local.clear(flag::CANCEL_PENDING);
+                let finish_with = header.vtable.finish_with;
+                // SAFETY: loop thread; the task is not being polled.
+                unsafe { finish_with(ptr, Error::Cancelled) };
+                self.finished(task);
+                return;
+            }
+        }
+        self.current.set(Some(ptr));
+        self.self_woken.set(false);
+        let waker = raw::waker_ref(&ptr);
+        let mut cx = Context::from_waker(&waker);
+        let poll = header.vtable.poll;
+        // SAFETY: loop thread; the task was popped from the ready queue, so it is not being
+        // polled anywhere else, and `task` keeps it alive.
+        let res = unsafe { poll(ptr, &mut cx) };
+        self.current.set(None);
+        match res {
+            Poll::Ready(()) => self.finished(task),
+            Poll::Pending => {
+                if self.self_woken.get() {
+                    self.ready.borrow_mut().push_back(task);
+                }
+            }
+        }
+    }
+
+    /// Bookkeeping when a task's outcome has just been stored.
+    fn finished(&self, task: TaskRef) {
+        let header = task.header();
+        let local = &header.local;
+        local.set(flag::FINISHED);
+        header.state.fetch_or(SCHEDULED, Ordering::AcqRel);
+        let seq = self.done_seq.get() + 1;
+        self.done_seq.set(seq);
+        local.done_seq.set(seq);
+        let key = local.registry_key.replace(u32::MAX) as usize;
+        let entry = self.registry.borrow_mut().try_remove(key);
+        drop(entry);
+        drop(local.awaiting.take());
+        if !local.has(flag::HANDLE_ALIVE) {
+            let drop_output = header.vtable.drop_output;
+            // SAFETY: loop thread; finished, so not being polled; nobody can take the output.
+            unsafe { drop_output(task.ptr()) };
+        }
+        if let Some(w) = local.join_waker.take() {
+            w.wake();
+        } else if !local.has(flag::AWAITED) && task.error().is_some_and(|e| !e.is_cancelled()) {
+            // Nobody waits for it: report the error one pass later unless someone awaits it
+            // meanwhile (MicroPython requeues the dead task for the same purpose).
+            local.set(flag::REPORT_PENDING);
+            self.ready.borrow_mut().push_back(task);
+        }
+    }
+
+    fn report(&self, task: &TaskRef) {
+        let ctx = ExceptionContext {
+            message: "Task exception wasn't retrieved".into(),
+            exception: task.error(),
+            future: Some(task.clone()),
+        };
+        event_loop::call_handler(self, &ctx);
+    }
+
+    /// Finishes every live task with `err` on this thread and empties the queues.
+    fn reset(&self, err: &Error) {
+        // Take everything out first: dropping futures may call back into the loop.
+        let registry = core::mem::take(&mut *self.registry.borrow_mut());
+        let ready = core::mem::take(&mut *self.ready.borrow_mut());
+        let timers = core::mem::replace(&mut *self.timers.borrow_mut(), Timers::new());
+        self.epoch.set(self.epoch.get().wrapping_add(1));
+        self.stop_at.set(None);
+        let mut remote = Vec::new();
+        self.shared.drain(|ptr| remote.push(TaskRef::from_raw(ptr)));
+        for (_, task) in registry.iter() {
+            let header = task.header();
+            header.local.set(flag::FINISHED | flag::STARTED);
+            header.state.fetch_or(SCHEDULED, Ordering::AcqRel);
+            drop(header.local.awaiting.take());
+            let finish_with = header.vtable.finish_with;
+            // SAFETY: loop thread, not running (reset refuses a running loop), so no task is
+            // being polled.
+            unsafe { finish_with(task.ptr(), err.clone()) };
+            if !header.local.has(flag::HANDLE_ALIVE) {
+                let drop_output = header.vtable.drop_output;
+                // SAFETY: as above.
+                unsafe { drop_output(task.ptr()) };
+            }
+        }
+        drop(registry);
+        drop(ready);
+        drop(timers);
+        drop(remote);
+    }
+}
+
+impl Drop for LoopCore {
+    fn drop(&mut self) {
+        // The thread is exiting: drop every pending future here, on its own thread.
+        self.reset(&Error::runtime("the event loop's thread exited"));
+    }
+}
+
+struct RunningGuard<'a>(&'a LoopCore);
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.0.running.set(false);
+        self.0.current.set(None);
+        self.0.stop_at.set(None);
+    }
+}
+
+/// Called by `raw::schedule` on every wake: queue locally if this is the task's loop thread.
+pub(crate) fn enqueue_local(ptr: NonNull<Header>) -> bool {
+    current::try_with(|core| {
+        // SAFETY: the waker calling us owns a reference.
+        let header = unsafe { ptr.as_ref() };
+        Arc::ptr_eq(&core.shared, &header.shared) && core.enqueue(ptr)
+    })
+    .unwrap_or(false)
+}
+
+/// Creates a task on this thread's loop.
+pub(crate) fn spawn<F, T>(fut: F) -> TaskRef
+where
+    F: Future<Output = Result<T>> + 'static,
+    T: 'static,
+{
+    let mut fut = Some(fut);
+    match current::with_or_init(|core| fut.take().map(|f| core.spawn(f))) {
+        Ok(Some(task)) => task,
+        Ok(None) | Err(_) => {
+            // No loop can exist here: the task is born finished with a clear error.
+            let err = current::with_or_init(|_| ()).err().unwrap_or_else(|| Error::runtime("no event loop"));
+            let ptr = raw::allocate(async { Err::<T, Error>(Error::Cancelled) }, Arc::new(SharedInner::orphan()), 0);
+            let task = TaskRef::from_raw(ptr);
+            drop(fut);
+            let header = task.header();
+            header.local.set(flag::FINISHED | flag::STARTED | flag::AWAITED);
+            header.state.store(SCHEDULED, Ordering::Relaxed);
+            let finish_with = header.vtable.finish_with;
+            // SAFETY: the task was never polled and is not in any queue.
+            unsafe { finish_with(ptr, err) };
+            task
+        }
+    }
+}
+
+/// The task being polled on this thread, if any.
+pub(crate) fn current_task_ptr() -> Option<NonNull<Header>> {
+    current::try_with(|core| core.current.get()).flatten()
+}
+
+/// Runs `f` on the header of the task being polled, if any.
+pub(crate) fn with_current<R>(f: impl FnOnce(&Header) -> R) -> Option<R> {
+    current::try_with(|core| {
+        core.current.get().map(|ptr| {
+            // SAFETY: the loop holds a reference to the task it is polling.
+            f(unsafe { ptr.as_ref() })
+        })
+    })
+    .flatten()
+}
+
+/// Runs `f` on this thread's loop, if one exists.
+pub(crate) fn with_core<R>(f: impl FnOnce(&LoopCore) -> R) -> Option<R> {
+    current::try_with(f)
+}
+
+/// `Task.cancel()`: see the `task` module docs for the cases.
+pub(crate) fn cancel(ptr: NonNull<Header>) -> Result<bool> {
+    // SAFETY: the caller (a TaskRef) owns a reference.
+    let header = unsafe { ptr.as_ref() };
+    if header.local.has(flag::FINISHED) {
+        return Ok(false);
+    }
+    let current = current_task_ptr();
+    if current == Some(ptr) {
+        return Err(Error::runtime("can't cancel self"));
+    }
+    // Forward to the innermost task being awaited (still running).
+    let mut target = TaskRef::clone_from_ptr(ptr);
+    for _ in 0..1024 {
+        let awaiting = target.local().awaiting.take();
+        let next = awaiting.as_ref().filter(|inner| !inner.done()).cloned();
+        target.local().awaiting.set(awaiting);
+        match next {
+            Some(inner) => target = inner,
+            None => break,
+        }
+    }
+    if current == Some(target.ptr()) {
+        return Err(Error::runtime("can't cancel self"));
+    }
+    target.local().set(flag::CANCEL_PENDING);
+    raw::schedule(target.ptr());
+    Ok(true)
+}

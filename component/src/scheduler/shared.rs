@@ -1,0 +1,185 @@
+//! The cross-context half of a loop: how another thread or an interrupt wakes it.
+//!
+//! Two lock-free pieces, both argued here and model-checked with `loom`
+//! (`src/loom_tests.rs`):
+//!
+//! - [`WakeStack`]: a Treiber stack of task headers. Wakers on other threads or in ISRs push
+//!   with a compare-and-swap; the loop takes the whole stack with one `swap(null)` and
+//!   reverses it, so tasks run in the order they were woken. There is no single-item pop, so
+//!   there is no ABA problem. A task is pushed at most once at a time: its `SCHEDULED` bit is
+//!   set by the pusher and cleared by the loop just before polling it.
+//! - [`IdleState`]: the one atomic word that says whether the loop is polling, sleeping in its
+//!   semaphore, or has a wake pended. A waker swaps in `PENDED` and gives the semaphore only if
+//!   it found `SLEEPING`; the loop moves `POLLING → SLEEPING` with a compare-and-swap before it
+//!   blocks, and that CAS fails if a wake was pended since it last looked. Either the loop sees
+//!   `PENDED` and does not block, or the waker sees `SLEEPING` and gives: a wake is never lost.
+//!   A semaphore give left over from a wake that raced a timeout only causes one spurious
+//!   wake-up.
+//!
+//! Wakes from the loop's own thread never come here: they go straight to the loop's local
+//! ready queue (see `scheduler::enqueue_local`), touching no kernel object.
+
+use core::ptr::{self, NonNull};
+
+use rtos_shims::Semaphore;
+
+use crate::atomic::{AtomicPtr, AtomicU32, Ordering};
+use crate::task::raw::Header;
+
+/// A node of the wake stack: something with an intrusive `next` link.
+pub(crate) trait Linked: Sized {
+    fn next(&self) -> &AtomicPtr<Self>;
+}
+
+impl Linked for Header {
+    fn next(&self) -> &AtomicPtr<Self> {
+        &self.next
+    }
+}
+
+/// A multi-producer, single-consumer, lock-free stack (see the module docs).
+pub(crate) struct WakeStack<N> {
+    head: AtomicPtr<N>,
+}
+
+impl<N: Linked> WakeStack<N> {
+    pub(crate) fn new() -> Self {
+        WakeStack { head: AtomicPtr::new(ptr::null_mut()) }
+    }
+
+    /// Pushes `node`. Safe from any thread and from interrupt context (CAS only).
+    ///
+    /// The caller hands over a reference that keeps `node` alive until the consumer takes it.
+    pub(crate) fn push(&self, node: NonNull<N>) {
+        // SAFETY: the caller keeps `node` alive (see above), and nobody else writes its link
+        // while it is being pushed (it is in at most one stack, once).
+        let next = unsafe { node.as_ref() }.next();
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            next.store(head, Ordering::Relaxed);
+            // Release: the link just written, and everything the waker wrote before waking,
+            // is visible to the consumer's Acquire swap.
+            match self.head.compare_exchange_weak(head, node.as_ptr(), Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(actual) => head = actual,
+            }
+        }
+    }
+
+    /// Takes every node pushed so far, oldest first; `f` gets each one (with its reference).
+    pub(crate) fn drain(&self, mut f: impl FnMut(NonNull<N>)) {
+        let mut node = self.head.swap(ptr::null_mut(), Ordering::Acquire);
+        // Reverse the LIFO chain in place so wakes are served in FIFO order.
+        let mut fifo: *mut N = ptr::null_mut();
+        while let Some(n) = NonNull::new(node) {
+            // SAFETY: every node in the chain was pushed with a reference that keeps it alive
+            // until `f` receives it; the chain is ours alone after the swap.
+            let link = unsafe { n.as_ref() }.next();
+            node = link.load(Ordering::Relaxed);
+            link.store(fifo, Ordering::Relaxed);
+            fifo = n.as_ptr();
+        }
+        while let Some(n) = NonNull::new(fifo) {
+            // SAFETY: as above; the link is read before `f` may re-push the node.
+            fifo = unsafe { n.as_ref() }.next().load(Ordering::Relaxed);
+            f(n);
+        }
+    }
+
+    /// Whether anything is waiting to be drained (a hint; racy by nature).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.load(Ordering::Acquire).is_null()
+    }
+}
+
+const POLLING: u32 = 0;
+const SLEEPING: u32 = 1;
+const PENDED: u32 = 2;
+
+/// The loop's state word: polling, sleeping, or pended (see the module docs).
+pub(crate) struct IdleState {
+    state: AtomicU32,
+}
+
+impl IdleState {
+    pub(crate) fn new() -> Self {
+        IdleState { state: AtomicU32::new(POLLING) }
+    }
+
+    /// Waker side, after publishing its work: true if the loop sleeps and must be given.
+    pub(crate) fn pend(&self) -> bool {
+        self.state.swap(PENDED, Ordering::AcqRel) == SLEEPING
+    }
+
+    /// Loop side, before blocking: true if it may block now; false if a wake was pended, in
+    /// which case the state is back to polling and the loop must look at its queues again.
+    pub(crate) fn try_sleep(&self) -> bool {
+        match self.state.compare_exchange(POLLING, SLEEPING, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => true,
+            Err(_) => {
+                self.state.store(POLLING, Ordering::Release);
+                false
+            }
+        }
+    }
+
+    /// Loop side, after the semaphore returned (given or timed out).
+    pub(crate) fn woke(&self) {
+        self.state.swap(POLLING, Ordering::AcqRel);
+    }
+}
+
+/// The part of a loop that other threads and interrupt handlers may touch.
+pub(crate) struct Shared {
+    stack: WakeStack<Header>,
+    idle: IdleState,
+    /// `None` only for the placeholder of a task created where no loop can exist.
+    sem: Option<Semaphore>,
+}
+
+impl Shared {
+    pub(crate) fn new() -> crate::Result<Self> {
+        let sem = Semaphore::new().map_err(|_| crate::Error::Os(12 /* ENOMEM */))?;
+        Ok(Shared { stack: WakeStack::new(), idle: IdleState::new(), sem: Some(sem) })
+    }
+
+    /// A loop half that can never run (for tasks created where no loop can exist).
+    pub(crate) fn orphan() -> Self {
+        Shared { stack: WakeStack::new(), idle: IdleState::new(), sem: None }
+    }
+
+    /// Queues a woken task from another thread or an ISR and wakes the loop if it sleeps.
+    /// The caller hands over one reference to the task.
+    pub(crate) fn push_remote(&self, task: NonNull<Header>) {
+        self.stack.push(task);
+        if self.idle.pend() {
+            if let Some(sem) = &self.sem {
+                if rtos_shims::in_isr() {
+                    sem.give_from_isr();
+                } else {
+                    sem.give();
+                }
+            }
+        }
+    }
+
+    /// Takes every task woken from other contexts, oldest first.
+    pub(crate) fn drain(&self, f: impl FnMut(NonNull<Header>)) {
+        self.stack.drain(f);
+    }
+
+    pub(crate) fn has_remote(&self) -> bool {
+        !self.stack.is_empty()
+    }
+
+    /// Blocks the loop thread until a wake or `timeout_us` passed (`None`: no deadline).
+    pub(crate) fn sleep(&self, timeout_us: Option<u64>) {
+        if !self.idle.try_sleep() {
+            return;
+        }
+        if let Some(sem) = &self.sem {
+            sem.take(timeout_us);
+        }
+        self.idle.woke();
+    }
+}

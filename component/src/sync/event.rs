@@ -1,0 +1,131 @@
+//! `Event`: wake every waiting task at once.
+
+use core::cell::{Cell, RefCell};
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use super::wait_queue::WaitQueue;
+use crate::error::{Error, Result};
+
+/// An event tasks can wait for: MicroPython's `asyncio.Event`. Starts cleared.
+///
+/// `set()` wakes **all** waiters, in the order they started waiting; `wait()` on a set event
+/// returns without yielding; `clear()` only clears. Loop thread only: the type is `!Sync`,
+/// so it cannot be set from another thread or an interrupt handler — use
+/// [`ThreadSafeFlag`](crate::ThreadSafeFlag) for that.
+///
+/// ```
+/// use std::rc::Rc;
+/// use uasyncio::{create_task, run, Event};
+/// run(async {
+///     let ev = Rc::new(Event::new());
+///     let ev2 = ev.clone();
+///     let waiter = create_task(async move { ev2.wait().await?; Ok("woken") });
+///     ev.set();
+///     assert_eq!(waiter.await?, "woken");
+///     Ok(())
+/// }).unwrap();
+/// ```
+pub struct Event {
+    state: Cell<bool>,
+    waiters: RefCell<WaitQueue>,
+}
+
+impl Default for Event {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Event {
+    /// A new, cleared event.
+    pub const fn new() -> Self {
+        Event { state: Cell::new(false), waiters: RefCell::new(WaitQueue::new()) }
+    }
+
+    /// True if the event is set.
+    pub fn is_set(&self) -> bool {
+        self.state.get()
+    }
+
+    /// Sets the event and schedules every waiting task, oldest first.
+    pub fn set(&self) {
+        self.state.set(true);
+        loop {
+            let waker = match self.waiters.try_borrow_mut() {
+                Ok(mut q) => q.notify_one(),
+                Err(_) => None,
+            };
+            match waker {
+                Some(w) => w.wake(),
+                None => break,
+            }
+        }
+    }
+
+    /// Clears the event. Tasks already woken by a `set()` still return from `wait()`.
+    pub fn clear(&self) {
+        self.state.set(false);
+    }
+
+    /// Waits until the event is set; returns at once if it is.
+    ///
+    /// **Cancellation:** a cancelled waiter leaves the queue (the others keep their order)
+    /// and gets `Err(Error::Cancelled)`, even if the event was set just before.
+    pub fn wait(&self) -> EventWait<'_> {
+        EventWait { event: self, key: None }
+    }
+}
+
+/// The future of [`Event::wait`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct EventWait<'a> {
+    event: &'a Event,
+    key: Option<u32>,
+}
+
+impl Future for EventWait<'_> {
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        if crate::cancel::poll_cancelled(cx) {
+            this.leave();
+            return Poll::Ready(Err(Error::Cancelled));
+        }
+        let mut q = this.event.waiters.borrow_mut();
+        match this.key {
+            Some(key) if q.is_notified(key) => {
+                q.remove(key);
+                this.key = None;
+                Poll::Ready(Ok(()))
+            }
+            Some(key) => {
+                q.set_waker(key, cx.waker());
+                Poll::Pending
+            }
+            None if this.event.state.get() => Poll::Ready(Ok(())),
+            None => {
+                this.key = Some(q.push(cx.waker()));
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl EventWait<'_> {
+    fn leave(&mut self) {
+        if let Some(key) = self.key.take() {
+            if let Ok(mut q) = self.event.waiters.try_borrow_mut() {
+                q.remove(key);
+            }
+        }
+    }
+}
+
+impl Drop for EventWait<'_> {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}

@@ -1,0 +1,196 @@
+//! `Lock`: mutual exclusion between tasks, FIFO, with direct hand-off.
+
+use core::cell::{Cell, RefCell};
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use super::wait_queue::WaitQueue;
+use crate::error::{Error, Result};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Unlocked,
+    Locked,
+    /// Released to the head waiter, which has not run yet.
+    HandingOff,
+}
+
+/// A lock for coordinating tasks: MicroPython's `asyncio.Lock`. Starts unlocked.
+///
+/// FIFO with **direct hand-off**: `release()` passes the lock to the oldest waiter, so no
+/// task can barge in meanwhile. While the hand-off is in flight `locked()` is false (as in
+/// MicroPython) but new `acquire()` calls still queue. `release()` when not locked is
+/// `RuntimeError("Lock not acquired")`; there is no owner check.
+///
+/// `acquire()` gives a [`LockGuard`] that releases on drop: the `async with lock:` form.
+///
+/// ```
+/// use std::rc::Rc;
+/// use uasyncio::{create_task, run, sleep_ms, Lock};
+/// run(async {
+///     let lock = Rc::new(Lock::new());
+///     let l2 = lock.clone();
+///     let guard = lock.acquire().await?;
+///     let other = create_task(async move {
+///         let _g = l2.acquire().await?; // waits for the hand-off
+///         Ok(())
+///     });
+///     sleep_ms(1).await?;
+///     assert!(lock.locked());
+///     drop(guard); // hands the lock to `other`
+///     other.await
+/// }).unwrap();
+/// ```
+pub struct Lock {
+    state: Cell<State>,
+    /// Bumped at each acquisition, so a stale guard cannot release someone else's hold.
+    generation: Cell<u32>,
+    waiters: RefCell<WaitQueue>,
+}
+
+impl Default for Lock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Lock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lock").field("state", &self.state.get()).finish()
+    }
+}
+
+impl Lock {
+    /// A new, unlocked lock.
+    pub const fn new() -> Self {
+        Lock { state: Cell::new(State::Unlocked), generation: Cell::new(0), waiters: RefCell::new(WaitQueue::new()) }
+    }
+
+    /// True if a task holds the lock.
+    pub fn locked(&self) -> bool {
+        self.state.get() == State::Locked
+    }
+
+    /// Waits until the lock is free, takes it, and returns a guard that releases it on drop.
+    ///
+    /// **Cancellation:** a cancelled waiter leaves the queue and gets `Err(Error::Cancelled)`;
+    /// if the lock had already been handed to it, it passes the lock on to the next waiter
+    /// first. Dropping the future does the same.
+    pub fn acquire(&self) -> Acquire<'_> {
+        Acquire { lock: self, key: None }
+    }
+
+    /// Releases the lock: hands it to the oldest waiter, or unlocks it if none waits.
+    ///
+    /// Errors with `RuntimeError("Lock not acquired")` when the lock is not locked.
+    pub fn release(&self) -> Result<()> {
+        if self.state.get() != State::Locked {
+            return Err(Error::runtime("Lock not acquired"));
+        }
+        let next = match self.waiters.try_borrow_mut() {
+            Ok(mut q) => q.notify_one(),
+            Err(_) => return Err(Error::runtime("Lock is busy")),
+        };
+        match next {
+            Some(w) => {
+                self.state.set(State::HandingOff);
+                w.wake();
+            }
+            None => self.state.set(State::Unlocked),
+        }
+        Ok(())
+    }
+
+    fn take(&self) -> LockGuard<'_> {
+        self.state.set(State::Locked);
+        let generation = self.generation.get().wrapping_add(1);
+        self.generation.set(generation);
+        LockGuard { lock: self, generation }
+    }
+}
+
+/// The future of [`Lock::acquire`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Acquire<'a> {
+    lock: &'a Lock,
+    key: Option<u32>,
+}
+
+impl<'a> Future for Acquire<'a> {
+    type Output = Result<LockGuard<'a>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if crate::cancel::poll_cancelled(cx) {
+            this.leave();
+            return Poll::Ready(Err(Error::Cancelled));
+        }
+        let lock = this.lock;
+        match this.key {
+            Some(key) => {
+                let mut q = lock.waiters.borrow_mut();
+                if q.is_notified(key) {
+                    q.remove(key);
+                    drop(q);
+                    this.key = None;
+                    Poll::Ready(Ok(lock.take()))
+                } else {
+                    q.set_waker(key, cx.waker());
+                    Poll::Pending
+                }
+            }
+            None if lock.state.get() == State::Unlocked => Poll::Ready(Ok(lock.take())),
+            None => {
+                this.key = Some(lock.waiters.borrow_mut().push(cx.waker()));
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Acquire<'_> {
+    /// Stops waiting; a lock already handed to us goes to the next waiter.
+    fn leave(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        let granted = match self.lock.waiters.try_borrow_mut() {
+            Ok(mut q) => q.remove(key),
+            Err(_) => false,
+        };
+        if granted {
+            self.lock.state.set(State::Locked);
+            let _ = self.lock.release();
+        }
+    }
+}
+
+impl Drop for Acquire<'_> {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+/// Holds a [`Lock`]; releases it when dropped (the end of an `async with` block).
+///
+/// If the lock was released explicitly with [`Lock::release`] meanwhile, dropping the guard
+/// does nothing, even if another task holds the lock by then.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct LockGuard<'a> {
+    lock: &'a Lock,
+    generation: u32,
+}
+
+impl fmt::Debug for LockGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockGuard").finish_non_exhaustive()
+    }
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        if self.lock.state.get() == State::Locked && self.lock.generation.get() == self.generation {
+            let _ = self.lock.release();
+        }
+    }
+}

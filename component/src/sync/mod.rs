@@ -1,0 +1,18 @@
+//! Synchronisation between tasks: `Event`, `Lock`, and `ThreadSafeFlag`.
+//!
+//! `Event` and `Lock` belong to the loop thread: they are `!Sync`, so the compiler refuses to
+//! share them with another thread or reach them from an interrupt handler (MicroPython
+//! forbids `Event.set()` from an ISR but cannot stop it; Rust can). `ThreadSafeFlag` is the
+//! one to signal from outside the loop: `Sync`, `const`-constructible for a `static`, and
+//! settable from any thread or ISR.
+
+mod atomic_waker;
+mod event;
+mod flag;
+mod lock;
+mod wait_queue;
+
+pub(crate) use atomic_waker::AtomicWaker;
+pub use event::{Event, EventWait};
+pub use flag::{FlagWait, ThreadSafeFlag};
+pub use lock::{Acquire, Lock, LockGuard};

@@ -1,0 +1,334 @@
+//! The task cell: one heap allocation per task, reached through a thin pointer.
+//!
+//! ```text
+//! TaskCell<F, T>  (#[repr(C)], Box-allocated)
+//! ├── Header                      shared with wakers on any thread / ISR
+//! │   ├── refs   AtomicUsize      handles, wakers and queue entries each own one
+//! │   ├── state  AtomicU32        SCHEDULED: the task sits in a ready queue
+//! │   ├── next   AtomicPtr        link in the loop's cross-context wake stack
+//! │   ├── vtable &'static Vtable  the operations that need F and T
+//! │   ├── shared Arc<Shared>      the loop's cross-context half (wake stack, semaphore)
+//! │   └── local  Local            loop-thread-only bookkeeping (Cells)
+//! └── stage  Pending(F) | Done(Result<T>) | Taken      loop thread only
+//! ```
+//!
+//! ## Who touches what
+//! Wakers are `Send + Sync`, so a `Header` is reachable from other threads and from interrupt
+//! handlers. Those contexts touch only `refs`, `state`, `next` and `shared` (all atomics or
+//! `Sync`). Everything else — `local` and `stage` — is touched only on the thread that runs
+//! the task's loop. That is the invariant every `// SAFETY:` comment in this crate leans on.
+//!
+//! ## Why the future is never dropped on a foreign thread
+//! The future `F` and the output `T` need not be `Send`. The last reference to a cell may be a
+//! waker dropped on another thread, so the cell must hold nothing that cares where it is
+//! dropped by then. The loop guarantees it: the future is dropped on the loop thread when the
+//! task finishes (or when the loop is reset or torn down, which finishes every live task
+//! first), and an `Ok` output is dropped on the loop thread when the typed handle takes it or
+//! goes away. What may remain is an `Error`, which is `Send + Sync` by construction.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use core::cell::{Cell, UnsafeCell};
+use core::future::Future;
+use core::marker::PhantomData;
+use core::pin::Pin;
+use core::ptr::{self, NonNull};
+use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use crate::atomic::{fence, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use crate::error::Error;
+use crate::scheduler::Shared;
+use crate::task::TaskRef;
+
+/// `Header::state`: the task is in a ready queue (local deque or wake stack).
+pub(crate) const SCHEDULED: u32 = 1;
+
+/// Loop-thread-only flags in [`Local::flags`].
+pub(crate) mod flag {
+    /// `cancel()` was called and no runtime awaitable has observed it yet.
+    pub(crate) const CANCEL_PENDING: u8 = 1 << 0;
+    /// The future has been polled at least once.
+    pub(crate) const STARTED: u8 = 1 << 1;
+    /// The stage holds the outcome; the future is gone.
+    pub(crate) const FINISHED: u8 = 1 << 2;
+    /// Someone awaited (or gathered) the task: its error counts as retrieved.
+    pub(crate) const AWAITED: u8 = 1 << 3;
+    /// The typed `Task<T>` handle is alive, so an `Ok` output must be kept for it.
+    pub(crate) const HANDLE_ALIVE: u8 = 1 << 4;
+    /// The task ended in an error nobody awaited; the loop reports it one pass later.
+    pub(crate) const REPORT_PENDING: u8 = 1 << 5;
+}
+
+/// The operations on a cell that need its concrete future and output types.
+pub(crate) struct Vtable {
+    /// Polls the future; `Ready` once the outcome is stored in the stage.
+    pub(crate) poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<()>,
+    /// Drops the future (if still pending) and stores `Err(err)` as the outcome.
+    pub(crate) finish_with: unsafe fn(NonNull<Header>, Error),
+    /// Drops an `Ok` output nobody can take any more (errors are kept for reporting).
+    pub(crate) drop_output: unsafe fn(NonNull<Header>),
+    /// Moves the outcome into `*mut Option<Result<T>>`.
+    pub(crate) take_output: unsafe fn(NonNull<Header>, *mut ()),
+    /// A copy of the error, if the task finished with one that is still stored.
+    pub(crate) error: unsafe fn(NonNull<Header>) -> Option<Error>,
+    /// Frees the cell.
+    pub(crate) dealloc: unsafe fn(NonNull<Header>),
+}
+
+/// Loop-thread-only bookkeeping of a task. `Cell`s, so no `&mut` ever aliases across a poll.
+pub(crate) struct Local {
+    pub(crate) flags: Cell<u8>,
+    /// A small number for `Display`, unique per loop.
+    pub(crate) id: u32,
+    /// Key in the loop's registry of unfinished tasks.
+    pub(crate) registry_key: Cell<u32>,
+    /// Order of completion within the loop (for gather's "first error in time").
+    pub(crate) done_seq: Cell<u64>,
+    /// The one task (or gather) waiting for this task to finish.
+    pub(crate) join_waker: Cell<Option<Waker>>,
+    /// The task this task is awaiting, so `cancel()` can be forwarded to it.
+    pub(crate) awaiting: Cell<Option<TaskRef>>,
+}
+
+impl Local {
+    pub(crate) fn has(&self, f: u8) -> bool {
+        self.flags.get() & f != 0
+    }
+    pub(crate) fn set(&self, f: u8) {
+        self.flags.set(self.flags.get() | f);
+    }
+    pub(crate) fn clear(&self, f: u8) {
+        self.flags.set(self.flags.get() & !f);
+    }
+}
+
+/// The part of a task every context may see. See the module doc for who touches what.
+#[repr(C)]
+pub(crate) struct Header {
+    pub(crate) refs: AtomicUsize,
+    pub(crate) state: AtomicU32,
+    pub(crate) next: AtomicPtr<Header>,
+    pub(crate) vtable: &'static Vtable,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) local: Local,
+}
+
+enum Stage<F, T> {
+    Pending(F),
+    Done(crate::Result<T>),
+    Taken,
+}
+
+#[repr(C)]
+struct TaskCell<F, T> {
+    header: Header,
+    stage: UnsafeCell<Stage<F, T>>,
+}
+
+struct VtableFor<F, T>(PhantomData<(F, T)>);
+
+impl<F, T> VtableFor<F, T>
+where
+    F: Future<Output = crate::Result<T>> + 'static,
+    T: 'static,
+{
+    const VTABLE: Vtable = Vtable {
+        poll: poll::<F, T>,
+        finish_with: finish_with::<F, T>,
+        drop_output: drop_output::<F, T>,
+        take_output: take_output::<F, T>,
+        error: error::<F, T>,
+        dealloc: dealloc::<F, T>,
+    };
+}
+
+/// Allocates a task cell holding `fut`, with one reference owned by the returned pointer.
+pub(crate) fn allocate<F, T>(fut: F, shared: Arc<Shared>, id: u32) -> NonNull<Header>
+where
+    F: Future<Output = crate::Result<T>> + 'static,
+    T: 'static,
+{
+    let cell = Box::new(TaskCell {
+        header: Header {
+            refs: AtomicUsize::new(1),
+            state: AtomicU32::new(0),
+            next: AtomicPtr::new(ptr::null_mut()),
+            vtable: &VtableFor::<F, T>::VTABLE,
+            shared,
+            local: Local {
+                flags: Cell::new(flag::HANDLE_ALIVE),
+                id,
+                registry_key: Cell::new(u32::MAX),
+                done_seq: Cell::new(0),
+                join_waker: Cell::new(None),
+                awaiting: Cell::new(None),
+            },
+        },
+        stage: UnsafeCell::new(Stage::<F, T>::Pending(fut)),
+    });
+    #[cfg(feature = "diagnostics")]
+    crate::diagnostics::LIVE_TASKS.fetch_add(1, Ordering::Relaxed);
+    // The cell is `#[repr(C)]` with the header first, so a pointer to the cell is a pointer to
+    // its header, and it keeps the provenance of the whole allocation for the casts back.
+    NonNull::from(Box::leak(cell)).cast()
+}
+
+/// Gives the stage of `ptr`'s cell.
+///
+/// # Safety
+/// `ptr` was made by [`allocate::<F, T>`] with these `F`, `T`, is still allocated, and the
+/// caller is on the loop thread with no other reference to the stage live.
+unsafe fn stage<'a, F, T>(ptr: NonNull<Header>) -> &'a mut Stage<F, T> {
+    let cell = ptr.cast::<TaskCell<F, T>>().as_ptr();
+    // SAFETY: per this function's contract the cell is alive and of this type, and the stage
+    // is only reached from the loop thread, one borrow at a time.
+    unsafe { &mut *(*cell).stage.get() }
+}
+
+unsafe fn poll<F, T>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()>
+where
+    F: Future<Output = crate::Result<T>>,
+{
+    // SAFETY: the vtable is only installed by `allocate::<F, T>`; the loop calls `poll` on its
+    // own thread, and a task is never polled re-entrantly (it is not in a queue while polled).
+    let stage = unsafe { stage::<F, T>(ptr) };
+    let Stage::Pending(fut) = stage else {
+        return Poll::Ready(());
+    };
+    // SAFETY: the future lives inside a heap cell that never moves, and it is only ever
+    // dropped in place (by assigning the stage), never moved out.
+    let fut = unsafe { Pin::new_unchecked(fut) };
+    match fut.poll(cx) {
+        Poll::Ready(out) => {
+            *stage = Stage::Done(out);
+            Poll::Ready(())
+        }
+        Poll::Pending => Poll::Pending,
+    }
+}
+
+unsafe fn finish_with<F, T>(ptr: NonNull<Header>, err: Error) {
+    // SAFETY: as in `poll`; the loop calls this only for a task that is not being polled.
+    let stage = unsafe { stage::<F, T>(ptr) };
+    if let Stage::Pending(_) = stage {
+        *stage = Stage::Done(Err(err));
+    }
+}
+
+unsafe fn drop_output<F, T>(ptr: NonNull<Header>) {
+    // SAFETY: as in `poll`; called on the loop thread for a finished task.
+    let stage = unsafe { stage::<F, T>(ptr) };
+    if let Stage::Done(Ok(_)) = stage {
+        *stage = Stage::Taken;
+    }
+}
+
+unsafe fn take_output<F, T>(ptr: NonNull<Header>, out: *mut ()) {
+    // SAFETY: as in `poll`; called on the loop thread for a finished task.
+    let stage = unsafe { stage::<F, T>(ptr) };
+    if let Stage::Done(_) = stage {
+        if let Stage::Done(res) = core::mem::replace(stage, Stage::Taken) {
+            // SAFETY: `Task<T>` passes a pointer to its own `Option<Result<T>>`, the only
+            // caller of this vtable entry; `T` matches because the handle was typed at spawn.
+            unsafe { *out.cast::<Option<crate::Result<T>>>() = Some(res) };
+        }
+    }
+}
+
+unsafe fn error<F, T>(ptr: NonNull<Header>) -> Option<Error> {
+    // SAFETY: as in `poll`; called on the loop thread for a finished task.
+    match unsafe { stage::<F, T>(ptr) } {
+        Stage::Done(Err(e)) => Some(e.clone()),
+        _ => None,
+    }
+}
+
+unsafe fn dealloc<F, T>(ptr: NonNull<Header>) {
+    #[cfg(feature = "diagnostics")]
+    crate::diagnostics::LIVE_TASKS.fetch_sub(1, Ordering::Relaxed);
+    // SAFETY: the last reference is gone (refcount reached zero), so nothing else can reach
+    // the cell; it was made by `Box` in `allocate::<F, T>`.
+    drop(unsafe { Box::from_raw(ptr.cast::<TaskCell<F, T>>().as_ptr()) });
+}
+
+/// Takes one more reference to the cell.
+pub(crate) fn inc_ref(ptr: NonNull<Header>) {
+    // SAFETY: the caller owns a reference, so the header is alive.
+    let header = unsafe { ptr.as_ref() };
+    // Relaxed suffices: a new reference is made from an existing one, which already keeps the
+    // cell alive (the same argument as `Arc::clone`).
+    header.refs.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Drops one reference; frees the cell when it was the last.
+///
+/// # Safety
+/// The caller owns the reference it gives up and does not use `ptr` afterwards.
+pub(crate) unsafe fn drop_ref(ptr: NonNull<Header>) {
+    // SAFETY: the caller still owns a reference, so the header is alive here.
+    let header = unsafe { ptr.as_ref() };
+    if header.refs.fetch_sub(1, Ordering::Release) == 1 {
+        // Pairs with the Release decrements of the other owners: their uses of the cell
+        // happen before the free (the argument of `Arc::drop`).
+        fence(Ordering::Acquire);
+        let dealloc = header.vtable.dealloc;
+        // SAFETY: that was the last reference.
+        unsafe { dealloc(ptr) };
+    }
+}
+
+/// Marks the task ready and puts it in its loop's queue, unless it already is in one.
+///
+/// Callable from any thread and from interrupt context: from a foreign context it touches
+/// only atomics, the wake stack and (if the loop sleeps) the semaphore.
+pub(crate) fn schedule(ptr: NonNull<Header>) {
+    // SAFETY: the caller owns a reference, so the header is alive.
+    let header = unsafe { ptr.as_ref() };
+    // AcqRel: the loop's `swap(0)` before polling reads this, so whatever the waker wrote
+    // before waking is visible to the poll that follows.
+    if header.state.fetch_or(SCHEDULED, Ordering::AcqRel) & SCHEDULED != 0 {
+        return;
+    }
+    if !crate::scheduler::enqueue_local(ptr) {
+        inc_ref(ptr);
+        header.shared.push_remote(ptr);
+    }
+}
+
+static WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+fn header_ptr(data: *const ()) -> NonNull<Header> {
+    // SAFETY (of the non-null claim): every RawWaker of this vtable is made from a
+    // `NonNull<Header>` in `waker` or `waker_clone`.
+    NonNull::new(data.cast_mut().cast::<Header>()).unwrap_or(NonNull::dangling())
+}
+
+unsafe fn waker_clone(data: *const ()) -> RawWaker {
+    inc_ref(header_ptr(data));
+    RawWaker::new(data, &WAKER_VTABLE)
+}
+
+unsafe fn waker_wake(data: *const ()) {
+    let ptr = header_ptr(data);
+    schedule(ptr);
+    // SAFETY: `wake` consumes the waker, which owned one reference.
+    unsafe { drop_ref(ptr) };
+}
+
+unsafe fn waker_wake_by_ref(data: *const ()) {
+    schedule(header_ptr(data));
+}
+
+unsafe fn waker_drop(data: *const ()) {
+    // SAFETY: the dropped waker owned one reference.
+    unsafe { drop_ref(header_ptr(data)) };
+}
+
+/// A waker that borrows the caller's reference (no refcount traffic): the loop's poll path.
+pub(crate) fn waker_ref(ptr: &NonNull<Header>) -> core::mem::ManuallyDrop<Waker> {
+    // SAFETY: as in `waker`; wrapped in ManuallyDrop so the borrowed reference is never given
+    // back, and `clone()` on it takes a reference of its own.
+    core::mem::ManuallyDrop::new(unsafe {
+        Waker::from_raw(RawWaker::new(ptr.as_ptr().cast_const().cast(), &WAKER_VTABLE))
+    })
+}

@@ -1,0 +1,98 @@
+//! # rtos-shims: the one seam between uasyncio and the operating system
+//!
+//! Everything `uasyncio` needs from the kernel underneath it goes through this crate, and
+//! nothing else in the project names an RTOS function. The port is chosen by cargo feature,
+//! exactly one of:
+//!
+//! | feature    | kernel                          | semaphore                     | clock                 |
+//! |------------|---------------------------------|-------------------------------|-----------------------|
+//! | `std`      | a hosted OS (Linux, macOS)      | `Mutex<bool>` + `Condvar`     | `std::time::Instant`  |
+//! | `freertos` | FreeRTOS (POSIX port, ARM_CM3)  | binary semaphore              | tick count            |
+//! | `zephyr`   | Zephyr (through a small C shim) | `k_sem`                       | `k_uptime_ticks`      |
+//!
+//! Each port provides the same items, and the API below is the whole contract:
+//!
+//! - [`Semaphore`]: a **binary** semaphore. `give` from a thread, `give_from_isr` from an
+//!   interrupt handler (it requests a context switch when it woke a higher-priority thread),
+//!   `take(timeout)` from the loop thread. Gives coalesce: two gives before a take are one.
+//! - [`now_us`]: a monotonic clock in microseconds since an arbitrary origin (boot).
+//! - [`in_isr`]: whether the caller runs in interrupt context.
+//! - [`current_thread_id`]: a non-zero number that identifies the calling thread among live
+//!   threads.
+//! - [`spawn_thread`]: start a thread with a name, a stack size and a priority.
+//! - The [`critical-section`](https://docs.rs/critical-section) implementation for the port.
+//!
+//! The set is deliberately small: it is what a single-threaded event loop needs to sleep
+//! until a deadline or a wake, and to be woken from another thread or an interrupt.
+#![no_std]
+#![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+use alloc::boxed::Box;
+use core::fmt;
+
+#[cfg(feature = "std")]
+mod std_port;
+#[cfg(feature = "std")]
+pub use std_port::{current_thread_id, in_isr, now_us, spawn_thread, Semaphore};
+
+#[cfg(not(any(feature = "std", feature = "freertos")))]
+compile_error!("rtos-shims: enable exactly one port feature: `std`, `freertos` or `zephyr`");
+
+/// How to start a thread with [`spawn_thread`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadConfig {
+    /// A short name for debuggers and kernel thread lists.
+    pub name: &'static str,
+    /// Stack size in bytes.
+    pub stack_size: usize,
+    /// Priority in the kernel's own scale (higher is more urgent on FreeRTOS; the Zephyr
+    /// port maps it to a preemptible priority). Ignored by the `std` port.
+    pub priority: u8,
+}
+
+impl Default for ThreadConfig {
+    fn default() -> Self {
+        ThreadConfig {
+            name: "uasyncio",
+            stack_size: 16 * 1024,
+            priority: 2,
+        }
+    }
+}
+
+/// What a port call can fail with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// The kernel could not allocate the object (heap exhausted).
+    NoMemory,
+    /// The kernel refused the request (bad priority, bad stack size, ...).
+    Refused,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NoMemory => f.write_str("out of memory"),
+            Error::Refused => f.write_str("refused by the kernel"),
+        }
+    }
+}
+
+/// The body of a thread started by [`spawn_thread`].
+pub type ThreadBody = Box<dyn FnOnce() + Send + 'static>;
+
+// ---- BEGIN freertos port (added by the issue-3 helper; move above as you like) ----
+#[cfg(all(feature = "std", feature = "freertos"))]
+compile_error!("rtos-shims: the `std` and `freertos` ports are exclusive: enable exactly one");
+#[cfg(feature = "freertos")]
+mod freertos;
+#[cfg(feature = "freertos")]
+pub use freertos::{
+    current_thread_id, in_isr, now_us, spawn_thread, stack_high_water_bytes, BinarySemaphore, FreeRtosHeap,
+    NotifySemaphore, Semaphore,
+};
+// ---- END freertos port ----
