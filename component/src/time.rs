@@ -47,7 +47,11 @@ pub(crate) struct Timers {
 
 impl Timers {
     pub(crate) fn new() -> Self {
-        Timers { heap: Vec::new(), slots: Slab::new(), seq: 0 }
+        Timers {
+            heap: Vec::new(),
+            slots: Slab::new(),
+            seq: 0,
+        }
     }
 
     pub(crate) fn next_deadline(&self) -> Option<u64> {
@@ -57,9 +61,16 @@ impl Timers {
     /// Arms a timer; returns its key.
     pub(crate) fn insert(&mut self, deadline: u64, waker: Waker) -> u32 {
         let pos = self.heap.len();
-        let slot = self.slots.insert(Slot { pos: pos as u32, waker: Some(waker) }) as u32;
+        let slot = self.slots.insert(Slot {
+            pos: pos as u32,
+            waker: Some(waker),
+        }) as u32;
         self.seq += 1;
-        self.heap.push(Entry { deadline, seq: self.seq, slot });
+        self.heap.push(Entry {
+            deadline,
+            seq: self.seq,
+            slot,
+        });
         self.sift_up(pos);
         slot
     }
@@ -80,7 +91,9 @@ impl Timers {
 
     /// Disarms (if still armed) and frees the timer.
     pub(crate) fn remove(&mut self, key: u32) {
-        let Some(slot) = self.slots.try_remove(key as usize) else { return };
+        let Some(slot) = self.slots.try_remove(key as usize) else {
+            return;
+        };
         if slot.pos == FIRED {
             return;
         }
@@ -146,7 +159,11 @@ impl Timers {
                 break;
             }
             let right = left + 1;
-            let child = if right < n && self.heap[right].before(&self.heap[left]) { right } else { left };
+            let child = if right < n && self.heap[right].before(&self.heap[left]) {
+                right
+            } else {
+                left
+            };
             if !self.heap[child].before(&self.heap[pos]) {
                 break;
             }
@@ -253,7 +270,9 @@ impl Future for Sleep {
             return Poll::Pending;
         }
         let res = scheduler::with_core(|core| {
-            let deadline = *this.deadline.get_or_insert_with(|| core.now_us() + u64::from(this.ms) * 1000);
+            let deadline = *this
+                .deadline
+                .get_or_insert_with(|| core.now_us() + u64::from(this.ms) * 1000);
             this.timer.poll_at(core, deadline, cx.waker())
         });
         match res {
@@ -278,7 +297,12 @@ impl Future for Sleep {
 /// }).unwrap();
 /// ```
 pub fn sleep_ms(ms: u32) -> Sleep {
-    Sleep { ms, deadline: None, yielded: false, timer: Timer::default() }
+    Sleep {
+        ms,
+        deadline: None,
+        yielded: false,
+        timer: Timer::default(),
+    }
 }
 
 /// Sleeps `seconds` (a float): `sleep_ms(int(seconds * 1000))`; a negative delay is 0.

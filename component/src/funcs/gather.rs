@@ -83,7 +83,11 @@ where
 {
     let tasks: Vec<Task<T>> = aws.into_iter().map(promote_to_task).collect();
     let refs = tasks.iter().map(|t| t.raw().clone()).collect();
-    Gather { tasks, refs, started: false }
+    Gather {
+        tasks,
+        refs,
+        started: false,
+    }
 }
 
 /// The future of [`gather`] (`return_exceptions=False`).
@@ -197,7 +201,11 @@ impl<Tup: TaskTuple, const R: bool> GatherTuple<Tup, R> {
     /// Gathers the tasks of `tasks` (use the [`gather!`](crate::gather!) macro).
     pub fn new(tasks: Tup) -> Self {
         let refs = tasks.refs();
-        GatherTuple { tasks, refs, started: false }
+        GatherTuple {
+            tasks,
+            refs,
+            started: false,
+        }
     }
 }
 

@@ -91,8 +91,9 @@ impl<T> Future for WaitFor<T> {
                 return Poll::Ready(out);
             }
             let fired = scheduler::with_core(|core| {
-                let deadline =
-                    *this.deadline.get_or_insert_with(|| core.now_us() + u64::from(timeout_ms) * 1000);
+                let deadline = *this
+                    .deadline
+                    .get_or_insert_with(|| core.now_us() + u64::from(timeout_ms) * 1000);
                 this.timer.poll_at(core, deadline, cx.waker())
             });
             match fired {

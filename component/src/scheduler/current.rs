@@ -30,7 +30,9 @@ mod imp {
             if cell.get().is_none() {
                 let _ = cell.set(LoopCore::new()?);
             }
-            cell.get().map(f).ok_or_else(|| Error::runtime("no event loop on this thread"))
+            cell.get()
+                .map(f)
+                .ok_or_else(|| Error::runtime("no event loop on this thread"))
         })
         .unwrap_or_else(|_| Err(Error::runtime("the thread is exiting; its event loop is gone")))
     }
@@ -57,8 +59,11 @@ mod imp {
     // access, and never from interrupt context); the other fields are atomics.
     unsafe impl Sync for Slot {}
 
-    static SLOT: Slot =
-        Slot { owner: AtomicUsize::new(0), state: AtomicU8::new(EMPTY), core: UnsafeCell::new(None) };
+    static SLOT: Slot = Slot {
+        owner: AtomicUsize::new(0),
+        state: AtomicU8::new(EMPTY),
+        core: UnsafeCell::new(None),
+    };
 
     fn is_owner() -> bool {
         !rtos_shims::in_isr() && SLOT.owner.load(Ordering::Acquire) == rtos_shims::current_thread_id()
@@ -75,11 +80,16 @@ mod imp {
 
     pub(crate) fn with_or_init<R>(f: impl FnOnce(&LoopCore) -> R) -> Result<R> {
         if rtos_shims::in_isr() {
-            return Err(Error::runtime("the event loop API is not available in interrupt context"));
+            return Err(Error::runtime(
+                "the event loop API is not available in interrupt context",
+            ));
         }
         let me = rtos_shims::current_thread_id();
         if SLOT.state.load(Ordering::Acquire) == EMPTY
-            && SLOT.state.compare_exchange(EMPTY, INITIALISING, Ordering::AcqRel, Ordering::Acquire).is_ok()
+            && SLOT
+                .state
+                .compare_exchange(EMPTY, INITIALISING, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
         {
             let core = match LoopCore::new() {
                 Ok(core) => core,

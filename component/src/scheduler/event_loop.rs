@@ -40,7 +40,11 @@ pub struct ExceptionContext {
 impl ExceptionContext {
     /// A context with a message only.
     pub fn new(message: impl Into<Cow<'static, str>>) -> Self {
-        ExceptionContext { message: message.into(), exception: None, future: None }
+        ExceptionContext {
+            message: message.into(),
+            exception: None,
+            future: None,
+        }
     }
 
     /// Adds `exception`.

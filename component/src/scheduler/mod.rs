@@ -175,7 +175,9 @@ impl LoopCore {
                 continue;
             }
             for _ in 0..n {
-                let Some(task) = self.ready.borrow_mut().pop_front() else { break };
+                let Some(task) = self.ready.borrow_mut().pop_front() else {
+                    break;
+                };
                 let popped = self.popped.get() + 1;
                 self.popped.set(popped);
                 self.run_one(task);
@@ -359,8 +361,14 @@ where
         Ok(Some(task)) => task,
         Ok(None) | Err(_) => {
             // No loop can exist here: the task is born finished with a clear error.
-            let err = current::with_or_init(|_| ()).err().unwrap_or_else(|| Error::runtime("no event loop"));
-            let ptr = raw::allocate(async { Err::<T, Error>(Error::Cancelled) }, Arc::new(SharedInner::orphan()), 0);
+            let err = current::with_or_init(|_| ())
+                .err()
+                .unwrap_or_else(|| Error::runtime("no event loop"));
+            let ptr = raw::allocate(
+                async { Err::<T, Error>(Error::Cancelled) },
+                Arc::new(SharedInner::orphan()),
+                0,
+            );
             let task = TaskRef::from_raw(ptr);
             drop(fut);
             let header = task.header();

@@ -44,7 +44,9 @@ pub(crate) struct WakeStack<N> {
 
 impl<N: Linked> WakeStack<N> {
     pub(crate) fn new() -> Self {
-        WakeStack { head: AtomicPtr::new(ptr::null_mut()) }
+        WakeStack {
+            head: AtomicPtr::new(ptr::null_mut()),
+        }
     }
 
     /// Pushes `node`. Safe from any thread and from interrupt context (CAS only).
@@ -59,7 +61,10 @@ impl<N: Linked> WakeStack<N> {
             next.store(head, Ordering::Relaxed);
             // Release: the link just written, and everything the waker wrote before waking,
             // is visible to the consumer's Acquire swap.
-            match self.head.compare_exchange_weak(head, node.as_ptr(), Ordering::Release, Ordering::Relaxed) {
+            match self
+                .head
+                .compare_exchange_weak(head, node.as_ptr(), Ordering::Release, Ordering::Relaxed)
+            {
                 Ok(_) => return,
                 Err(actual) => head = actual,
             }
@@ -103,7 +108,9 @@ pub(crate) struct IdleState {
 
 impl IdleState {
     pub(crate) fn new() -> Self {
-        IdleState { state: AtomicU32::new(POLLING) }
+        IdleState {
+            state: AtomicU32::new(POLLING),
+        }
     }
 
     /// Waker side, after publishing its work: true if the loop sleeps and must be given.
@@ -114,7 +121,10 @@ impl IdleState {
     /// Loop side, before blocking: true if it may block now; false if a wake was pended, in
     /// which case the state is back to polling and the loop must look at its queues again.
     pub(crate) fn try_sleep(&self) -> bool {
-        match self.state.compare_exchange(POLLING, SLEEPING, Ordering::AcqRel, Ordering::Acquire) {
+        match self
+            .state
+            .compare_exchange(POLLING, SLEEPING, Ordering::AcqRel, Ordering::Acquire)
+        {
             Ok(_) => true,
             Err(_) => {
                 self.state.store(POLLING, Ordering::Release);
@@ -140,12 +150,20 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new() -> crate::Result<Self> {
         let sem = Semaphore::new().map_err(|_| crate::Error::Os(12 /* ENOMEM */))?;
-        Ok(Shared { stack: WakeStack::new(), idle: IdleState::new(), sem: Some(sem) })
+        Ok(Shared {
+            stack: WakeStack::new(),
+            idle: IdleState::new(),
+            sem: Some(sem),
+        })
     }
 
     /// A loop half that can never run (for tasks created where no loop can exist).
     pub(crate) fn orphan() -> Self {
-        Shared { stack: WakeStack::new(), idle: IdleState::new(), sem: None }
+        Shared {
+            stack: WakeStack::new(),
+            idle: IdleState::new(),
+            sem: None,
+        }
     }
 
     /// Queues a woken task from another thread or an ISR and wakes the loop if it sleeps.

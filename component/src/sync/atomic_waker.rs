@@ -36,29 +36,45 @@ unsafe impl Send for AtomicWaker {}
 impl AtomicWaker {
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
-        AtomicWaker { state: AtomicU32::new(IDLE), waker: UnsafeCell::new(None) }
+        AtomicWaker {
+            state: AtomicU32::new(IDLE),
+            waker: UnsafeCell::new(None),
+        }
     }
 
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
-        AtomicWaker { state: AtomicU32::new(IDLE), waker: UnsafeCell::new(None) }
+        AtomicWaker {
+            state: AtomicU32::new(IDLE),
+            waker: UnsafeCell::new(None),
+        }
     }
 
     /// Stores `waker` to be woken by the next [`wake`](Self::wake). Loop thread only (one
     /// registrant at a time).
     pub(crate) fn register(&self, waker: &Waker) {
-        match self.state.compare_exchange(IDLE, REGISTERING, Ordering::Acquire, Ordering::Acquire) {
+        match self
+            .state
+            .compare_exchange(IDLE, REGISTERING, Ordering::Acquire, Ordering::Acquire)
+        {
             Ok(_) => {
                 // SAFETY: REGISTERING is held: no waker reads the slot and no one else writes.
-                let needs_store =
-                    self.waker.with(|slot| unsafe { (*slot).as_ref() }.is_none_or(|old| !old.will_wake(waker)));
+                let needs_store = self
+                    .waker
+                    .with(|slot| unsafe { (*slot).as_ref() }.is_none_or(|old| !old.will_wake(waker)));
                 if needs_store {
                     let new = Some(waker.clone());
                     // SAFETY: as above. The old waker is dropped here, on the loop thread.
-                    let old = self.waker.with_mut(|slot| unsafe { core::mem::replace(&mut *slot, new) });
+                    let old = self
+                        .waker
+                        .with_mut(|slot| unsafe { core::mem::replace(&mut *slot, new) });
                     drop(old);
                 }
-                if self.state.compare_exchange(REGISTERING, IDLE, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                if self
+                    .state
+                    .compare_exchange(REGISTERING, IDLE, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+                {
                     // A wake came in while we held the slot; it skipped the slot, so deliver it.
                     self.state.swap(IDLE, Ordering::AcqRel);
                     waker.wake_by_ref();

@@ -41,7 +41,10 @@ impl Default for Event {
 impl Event {
     /// A new, cleared event.
     pub const fn new() -> Self {
-        Event { state: Cell::new(false), waiters: RefCell::new(WaitQueue::new()) }
+        Event {
+            state: Cell::new(false),
+            waiters: RefCell::new(WaitQueue::new()),
+        }
     }
 
     /// True if the event is set.

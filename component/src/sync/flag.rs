@@ -59,13 +59,21 @@ impl ThreadSafeFlag {
     /// A new, cleared flag; `const`, so it can be a `static` an interrupt handler reaches.
     #[cfg(not(loom))]
     pub const fn new() -> Self {
-        ThreadSafeFlag { flag: AtomicBool::new(false), waiting: AtomicBool::new(false), waker: AtomicWaker::new() }
+        ThreadSafeFlag {
+            flag: AtomicBool::new(false),
+            waiting: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+        }
     }
 
     /// A new, cleared flag (loom build: not `const`).
     #[cfg(loom)]
     pub fn new() -> Self {
-        ThreadSafeFlag { flag: AtomicBool::new(false), waiting: AtomicBool::new(false), waker: AtomicWaker::new() }
+        ThreadSafeFlag {
+            flag: AtomicBool::new(false),
+            waiting: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+        }
     }
 
     /// Sets the flag and schedules the waiting task, if any. Safe from any thread and from
@@ -92,7 +100,10 @@ impl ThreadSafeFlag {
     /// **Cancellation:** a cancelled waiter gets `Err(Error::Cancelled)`; the flag keeps its
     /// state (a set that arrived meanwhile is not consumed) and the next waiter may wait.
     pub fn wait(&self) -> FlagWait<'_> {
-        FlagWait { flag: self, registered: false }
+        FlagWait {
+            flag: self,
+            registered: false,
+        }
     }
 
     fn consume(&self) -> bool {

@@ -65,7 +65,11 @@ impl fmt::Debug for Lock {
 impl Lock {
     /// A new, unlocked lock.
     pub const fn new() -> Self {
-        Lock { state: Cell::new(State::Unlocked), generation: Cell::new(0), waiters: RefCell::new(WaitQueue::new()) }
+        Lock {
+            state: Cell::new(State::Unlocked),
+            generation: Cell::new(0),
+            waiters: RefCell::new(WaitQueue::new()),
+        }
     }
 
     /// True if a task holds the lock.

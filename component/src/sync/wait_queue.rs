@@ -25,12 +25,21 @@ pub(crate) struct WaitQueue {
 
 impl WaitQueue {
     pub(crate) const fn new() -> Self {
-        WaitQueue { nodes: Slab::new(), head: NIL, tail: NIL }
+        WaitQueue {
+            nodes: Slab::new(),
+            head: NIL,
+            tail: NIL,
+        }
     }
 
     /// Appends a waiter; returns its key.
     pub(crate) fn push(&mut self, waker: &Waker) -> u32 {
-        let key = self.nodes.insert(Node { waker: Some(waker.clone()), prev: self.tail, next: NIL, notified: false }) as u32;
+        let key = self.nodes.insert(Node {
+            waker: Some(waker.clone()),
+            prev: self.tail,
+            next: NIL,
+            notified: false,
+        }) as u32;
         match self.nodes.get_mut(self.tail as usize) {
             Some(tail) => tail.next = key,
             None => self.head = key,
@@ -55,7 +64,9 @@ impl WaitQueue {
 
     /// Forgets the waiter; returns whether it had been notified.
     pub(crate) fn remove(&mut self, key: u32) -> bool {
-        let Some(node) = self.nodes.try_remove(key as usize) else { return false };
+        let Some(node) = self.nodes.try_remove(key as usize) else {
+            return false;
+        };
         if !node.notified {
             self.unlink(node.prev, node.next);
         }

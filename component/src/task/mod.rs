@@ -51,7 +51,10 @@ pub struct TaskRef {
 impl TaskRef {
     /// Takes ownership of one reference to the cell at `ptr`.
     pub(crate) fn from_raw(ptr: NonNull<Header>) -> Self {
-        TaskRef { ptr, _not_send: PhantomData }
+        TaskRef {
+            ptr,
+            _not_send: PhantomData,
+        }
     }
 
     /// A new owned reference to the cell at `ptr`, which the caller keeps alive meanwhile.
@@ -169,7 +172,11 @@ pub struct Task<T> {
 
 impl<T> Task<T> {
     pub(crate) fn from_ref(raw: TaskRef) -> Self {
-        Task { raw, awaiter: None, _output: PhantomData }
+        Task {
+            raw,
+            awaiter: None,
+            _output: PhantomData,
+        }
     }
 
     /// Cancels the task; see [`TaskRef::cancel`].
