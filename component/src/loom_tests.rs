@@ -3,6 +3,7 @@
 //! `RUSTFLAGS="--cfg loom" cargo test -p uasyncio --lib --release loom_`
 
 use std::sync::Arc;
+use std::vec::Vec;
 use std::task::{Context, Poll, Wake, Waker};
 
 use core::future::Future;
@@ -65,7 +66,11 @@ impl Loop {
 /// nothing, must receive both. A lost wake shows up as a deadlock, which loom reports.
 #[test]
 fn loom_no_lost_wake() {
-    loom::model(|| {
+    // Two preemptions cover the interleavings that matter (a push racing the CAS to
+    // SLEEPING, a give racing the take) and keep the model under a minute.
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(2);
+    model.check(|| {
         let lp = Arc::new(Loop {
             stack: WakeStack::new(),
             idle: IdleState::new(),

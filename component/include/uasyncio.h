@@ -1,0 +1,126 @@
+/*
+ * uasyncio.h: the C API of uasyncio, for C code in the same firmware as the Rust event loop.
+ *
+ * The asyncio loop runs as one RTOS thread. C code next to it (legacy threads, interrupt
+ * handlers) uses this header to
+ *   - start the loop thread with a priority, a stack size and a Rust entry point;
+ *   - set a ThreadSafeFlag that a Rust task awaits, from a C thread or a C interrupt handler;
+ *   - hand small messages to the loop through a bounded queue that a Rust task awaits.
+ *
+ * Context rules, marked on every function:
+ *   [ISR-safe]   callable from a thread or an interrupt handler. Never blocks, never allocates.
+ *                On FreeRTOS/Cortex-M the interrupt must be at or below
+ *                configMAX_SYSCALL_INTERRUPT_PRIORITY (numerically >=), like any FromISR API.
+ *   [task only]  callable from a thread (RTOS task) only. Called from an interrupt handler it
+ *                stops the firmware like a failed configASSERT, with a message naming the call
+ *                (through the Rust panic handler).
+ *
+ * Status codes are negative on error (uasyncio_status_t); no function aborts on bad input
+ * except the [task only] context check above.
+ *
+ * Link: the Rust static library of the application (built with the `uasyncio` crate's `ffi`
+ * feature) provides these symbols; cmake/freertos.cmake sets it up for FreeRTOS.
+ */
+#ifndef UASYNCIO_H
+#define UASYNCIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status codes ------------------------------------------------------------------------- */
+
+typedef enum
+{
+    UASYNCIO_OK = 0,
+    UASYNCIO_E_FULL = -1,    /* the queue is full: the message was not queued (dropped) */
+    UASYNCIO_E_TOO_BIG = -2, /* the message is longer than the queue's item size */
+    UASYNCIO_E_INVAL = -3,   /* NULL pointer, zero size, bad priority or stack size */
+    UASYNCIO_E_NOMEM = -4,   /* the RTOS heap is exhausted */
+    UASYNCIO_E_STATE = -6    /* wrong state (e.g. the loop thread is already started) */
+} uasyncio_status_t;
+
+/* ---- the loop thread -------------------------------------------------------------------- */
+
+/* The loop thread's body: a Rust function with the C ABI that runs the event loop, usually
+ * generated with `uasyncio::ffi::run_entry` (see component/src/ffi.rs). Its return value is
+ * kept as the loop's exit code. */
+typedef int ( *uasyncio_entry_t )( void * arg );
+
+typedef struct
+{
+    const char * name;       /* thread name (copied; NULL: "uasyncio") */
+    uint32_t stack_bytes;    /* stack size in bytes (FreeRTOS: rounded to StackType_t words) */
+    uint32_t priority;       /* the RTOS's own scale (FreeRTOS: 0 .. configMAX_PRIORITIES-1) */
+    uasyncio_entry_t entry;  /* required */
+    void * arg;              /* passed to entry */
+} uasyncio_config_t;
+
+/* Starts the loop thread. [task only]; may also be called from main() before the scheduler
+ * starts. Returns UASYNCIO_OK, UASYNCIO_E_INVAL (no entry, bad priority), UASYNCIO_E_NOMEM,
+ * or UASYNCIO_E_STATE if a loop thread was already started. */
+int uasyncio_start( const uasyncio_config_t * config );
+
+/* The loop thread: 0 not started, 1 running, 2 returned (then *exit_code, if not NULL, gets
+ * the entry's return value). [ISR-safe] */
+int uasyncio_loop_state( int * exit_code );
+
+/* The loop thread's identity (on FreeRTOS its TaskHandle_t, e.g. for
+ * uxTaskGetStackHighWaterMark), or NULL before it runs. [ISR-safe] */
+void * uasyncio_loop_thread( void );
+
+/* ---- ThreadSafeFlag ------------------------------------------------------------------------ */
+
+/* A Rust `uasyncio::ThreadSafeFlag`, opaque to C. A flag defined in Rust as
+ *     #[no_mangle] pub static BUTTON: uasyncio::ThreadSafeFlag = uasyncio::ThreadSafeFlag::new();
+ * is declared in C with UASYNCIO_FLAG_DECLARE(BUTTON) and used as &BUTTON. */
+typedef struct uasyncio_flag uasyncio_flag_t;
+#define UASYNCIO_FLAG_DECLARE( name )    extern uasyncio_flag_t name
+
+/* Sets the flag and wakes the Rust task waiting on it. Sets before the wait collapse into one;
+ * the flag clears when the wait returns. NULL is ignored. [ISR-safe] */
+void uasyncio_flag_set( uasyncio_flag_t * flag );
+
+/* The same, for interrupt handlers (it is what uasyncio_flag_set does in an ISR: the
+ * FromISR give, then portYIELD_FROM_ISR if the loop thread outranks the interrupted one).
+ * [ISR-safe] */
+void uasyncio_flag_set_from_isr( uasyncio_flag_t * flag );
+
+/* 1 if the flag is set, 0 if not (a snapshot). [ISR-safe] */
+int uasyncio_flag_is_set( const uasyncio_flag_t * flag );
+
+/* A new flag on the heap, for C code that creates its own; it lives until reset. Rust reaches
+ * it with `uasyncio::ffi::flag_from_c`. NULL when out of memory. [task only] */
+uasyncio_flag_t * uasyncio_flag_create( void );
+
+/* ---- message queue: C → loop -------------------------------------------------------------- */
+
+/* A bounded FIFO of small messages, each up to item_size bytes, that one Rust task awaits
+ * (`uasyncio::ffi::MessageQueue::recv` / `recv_into`). Senders copy the message in a short
+ * critical section: keep item_size small (tens to a few hundred bytes). */
+typedef struct uasyncio_queue uasyncio_queue_t;
+
+/* Creates a queue of `capacity` messages of at most `item_size` bytes each; it lives until
+ * reset. NULL if capacity or item_size is 0 or out of memory. [task only] */
+uasyncio_queue_t * uasyncio_queue_create( size_t capacity, size_t item_size );
+
+/* Queues a copy of msg[0..len) (len may be 0) and wakes the receiving task. Never blocks.
+ * Returns UASYNCIO_OK, UASYNCIO_E_FULL (not queued; counted in uasyncio_queue_dropped),
+ * UASYNCIO_E_TOO_BIG (len > item_size) or UASYNCIO_E_INVAL (NULL queue, or NULL msg with
+ * len > 0). [ISR-safe] */
+int uasyncio_queue_send( uasyncio_queue_t * queue, const void * msg, size_t len );
+
+/* Messages waiting in the queue (a snapshot). [ISR-safe] */
+size_t uasyncio_queue_count( const uasyncio_queue_t * queue );
+
+/* Sends refused with UASYNCIO_E_FULL so far. [ISR-safe] */
+uint32_t uasyncio_queue_dropped( const uasyncio_queue_t * queue );
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UASYNCIO_H */
