@@ -3,8 +3,8 @@
 //! `RUSTFLAGS="--cfg loom" cargo test -p uasyncio --lib --release loom_`
 
 use std::sync::Arc;
-use std::vec::Vec;
 use std::task::{Context, Poll, Wake, Waker};
+use std::vec::Vec;
 
 use core::future::Future;
 use core::pin::pin;

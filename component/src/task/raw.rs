@@ -67,7 +67,7 @@ pub(crate) struct Vtable {
     pub(crate) finish_with: unsafe fn(NonNull<Header>, Error),
     /// Drops an `Ok` output nobody can take any more (errors are kept for reporting).
     pub(crate) drop_output: unsafe fn(NonNull<Header>),
-    /// Moves the outcome into `*mut Option<Result<T>>`.
+    /// Moves an `Ok` outcome (copies an `Err` one) into `*mut Option<Result<T>>`.
     pub(crate) take_output: unsafe fn(NonNull<Header>, *mut ()),
     /// A copy of the error, if the task finished with one that is still stored.
     pub(crate) error: unsafe fn(NonNull<Header>) -> Option<Error>,
@@ -226,13 +226,18 @@ unsafe fn drop_output<F, T>(ptr: NonNull<Header>) {
 unsafe fn take_output<F, T>(ptr: NonNull<Header>, out: *mut ()) {
     // SAFETY: as in `poll`; called on the loop thread for a finished task.
     let stage = unsafe { stage::<F, T>(ptr) };
-    if let Stage::Done(_) = stage {
-        if let Stage::Done(res) = core::mem::replace(stage, Stage::Taken) {
-            // SAFETY: `Task<T>` passes a pointer to its own `Option<Result<T>>`, the only
-            // caller of this vtable entry; `T` matches because the handle was typed at spawn.
-            unsafe { *out.cast::<Option<crate::Result<T>>>() = Some(res) };
-        }
-    }
+    let res = match stage {
+        // An error stays stored: awaiting again re-raises it, and a pending report sees it.
+        Stage::Done(Err(e)) => Err(e.clone()),
+        Stage::Done(Ok(_)) => match core::mem::replace(stage, Stage::Taken) {
+            Stage::Done(res) => res,
+            _ => return,
+        },
+        _ => return,
+    };
+    // SAFETY: `Task<T>` passes a pointer to its own `Option<Result<T>>`, the only caller of
+    // this vtable entry; `T` matches because the handle was typed at spawn.
+    unsafe { *out.cast::<Option<crate::Result<T>>>() = Some(res) };
 }
 
 unsafe fn error<F, T>(ptr: NonNull<Header>) -> Option<Error> {

@@ -1,0 +1,557 @@
+//! The C API: `component/include/uasyncio.h`, for C code in the same firmware.
+//!
+//! A firmware's legacy C threads and interrupt handlers talk to the Rust event loop through
+//! three things, all defined here with the C ABI:
+//!
+//! - **The loop thread.** `uasyncio_start` creates the RTOS thread (priority, stack) that runs
+//!   a Rust entry point; the entry calls [`run_entry`], which runs the event loop until its
+//!   main coroutine returns. Only one loop thread per firmware (the `no_std` build has one
+//!   loop, see `scheduler::current`).
+//! - **Flags.** `uasyncio_flag_set` is [`ThreadSafeFlag::set`]: atomics, a lock-free push and,
+//!   only when the loop sleeps, the semaphore's `FromISR` give. It is as safe in an interrupt
+//!   handler as in a thread. A flag is a Rust `static` exported with `#[no_mangle]` (C declares
+//!   it with `UASYNCIO_FLAG_DECLARE`), or created from C with `uasyncio_flag_create`.
+//! - **Messages.** [`MessageQueue`]: a bounded FIFO of small byte messages. Senders (C threads
+//!   and ISRs) never block and never allocate: a full queue returns `UASYNCIO_E_FULL` and the
+//!   message is dropped (and counted). One Rust task awaits it.
+//!
+//! ## The queue
+//! Dmitry Vyukov's bounded queue: each slot has a sequence number; a sender claims a position
+//! with a compare-and-swap, copies the message into the slot, then publishes it by advancing
+//! the slot's sequence. The receiver (one task on the loop thread) takes the slot whose
+//! sequence says "published", copies out, and hands the slot back by advancing its sequence a
+//! lap. No lock and no critical section: an interrupt that preempts a sender half way through
+//! its copy claims the next slot and goes on; the receiver simply sees the earlier slot as not
+//! yet published until that sender finishes (and sets the flag). The slot count is the
+//! capacity rounded up to a power of two, so positions wrap cleanly at `usize::MAX`; the
+//! capacity itself is enforced exactly, checked against the same position the claim swaps.
+//!
+//! ## Misuse
+//! `[task only]` functions check the context and panic with a message naming the call when
+//! called from an interrupt handler: on a firmware the panic handler prints it and stops, as a
+//! failed `configASSERT` would. Everything else reports bad input through status codes.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+use core::ffi::{c_char, c_int, c_void, CStr};
+use core::future::Future;
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+
+use crate::{run, Error, Result, ThreadSafeFlag};
+
+/// `UASYNCIO_OK`.
+pub const OK: c_int = 0;
+/// `UASYNCIO_E_FULL`: the queue is full; the message was dropped.
+pub const E_FULL: c_int = -1;
+/// `UASYNCIO_E_TOO_BIG`: the message is longer than the queue's item size.
+pub const E_TOO_BIG: c_int = -2;
+/// `UASYNCIO_E_INVAL`: a NULL pointer or a bad size, priority or stack size.
+pub const E_INVAL: c_int = -3;
+/// `UASYNCIO_E_NOMEM`: the RTOS heap is exhausted.
+pub const E_NOMEM: c_int = -4;
+/// `UASYNCIO_E_STATE`: wrong state (the loop thread is already started).
+pub const E_STATE: c_int = -6;
+
+#[track_caller]
+fn task_only(call: &str) {
+    if rtos_shims::in_isr() {
+        panic!("{call} called from an interrupt handler; uasyncio.h marks it [task only]");
+    }
+}
+
+// ---- the loop thread -------------------------------------------------------------------------
+
+/// The loop thread's entry, as C sees it (`uasyncio_entry_t`).
+pub type Entry = extern "C" fn(arg: *mut c_void) -> c_int;
+
+/// `uasyncio_config_t`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    /// Thread name (NUL-terminated, copied); NULL for "uasyncio".
+    pub name: *const c_char,
+    /// Stack size in bytes.
+    pub stack_bytes: u32,
+    /// Priority in the RTOS's scale.
+    pub priority: u32,
+    /// The entry; required.
+    pub entry: Option<Entry>,
+    /// Its argument.
+    pub arg: *mut c_void,
+}
+
+const NOT_STARTED: u8 = 0;
+const RUNNING: u8 = 1;
+const RETURNED: u8 = 2;
+
+static LOOP_STATE: AtomicU8 = AtomicU8::new(NOT_STARTED);
+static LOOP_THREAD: AtomicUsize = AtomicUsize::new(0);
+static LOOP_EXIT: AtomicI32 = AtomicI32::new(0);
+
+/// Runs `coro` as the loop's main coroutine on the calling thread ([`run`]) and turns the
+/// outcome into the entry's return value: 0 for `Ok`, else [`exit_code`]. A Rust entry for
+/// `uasyncio_start` is typically:
+///
+/// ```ignore
+/// #[no_mangle]
+/// extern "C" fn app_loop(_arg: *mut core::ffi::c_void) -> core::ffi::c_int {
+///     uasyncio::ffi::run_entry(app_main())
+/// }
+/// ```
+pub fn run_entry<F, T>(coro: F) -> c_int
+where
+    F: Future<Output = Result<T>> + 'static,
+    T: 'static,
+{
+    match run(coro) {
+        Ok(_) => OK,
+        Err(e) => exit_code(&e),
+    }
+}
+
+/// A negative number for an error, errno-style: `Os(n)` → `-n`, `Timeout` → `-110`
+/// (`ETIMEDOUT`), `Cancelled` → `-125` (`ECANCELED`), anything else `-1`.
+pub fn exit_code(error: &Error) -> c_int {
+    match error {
+        Error::Os(n) if *n != 0 => -n.saturating_abs(),
+        Error::Timeout => -110,
+        Error::Cancelled => -125,
+        _ => -1,
+    }
+}
+
+struct StartArgs {
+    entry: Entry,
+    arg: *mut c_void,
+}
+
+// SAFETY: `arg` is an opaque pointer the C caller hands to its own entry on the loop thread;
+// the C API documents that it is passed as is. Nothing on the Rust side dereferences it.
+unsafe impl Send for StartArgs {}
+
+fn thread_name(name: *const c_char) -> &'static str {
+    if name.is_null() {
+        return "uasyncio";
+    }
+    // SAFETY: uasyncio.h requires `name` to be NUL-terminated when not NULL.
+    let name = unsafe { CStr::from_ptr(name) }.to_str().unwrap_or("uasyncio");
+    let mut short = String::new();
+    for c in name.chars().take(15) {
+        short.push(c);
+    }
+    // Once per firmware (a second start is refused before this point): the leak is bounded.
+    Box::leak(short.into_boxed_str())
+}
+
+/// `uasyncio_start`: starts the loop thread. [task only]
+///
+/// # Safety
+/// `config` is NULL or points to a valid `uasyncio_config_t` whose `name` is NULL or
+/// NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn uasyncio_start(config: *const Config) -> c_int {
+    task_only("uasyncio_start");
+    // SAFETY: by the contract above.
+    let Some(config) = (unsafe { config.as_ref() }) else {
+        return E_INVAL;
+    };
+    let Some(entry) = config.entry else {
+        return E_INVAL;
+    };
+    let Ok(priority) = u8::try_from(config.priority) else {
+        return E_INVAL;
+    };
+    if LOOP_STATE
+        .compare_exchange(NOT_STARTED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return E_STATE;
+    }
+    let thread = rtos_shims::ThreadConfig {
+        name: thread_name(config.name),
+        stack_size: config.stack_bytes as usize,
+        priority,
+    };
+    let args = StartArgs { entry, arg: config.arg };
+    let body = Box::new(move || {
+        let args = args;
+        LOOP_THREAD.store(rtos_shims::current_thread_id(), Ordering::Release);
+        let code = (args.entry)(args.arg);
+        LOOP_EXIT.store(code, Ordering::Release);
+        LOOP_STATE.store(RETURNED, Ordering::Release);
+    });
+    match rtos_shims::spawn_thread(thread, body) {
+        Ok(()) => OK,
+        Err(e) => {
+            LOOP_STATE.store(NOT_STARTED, Ordering::Release);
+            match e {
+                rtos_shims::Error::NoMemory => E_NOMEM,
+                rtos_shims::Error::Refused => E_INVAL,
+            }
+        }
+    }
+}
+
+/// `uasyncio_loop_state`: 0 not started, 1 running, 2 returned. [ISR-safe]
+///
+/// # Safety
+/// `exit_code` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn uasyncio_loop_state(exit_code: *mut c_int) -> c_int {
+    let state = LOOP_STATE.load(Ordering::Acquire);
+    if state == RETURNED && !exit_code.is_null() {
+        // SAFETY: by the contract above.
+        unsafe { exit_code.write(LOOP_EXIT.load(Ordering::Acquire)) };
+    }
+    c_int::from(state)
+}
+
+/// `uasyncio_loop_thread`: the loop thread's identity (FreeRTOS: its `TaskHandle_t`) or NULL.
+/// [ISR-safe]
+#[no_mangle]
+pub extern "C" fn uasyncio_loop_thread() -> *mut c_void {
+    LOOP_THREAD.load(Ordering::Acquire) as *mut c_void
+}
+
+// ---- flags -------------------------------------------------------------------------------------
+
+/// `uasyncio_flag_set`: [`ThreadSafeFlag::set`]. [ISR-safe]
+///
+/// # Safety
+/// `flag` is NULL or points to a live `ThreadSafeFlag` (a `static`, or from
+/// `uasyncio_flag_create`).
+#[no_mangle]
+pub unsafe extern "C" fn uasyncio_flag_set(flag: *const ThreadSafeFlag) {
+    // SAFETY: by the contract above.
+    if let Some(flag) = unsafe { flag.as_ref() } {
+        flag.set();
+    }
+}
+
+/// `uasyncio_flag_set_from_isr`: the same as `uasyncio_flag_set` (which picks the `FromISR`
+/// path by itself in an interrupt handler). [ISR-safe]
+///
+/// # Safety
+/// As [`uasyncio_flag_set`].
+#[no_mangle]
+pub unsafe extern "C" fn uasyncio_flag_set_from_isr(flag: *const ThreadSafeFlag) {
+    // SAFETY: same contract.
+    unsafe { uasyncio_flag_set(flag) }
+}
+
+/// `uasyncio_flag_is_set`: 1 if set. [ISR-safe]
+///
+/// # Safety
+/// As [`uasyncio_flag_set`].
+#[no_mangle]
+pub unsafe extern "C" fn uasyncio_flag_is_set(flag: *const ThreadSafeFlag) -> c_int {
+    // SAFETY: by the contract above.
+    c_int::from(unsafe { flag.as_ref() }.is_some_and(ThreadSafeFlag::is_set))
+}
+
+/// `uasyncio_flag_create`: a flag on the heap that lives forever; NULL when out of memory.
+/// [task only]
+#[no_mangle]
+pub extern "C" fn uasyncio_flag_create() -> *const ThreadSafeFlag {
+    task_only("uasyncio_flag_create");
+    let mut slot: Vec<ThreadSafeFlag> = Vec::new();
+    if slot.try_reserve_exact(1).is_err() {
+        return core::ptr::null();
+    }
+    slot.push(ThreadSafeFlag::new());
+    Box::leak(slot.into_boxed_slice()).as_ptr()
+}
+
+/// The Rust view of a flag that C created or received: `None` for NULL.
+///
+/// # Safety
+/// `flag` is NULL or points to a `ThreadSafeFlag` that lives forever (a `static`, or from
+/// `uasyncio_flag_create`).
+pub unsafe fn flag_from_c(flag: *const c_void) -> Option<&'static ThreadSafeFlag> {
+    // SAFETY: by the contract above.
+    unsafe { flag.cast::<ThreadSafeFlag>().as_ref() }
+}
+
+// ---- message queue -----------------------------------------------------------------------------
+
+/// Why [`MessageQueue::send`] refused a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// The queue holds `capacity` messages already; this one was dropped.
+    Full,
+    /// The message is longer than the item size.
+    TooBig,
+}
+
+struct Slot {
+    /// Vyukov's sequence number: `pos` free for the sender of `pos`, `pos + 1` published for
+    /// the receiver of `pos`.
+    seq: AtomicUsize,
+    len: UnsafeCell<usize>,
+}
+
+/// A bounded queue of small byte messages from C threads and interrupt handlers to one task on
+/// the loop (see the module docs for the algorithm). `uasyncio_queue_t` in C.
+pub struct MessageQueue {
+    slots: Box<[Slot]>,
+    data: Box<[UnsafeCell<u8>]>,
+    mask: usize,
+    capacity: usize,
+    item_size: usize,
+    send_pos: AtomicUsize,
+    recv_pos: AtomicUsize,
+    dropped: AtomicU32,
+    ready: ThreadSafeFlag,
+}
+
+// SAFETY: the slot bytes and lengths (`UnsafeCell`s) are written only by the one sender that
+// claimed the slot's position with a CAS, before it publishes the slot with a Release store
+// of `seq`, and read only by the receiver after an Acquire load of that `seq`; the receiver
+// gives the slot back with another Release store that the next sender Acquires. Everything
+// else is atomics. So no byte is ever accessed by two contexts at once.
+unsafe impl Sync for MessageQueue {}
+// SAFETY: owns its buffers; see `Sync`.
+unsafe impl Send for MessageQueue {}
+
+impl core::fmt::Debug for MessageQueue {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MessageQueue")
+            .field("capacity", &self.capacity)
+            .field("item_size", &self.item_size)
+            .field("count", &self.len())
+            .field("dropped", &self.dropped())
+            .finish()
+    }
+}
+
+impl MessageQueue {
+    /// A queue of `capacity` messages of at most `item_size` bytes each. Fails with
+    /// `ValueError` for a zero size and with `OSError(ENOMEM)` when the heap is too small.
+    pub fn new(capacity: usize, item_size: usize) -> Result<Self> {
+        if capacity == 0 || item_size == 0 {
+            return Err(Error::value("queue capacity and item size must be non-zero"));
+        }
+        let no_memory = || Error::Os(12);
+        let slot_count = capacity.checked_next_power_of_two().ok_or_else(no_memory)?;
+        let bytes = slot_count.checked_mul(item_size).ok_or_else(no_memory)?;
+        let mut slots = Vec::new();
+        slots.try_reserve_exact(slot_count).map_err(|_| no_memory())?;
+        slots.extend((0..slot_count).map(|i| Slot { seq: AtomicUsize::new(i), len: UnsafeCell::new(0) }));
+        let mut data = Vec::new();
+        data.try_reserve_exact(bytes).map_err(|_| no_memory())?;
+        data.resize_with(bytes, || UnsafeCell::new(0));
+        Ok(MessageQueue {
+            slots: slots.into_boxed_slice(),
+            data: data.into_boxed_slice(),
+            mask: slot_count - 1,
+            capacity,
+            item_size,
+            send_pos: AtomicUsize::new(0),
+            recv_pos: AtomicUsize::new(0),
+            dropped: AtomicU32::new(0),
+            ready: ThreadSafeFlag::new(),
+        })
+    }
+
+    /// The largest message, in bytes.
+    pub fn item_size(&self) -> usize {
+        self.item_size
+    }
+
+    /// How many messages it holds at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Messages waiting (a snapshot).
+    pub fn len(&self) -> usize {
+        let sent = self.send_pos.load(Ordering::Acquire);
+        sent.wrapping_sub(self.recv_pos.load(Ordering::Acquire)).min(self.capacity)
+    }
+
+    /// Whether no message waits (a snapshot).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sends refused because the queue was full, so far.
+    pub fn dropped(&self) -> u32 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn slot_bytes(&self, index: usize) -> *mut u8 {
+        // `index <= mask`, so the range `index * item_size ..+ item_size` is inside `data`.
+        self.data[index * self.item_size..].as_ptr().cast_mut().cast::<u8>()
+    }
+
+    /// Queues a copy of `msg` and wakes the receiver. Never blocks, never allocates: callable
+    /// from any thread and from interrupt handlers.
+    pub fn send(&self, msg: &[u8]) -> core::result::Result<(), SendError> {
+        if msg.len() > self.item_size {
+            return Err(SendError::TooBig);
+        }
+        let mut pos = self.send_pos.load(Ordering::Relaxed);
+        let slot = loop {
+            if pos.wrapping_sub(self.recv_pos.load(Ordering::Acquire)) >= self.capacity {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return Err(SendError::Full);
+            }
+            let slot = &self.slots[pos & self.mask];
+            let seq = slot.seq.load(Ordering::Acquire);
+            let diff = seq.wrapping_sub(pos) as isize;
+            if diff == 0 {
+                match self
+                    .send_pos
+                    .compare_exchange_weak(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed)
+                {
+                    Ok(_) => break slot,
+                    Err(now) => pos = now,
+                }
+            } else if diff < 0 {
+                // The receiver has not given this slot back yet: full.
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return Err(SendError::Full);
+            } else {
+                pos = self.send_pos.load(Ordering::Relaxed);
+            }
+        };
+        // SAFETY: the CAS gave this sender exclusive use of the slot until the Release store
+        // below (see `Sync`); the slot's bytes hold `item_size >= msg.len()` bytes.
+        unsafe {
+            core::ptr::copy_nonoverlapping(msg.as_ptr(), self.slot_bytes(pos & self.mask), msg.len());
+            *slot.len.get() = msg.len();
+        }
+        slot.seq.store(pos.wrapping_add(1), Ordering::Release);
+        self.ready.set();
+        Ok(())
+    }
+
+    /// Takes the oldest published message into `buf` without waiting: `Ok(Some(len))`,
+    /// `Ok(None)` if none waits, `Err(ValueError)` (message kept) if `buf` is too small.
+    /// Loop thread only (one receiver).
+    pub fn try_recv_into(&self, buf: &mut [u8]) -> Result<Option<usize>> {
+        let pos = self.recv_pos.load(Ordering::Relaxed);
+        let slot = &self.slots[pos & self.mask];
+        let seq = slot.seq.load(Ordering::Acquire);
+        if seq != pos.wrapping_add(1) {
+            return Ok(None);
+        }
+        // SAFETY: the Acquire load saw the sender's publication: the slot is ours to read
+        // until we hand it back below.
+        let len = unsafe { *slot.len.get() };
+        if buf.len() < len {
+            return Err(Error::value("receive buffer is smaller than the message"));
+        }
+        // SAFETY: as above; `len <= item_size` bytes are inside the slot.
+        unsafe { core::ptr::copy_nonoverlapping(self.slot_bytes(pos & self.mask), buf.as_mut_ptr(), len) };
+        self.recv_pos.store(pos.wrapping_add(1), Ordering::Release);
+        slot.seq.store(pos.wrapping_add(self.mask + 1), Ordering::Release);
+        Ok(Some(len))
+    }
+
+    /// Waits for the next message and copies it into `buf`; returns its length.
+    /// `Err(ValueError)` (message kept) if `buf` is smaller than the message.
+    ///
+    /// One receiving task at a time (a second concurrent receiver gets `RuntimeError`).
+    ///
+    /// **Cancellation:** returns `Err(Cancelled)`; no message is lost (a message that arrived
+    /// meanwhile stays queued for the next receive).
+    pub async fn recv_into(&self, buf: &mut [u8]) -> Result<usize> {
+        loop {
+            if let Some(len) = self.try_recv_into(buf)? {
+                return Ok(len);
+            }
+            self.ready.wait().await?;
+        }
+    }
+
+    /// Waits for the next message and returns it in a new `Vec`. Same rules as
+    /// [`recv_into`](Self::recv_into).
+    pub async fn recv(&self) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(self.item_size).map_err(|_| Error::Os(12))?;
+        buf.resize(self.item_size, 0);
+        let len = self.recv_into(&mut buf).await?;
+        buf.truncate(len);
+        Ok(buf)
+    }
+
+    /// The C handle of a queue that lives forever.
+    pub fn as_c_ptr(&'static self) -> *mut c_void {
+        (self as *const MessageQueue).cast_mut().cast()
+    }
+
+    /// The Rust view of a queue from `uasyncio_queue_create` (or [`as_c_ptr`](Self::as_c_ptr)):
+    /// `None` for NULL.
+    ///
+    /// # Safety
+    /// `queue` is NULL or a pointer obtained from one of those two.
+    pub unsafe fn from_c(queue: *const c_void) -> Option<&'static MessageQueue> {
+        // SAFETY: by the contract above.
+        unsafe { queue.cast::<MessageQueue>().as_ref() }
+    }
+}
+
+/// `uasyncio_queue_create`: NULL for a zero size or when out of memory. [task only]
+#[no_mangle]
+pub extern "C" fn uasyncio_queue_create(capacity: usize, item_size: usize) -> *mut c_void {
+    task_only("uasyncio_queue_create");
+    let Ok(queue) = MessageQueue::new(capacity, item_size) else {
+        return core::ptr::null_mut();
+    };
+    let mut boxed = Vec::new();
+    if boxed.try_reserve_exact(1).is_err() {
+        return core::ptr::null_mut();
+    }
+    boxed.push(queue);
+    let queue: &'static MessageQueue = &Box::leak(boxed.into_boxed_slice())[0];
+    queue.as_c_ptr()
+}
+
+/// `uasyncio_queue_send`. [ISR-safe]
+///
+/// # Safety
+/// `queue` is NULL or from `uasyncio_queue_create`; `msg` is valid for `len` bytes when
+/// `len > 0`.
+#[no_mangle]
+pub unsafe extern "C" fn uasyncio_queue_send(queue: *const c_void, msg: *const c_void, len: usize) -> c_int {
+    // SAFETY: by the contract above.
+    let Some(queue) = (unsafe { MessageQueue::from_c(queue) }) else {
+        return E_INVAL;
+    };
+    let bytes: &[u8] = if len == 0 {
+        &[]
+    } else if msg.is_null() {
+        return E_INVAL;
+    } else {
+        // SAFETY: by the contract above.
+        unsafe { core::slice::from_raw_parts(msg.cast::<u8>(), len) }
+    };
+    match queue.send(bytes) {
+        Ok(()) => OK,
+        Err(SendError::Full) => E_FULL,
+        Err(SendError::TooBig) => E_TOO_BIG,
+    }
+}
+
+/// `uasyncio_queue_count`. [ISR-safe]
+///
+/// # Safety
+/// `queue` is NULL or from `uasyncio_queue_create`.
+#[no_mangle]
+pub unsafe extern "C" fn uasyncio_queue_count(queue: *const c_void) -> usize {
+    // SAFETY: by the contract above.
+    unsafe { MessageQueue::from_c(queue) }.map_or(0, MessageQueue::len)
+}
+
+/// `uasyncio_queue_dropped`. [ISR-safe]
+///
+/// # Safety
+/// `queue` is NULL or from `uasyncio_queue_create`.
+#[no_mangle]
+pub unsafe extern "C" fn uasyncio_queue_dropped(queue: *const c_void) -> u32 {
+    // SAFETY: by the contract above.
+    unsafe { MessageQueue::from_c(queue) }.map_or(0, MessageQueue::dropped)
+}
