@@ -88,6 +88,24 @@ impl AtomicWaker {
         }
     }
 
+    /// Empties the slot (loop thread), so a `static` flag does not keep the last waiter's
+    /// task alive. If a wake is reading the slot right now, the waker stays; that only
+    /// delays the free until the next registration.
+    pub(crate) fn clear(&self) {
+        if self
+            .state
+            .compare_exchange(IDLE, REGISTERING, Ordering::Acquire, Ordering::Acquire)
+            .is_ok()
+        {
+            // SAFETY: REGISTERING is held: no waker reads the slot and no one else writes.
+            let old = self.waker.with_mut(|slot| unsafe { (*slot).take() });
+            // A wake that arrived meanwhile skipped the slot; with no waiter there is nothing
+            // to deliver, so both bits can go.
+            self.state.swap(IDLE, Ordering::AcqRel);
+            drop(old);
+        }
+    }
+
     /// Wakes the registered waker, if any. Callable from any thread and from interrupt
     /// context (atomics only; the waker is woken by reference, never dropped here).
     pub(crate) fn wake(&self) {

@@ -122,6 +122,7 @@ impl FlagWait<'_> {
     fn finish(&mut self) {
         if self.registered {
             self.registered = false;
+            self.flag.waker.clear();
             self.flag.waiting.store(false, Ordering::Release);
         }
     }

@@ -1,0 +1,268 @@
+//! Stress: many tasks, many timers, cross-thread wake storms, cancel storms — with counts
+//! checked and no leak (`diagnostics::live_tasks` returns to zero).
+//!
+//! Sizes scale with `STRESS_SCALE` (a divisor, default 1): the sanitizer and Miri runs use a
+//! larger divisor. Run in release for the full sizes: `cargo test --release -p uasyncio --test stress`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use uasyncio::{
+    create_task, diagnostics, get_event_loop, new_event_loop, run, sleep_ms, wait_for_ms, Error, Event, Lock,
+    ThreadSafeFlag,
+};
+
+fn scaled(n: u32) -> u32 {
+    let div: u32 = std::env::var("STRESS_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    (n / div.max(1)).max(1)
+}
+
+/// Tests in this file share the process-wide live-task counter: run them one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn assert_no_live_tasks() {
+    new_event_loop().unwrap();
+    assert_eq!(diagnostics::live_tasks(), 0, "task cells leaked");
+}
+
+#[test]
+fn hundred_thousand_tasks_alive_at_once() {
+    let _s = serial();
+    let n = scaled(100_000);
+    let done = Rc::new(AtomicU32::new(0));
+    let d = done.clone();
+    let peak = run(async move {
+        let ev = Rc::new(Event::new());
+        let mut tasks = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let (ev, d) = (ev.clone(), d.clone());
+            tasks.push(create_task(async move {
+                ev.wait().await?;
+                d.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }));
+        }
+        sleep_ms(0).await?;
+        let alive = get_event_loop().live_tasks();
+        ev.set();
+        for t in tasks {
+            t.await?;
+        }
+        Ok(alive)
+    })
+    .unwrap();
+    assert_eq!(peak, n as usize + 1, "every task (and main) alive at once");
+    assert_eq!(done.load(Ordering::Relaxed), n);
+    assert_no_live_tasks();
+}
+
+#[test]
+fn ten_thousand_sleepers_fire_in_deadline_order() {
+    let _s = serial();
+    let n = scaled(10_000);
+    get_event_loop().use_virtual_time(true);
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let o = order.clone();
+    run(async move {
+        for i in 0..n {
+            let ms = (i.wrapping_mul(2_654_435_761) >> 7) % 1000;
+            let o = o.clone();
+            create_task(async move {
+                sleep_ms(ms).await?;
+                o.borrow_mut().push((ms, i, uasyncio::ticks_ms()));
+                Ok(())
+            });
+        }
+        sleep_ms(1000).await
+    })
+    .unwrap();
+    get_event_loop().use_virtual_time(false);
+    let order = order.borrow();
+    assert_eq!(order.len(), n as usize);
+    assert!(
+        order.windows(2).all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1)),
+        "fired out of order"
+    );
+    assert!(
+        order.iter().all(|&(ms, _, t)| u64::from(ms) == t),
+        "fired at the wrong time"
+    );
+    assert_no_live_tasks();
+}
+
+/// A binary "ack" a std thread can block on.
+struct Ack {
+    count: Mutex<u32>,
+    cond: Condvar,
+}
+
+/// One std thread sets the flag; the task wakes and acknowledges; the thread waits for the
+/// acknowledgement before the next set. A lost wake shows up as a 5 s timeout.
+#[test]
+fn million_set_wake_ack_rounds_with_a_thread() {
+    let _s = serial();
+    static FLAG: ThreadSafeFlag = ThreadSafeFlag::new();
+    let rounds = scaled(1_000_000);
+    let ack = Arc::new(Ack {
+        count: Mutex::new(0),
+        cond: Condvar::new(),
+    });
+    let a = ack.clone();
+    let setter = std::thread::spawn(move || {
+        for i in 0..rounds {
+            FLAG.set();
+            let mut c = a.count.lock().unwrap();
+            while *c == i {
+                c = a.cond.wait(c).unwrap();
+            }
+        }
+    });
+    let out = run(async move {
+        for i in 0..rounds {
+            match wait_for_ms(FLAG.wait(), 5_000).await {
+                Ok(()) => {}
+                Err(e) => return Ok(Err(format!("round {i}: {e}"))),
+            }
+            *ack.count.lock().unwrap() = i + 1;
+            ack.cond.notify_one();
+        }
+        Ok(Ok(()))
+    });
+    assert_eq!(out, Ok(Ok(())));
+    setter.join().unwrap();
+    assert_no_live_tasks();
+}
+
+/// Four threads set the flag at once, many times; the task must never sleep while a set is
+/// pending: a timeout with the flag set is a lost wake.
+#[test]
+fn four_threads_setting_at_once() {
+    let _s = serial();
+    static FLAG: ThreadSafeFlag = ThreadSafeFlag::new();
+    let per_thread = scaled(100_000);
+    let finished = Arc::new(AtomicU32::new(0));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let finished = finished.clone();
+            std::thread::spawn(move || {
+                for i in 0..per_thread {
+                    FLAG.set();
+                    if (i + t) % 64 == 0 {
+                        std::thread::yield_now();
+                    }
+                }
+                finished.fetch_add(1, Ordering::Release);
+                FLAG.set();
+            })
+        })
+        .collect();
+    let f = finished.clone();
+    let out = run(async move {
+        let mut wakes = 0u64;
+        loop {
+            let all_done = f.load(Ordering::Acquire) == 4;
+            match wait_for_ms(FLAG.wait(), 5_000).await {
+                Ok(()) => wakes += 1,
+                Err(Error::Timeout) if FLAG.is_set() => return Err(Error::runtime("lost wake: flag set, task asleep")),
+                Err(Error::Timeout) if all_done => return Ok(wakes),
+                Err(Error::Timeout) => {}
+                Err(e) => return Err(e),
+            }
+            if all_done && !FLAG.is_set() {
+                return Ok(wakes);
+            }
+        }
+    });
+    for t in threads {
+        t.join().unwrap();
+    }
+    let wakes = out.unwrap();
+    assert!(wakes >= 1 && wakes <= 4 * u64::from(per_thread) + 4, "wakes {wakes}");
+    assert_no_live_tasks();
+}
+
+/// Tasks sleep, wait on events and locks, await each other; a canceller cancels random tasks
+/// at random moments. Everything must end, and every cell must be freed.
+#[test]
+fn cancel_storm_leaks_nothing() {
+    let _s = serial();
+    let n = scaled(20_000);
+    get_event_loop().use_virtual_time(true);
+    let stop = Rc::new(AtomicBool::new(false));
+    let out = run(async move {
+        let ev = Rc::new(Event::new());
+        let lock = Rc::new(Lock::new());
+        let mut refs = Vec::new();
+        let mut handles = Vec::new();
+        let mut seed: u32 = 0x9E37_79B9;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for i in 0..n {
+            let (ev, lock) = (ev.clone(), lock.clone());
+            let kind = rnd() % 5;
+            let ms = rnd() % 50;
+            let t = create_task(async move {
+                match kind {
+                    0 => sleep_ms(ms).await,
+                    1 => ev.wait().await,
+                    2 => {
+                        let _g = lock.acquire().await?;
+                        sleep_ms(ms % 3).await
+                    }
+                    3 => {
+                        // Ignores the first cancel and cleans up asynchronously.
+                        if sleep_ms(ms).await.is_err() {
+                            sleep_ms(1).await?;
+                        }
+                        Ok(())
+                    }
+                    _ => {
+                        let inner = create_task(async move { sleep_ms(ms + 1).await });
+                        inner.await
+                    }
+                }
+                .map(|()| i)
+            });
+            refs.push(t.task_ref());
+            handles.push(t);
+        }
+        for _ in 0..n {
+            let victim = (rnd() as usize) % refs.len();
+            let _ = refs[victim].cancel();
+            if rnd() % 16 == 0 {
+                sleep_ms(rnd() % 3).await?;
+            }
+        }
+        sleep_ms(60).await?;
+        ev.set();
+        let (mut ok, mut cancelled) = (0, 0);
+        for h in handles {
+            match h.await {
+                Ok(_) => ok += 1,
+                Err(Error::Cancelled) => cancelled += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((ok, cancelled, lock.locked()))
+    });
+    stop.store(true, Ordering::Relaxed);
+    get_event_loop().use_virtual_time(false);
+    let (ok, cancelled, locked) = out.unwrap();
+    assert_eq!(ok + cancelled, n);
+    assert!(cancelled > 0 && ok > 0, "ok {ok}, cancelled {cancelled}");
+    assert!(!locked, "the lock must end unlocked");
+    assert_no_live_tasks();
+}

@@ -1,0 +1,104 @@
+//! The first example of MicroPython's asyncio reference, on the host:
+//!
+//! ```python
+//! async def blink(led, period_ms):
+//!     while True:
+//!         led.on()
+//!         await asyncio.sleep_ms(5)
+//!         led.off()
+//!         await asyncio.sleep_ms(period_ms)
+//!
+//! async def main(led1, led2):
+//!     asyncio.create_task(blink(led1, 700))
+//!     asyncio.create_task(blink(led2, 400))
+//!     await asyncio.sleep_ms(10_000)
+//! ```
+//!
+//! The LEDs are fake: each state change prints a line with the loop's time in milliseconds.
+//! `cargo run -p blink` runs for the real 10 seconds; `cargo run -p blink -- --virtual` runs
+//! the same schedule on virtual time and finishes at once, with the same output.
+
+use std::cell::Cell;
+
+use uasyncio::{create_task, get_event_loop, run, sleep_ms, ticks_ms, Result};
+
+/// A fake LED: prints its state changes with a timestamp.
+struct Led {
+    name: &'static str,
+    lit: Cell<bool>,
+}
+
+impl Led {
+    fn set(&self, on: bool) {
+        self.lit.set(on);
+        println!(
+            "[{:>6} ms] {} {}",
+            ticks_ms(),
+            self.name,
+            if on { "on " } else { "off" }
+        );
+    }
+    fn on(&self) {
+        self.set(true);
+    }
+    fn off(&self) {
+        self.set(false);
+    }
+}
+
+async fn blink(led: Led, period_ms: u32) -> Result<()> {
+    loop {
+        led.on();
+        sleep_ms(5).await?;
+        led.off();
+        sleep_ms(period_ms).await?;
+    }
+}
+
+async fn main_task(led1: Led, led2: Led) -> Result<()> {
+    create_task(blink(led1, 700));
+    create_task(blink(led2, 400));
+    sleep_ms(10_000).await
+}
+
+/// Prints `log` records (the default exception handler reports through `log`).
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Info
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            eprintln!("{} {}: {}", r.level(), r.target(), r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static LOGGER: StderrLogger = StderrLogger;
+
+fn main() -> std::process::ExitCode {
+    let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Info));
+    if std::env::args().any(|a| a == "--virtual") {
+        get_event_loop().use_virtual_time(true);
+    }
+    let start = ticks_ms();
+    let led = |name| Led {
+        name,
+        lit: Cell::new(false),
+    };
+    match run(main_task(led("LED1"), led("LED2"))) {
+        Ok(()) => {
+            println!(
+                "main() returned after {} ms; the blink tasks are still pending, as in MicroPython",
+                ticks_ms() - start
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("main() failed: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
