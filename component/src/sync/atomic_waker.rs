@@ -110,9 +110,9 @@ impl AtomicWaker {
     /// context (atomics only; the waker is woken by reference, never dropped here).
     pub(crate) fn wake(&self) {
         if self.state.fetch_or(WAKING, Ordering::AcqRel) == IDLE {
-            // SAFETY: we hold WAKING and found no registration in progress: the slot is not
-            // written until we clear WAKING.
             self.waker.with(|slot| {
+                // SAFETY: we hold WAKING and found no registration in progress: the slot is
+                // not written until we clear WAKING.
                 if let Some(w) = unsafe { &*slot } {
                     w.wake_by_ref();
                 }

@@ -229,6 +229,7 @@ fn gather_return_exceptions() -> Outcome {
             l.at("Done barking.");
             Ok(2 * n)
         };
+        #[allow(clippy::disallowed_names)] // the seed names it `foo`
         let foo = |l: Log| async move {
             l.at("Start timeout coro foo()");
             loop {
