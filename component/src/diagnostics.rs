@@ -8,3 +8,15 @@ pub(crate) static LIVE_TASKS: AtomicUsize = AtomicUsize::new(0);
 pub fn live_tasks() -> usize {
     LIVE_TASKS.load(Ordering::Relaxed)
 }
+
+/// Bytes a task costs beyond its future (or its output, whichever is larger, since they
+/// share the cell): the cell's header, plus the loop's registry slot while it is unfinished.
+/// The ready queue adds one pointer while the task is queued.
+///
+/// ```
+/// assert!(uasyncio::diagnostics::task_overhead_bytes() <= 128);
+/// ```
+pub fn task_overhead_bytes() -> usize {
+    // A slab slot is an enum of the task pointer and a free-list index: two words.
+    core::mem::size_of::<crate::task::raw::Header>() + 2 * core::mem::size_of::<usize>()
+}

@@ -55,7 +55,7 @@ struct Loop {
 
 impl Loop {
     fn wake(&self, node: NonNull<Node>) {
-        self.stack.push(node);
+        assert!(self.stack.push(node).is_ok());
         if self.idle.pend() {
             self.sem.give();
         }

@@ -320,13 +320,25 @@ impl LoopCore {
         drop(ready);
         drop(timers);
         drop(remote);
+        // Dropping futures can wake other tasks (a dropped lock guard hands the lock on):
+        // let go of those queue entries too, until nothing more arrives.
+        loop {
+            let mut late = Vec::new();
+            self.shared.drain(|ptr| late.push(TaskRef::from_raw(ptr)));
+            let ready = core::mem::take(&mut *self.ready.borrow_mut());
+            if late.is_empty() && ready.is_empty() {
+                break;
+            }
+        }
     }
 }
 
 impl Drop for LoopCore {
     fn drop(&mut self) {
-        // The thread is exiting: drop every pending future here, on its own thread.
+        // The thread is exiting: drop every pending future here, on its own thread, then
+        // refuse wakes from other contexts (they give their reference back instead).
         self.reset(&Error::runtime("the event loop's thread exited"));
+        self.shared.close(|ptr| drop(TaskRef::from_raw(ptr)));
     }
 }
 

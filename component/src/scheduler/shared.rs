@@ -49,15 +49,24 @@ impl<N: Linked> WakeStack<N> {
         }
     }
 
+    /// The head once the consumer is gone: pushes are refused from then on.
+    fn closed() -> *mut N {
+        ptr::dangling_mut()
+    }
+
     /// Pushes `node`. Safe from any thread and from interrupt context (CAS only).
     ///
     /// The caller hands over a reference that keeps `node` alive until the consumer takes it.
-    pub(crate) fn push(&self, node: NonNull<N>) {
+    /// After [`close`](Self::close) the push is refused and the node handed back.
+    pub(crate) fn push(&self, node: NonNull<N>) -> Result<(), NonNull<N>> {
         // SAFETY: the caller keeps `node` alive (see above), and nobody else writes its link
         // while it is being pushed (it is in at most one stack, once).
         let next = unsafe { node.as_ref() }.next();
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
+            if head == Self::closed() {
+                return Err(node);
+            }
             next.store(head, Ordering::Relaxed);
             // Release: the link just written, and everything the waker wrote before waking,
             // is visible to the consumer's Acquire swap.
@@ -65,15 +74,29 @@ impl<N: Linked> WakeStack<N> {
                 .head
                 .compare_exchange_weak(head, node.as_ptr(), Ordering::Release, Ordering::Relaxed)
             {
-                Ok(_) => return,
+                Ok(_) => return Ok(()),
                 Err(actual) => head = actual,
             }
         }
     }
 
     /// Takes every node pushed so far, oldest first; `f` gets each one (with its reference).
-    pub(crate) fn drain(&self, mut f: impl FnMut(NonNull<N>)) {
-        let mut node = self.head.swap(ptr::null_mut(), Ordering::Acquire);
+    pub(crate) fn drain(&self, f: impl FnMut(NonNull<N>)) {
+        if self.head.load(Ordering::Relaxed) != Self::closed() {
+            self.take(ptr::null_mut(), f);
+        }
+    }
+
+    /// Drains for the last time and refuses every later push (the consumer is going away).
+    pub(crate) fn close(&self, f: impl FnMut(NonNull<N>)) {
+        self.take(Self::closed(), f);
+    }
+
+    fn take(&self, new_head: *mut N, mut f: impl FnMut(NonNull<N>)) {
+        let mut node = self.head.swap(new_head, Ordering::Acquire);
+        if node == Self::closed() {
+            return;
+        }
         // Reverse the LIFO chain in place so wakes are served in FIFO order.
         let mut fifo: *mut N = ptr::null_mut();
         while let Some(n) = NonNull::new(node) {
@@ -93,7 +116,8 @@ impl<N: Linked> WakeStack<N> {
 
     /// Whether anything is waiting to be drained (a hint; racy by nature).
     pub(crate) fn is_empty(&self) -> bool {
-        self.head.load(Ordering::Acquire).is_null()
+        let head = self.head.load(Ordering::Acquire);
+        head.is_null() || head == Self::closed()
     }
 }
 
@@ -169,7 +193,13 @@ impl Shared {
     /// Queues a woken task from another thread or an ISR and wakes the loop if it sleeps.
     /// The caller hands over one reference to the task.
     pub(crate) fn push_remote(&self, task: NonNull<Header>) {
-        self.stack.push(task);
+        if let Err(task) = self.stack.push(task) {
+            // The loop is gone (its thread exited): nobody will run the task again, so give
+            // the reference back instead of queueing it.
+            // SAFETY: the caller handed this reference over to the queue.
+            unsafe { crate::task::raw::drop_ref(task) };
+            return;
+        }
         if self.idle.pend() {
             if let Some(sem) = &self.sem {
                 if rtos_shims::in_isr() {
@@ -184,6 +214,11 @@ impl Shared {
     /// Takes every task woken from other contexts, oldest first.
     pub(crate) fn drain(&self, f: impl FnMut(NonNull<Header>)) {
         self.stack.drain(f);
+    }
+
+    /// Drains for the last time; later wakes from other contexts are dropped.
+    pub(crate) fn close(&self, f: impl FnMut(NonNull<Header>)) {
+        self.stack.close(f);
     }
 
     pub(crate) fn has_remote(&self) -> bool {
