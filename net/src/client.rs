@@ -1,0 +1,75 @@
+//! `open_connection` (the seed's client entry point) and name resolution on a [`Stack`].
+
+use core::net::Ipv4Addr;
+
+use crate::dns;
+use crate::rt::Result;
+use crate::stack::Stack;
+use crate::stream::{Stream, Transport};
+use crate::tcp::Conn;
+use crate::tls::{self, TlsClientConfig};
+
+impl Stack {
+    /// The seed's `open_connection(host, port, ssl)`: resolve `host` (a dotted IPv4 address
+    /// skips DNS), connect, run the TLS handshake if `ssl` is given, and return the stream
+    /// twice, as (reader, writer).
+    ///
+    /// Cancellation: returns `Err(Cancelled)` at whichever step it was (lookup, handshake,
+    /// TLS); everything allocated so far (DNS slot, socket, TLS task) is released.
+    ///
+    /// # Errors
+    /// `OSError(EAI_NONAME)` for an unknown name, `OSError(ECONNREFUSED)` when the peer
+    /// answers with RST, `OSError(ETIMEDOUT)` when nothing answers within the connect timeout
+    /// (also an unanswered ARP), `OSError(ENOMEM)` when every socket slot is in use,
+    /// `OSError(ENETUNREACH)` before the interface has an address, `RuntimeError` when the
+    /// TLS handshake fails (the message names the TLS error).
+    pub async fn open_connection(
+        &self,
+        host: &str,
+        port: u16,
+        ssl: Option<&TlsClientConfig>,
+    ) -> Result<(Stream, Stream)> {
+        let addr = self.resolve(host).await?;
+        let conn = Conn::connect(&self.core, addr, port).await?;
+        let stream = match ssl {
+            None => Stream::new(Transport::Tcp(conn)),
+            Some(cfg) => Stream::new(Transport::Tls(tls::connect(conn, cfg, host).await?)),
+        };
+        Ok((stream.clone(), stream))
+    }
+
+    /// Resolve `host` to an IPv4 address without blocking the loop (smoltcp's DNS socket);
+    /// a dotted address is returned as is.
+    ///
+    /// Cancellation: returns `Err(Cancelled)`; the query is abandoned and its slot freed.
+    ///
+    /// # Errors
+    /// `OSError(EAI_NONAME)` if the name does not resolve (or no DNS server is configured),
+    /// `OSError(ETIMEDOUT)` after the stack's DNS timeout, `OSError(ENOMEM)` when all query
+    /// slots are busy, `ValueError` for a malformed name.
+    pub async fn resolve(&self, host: &str) -> Result<Ipv4Addr> {
+        dns::resolve(&self.core, host).await
+    }
+
+    /// Connect to an address (no DNS, no TLS); one handle of the stream.
+    ///
+    /// Cancellation: as [`Stack::open_connection`].
+    pub async fn connect_addr(&self, addr: Ipv4Addr, port: u16) -> Result<Stream> {
+        Ok(Stream::new(Transport::Tcp(
+            Conn::connect(&self.core, addr, port).await?,
+        )))
+    }
+}
+
+/// The seed's `asyncio.open_connection(host, port, ssl)` on `stack`; see
+/// [`Stack::open_connection`].
+///
+/// Cancellation: as [`Stack::open_connection`].
+pub async fn open_connection(
+    stack: &Stack,
+    host: &str,
+    port: u16,
+    ssl: Option<&TlsClientConfig>,
+) -> Result<(Stream, Stream)> {
+    stack.open_connection(host, port, ssl).await
+}

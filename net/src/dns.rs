@@ -1,0 +1,101 @@
+//! Name resolution without blocking, through smoltcp's DNS socket.
+//!
+//! MicroPython resolves with a blocking `getaddrinfo`; here a lookup is a future that waits
+//! on the stack's DNS socket, so other tasks run meanwhile. Numeric IPv4 addresses never
+//! reach the DNS socket. A failed lookup (NXDOMAIN, no server, no answer) is
+//! `OSError(EAI_NONAME)` (-2, what MicroPython's unix port reports); a lookup that outlives
+//! [`crate::StackConfig::dns_timeout_ms`] is `OSError(ETIMEDOUT)`.
+
+use alloc::rc::Rc;
+use core::future::poll_fn;
+use core::net::Ipv4Addr;
+use core::str::FromStr;
+use core::task::Poll;
+
+use smoltcp::socket::dns::{self, GetQueryResultError, StartQueryError};
+use smoltcp::wire::{DnsQueryType, IpAddress};
+
+use crate::rt::{self, errno, Error, Result};
+use crate::select::{select, Either};
+use crate::stack::Core;
+
+/// Resolve `host` to an IPv4 address.
+///
+/// Cancellation: returns `Err(Cancelled)`; the query is cancelled and its slot freed.
+pub(crate) async fn resolve(core: &Rc<Core>, host: &str) -> Result<Ipv4Addr> {
+    if let Ok(a) = Ipv4Addr::from_str(host) {
+        return Ok(a);
+    }
+    let handle = {
+        let mut st = core.st.borrow_mut();
+        let st = &mut *st;
+        if st.dns_servers.is_empty() {
+            return Err(Error::Os(errno::EAI_NONAME));
+        }
+        let cx = st.iface.context();
+        match st
+            .sockets
+            .get_mut::<dns::Socket>(st.dns)
+            .start_query(cx, host, DnsQueryType::A)
+        {
+            Ok(h) => h,
+            Err(StartQueryError::NoFreeSlot) => return Err(Error::Os(errno::ENOMEM)),
+            Err(StartQueryError::InvalidName | StartQueryError::NameTooLong) => {
+                return Err(Error::Value("invalid host name".into()))
+            }
+        }
+    };
+    core.kick();
+    // Frees the query slot unless the result was collected (which frees it itself).
+    struct Query<'a> {
+        core: &'a Core,
+        handle: Option<dns::QueryHandle>,
+    }
+    impl Drop for Query<'_> {
+        fn drop(&mut self) {
+            if let Some(h) = self.handle.take() {
+                let mut st = self.core.st.borrow_mut();
+                let dns = st.dns;
+                st.sockets.get_mut::<dns::Socket>(dns).cancel_query(h);
+            }
+        }
+    }
+    let mut q = Query {
+        core,
+        handle: Some(handle),
+    };
+    let deadline = core.now_us() + u64::from(core.cfg.dns_timeout_ms) * 1000;
+    let wait = poll_fn(|cx| {
+        if rt::cancel_requested(cx) {
+            return Poll::Ready(Err(Error::Cancelled));
+        }
+        let Some(h) = q.handle else {
+            return Poll::Ready(Err(Error::Os(errno::EAI_NONAME)));
+        };
+        let mut st = core.st.borrow_mut();
+        let dns = st.dns;
+        let sock = st.sockets.get_mut::<dns::Socket>(dns);
+        match sock.get_query_result(h) {
+            Err(GetQueryResultError::Pending) => {
+                sock.register_query_waker(h, cx.waker());
+                Poll::Pending
+            }
+            Err(GetQueryResultError::Failed) => {
+                q.handle = None;
+                Poll::Ready(Err(Error::Os(errno::EAI_NONAME)))
+            }
+            Ok(addrs) => {
+                q.handle = None;
+                let first = addrs.iter().map(|a| match a {
+                    IpAddress::Ipv4(v) => *v,
+                });
+                Poll::Ready(first.into_iter().next().ok_or(Error::Os(errno::EAI_NONAME)))
+            }
+        }
+    });
+    match select(wait, rt::sleep_until(deadline)).await {
+        Either::Left(r) => r,
+        Either::Right(Ok(())) => Err(Error::Os(errno::ETIMEDOUT)),
+        Either::Right(Err(e)) => Err(e),
+    }
+}

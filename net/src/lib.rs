@@ -1,0 +1,57 @@
+//! # uasyncio-net: TCP streams for uasyncio over smoltcp
+//!
+//! The network half of MicroPython's `asyncio` for a Rust runtime that runs as one RTOS
+//! thread: `open_connection`, `start_server`, `Stream` (alias `StreamReader` /
+//! `StreamWriter`) and `Server`, on a [smoltcp](https://docs.rs/smoltcp) interface that the
+//! event loop drives itself.
+//!
+//! ```text
+//!  user tasks ──read/drain──▶ Stream ──▶ smoltcp socket ◀──┐
+//!                                   (TLS: pump task)         │ one pass per wake
+//!  device (TAP thread, ISR, in-memory link) ──wake──▶ driver task ── Interface::poll_*
+//! ```
+//!
+//! | module | what it is for | asyncio names |
+//! |---|---|---|
+//! | [`stack`] | the stack object, its configuration, the driver task | — |
+//! | [`client`] | connecting, name resolution | `open_connection` |
+//! | [`server`] | listening, accept task, callbacks | `start_server`, `Server` |
+//! | [`stream`] | buffered reads and writes on one connection | `Stream`, `StreamReader`, `StreamWriter` |
+//! | [`tls`] | TLS 1.3 client through `embedded-tls` | the `ssl` argument |
+//! | [`nal`] | `embedded-io-async` and `embedded-nal-async` impls | — |
+//! | [`device`] | in-memory pair, Linux TAP | — |
+//! | [`rt`] | the seam to the runtime (error type, spawn, sleep, cancel probe) | — |
+//!
+//! Every async function states its cancellation behaviour. Cancellation is MicroPython's
+//! cooperative kind: a cancelled task gets `Err(Cancelled)` from the next await on this
+//! crate, and no received byte is lost.
+//!
+//! IPv4 only. One stack per event loop (or several, on several devices); everything runs
+//! on the loop thread, only devices may wake it from elsewhere.
+#![no_std]
+#![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod client;
+pub mod device;
+mod dns;
+mod fmt;
+pub mod nal;
+pub mod rt;
+mod select;
+pub mod server;
+pub mod stack;
+pub mod stream;
+mod tcp;
+pub mod tls;
+
+pub use client::open_connection;
+pub use nal::IoError;
+pub use rt::errno;
+pub use server::{start_server, Server, ServerGuard};
+pub use stack::{Ipv4Config, Stack, StackConfig, StackStats};
+pub use stream::{Stream, StreamReader, StreamWriter};
+pub use tls::TlsClientConfig;

@@ -1,0 +1,584 @@
+//! The network stack object: one smoltcp `Interface`, its sockets, and the driver task.
+//!
+//! A [`Stack`] is a cheap handle (`Rc`) to a `Core` that owns the smoltcp interface and
+//! socket set behind a `RefCell`. Every borrow of that cell is short and never spans an
+//! `.await`: socket futures borrow it inside `poll`, the driver borrows it for one pass.
+//!
+//! # The driver task
+//! [`Stack::new`] starts one task per stack that owns the device and runs
+//! "poll smoltcp, then sleep until something happens" forever. It wakes on exactly three
+//! things, never on a tick of its own:
+//! 1. the device signals that frames arrived ([`NetDevice::poll_rx_ready`]);
+//! 2. a socket operation changed something smoltcp must act on (`Core::kick`: data
+//!    queued for sending, receive window opened, socket opened or closed);
+//! 3. smoltcp's own deadline (`Interface::poll_at`: retransmission, delayed ACK, ARP
+//!    retry, DHCP renewal), or the earliest linger deadline of a closing socket.
+//!
+//! Ingress is processed one frame at a time (`poll_ingress_single`), at most
+//! [`INGRESS_BATCH`] frames per pass, then the driver yields; after every frame, servers
+//! re-arm their listening sockets, so a burst of SYNs finds a listener as long as the
+//! server's backlog has room. Socket futures register smoltcp's per-socket wakers, so a
+//! reader sleeps until its socket has data and is woken by the pass that delivered it.
+//!
+//! # Socket lifecycle
+//! TCP sockets are created on demand (`open_connection`, listeners) up to
+//! [`StackConfig::max_sockets`]; past that an operation fails with `OSError(ENOMEM)`. A
+//! stream whose last handle is dropped closes gracefully: its socket lingers (FIN, wait for
+//! the ACK) in a list the driver reaps, and is aborted with RST after
+//! [`StackConfig::linger_ms`]. So no socket outlives its use by more than the linger time.
+
+use alloc::collections::VecDeque;
+use alloc::rc::Rc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
+use core::future::poll_fn;
+use core::net::Ipv4Addr;
+use core::task::{Context, Poll, Waker};
+
+use smoltcp::iface::{Config as IfaceConfig, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
+use smoltcp::socket::{dhcpv4, dns, tcp};
+use smoltcp::time::Instant as SInstant;
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpListenEndpoint, Ipv4Cidr};
+
+use crate::device::NetDevice;
+use crate::rt::{self, errno, Error, Result};
+use crate::select::{select, yield_now};
+
+/// Frames processed per driver pass before it lets other tasks run.
+pub const INGRESS_BATCH: usize = 64;
+/// DNS queries that can be in flight at once per stack.
+pub(crate) const DNS_QUERY_SLOTS: usize = 4;
+/// How long an aborted socket may wait for its RST to go out before it is removed anyway.
+const RST_GRACE_US: u64 = 1_000_000;
+/// First port of the ephemeral range (IANA).
+const EPHEMERAL_FIRST: u16 = 49152;
+
+/// How the interface gets its IPv4 address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ipv4Config {
+    /// A fixed address.
+    Static {
+        /// The interface address.
+        address: Ipv4Addr,
+        /// Prefix length of the local network (24 for a /24).
+        prefix_len: u8,
+        /// Default gateway, if any.
+        gateway: Option<Ipv4Addr>,
+        /// DNS servers (smoltcp uses the first one it can fit; one is the usual case).
+        dns_servers: Vec<Ipv4Addr>,
+    },
+    /// Ask a DHCP server; [`Stack::wait_config_up`] waits for the lease.
+    Dhcp,
+}
+
+/// Everything a [`Stack`] is built from.
+#[derive(Clone)]
+pub struct StackConfig {
+    /// Ethernet address of the interface (must be unicast).
+    pub mac: [u8; 6],
+    /// Static address or DHCP.
+    pub ipv4: Ipv4Config,
+    /// TCP sockets the stack may hold at once: connections, listeners and closing sockets.
+    pub max_sockets: usize,
+    /// Receive buffer per TCP socket, bytes (the advertised window).
+    pub tcp_rx_buffer: usize,
+    /// Transmit buffer per TCP socket, bytes.
+    pub tcp_tx_buffer: usize,
+    /// Seed for smoltcp's sequence numbers and our ephemeral ports; make it differ per boot.
+    pub random_seed: u64,
+    /// How long `open_connection` waits for the handshake (ARP included), ms.
+    pub connect_timeout_ms: u32,
+    /// How long a name lookup may take, ms.
+    pub dns_timeout_ms: u32,
+    /// How long a closing socket may wait for the peer's ACK of our FIN before it is
+    /// aborted with RST, ms (also bounds `Stream::wait_closed`).
+    pub linger_ms: u32,
+    /// Nagle's algorithm on new TCP sockets. Off by default: streams already batch writes
+    /// until `drain()`, and Nagle with delayed ACKs stalls request/response traffic.
+    pub nagle: bool,
+}
+
+impl StackConfig {
+    /// A static configuration with the defaults for everything else.
+    pub fn with_static(mac: [u8; 6], address: Ipv4Addr, prefix_len: u8) -> Self {
+        StackConfig {
+            mac,
+            ipv4: Ipv4Config::Static {
+                address,
+                prefix_len,
+                gateway: None,
+                dns_servers: Vec::new(),
+            },
+            max_sockets: 16,
+            tcp_rx_buffer: 8 * 1024,
+            tcp_tx_buffer: 8 * 1024,
+            random_seed: 0x0005_EED0_F0A5_FC10,
+            connect_timeout_ms: 10_000,
+            dns_timeout_ms: 5_000,
+            linger_ms: 10_000,
+            nagle: false,
+        }
+    }
+
+    /// A DHCP configuration with the defaults for everything else.
+    pub fn with_dhcp(mac: [u8; 6]) -> Self {
+        StackConfig {
+            ipv4: Ipv4Config::Dhcp,
+            ..StackConfig::with_static(mac, Ipv4Addr::UNSPECIFIED, 0)
+        }
+    }
+}
+
+/// Socket counts of a stack, for tests and diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StackStats {
+    /// TCP sockets in existence (all kinds below together).
+    pub tcp_sockets: usize,
+    /// Of those, listening or half-open sockets owned by servers.
+    pub listening: usize,
+    /// Of those, sockets of dropped streams still closing.
+    pub lingering: usize,
+    /// Driver passes so far.
+    pub driver_passes: u64,
+}
+
+pub(crate) struct ServerEntry {
+    pub(crate) endpoint: IpListenEndpoint,
+    pub(crate) backlog: usize,
+    pub(crate) listening: Vec<SocketHandle>,
+    pub(crate) pending: VecDeque<SocketHandle>,
+    pub(crate) waker: Option<Waker>,
+}
+
+struct Linger {
+    handle: SocketHandle,
+    deadline_us: u64,
+    aborted: bool,
+}
+
+/// The smoltcp state of one stack (inside `Core::st`).
+pub(crate) struct State {
+    pub(crate) iface: Interface,
+    pub(crate) sockets: SocketSet<'static>,
+    pub(crate) dns: SocketHandle,
+    dhcp: Option<SocketHandle>,
+    pub(crate) tcp_count: usize,
+    next_port: u16,
+    pub(crate) servers: Vec<Option<ServerEntry>>,
+    lingering: Vec<Linger>,
+    pub(crate) dns_servers: Vec<Ipv4Addr>,
+}
+
+/// Shared state of one stack.
+pub(crate) struct Core {
+    pub(crate) st: RefCell<State>,
+    pub(crate) cfg: StackConfig,
+    driver_waker: RefCell<Option<Waker>>,
+    kicked: Cell<bool>,
+    stop: Cell<bool>,
+    config_waiters: RefCell<Vec<Waker>>,
+    passes: Cell<u64>,
+}
+
+/// A network stack: a handle, cheap to clone, valid for the loop that created it.
+#[derive(Clone)]
+pub struct Stack {
+    pub(crate) core: Rc<Core>,
+}
+
+impl Stack {
+    /// Build a stack on `device` and start its driver task on the running loop.
+    ///
+    /// # Errors
+    /// `ValueError` for a multicast or broadcast `mac` or a prefix length above 32.
+    pub fn new<D: NetDevice + 'static>(mut device: D, cfg: StackConfig) -> Result<Stack> {
+        let mac = EthernetAddress(cfg.mac);
+        if !mac.is_unicast() {
+            return Err(Error::Value("mac must be a unicast Ethernet address".into()));
+        }
+        let mut icfg = IfaceConfig::new(HardwareAddress::Ethernet(mac));
+        icfg.random_seed = cfg.random_seed;
+        let now = SInstant::from_micros(rt::now_us() as i64);
+        let mut iface = Interface::new(icfg, &mut device, now);
+        let mut sockets = SocketSet::new(vec![]);
+        let queries: Vec<Option<dns::DnsQuery>> = (0..DNS_QUERY_SLOTS).map(|_| None).collect();
+        let mut dns_servers = Vec::new();
+        let mut dhcp = None;
+        match &cfg.ipv4 {
+            Ipv4Config::Static {
+                address,
+                prefix_len,
+                gateway,
+                dns_servers: servers,
+            } => {
+                if *prefix_len > 32 {
+                    return Err(Error::Value("prefix_len must be at most 32".into()));
+                }
+                let cidr = IpCidr::Ipv4(Ipv4Cidr::new(*address, *prefix_len));
+                iface.update_ip_addrs(|a| {
+                    let _ = a.push(cidr);
+                });
+                if let Some(gw) = gateway {
+                    let _ = iface.routes_mut().add_default_ipv4_route(*gw);
+                }
+                dns_servers.clone_from(servers);
+            }
+            Ipv4Config::Dhcp => {
+                dhcp = Some(sockets.add(dhcpv4::Socket::new()));
+            }
+        }
+        let addrs: Vec<IpAddress> = dns_servers.iter().map(|a| IpAddress::Ipv4(*a)).collect();
+        let dns = sockets.add(dns::Socket::new(&addrs, queries));
+        // Spread ephemeral ports by seed so that two boots do not reuse the same 4-tuples.
+        let span = u64::from(u16::MAX - EPHEMERAL_FIRST) + 1;
+        let next_port = EPHEMERAL_FIRST + (cfg.random_seed.wrapping_mul(0x9E37_79B9) % span) as u16;
+        let st = State {
+            iface,
+            sockets,
+            dns,
+            dhcp,
+            tcp_count: 0,
+            next_port,
+            servers: Vec::new(),
+            lingering: Vec::new(),
+            dns_servers,
+        };
+        let core = Rc::new(Core {
+            st: RefCell::new(st),
+            cfg,
+            driver_waker: RefCell::new(None),
+            kicked: Cell::new(false),
+            stop: Cell::new(false),
+            config_waiters: RefCell::new(Vec::new()),
+            passes: Cell::new(0),
+        });
+        rt::spawn_detached(drive(core.clone(), device));
+        Ok(Stack { core })
+    }
+
+    /// The interface's IPv4 address, if it has one (static, or once DHCP answered).
+    pub fn ipv4_address(&self) -> Option<Ipv4Addr> {
+        self.core.st.borrow().iface.ipv4_addr()
+    }
+
+    /// Wait until the interface has an IPv4 address (at once for a static configuration).
+    ///
+    /// Cancellation: returns `Err(Cancelled)`; nothing else changes.
+    pub async fn wait_config_up(&self) -> Result<()> {
+        poll_fn(|cx| {
+            if rt::cancel_requested(cx) {
+                return Poll::Ready(Err(Error::Cancelled));
+            }
+            if self.ipv4_address().is_some() {
+                return Poll::Ready(Ok(()));
+            }
+            self.core.config_waiters.borrow_mut().push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Socket counts (see [`StackStats`]).
+    pub fn stats(&self) -> StackStats {
+        let st = self.core.st.borrow();
+        let listening = st
+            .servers
+            .iter()
+            .flatten()
+            .map(|s| s.listening.len() + s.pending.len())
+            .sum();
+        StackStats {
+            tcp_sockets: st.tcp_count,
+            listening,
+            lingering: st.lingering.len(),
+            driver_passes: self.core.passes.get(),
+        }
+    }
+
+    /// The DNS servers in use (static, or from DHCP).
+    pub fn dns_servers(&self) -> Vec<Ipv4Addr> {
+        self.core.st.borrow().dns_servers.clone()
+    }
+
+    /// Stop the driver task after its current pass. Sockets stop moving; use this when the
+    /// stack is no longer needed (the driver otherwise lives as long as the loop).
+    pub fn shutdown(&self) {
+        self.core.stop.set(true);
+        self.core.kick();
+    }
+}
+
+impl Core {
+    /// Tell the driver that socket state changed and smoltcp should run a pass.
+    pub(crate) fn kick(&self) {
+        self.kicked.set(true);
+        let w = self.driver_waker.borrow_mut().take();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn now_us(&self) -> u64 {
+        rt::now_us()
+    }
+
+    /// A new TCP socket with the stack's buffer sizes, counted against `max_sockets`.
+    pub(crate) fn new_tcp_socket(&self, st: &mut State) -> Result<SocketHandle> {
+        if st.tcp_count >= self.cfg.max_sockets {
+            return Err(Error::Os(errno::ENOMEM));
+        }
+        let rx = tcp::SocketBuffer::new(vec![0u8; self.cfg.tcp_rx_buffer]);
+        let tx = tcp::SocketBuffer::new(vec![0u8; self.cfg.tcp_tx_buffer]);
+        let mut s = tcp::Socket::new(rx, tx);
+        s.set_nagle_enabled(self.cfg.nagle);
+        st.tcp_count += 1;
+        Ok(st.sockets.add(s))
+    }
+
+    /// Remove a TCP socket at once (it must be closed, or the peer sees nothing).
+    pub(crate) fn remove_tcp_socket(st: &mut State, h: SocketHandle) {
+        st.sockets.remove(h);
+        st.tcp_count -= 1;
+    }
+
+    /// The last owner of a connected socket is gone: close it gracefully and let the
+    /// driver reap it, or remove it now if it is already closed.
+    pub(crate) fn release_socket(&self, h: SocketHandle) {
+        let now = self.now_us();
+        {
+            let mut st = self.st.borrow_mut();
+            let s = st.sockets.get_mut::<tcp::Socket>(h);
+            let closed = s.state() == tcp::State::Closed;
+            if closed && s.remote_endpoint().is_none() {
+                Core::remove_tcp_socket(&mut st, h);
+                return;
+            }
+            // Closed with a peer still known means an abort whose RST is not sent yet.
+            s.close();
+            let deadline_us = if closed {
+                now + RST_GRACE_US
+            } else {
+                now + u64::from(self.cfg.linger_ms) * 1000
+            };
+            st.lingering.push(Linger {
+                handle: h,
+                deadline_us,
+                aborted: closed,
+            });
+        }
+        self.kick();
+    }
+
+    /// A free ephemeral port: not the local port of any TCP socket or server.
+    pub(crate) fn alloc_port(&self, st: &mut State) -> Result<u16> {
+        let span = u32::from(u16::MAX - EPHEMERAL_FIRST) + 1;
+        for _ in 0..span {
+            let p = st.next_port;
+            st.next_port = if p == u16::MAX { EPHEMERAL_FIRST } else { p + 1 };
+            if !port_in_use(st, p) {
+                return Ok(p);
+            }
+        }
+        Err(Error::Os(errno::EADDRINUSE))
+    }
+
+    /// Re-arm the listening sockets of server `id` up to its backlog, moving sockets whose
+    /// handshake completed to its pending queue.
+    pub(crate) fn rearm_server(&self, st: &mut State, id: usize) {
+        let Some(Some(mut srv)) = st.servers.get_mut(id).map(Option::take) else {
+            return;
+        };
+        let mut i = 0;
+        let mut woke = false;
+        while i < srv.listening.len() {
+            let h = srv.listening[i];
+            let state = st.sockets.get::<tcp::Socket>(h).state();
+            match state {
+                tcp::State::Listen | tcp::State::SynReceived => i += 1,
+                tcp::State::Closed => {
+                    srv.listening.swap_remove(i);
+                    Core::remove_tcp_socket(st, h);
+                }
+                _ => {
+                    srv.listening.swap_remove(i);
+                    srv.pending.push_back(h);
+                    woke = true;
+                }
+            }
+        }
+        while srv.listening.len() + srv.pending.len() < srv.backlog {
+            let Ok(h) = self.new_tcp_socket(st) else { break };
+            if st.sockets.get_mut::<tcp::Socket>(h).listen(srv.endpoint).is_err() {
+                Core::remove_tcp_socket(st, h);
+                break;
+            }
+            srv.listening.push(h);
+        }
+        if woke {
+            if let Some(w) = srv.waker.take() {
+                w.wake();
+            }
+        }
+        st.servers[id] = Some(srv);
+    }
+
+    /// One driver pass; returns the next deadline (µs) and whether frames are left.
+    fn pass<D: NetDevice>(&self, dev: &mut D) -> (Option<u64>, bool) {
+        self.passes.set(self.passes.get() + 1);
+        let now_us = self.now_us();
+        let now = SInstant::from_micros(now_us as i64);
+        let mut guard = self.st.borrow_mut();
+        let st = &mut *guard;
+        st.iface.poll_maintenance(now);
+        let mut more = false;
+        let mut n = 0;
+        loop {
+            match st.iface.poll_ingress_single(now, dev, &mut st.sockets) {
+                PollIngressSingleResult::None => break,
+                PollIngressSingleResult::PacketProcessed | PollIngressSingleResult::SocketStateChanged => {
+                    // smoltcp does not report "a listener took a SYN", so check after
+                    // every frame (a few state reads per listening socket).
+                    for id in 0..st.servers.len() {
+                        self.rearm_server(st, id);
+                    }
+                }
+            }
+            n += 1;
+            if n >= INGRESS_BATCH {
+                more = true;
+                break;
+            }
+        }
+        // Egress is bounded per call; a few rounds flush what ingress made ready.
+        for _ in 0..INGRESS_BATCH {
+            if st.iface.poll_egress(now, dev, &mut st.sockets) == PollResult::None {
+                break;
+            }
+        }
+        let config_changed = self.handle_dhcp(st);
+        // Reap lingering sockets.
+        let mut next: Option<u64> = None;
+        let mut i = 0;
+        while i < st.lingering.len() {
+            let l = &mut st.lingering[i];
+            let s = st.sockets.get_mut::<tcp::Socket>(l.handle);
+            // Done: TIME-WAIT (our FIN was acknowledged), or CLOSED with the RST of an
+            // abort already sent (smoltcp forgets the 4-tuple once it has sent it).
+            let done = match s.state() {
+                tcp::State::TimeWait => true,
+                tcp::State::Closed => s.remote_endpoint().is_none(),
+                _ => false,
+            };
+            if done {
+                let h = l.handle;
+                st.lingering.swap_remove(i);
+                Core::remove_tcp_socket(st, h);
+                continue;
+            }
+            if now_us >= l.deadline_us {
+                if l.aborted {
+                    // The RST could not go out (e.g. the peer's ARP never resolved): forget it.
+                    let h = l.handle;
+                    st.lingering.swap_remove(i);
+                    Core::remove_tcp_socket(st, h);
+                    continue;
+                }
+                s.abort();
+                l.aborted = true;
+                l.deadline_us = now_us + RST_GRACE_US;
+                more = true;
+            }
+            next = Some(next.map_or(l.deadline_us, |d| d.min(l.deadline_us)));
+            i += 1;
+        }
+        if let Some(t) = st.iface.poll_at(now, &st.sockets) {
+            let t = t.total_micros().max(0) as u64;
+            next = Some(next.map_or(t, |d| d.min(t)));
+        }
+        drop(guard);
+        if config_changed {
+            for w in self.config_waiters.borrow_mut().drain(..) {
+                w.wake();
+            }
+        }
+        (next, more)
+    }
+
+    fn handle_dhcp(&self, st: &mut State) -> bool {
+        let Some(h) = st.dhcp else { return false };
+        let ev = match st.sockets.get_mut::<dhcpv4::Socket>(h).poll() {
+            None => return false,
+            Some(dhcpv4::Event::Configured(c)) => {
+                Some((c.address, c.router, c.dns_servers.iter().copied().collect::<Vec<_>>()))
+            }
+            Some(dhcpv4::Event::Deconfigured) => None,
+        };
+        match ev {
+            Some((addr, router, dns_servers)) => {
+                st.iface.update_ip_addrs(|a| {
+                    a.clear();
+                    let _ = a.push(IpCidr::Ipv4(addr));
+                });
+                match router {
+                    Some(r) => {
+                        let _ = st.iface.routes_mut().add_default_ipv4_route(r);
+                    }
+                    None => {
+                        st.iface.routes_mut().remove_default_ipv4_route();
+                    }
+                }
+                let addrs: Vec<IpAddress> = dns_servers.iter().map(|a| IpAddress::Ipv4(*a)).collect();
+                st.sockets.get_mut::<dns::Socket>(st.dns).update_servers(&addrs);
+                st.dns_servers = dns_servers;
+            }
+            None => {
+                st.iface.update_ip_addrs(|a| a.clear());
+                st.iface.routes_mut().remove_default_ipv4_route();
+            }
+        }
+        true
+    }
+}
+
+fn port_in_use(st: &State, port: u16) -> bool {
+    if st.servers.iter().flatten().any(|s| s.endpoint.port == port) {
+        return true;
+    }
+    st.sockets.iter().any(|(_, s)| match s {
+        smoltcp::socket::Socket::Tcp(t) => t.local_endpoint().is_some_and(|e| e.port == port),
+        _ => false,
+    })
+}
+
+/// The driver task of one stack (see the module docs).
+///
+/// Cancellation: a cancel of the driver task is ignored (it is the stack's engine); use
+/// [`Stack::shutdown`] to stop it.
+async fn drive<D: NetDevice>(core: Rc<Core>, mut dev: D) {
+    while !core.stop.get() {
+        let (deadline, more) = core.pass(&mut dev);
+        if more {
+            yield_now().await;
+            continue;
+        }
+        let activity = poll_fn(|cx: &mut Context<'_>| {
+            if core.kicked.replace(false) {
+                return Poll::Ready(());
+            }
+            *core.driver_waker.borrow_mut() = Some(cx.waker().clone());
+            if core.kicked.replace(false) {
+                return Poll::Ready(());
+            }
+            dev.poll_rx_ready(cx)
+        });
+        match deadline {
+            Some(t) if t <= core.now_us() => yield_now().await,
+            Some(t) => {
+                // An Err(Cancelled) from the timer is deliberately ignored (see above).
+                let _ = select(activity, rt::sleep_until(t)).await;
+            }
+            None => activity.await,
+        }
+    }
+}

@@ -1,0 +1,657 @@
+//! `Stream` (alias `StreamReader`, `StreamWriter`): the seed's TCP stream object.
+//!
+//! A [`Stream`] is a handle (`Rc`) to one connection, plain TCP or TLS. `open_connection`
+//! and the server callback hand out two handles of the same stream, the "reader" and the
+//! "writer", as MicroPython does; any handle can do anything.
+//!
+//! # Buffers and the two directions
+//! Each stream has a read buffer and a write buffer, both owned by the stream, not by the
+//! futures that use them:
+//! - reads take bytes from the read buffer first, then from the socket; `readline` and
+//!   `readexactly` park what they have gathered in the read buffer while they wait, so a
+//!   cancelled read loses nothing — the next read sees every byte;
+//! - `write` appends to the write buffer and never blocks; `drain` moves it into the
+//!   socket, and what it did not move yet stays buffered if `drain` is cancelled.
+//!
+//! Reading and writing are independent: one task may wait in `read` while another waits in
+//! `drain` (each direction has its own smoltcp waker). Two tasks reading the same stream at
+//! the same time is a bug that would make one of them hang; the second gets
+//! `RuntimeError` instead (likewise two concurrent `drain`s).
+//!
+//! # Closing
+//! `close()` sends the buffered bytes that fit, then FIN (a half close: reads continue until
+//! the peer's FIN). `wait_closed()` waits until the peer acknowledged our FIN, at most the
+//! stack's linger time (then the connection is reset). Dropping every handle closes the same
+//! way in the background.
+
+use alloc::rc::Rc;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell, UnsafeCell};
+use core::future::poll_fn;
+use core::net::{SocketAddr, SocketAddrV4};
+use core::task::{Context, Poll};
+
+use crate::rt::{self, Error, Result};
+use crate::select::{select, Either};
+use crate::tcp::Conn;
+use crate::tls::TlsHandle;
+
+/// The largest single allocation a `read(n)` makes, whatever `n` is.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A byte queue with a moving start (cheap consumption from the front).
+#[derive(Default)]
+pub(crate) struct Buf {
+    data: Vec<u8>,
+    start: usize,
+}
+
+impl Buf {
+    pub(crate) fn len(&self) -> usize {
+        self.data.len() - self.start
+    }
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.data[self.start..]
+    }
+    pub(crate) fn extend(&mut self, b: &[u8]) {
+        if self.start > 0 && self.start >= self.data.len() / 2 {
+            self.data.drain(..self.start);
+            self.start = 0;
+        }
+        self.data.extend_from_slice(b);
+    }
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start += n.min(self.len());
+        if self.start == self.data.len() {
+            self.data.clear();
+            self.start = 0;
+        }
+    }
+    pub(crate) fn take(&mut self, n: usize) -> Vec<u8> {
+        let n = n.min(self.len());
+        let v = self.data[self.start..self.start + n].to_vec();
+        self.consume(n);
+        v
+    }
+    pub(crate) fn clear(&mut self) {
+        self.data.clear();
+        self.start = 0;
+    }
+}
+
+/// What carries the bytes.
+pub(crate) enum Transport {
+    /// Plain TCP on a smoltcp socket.
+    Tcp(Conn),
+    /// TLS: a pump task between this stream and the TCP connection (see `tls`).
+    Tls(TlsHandle),
+}
+
+impl Transport {
+    fn poll_recv_with(&self, cx: &mut Context<'_>, f: &mut dyn FnMut(&[u8]) -> usize) -> Poll<Result<usize>> {
+        match self {
+            Transport::Tcp(c) => c.poll_recv_with(cx, f),
+            Transport::Tls(p) => p.poll_recv_with(cx, f),
+        }
+    }
+    fn poll_send(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<Result<usize>> {
+        match self {
+            Transport::Tcp(c) => c.poll_send(cx, buf),
+            Transport::Tls(p) => p.poll_send(cx, buf),
+        }
+    }
+    fn try_send(&self, buf: &[u8]) -> usize {
+        match self {
+            Transport::Tcp(c) => c.try_send(buf),
+            Transport::Tls(p) => p.try_send(buf),
+        }
+    }
+    fn shutdown_write(&self) {
+        match self {
+            Transport::Tcp(c) => c.shutdown_write(),
+            Transport::Tls(p) => p.shutdown_write(),
+        }
+    }
+    fn poll_fin_acked(&self, cx: &mut Context<'_>) -> Poll<()> {
+        match self {
+            Transport::Tcp(c) => c.poll_fin_acked(cx),
+            Transport::Tls(p) => p.poll_closed(cx),
+        }
+    }
+    fn abort(&self) {
+        match self {
+            Transport::Tcp(c) => c.abort(),
+            Transport::Tls(p) => p.abort(),
+        }
+    }
+    fn addrs(&self) -> (SocketAddrV4, SocketAddrV4) {
+        match self {
+            Transport::Tcp(c) => (c.peer, c.local),
+            Transport::Tls(p) => (p.peer, p.local),
+        }
+    }
+    fn linger_us(&self) -> u64 {
+        match self {
+            Transport::Tcp(c) => u64::from(c.core.cfg.linger_ms) * 1000,
+            Transport::Tls(p) => u64::from(p.core.cfg.linger_ms) * 1000,
+        }
+    }
+    fn now_us(&self) -> u64 {
+        match self {
+            Transport::Tcp(c) => c.core.now_us(),
+            Transport::Tls(p) => p.core.now_us(),
+        }
+    }
+}
+
+struct Inner {
+    io: Transport,
+    /// Read buffer. Only touched by the holder of `reading` (see `ReadLock`).
+    rbuf: UnsafeCell<Buf>,
+    wbuf: RefCell<Buf>,
+    reading: Cell<bool>,
+    draining: Cell<bool>,
+    closed: Cell<bool>,
+}
+
+/// A TCP (or TLS) stream; `StreamReader` and `StreamWriter` are the same type.
+pub struct Stream {
+    inner: Rc<Inner>,
+    /// This handle holds the read lock on behalf of `BufRead::fill_buf`.
+    holds_buf_lock: bool,
+}
+
+/// The seed's `StreamReader` (the same type as [`Stream`]).
+pub type StreamReader = Stream;
+/// The seed's `StreamWriter` (the same type as [`Stream`]).
+pub type StreamWriter = Stream;
+
+impl Clone for Stream {
+    fn clone(&self) -> Self {
+        Stream {
+            inner: self.inner.clone(),
+            holds_buf_lock: false,
+        }
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        if self.holds_buf_lock {
+            self.inner.reading.set(false);
+        }
+    }
+}
+
+/// Exclusive access to the read side for the lifetime of one read operation.
+struct ReadLock<'a>(&'a Inner);
+
+impl Drop for ReadLock<'_> {
+    fn drop(&mut self) {
+        self.0.reading.set(false);
+    }
+}
+
+impl ReadLock<'_> {
+    fn rbuf(&mut self) -> &mut Buf {
+        // SAFETY: `rbuf` is only accessed through a `ReadLock` (or by the handle that holds
+        // the lock for `BufRead`), and `reading` guarantees there is at most one at a time
+        // on the loop thread; `&mut self` makes this borrow unique within the lock.
+        unsafe { &mut *self.0.rbuf.get() }
+    }
+
+    /// Move bytes from the transport into the read buffer; `Ok(0)` is end of stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize>> {
+        let inner = self.0;
+        let rb = self.rbuf();
+        inner.io.poll_recv_with(cx, &mut |d| {
+            let n = d.len().min(READ_CHUNK);
+            rb.extend(&d[..n]);
+            n
+        })
+    }
+}
+
+struct WriteLock<'a>(&'a Inner);
+
+impl Drop for WriteLock<'_> {
+    fn drop(&mut self) {
+        self.0.draining.set(false);
+    }
+}
+
+impl Stream {
+    pub(crate) fn new(io: Transport) -> Stream {
+        Stream {
+            inner: Rc::new(Inner {
+                io,
+                rbuf: UnsafeCell::new(Buf::default()),
+                wbuf: RefCell::new(Buf::default()),
+                reading: Cell::new(false),
+                draining: Cell::new(false),
+                closed: Cell::new(false),
+            }),
+            holds_buf_lock: false,
+        }
+    }
+
+    fn read_lock(&mut self) -> Result<ReadLock<'_>> {
+        if self.holds_buf_lock {
+            // A `fill_buf` borrow ended without `consume`: this handle still has the lock.
+            self.holds_buf_lock = false;
+            self.inner.reading.set(false);
+        }
+        if self.inner.reading.replace(true) {
+            return Err(Error::Runtime("another task is already reading this stream".into()));
+        }
+        Ok(ReadLock(&self.inner))
+    }
+
+    fn read_lock_shared(&self) -> Result<ReadLock<'_>> {
+        if self.inner.reading.replace(true) {
+            return Err(Error::Runtime("another task is already reading this stream".into()));
+        }
+        Ok(ReadLock(&self.inner))
+    }
+
+    fn write_lock(&self) -> Result<WriteLock<'_>> {
+        if self.inner.draining.replace(true) {
+            return Err(Error::Runtime("another task is already draining this stream".into()));
+        }
+        Ok(WriteLock(&self.inner))
+    }
+
+    /// The seed's `get_extra_info(v)`: `"peername"` (the remote address) or `"sockname"`
+    /// (the local one).
+    ///
+    /// # Errors
+    /// `ValueError` for any other key.
+    pub fn get_extra_info(&self, key: &str) -> Result<SocketAddr> {
+        match key {
+            "peername" => Ok(self.peername()),
+            "sockname" => Ok(self.sockname()),
+            _ => Err(Error::Value(
+                "unknown extra info key (valid: peername, sockname)".into(),
+            )),
+        }
+    }
+
+    /// The remote address of the connection.
+    pub fn peername(&self) -> SocketAddr {
+        SocketAddr::V4(self.inner.io.addrs().0)
+    }
+
+    /// The local address of the connection.
+    pub fn sockname(&self) -> SocketAddr {
+        SocketAddr::V4(self.inner.io.addrs().1)
+    }
+
+    /// Whether this stream is TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.inner.io, Transport::Tls(_))
+    }
+
+    /// Read up to `n` bytes; an empty vector at end of stream. `n < 0` reads until end of
+    /// stream.
+    ///
+    /// Cancellation: returns `Err(Cancelled)`; no byte is lost (for `n < 0`, what was read
+    /// so far stays buffered for the next read).
+    ///
+    /// # Errors
+    /// `OSError(ECONNRESET)` if the peer reset the connection, `OSError(EBADF)` after
+    /// [`Stream::abort`], `RuntimeError` if another task is reading this stream.
+    pub async fn read(&self, n: isize) -> Result<Vec<u8>> {
+        let mut lock = self.read_lock_shared()?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        poll_fn(|cx| {
+            if rt::cancel_requested(cx) {
+                return Poll::Ready(Err(Error::Cancelled));
+            }
+            if n < 0 {
+                loop {
+                    match lock.poll_fill(cx) {
+                        Poll::Ready(Ok(0)) => {
+                            let rb = lock.rbuf();
+                            let all = rb.take(rb.len());
+                            return Poll::Ready(Ok(all));
+                        }
+                        Poll::Ready(Ok(_)) => {}
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+            }
+            let want = n.unsigned_abs();
+            if lock.rbuf().is_empty() {
+                let cap = want.min(READ_CHUNK);
+                let mut out = Vec::new();
+                return match self.inner.io.poll_recv_with(cx, &mut |d| {
+                    let k = d.len().min(cap - out.len());
+                    out.extend_from_slice(&d[..k]);
+                    k
+                }) {
+                    Poll::Ready(Ok(_)) => Poll::Ready(Ok(out)),
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                };
+            }
+            Poll::Ready(Ok(lock.rbuf().take(want)))
+        })
+        .await
+    }
+
+    /// Read up to `buf.len()` bytes into `buf`; 0 at end of stream (MicroPython extension).
+    ///
+    /// Cancellation: returns `Err(Cancelled)`; nothing was consumed.
+    ///
+    /// # Errors
+    /// As [`Stream::read`].
+    pub async fn readinto(&self, buf: &mut [u8]) -> Result<usize> {
+        let mut lock = self.read_lock_shared()?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        poll_fn(|cx| {
+            if rt::cancel_requested(cx) {
+                return Poll::Ready(Err(Error::Cancelled));
+            }
+            let rb = lock.rbuf();
+            if !rb.is_empty() {
+                let n = rb.len().min(buf.len());
+                buf[..n].copy_from_slice(&rb.as_slice()[..n]);
+                rb.consume(n);
+                return Poll::Ready(Ok(n));
+            }
+            let mut filled = 0;
+            self.inner.io.poll_recv_with(cx, &mut |d| {
+                let k = d.len().min(buf.len() - filled);
+                buf[filled..filled + k].copy_from_slice(&d[..k]);
+                filled += k;
+                k
+            })
+        })
+        .await
+    }
+
+    /// Read exactly `n` bytes.
+    ///
+    /// Cancellation: returns `Err(Cancelled)`; the bytes gathered so far stay buffered.
+    ///
+    /// # Errors
+    /// `EOFError` if the stream ends first (the partial bytes stay readable with `read`);
+    /// otherwise as [`Stream::read`].
+    pub async fn readexactly(&self, n: usize) -> Result<Vec<u8>> {
+        let mut lock = self.read_lock_shared()?;
+        poll_fn(|cx| {
+            if rt::cancel_requested(cx) {
+                return Poll::Ready(Err(Error::Cancelled));
+            }
+            while lock.rbuf().len() < n {
+                match lock.poll_fill(cx) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(Error::Eof)),
+                    Poll::Ready(Ok(_)) => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            Poll::Ready(Ok(lock.rbuf().take(n)))
+        })
+        .await
+    }
+
+    /// Read one line, up to and including `\n`; at end of stream the partial last line
+    /// (empty if nothing is left).
+    ///
+    /// Cancellation: returns `Err(Cancelled)`; the partial line stays buffered.
+    ///
+    /// # Errors
+    /// As [`Stream::read`].
+    pub async fn readline(&self) -> Result<Vec<u8>> {
+        let mut lock = self.read_lock_shared()?;
+        let mut scanned = 0;
+        poll_fn(|cx| {
+            if rt::cancel_requested(cx) {
+                return Poll::Ready(Err(Error::Cancelled));
+            }
+            loop {
+                let rb = lock.rbuf();
+                let s = rb.as_slice();
+                if let Some(i) = s[scanned.min(s.len())..].iter().position(|&b| b == b'\n') {
+                    let end = scanned + i + 1;
+                    return Poll::Ready(Ok(rb.take(end)));
+                }
+                scanned = s.len();
+                match lock.poll_fill(cx) {
+                    Poll::Ready(Ok(0)) => {
+                        let rb = lock.rbuf();
+                        return Poll::Ready(Ok(rb.take(rb.len())));
+                    }
+                    Poll::Ready(Ok(_)) => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        })
+        .await
+    }
+
+    /// Append `buf` to the output buffer; never blocks. Call [`Stream::drain`] to send it.
+    pub fn write(&self, buf: &[u8]) {
+        self.inner.wbuf.borrow_mut().extend(buf);
+    }
+
+    /// Bytes written but not yet handed to the network.
+    pub fn buffered(&self) -> usize {
+        self.inner.wbuf.borrow().len()
+    }
+
+    /// Send everything in the output buffer to the network (into the socket's transmit
+    /// buffer); always yields at least once.
+    ///
+    /// Cancellation: returns `Err(Cancelled)`; bytes not yet sent stay buffered, in order,
+    /// for the next `drain`.
+    ///
+    /// # Errors
+    /// `OSError(EBADF)` if there is data to send after `close()`, `OSError(ECONNRESET)` if
+    /// the peer reset the connection, `RuntimeError` if another task is draining.
+    pub async fn drain(&self) -> Result<()> {
+        let _lock = self.write_lock()?;
+        let mut yielded = false;
+        poll_fn(|cx| {
+            if rt::cancel_requested(cx) {
+                return Poll::Ready(Err(Error::Cancelled));
+            }
+            loop {
+                let mut wb = self.inner.wbuf.borrow_mut();
+                if wb.is_empty() {
+                    break;
+                }
+                match self.inner.io.poll_send(cx, wb.as_slice()) {
+                    Poll::Ready(Ok(n)) => wb.consume(n),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            if yielded {
+                Poll::Ready(Ok(()))
+            } else {
+                yielded = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Close the sending side: the buffered bytes that fit go out, then FIN. Reading goes
+    /// on until the peer closes its side. Idempotent.
+    pub fn close(&self) {
+        if self.inner.closed.replace(true) {
+            return;
+        }
+        {
+            let mut wb = self.inner.wbuf.borrow_mut();
+            let n = self.inner.io.try_send(wb.as_slice());
+            wb.consume(n);
+            wb.clear();
+        }
+        self.inner.io.shutdown_write();
+    }
+
+    /// Whether `close()` was called.
+    pub fn is_closing(&self) -> bool {
+        self.inner.closed.get()
+    }
+
+    /// Close (if not yet) and wait until the peer acknowledged our FIN, at most the stack's
+    /// linger time; after that the connection is reset.
+    ///
+    /// Cancellation: returns `Err(Cancelled)`; the close goes on in the background.
+    pub async fn wait_closed(&self) -> Result<()> {
+        self.close();
+        let deadline = self.inner.io.now_us() + self.inner.io.linger_us();
+        let acked = poll_fn(|cx| {
+            if rt::cancel_requested(cx) {
+                return Poll::Ready(Err(Error::Cancelled));
+            }
+            self.inner.io.poll_fin_acked(cx).map(Ok)
+        });
+        match select(acked, rt::sleep_until(deadline)).await {
+            Either::Left(r) => r,
+            Either::Right(Ok(())) => {
+                self.inner.io.abort();
+                Ok(())
+            }
+            Either::Right(Err(e)) => Err(e),
+        }
+    }
+
+    /// Reset the connection now (RST); buffered data is dropped. Not in the seed.
+    pub fn abort(&self) {
+        self.inner.closed.set(true);
+        self.inner.wbuf.borrow_mut().clear();
+        self.inner.io.abort();
+    }
+
+    // ---- support for the embedded-io-async impls (module `nal`) ----
+
+    pub(crate) async fn io_read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        drop(self.read_lock()?);
+        self.readinto(buf).await
+    }
+
+    pub(crate) async fn io_fill_buf(&mut self) -> Result<&[u8]> {
+        let mut lock = self.read_lock()?;
+        let r = poll_fn(|cx| {
+            if rt::cancel_requested(cx) {
+                return Poll::Ready(Err(Error::Cancelled));
+            }
+            if !lock.rbuf().is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            lock.poll_fill(cx).map(|r| r.map(drop))
+        })
+        .await;
+        core::mem::forget(lock);
+        // The read lock stays held by this handle until `consume` (or its next read, or its
+        // drop), so no other handle can touch the buffer while the slice is borrowed.
+        self.holds_buf_lock = true;
+        match r {
+            // SAFETY: this handle holds the read lock (`reading` is set and
+            // `holds_buf_lock` records that it is ours), so no other code mutates `rbuf`
+            // until `io_consume`, `read_lock` or `drop` of this handle, each of which needs
+            // `&mut self`, which the returned borrow of `self` excludes.
+            Ok(()) => Ok(unsafe { (*self.inner.rbuf.get()).as_slice() }),
+            Err(e) => {
+                self.holds_buf_lock = false;
+                self.inner.reading.set(false);
+                Err(e)
+            }
+        }
+    }
+
+    pub(crate) fn io_consume(&mut self, amt: usize) {
+        if self.holds_buf_lock {
+            // SAFETY: as in `io_fill_buf`: this handle holds the read lock, and `&mut self`
+            // shows no slice from `io_fill_buf` is alive any more.
+            unsafe { (*self.inner.rbuf.get()).consume(amt) };
+            self.holds_buf_lock = false;
+            self.inner.reading.set(false);
+        }
+    }
+
+    pub(crate) async fn io_write(&mut self, buf: &[u8]) -> Result<usize> {
+        let _lock = self.write_lock()?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        poll_fn(|cx| {
+            if rt::cancel_requested(cx) {
+                return Poll::Ready(Err(Error::Cancelled));
+            }
+            // Keep byte order: whatever `write()` buffered goes first.
+            loop {
+                let mut wb = self.inner.wbuf.borrow_mut();
+                if wb.is_empty() {
+                    break;
+                }
+                match self.inner.io.poll_send(cx, wb.as_slice()) {
+                    Poll::Ready(Ok(n)) => wb.consume(n),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            self.inner.io.poll_send(cx, buf)
+        })
+        .await
+    }
+
+    pub(crate) async fn io_flush(&mut self) -> Result<()> {
+        let _lock = self.write_lock()?;
+        poll_fn(|cx| {
+            if rt::cancel_requested(cx) {
+                return Poll::Ready(Err(Error::Cancelled));
+            }
+            loop {
+                let mut wb = self.inner.wbuf.borrow_mut();
+                if wb.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+                match self.inner.io.poll_send(cx, wb.as_slice()) {
+                    Poll::Ready(Ok(n)) => wb.consume(n),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Buf;
+
+    #[test]
+    fn buf_consumes_from_the_front_and_compacts() {
+        let mut b = Buf::default();
+        b.extend(b"hello world");
+        assert_eq!(b.take(6), b"hello ");
+        assert_eq!(b.as_slice(), b"world");
+        b.extend(b"!");
+        assert_eq!(b.len(), 6);
+        b.consume(100);
+        assert!(b.is_empty());
+        for i in 0..1000u32 {
+            b.extend(&i.to_le_bytes());
+            b.consume(2);
+        }
+        assert_eq!(b.len(), 2000);
+        assert!(b.data.len() <= 4000, "the consumed prefix is reclaimed");
+    }
+}

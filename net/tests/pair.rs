@@ -1,0 +1,540 @@
+//! Whole-API tests over the in-memory device pair: two stacks in one loop.
+//!
+//! Every test runs under a hard wall-clock limit (`run`), so a bug fails the test instead
+//! of hanging the suite.
+
+use std::cell::RefCell;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+
+use uasyncio::{create_task, get_event_loop, sleep_ms, ticks_ms, wait_for_ms, Error, Task};
+use uasyncio_net::device::pair::{pair, LinkControl, LinkFaults};
+use uasyncio_net::rt::errno::*;
+use uasyncio_net::{Stack, StackConfig, Stream};
+
+const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+/// Run `f` on this thread's loop under a time limit (loop time: virtual in loss tests).
+fn run<T: 'static>(secs: u32, f: impl std::future::Future<Output = T> + 'static) -> T {
+    let r = uasyncio::run(async move { wait_for_ms(async move { Ok(f.await) }, secs * 1000).await });
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("test did not finish within its {secs} s limit: {e}"),
+    }
+}
+
+fn spawn<T: 'static>(f: impl std::future::Future<Output = T> + 'static) -> Task<T> {
+    create_task(async move { Ok(f.await) })
+}
+
+fn cfg(mac_last: u8, ip: Ipv4Addr) -> StackConfig {
+    let mut c = StackConfig::with_static([0x02, 0, 0, 0, 0, mac_last], ip, 24);
+    c.random_seed = 0x1234_5678 + u64::from(mac_last);
+    c
+}
+
+/// Two stacks on one in-memory link; `tweak` edits both configs.
+fn stacks(faults: LinkFaults, tweak: impl Fn(&mut StackConfig, bool)) -> (Stack, Stack, LinkControl) {
+    let (da, db, ctl) = pair(faults);
+    let mut ca = cfg(1, A);
+    let mut cb = cfg(2, B);
+    tweak(&mut ca, true);
+    tweak(&mut cb, false);
+    (Stack::new(da, ca).unwrap(), Stack::new(db, cb).unwrap(), ctl)
+}
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+async fn echo(r: Stream, w: Stream) -> uasyncio::Result<()> {
+    loop {
+        let d = r.read(4093).await?;
+        if d.is_empty() {
+            break;
+        }
+        w.write(&d);
+        w.drain().await?;
+    }
+    w.wait_closed().await
+}
+
+/// Send `data` in odd chunk sizes through an echo server and read it back concurrently.
+async fn echo_roundtrip(client: &Stack, data: Rc<Vec<u8>>) -> Vec<u8> {
+    let (r, w) = client.open_connection(&B.to_string(), 7, None).await.unwrap();
+    let d2 = data.clone();
+    let writer = spawn(async move {
+        let sizes = [1usize, 7, 13, 1000, 4093, 65_537, 3, 8191];
+        let mut off = 0;
+        let mut i = 0;
+        while off < d2.len() {
+            let n = sizes[i % sizes.len()].min(d2.len() - off);
+            w.write(&d2[off..off + n]);
+            w.drain().await.unwrap();
+            off += n;
+            i += 1;
+        }
+        w.close();
+        w.wait_closed().await.unwrap();
+    });
+    let mut got = Vec::with_capacity(data.len());
+    let mut buf = vec![0u8; 3001];
+    let sizes = [3001usize, 17, 512, 1, 2999];
+    let mut i = 0;
+    loop {
+        let want = sizes[i % sizes.len()];
+        let n = r.readinto(&mut buf[..want]).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        i += 1;
+    }
+    writer.await.unwrap();
+    got
+}
+
+#[test]
+fn echo_1mib_odd_chunks() {
+    run(60, async {
+        let (a, b, _) = stacks(LinkFaults::default(), |c, _| {
+            c.tcp_rx_buffer = 16 * 1024;
+            c.tcp_tx_buffer = 16 * 1024;
+        });
+        let server = b.start_server(echo, "0.0.0.0", 7, 5, None).await.unwrap();
+        let data = Rc::new(pattern(1 << 20));
+        let got = echo_roundtrip(&a, data.clone()).await;
+        assert_eq!(got.len(), data.len());
+        assert!(got == *data, "echoed bytes differ");
+        server.close();
+        server.wait_closed().await.unwrap();
+    });
+}
+
+#[test]
+fn readline_across_split_segments() {
+    run(20, async {
+        let (a, b, _) = stacks(LinkFaults::default(), |_, _| {});
+        let _srv = b
+            .start_server(
+                |_r: Stream, w: Stream| async move {
+                    for part in [&b"hel"[..], b"lo\nwor", b"ld\n", b"\n", b"tail"] {
+                        w.write(part);
+                        w.drain().await.unwrap();
+                        sleep_ms(5).await.unwrap();
+                    }
+                    w.wait_closed().await
+                },
+                "",
+                80,
+                2,
+                None,
+            )
+            .await
+            .unwrap();
+        let (r, _w) = a.open_connection("10.0.0.2", 80, None).await.unwrap();
+        assert_eq!(r.readline().await.unwrap(), b"hello\n");
+        assert_eq!(r.readline().await.unwrap(), b"world\n");
+        assert_eq!(r.readline().await.unwrap(), b"\n");
+        assert_eq!(r.readline().await.unwrap(), b"tail");
+        assert_eq!(r.readline().await.unwrap(), b"");
+        assert_eq!(r.read(-1).await.unwrap(), b"");
+    });
+}
+
+#[test]
+fn readexactly_at_eof_keeps_partial_bytes() {
+    run(20, async {
+        let (a, b, _) = stacks(LinkFaults::default(), |_, _| {});
+        let _srv = b
+            .start_server(
+                |_r: Stream, w: Stream| async move {
+                    w.write(b"0123456789");
+                    w.drain().await.unwrap();
+                    w.wait_closed().await
+                },
+                "",
+                81,
+                2,
+                None,
+            )
+            .await
+            .unwrap();
+        let (r, _w) = a.open_connection("10.0.0.2", 81, None).await.unwrap();
+        assert_eq!(r.readexactly(4).await.unwrap(), b"0123");
+        assert_eq!(r.readexactly(10).await, Err(Error::Eof));
+        assert_eq!(r.read(-1).await.unwrap(), b"456789");
+        assert_eq!(r.read(100).await.unwrap(), b"");
+    });
+}
+
+#[test]
+fn two_way_close_frees_every_socket() {
+    run(30, async {
+        let (a, b, _) = stacks(LinkFaults::default(), |_, _| {});
+        let done = Rc::new(RefCell::new(Vec::new()));
+        let d2 = done.clone();
+        let srv = b
+            .start_server(
+                move |r: Stream, w: Stream| {
+                    let d2 = d2.clone();
+                    async move {
+                        let got = r.read(-1).await.unwrap();
+                        w.write(&got);
+                        w.write(b"!");
+                        w.drain().await.unwrap();
+                        w.wait_closed().await?;
+                        d2.borrow_mut().push(got);
+                        Ok(())
+                    }
+                },
+                "",
+                82,
+                1,
+                None,
+            )
+            .await
+            .unwrap();
+        let base_b = b.stats().tcp_sockets;
+        assert_eq!(base_b, 1, "one listener");
+        let (r, w) = a.open_connection("10.0.0.2", 82, None).await.unwrap();
+        w.write(b"ping");
+        w.drain().await.unwrap();
+        w.close();
+        // Half close: we can still read the answer after our FIN.
+        assert_eq!(r.read(-1).await.unwrap(), b"ping!");
+        w.wait_closed().await.unwrap();
+        assert_eq!(w.get_extra_info("peername").unwrap(), SocketAddr::from((B, 82)));
+        assert!(matches!(w.get_extra_info("nonsense"), Err(Error::Value(_))));
+        drop((r, w));
+        for _ in 0..200 {
+            if a.stats().tcp_sockets == 0 && b.stats().tcp_sockets == 1 {
+                break;
+            }
+            sleep_ms(5).await.unwrap();
+        }
+        assert_eq!(done.borrow().as_slice(), &[b"ping".to_vec()]);
+        assert_eq!(a.stats().tcp_sockets, 0, "client socket reclaimed: {:?}", a.stats());
+        assert_eq!(b.stats().tcp_sockets, 1, "only the listener is left: {:?}", b.stats());
+        srv.close();
+        srv.wait_closed().await.unwrap();
+        assert_eq!(b.stats().tcp_sockets, 0);
+    });
+}
+
+#[test]
+fn sixty_four_concurrent_connections_through_one_server() {
+    run(60, async {
+        let (a, b, _) = stacks(LinkFaults::default(), |c, _| c.max_sockets = 160);
+        let srv = b.start_server(echo, "0.0.0.0", 7, 64, None).await.unwrap();
+        let peak = Rc::new(RefCell::new((0usize, 0usize)));
+        let mut tasks = Vec::new();
+        for i in 0..64u32 {
+            let a = a.clone();
+            let b2 = b.clone();
+            let peak = peak.clone();
+            tasks.push(spawn(async move {
+                let (r, w) = a.open_connection("10.0.0.2", 7, None).await?;
+                let msg = format!("client {i}\n");
+                // Wait a little so that all 64 are connected at the same time.
+                sleep_ms(50).await?;
+                {
+                    let mut p = peak.borrow_mut();
+                    p.0 += 1;
+                    p.1 = p.1.max(b2.stats().tcp_sockets);
+                }
+                w.write(msg.as_bytes());
+                w.drain().await?;
+                let line = r.readline().await?;
+                assert_eq!(line, msg.as_bytes());
+                w.wait_closed().await?;
+                Ok::<_, Error>(())
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let (n, max_sockets) = *peak.borrow();
+        assert_eq!(n, 64);
+        assert!(max_sockets >= 64, "server held {max_sockets} sockets at the peak");
+        srv.close();
+    });
+}
+
+#[test]
+fn cancelled_reads_lose_no_data() {
+    run(20, async {
+        let (a, b, _) = stacks(LinkFaults::default(), |_, _| {});
+        let gate = Rc::new(uasyncio_net_test_gate::Gate::default());
+        let g2 = gate.clone();
+        let _srv = b
+            .start_server(
+                move |_r: Stream, w: Stream| {
+                    let g2 = g2.clone();
+                    async move {
+                        w.write(b"abc");
+                        w.drain().await.unwrap();
+                        g2.wait().await;
+                        w.write(b"def\nrest");
+                        w.drain().await.unwrap();
+                        w.wait_closed().await
+                    }
+                },
+                "",
+                83,
+                1,
+                None,
+            )
+            .await
+            .unwrap();
+        let (r, _w) = a.open_connection("10.0.0.2", 83, None).await.unwrap();
+        // A readline that has already gathered "abc" is cancelled.
+        let r2 = r.clone();
+        let t = spawn(async move { r2.readline().await });
+        sleep_ms(30).await.unwrap();
+        assert_eq!(t.cancel(), Ok(true));
+        assert_eq!(t.await.unwrap(), Err(Error::Cancelled));
+        // A readexactly waiting for more is cancelled too.
+        let r3 = r.clone();
+        let t = spawn(async move { r3.readexactly(100).await });
+        sleep_ms(10).await.unwrap();
+        assert_eq!(t.cancel(), Ok(true));
+        assert_eq!(t.await.unwrap(), Err(Error::Cancelled));
+        gate.open();
+        assert_eq!(r.readline().await.unwrap(), b"abcdef\n");
+        assert_eq!(r.read(-1).await.unwrap(), b"rest");
+    });
+}
+
+#[test]
+fn concurrent_readers_get_a_clear_error_and_directions_are_independent() {
+    run(20, async {
+        let (a, b, _) = stacks(LinkFaults::default(), |_, _| {});
+        let _srv = b.start_server(echo, "", 7, 1, None).await.unwrap();
+        let (r, w) = a.open_connection("10.0.0.2", 7, None).await.unwrap();
+        let r2 = r.clone();
+        let reader = spawn(async move { r2.readexactly(5).await });
+        sleep_ms(10).await.unwrap();
+        assert!(matches!(r.read(1).await, Err(Error::Runtime(_))));
+        // The writer is not blocked by the waiting reader.
+        w.write(b"hello");
+        w.drain().await.unwrap();
+        assert_eq!(reader.await.unwrap().unwrap(), b"hello");
+    });
+}
+
+#[test]
+fn bad_input_gives_clear_errors_and_leaks_no_socket() {
+    run(30, async {
+        let (a, b, _) = stacks(LinkFaults::default(), |c, client| {
+            if client {
+                c.max_sockets = 3;
+            }
+            c.connect_timeout_ms = 300;
+        });
+        // Refused: nobody listens.
+        assert_eq!(
+            a.open_connection("10.0.0.2", 9, None).await.err(),
+            Some(Error::Os(ECONNREFUSED))
+        );
+        // Unanswered ARP: timeout.
+        assert_eq!(
+            a.open_connection("10.0.0.77", 9, None).await.err(),
+            Some(Error::Os(ETIMEDOUT))
+        );
+        // No DNS server configured.
+        assert_eq!(
+            a.open_connection("no.such.host", 9, None).await.err(),
+            Some(Error::Os(EAI_NONAME))
+        );
+        // Server on a port already in use; server on someone else's address.
+        let srv = b.start_server(echo, "", 7, 1, None).await.unwrap();
+        assert_eq!(
+            b.start_server(echo, "", 7, 1, None).await.err(),
+            Some(Error::Os(EADDRINUSE))
+        );
+        assert_eq!(
+            b.start_server(echo, "10.0.0.1", 8, 1, None).await.err(),
+            Some(Error::Os(EADDRNOTAVAIL))
+        );
+        assert!(matches!(
+            b.start_server(echo, "", 8, 1, Some(&Default::default())).await,
+            Err(Error::Runtime(_))
+        ));
+        // All sockets in use (the aborted half-open socket of the timeout above is gone after 1 s).
+        for _ in 0..300 {
+            if a.stats().tcp_sockets == 0 {
+                break;
+            }
+            sleep_ms(5).await.unwrap();
+        }
+        assert_eq!(a.stats().tcp_sockets, 0, "{:?}", a.stats());
+        let c1 = a.open_connection("10.0.0.2", 7, None).await.unwrap();
+        let c2 = a.open_connection("10.0.0.2", 7, None).await.unwrap();
+        let c3 = a.open_connection("10.0.0.2", 7, None).await.unwrap();
+        assert_eq!(
+            a.open_connection("10.0.0.2", 7, None).await.err(),
+            Some(Error::Os(ENOMEM))
+        );
+        drop((c1, c2, c3));
+        for _ in 0..200 {
+            if a.stats().tcp_sockets == 0 {
+                break;
+            }
+            sleep_ms(5).await.unwrap();
+        }
+        assert_eq!(a.stats().tcp_sockets, 0, "{:?}", a.stats());
+        srv.close();
+        // Reset mid-transfer: the server aborts after the first bytes.
+        let _srv2 = b
+            .start_server(
+                |r: Stream, w: Stream| async move {
+                    w.write(&[1u8; 1000]);
+                    w.drain().await.unwrap();
+                    let _ = r.read(1).await;
+                    w.abort();
+                    Ok(())
+                },
+                "",
+                84,
+                1,
+                None,
+            )
+            .await
+            .unwrap();
+        let (r, w) = a.open_connection("10.0.0.2", 84, None).await.unwrap();
+        assert_eq!(r.readexactly(1000).await.unwrap().len(), 1000);
+        w.write(b"x");
+        w.drain().await.unwrap();
+        assert_eq!(r.read(10).await.err(), Some(Error::Os(ECONNRESET)));
+        w.write(b"more");
+        assert_eq!(w.drain().await.err(), Some(Error::Os(ECONNRESET)));
+        drop((r, w));
+        for _ in 0..200 {
+            if a.stats().tcp_sockets == 0 {
+                break;
+            }
+            sleep_ms(5).await.unwrap();
+        }
+        assert_eq!(a.stats().tcp_sockets, 0, "{:?}", a.stats());
+        // Write after close fails on drain.
+        let srv3 = b.start_server(echo, "", 85, 1, None).await.unwrap();
+        let (_r, w) = a.open_connection("10.0.0.2", 85, None).await.unwrap();
+        w.close();
+        w.write(b"late");
+        assert_eq!(w.drain().await.err(), Some(Error::Os(EBADF)));
+        srv3.close();
+    });
+}
+
+#[test]
+fn server_close_keeps_accepted_connections() {
+    run(20, async {
+        let (a, b, _) = stacks(LinkFaults::default(), |_, _| {});
+        let srv = b.start_server(echo, "", 7, 2, None).await.unwrap().guard();
+        let (r, w) = a.open_connection("10.0.0.2", 7, None).await.unwrap();
+        // Let the accept task hand the connection over (un-accepted ones are reset by close).
+        sleep_ms(20).await.unwrap();
+        srv.close();
+        srv.wait_closed().await.unwrap();
+        assert_eq!(
+            a.open_connection("10.0.0.2", 7, None).await.err(),
+            Some(Error::Os(ECONNREFUSED))
+        );
+        w.write(b"still here\n");
+        w.drain().await.unwrap();
+        assert_eq!(r.readline().await.unwrap(), b"still here\n");
+    });
+}
+
+#[test]
+fn embedded_io_traits() {
+    use embedded_io_async::{BufRead, Read, Write};
+    run(20, async {
+        let (a, b, _) = stacks(LinkFaults::default(), |_, _| {});
+        let _srv = b.start_server(echo, "", 7, 1, None).await.unwrap();
+        let (mut r, mut w) = a.open_connection("10.0.0.2", 7, None).await.unwrap();
+        w.write_all(b"line one\nline two\n").await.unwrap();
+        w.flush().await.unwrap();
+        let mut buf = [0u8; 9];
+        r.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"line one\n");
+        let got = r.fill_buf().await.unwrap().to_vec();
+        assert!(!got.is_empty() && b"line two\n".starts_with(&got));
+        let n = got.len();
+        r.consume(n);
+        let mut rest = vec![0u8; 9 - n];
+        r.read_exact(&mut rest).await.unwrap();
+        assert_eq!([got, rest].concat(), b"line two\n");
+    });
+}
+
+#[test]
+fn one_mib_through_ten_percent_loss_and_reorder_on_virtual_time() {
+    // The loop jumps its clock to the next deadline whenever no task is ready, so smoltcp's
+    // retransmission timeouts (1 s minimum, doubling) cost no wall time.
+    get_event_loop().use_virtual_time(true);
+    let (stats, virtual_ms) = run(3600, async {
+        let faults = LinkFaults {
+            loss_per_mille: 100,
+            reorder_per_mille: 100,
+            seed: 42,
+        };
+        let (a, b, ctl) = stacks(faults, |c, _| {
+            c.tcp_rx_buffer = 16 * 1024;
+            c.tcp_tx_buffer = 16 * 1024;
+            c.connect_timeout_ms = 600_000;
+            c.linger_ms = 600_000;
+        });
+        let _srv = b.start_server(echo, "", 7, 1, None).await.unwrap();
+        let data = Rc::new(pattern(1 << 20));
+        let got = echo_roundtrip(&a, data.clone()).await;
+        assert!(
+            got == *data,
+            "bytes differ after loss ({} of {})",
+            got.len(),
+            data.len()
+        );
+        (ctl.stats(), ticks_ms())
+    });
+    get_event_loop().use_virtual_time(false);
+    assert!(
+        stats.dropped > 100 && stats.reordered > 100,
+        "faults were injected: {stats:?}"
+    );
+    eprintln!("loss test: {stats:?}, virtual time {:.1} s", virtual_ms as f64 / 1e3);
+}
+
+/// A tiny one-shot gate for the tests.
+mod uasyncio_net_test_gate {
+    use std::cell::{Cell, RefCell};
+    use std::future::poll_fn;
+    use std::task::{Poll, Waker};
+
+    #[derive(Default)]
+    pub struct Gate {
+        open: Cell<bool>,
+        waiters: RefCell<Vec<Waker>>,
+    }
+
+    impl Gate {
+        pub fn open(&self) {
+            self.open.set(true);
+            for w in self.waiters.borrow_mut().drain(..) {
+                w.wake();
+            }
+        }
+        pub async fn wait(&self) {
+            poll_fn(|cx| {
+                if self.open.get() {
+                    Poll::Ready(())
+                } else {
+                    self.waiters.borrow_mut().push(cx.waker().clone());
+                    Poll::Pending
+                }
+            })
+            .await
+        }
+    }
+}
