@@ -1,8 +1,8 @@
 //! Stress: many tasks, many timers, cross-thread wake storms, cancel storms — with counts
 //! checked and no leak (`diagnostics::live_tasks` returns to zero).
 //!
-//! Sizes scale with `STRESS_SCALE` (a divisor, default 1): the sanitizer and Miri runs use a
-//! larger divisor. Run in release for the full sizes: `cargo test --release -p uasyncio --test stress`.
+//! Sizes scale with `STRESS_SCALE` (a divisor; default 1, or 2000 under Miri): the sanitizer
+//! run uses 20. Run in release for the full sizes: `cargo test --release -p uasyncio --test stress`.
 
 use std::cell::RefCell;
 use std::rc::Rc;

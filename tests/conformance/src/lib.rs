@@ -108,6 +108,15 @@ impl Log {
     }
 }
 
+/// `n`, or a fiftieth of it under Miri (which runs code about a thousand times slower).
+pub fn scaled(n: u32) -> u32 {
+    if cfg!(miri) {
+        (n / 50).max(1)
+    } else {
+        n
+    }
+}
+
 /// `Err` with both values unless `got == want`.
 pub fn expect_eq<T: Debug + PartialEq>(what: &str, got: T, want: T) -> Outcome {
     if got == want {

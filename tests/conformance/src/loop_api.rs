@@ -440,7 +440,7 @@ fn many_sleepers_fire_in_deadline_order() -> Outcome {
     let o = order.clone();
     run(async move {
         let mut seed: u32 = 12345;
-        for i in 0..10_000u32 {
+        for i in 0..crate::scaled(10_000) {
             seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
             let ms = (seed >> 8) % 1000;
             let o = o.clone();
@@ -454,7 +454,7 @@ fn many_sleepers_fire_in_deadline_order() -> Outcome {
     })
     .map_err(|e| format!("{e}"))?;
     let order = order.borrow();
-    expect_eq("fired", order.len(), 10_000)?;
+    expect_eq("fired", order.len(), crate::scaled(10_000) as usize)?;
     for w in order.windows(2) {
         let (a, b) = (w[0], w[1]);
         if (a.1, a.2) > (b.1, b.2) {

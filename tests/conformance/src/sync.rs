@@ -190,7 +190,7 @@ fn thread_set_wakes_task() -> Outcome {
     let lp = fresh_loop();
     lp.use_virtual_time(false);
     static FLAG: ThreadSafeFlag = ThreadSafeFlag::new();
-    const ROUNDS: u32 = 1000;
+    let rounds = crate::scaled(1000);
     let acked = Arc::new(AtomicU32::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let (a, s) = (acked.clone(), stop.clone());
@@ -201,7 +201,7 @@ fn thread_set_wakes_task() -> Outcome {
             priority: 2,
         },
         Box::new(move || {
-            for i in 0..ROUNDS {
+            for i in 0..rounds {
                 FLAG.set();
                 while a.load(Ordering::Acquire) == i && !s.load(Ordering::Acquire) {
                     core::hint::spin_loop();
@@ -211,7 +211,7 @@ fn thread_set_wakes_task() -> Outcome {
     )
     .map_err(|e| format!("spawn: {e}"))?;
     let out = run(async move {
-        for i in 0..ROUNDS {
+        for i in 0..rounds {
             let r = wait_for_ms(FLAG.wait(), 5_000).await;
             if r.is_err() {
                 return Ok(Err(format!("round {i}: {r:?}")));
