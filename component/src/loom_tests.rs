@@ -1,9 +1,9 @@
-//! Loom models of the cross-context wake path (`scheduler::shared`) and of the waker slot
-//! behind `ThreadSafeFlag` (`sync::atomic_waker`). Run with:
+//! Loom models of the cross-context wake path (`scheduler::shared`) and of the waiter slot
+//! of `ThreadSafeFlag` (`sync::flag`). Run with:
 //! `RUSTFLAGS="--cfg loom" cargo test -p uasyncio --lib --release loom_`
 
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::vec::Vec;
 
 use core::future::Future;
@@ -13,9 +13,10 @@ use core::ptr::NonNull;
 use loom::sync::{Condvar, Mutex};
 use loom::thread;
 
-use crate::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
-use crate::scheduler::shared::{IdleState, Linked, WakeStack};
+use crate::atomic::{AtomicPtr, Ordering};
+use crate::scheduler::shared::{IdleState, Linked, Shared, WakeStack};
 use crate::sync::ThreadSafeFlag;
+use crate::task::raw::{self, Header, SCHEDULED};
 
 struct Node {
     next: AtomicPtr<Node>,
@@ -108,80 +109,76 @@ fn loom_no_lost_wake() {
     });
 }
 
-struct CountingWaker(AtomicUsize);
+/// A real task cell on a loop's `Shared` half (no loop thread: wakes land on its wake stack).
+fn task_on(shared: &Arc<Shared>) -> NonNull<Header> {
+    raw::allocate(async { Ok::<(), crate::Error>(()) }, shared.clone(), 1)
+}
 
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
+fn scheduled(task: NonNull<Header>) -> bool {
+    // SAFETY: the test holds a reference to the task.
+    unsafe { task.as_ref() }.state.load(Ordering::SeqCst) & SCHEDULED != 0
+}
+
+fn release(shared: &Shared, task: NonNull<Header>) {
+    // SAFETY: the stack's entries and the test's own reference are owned references.
+    shared.drain(|p| unsafe { raw::drop_ref(p) });
+    unsafe { raw::drop_ref(task) };
 }
 
 /// A `set()` from another thread races the waiter's poll: afterwards, either the poll saw
-/// the flag, or the waiter's waker was woken (so it will poll again and see it).
+/// the flag, or the waiting task was scheduled (so it will poll again and see it).
 #[test]
 fn loom_flag_set_is_never_lost() {
     loom::model(|| {
+        let shared = Arc::new(Shared::new().unwrap());
+        let task = task_on(&shared);
         let flag = Arc::new(ThreadSafeFlag::new());
-        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
-        let waker = Waker::from(counter.clone());
         let setter = {
             let flag = flag.clone();
             thread::spawn(move || flag.set())
         };
+        let waker = raw::waker_ref(&task);
         let mut wait = pin!(flag.wait());
         let first = wait.as_mut().poll(&mut Context::from_waker(&waker));
         setter.join().unwrap();
-        if first == Poll::Pending {
+        if first.is_pending() {
             assert!(
-                counter.0.load(Ordering::SeqCst) > 0,
-                "set() after the registration did not wake"
+                scheduled(task),
+                "set() after the registration did not schedule the task"
             );
             let second = wait.as_mut().poll(&mut Context::from_waker(&waker));
             assert_eq!(second, Poll::Ready(Ok(())));
         }
         assert!(!flag.is_set(), "the flag clears itself when wait() returns");
+        drop(wait);
+        release(&shared, task);
     });
 }
 
-/// Two setters and a waiter that re-registers: sets collapse, none is lost.
+/// Two setters race one waiter; whatever the interleaving, once both returned the waiter has
+/// either consumed the flag or is scheduled to.
 #[test]
 fn loom_two_setters_one_waiter() {
     loom::model(|| {
+        let shared = Arc::new(Shared::new().unwrap());
+        let task = task_on(&shared);
         let flag = Arc::new(ThreadSafeFlag::new());
-        let done = Arc::new(AtomicBool::new(false));
-        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
-        let waker = Waker::from(counter.clone());
         let setters: Vec<_> = (0..2)
             .map(|_| {
                 let flag = flag.clone();
                 thread::spawn(move || flag.set())
             })
             .collect();
+        let waker = raw::waker_ref(&task);
         let mut wait = pin!(flag.wait());
-        let mut woken_seen = 0;
-        let mut ready = false;
-        for _ in 0..3 {
-            if let Poll::Ready(r) = wait.as_mut().poll(&mut Context::from_waker(&waker)) {
-                assert_eq!(r, Ok(()));
-                ready = true;
-                break;
-            }
-            let now = counter.0.load(Ordering::SeqCst);
-            if now == woken_seen {
-                break;
-            }
-            woken_seen = now;
-        }
+        let first = wait.as_mut().poll(&mut Context::from_waker(&waker));
         for s in setters {
             s.join().unwrap();
         }
-        if !ready {
-            // Both sets happened; the waiter must have been woken for the last one.
-            assert!(counter.0.load(Ordering::SeqCst) > woken_seen || flag.is_set());
+        if first.is_pending() {
+            assert!(scheduled(task), "a set was lost");
         }
-        done.store(true, Ordering::SeqCst);
+        drop(wait);
+        release(&shared, task);
     });
 }

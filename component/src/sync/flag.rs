@@ -1,30 +1,46 @@
 //! `ThreadSafeFlag`: signal a task from another thread or an interrupt handler.
 //!
-//! ## Why it is sound from an ISR
-//! `set()` does three things, all interrupt-safe: an atomic store of the flag, an atomic
-//! `fetch_or` on the waker slot's state, and a wake by reference of the registered task
-//! waker. That wake sets the task's `SCHEDULED` bit, takes a reference (an atomic increment,
-//! no allocation), pushes the task on the loop's lock-free wake stack, and — only if the loop
-//! thread sleeps — gives the loop's RTOS semaphore with the `FromISR` call. No lock, no
-//! allocation, no free. The RTOS semaphore that backs the flag is the loop's own: the loop
-//! thread blocks in it, so one flag set costs at most one semaphore give.
+//! ## The waiter slot
+//! The flag holds the waiting task in an atomic pointer that owns one counted reference to
+//! the task's cell. The two sides touch it only with atomic swaps:
+//!
+//! - `set()` (any context) stores the flag, then swaps the slot to null. If it got a task, it
+//!   schedules it (an atomic `fetch_or`, a push on the loop's lock-free wake stack and, only
+//!   if the loop sleeps, one give of the loop's RTOS semaphore with the `FromISR` call) and
+//!   gives its reference back.
+//! - `wait()` (the loop thread) swaps its task into the slot, then looks at the flag again.
+//!
+//! Both pairs of operations are `SeqCst`, so in their single total order either the setter's
+//! swap comes after the waiter's (and the setter finds the task), or the waiter's look at the
+//! flag comes after the setter's store (and the waiter sees the flag): a set is never lost.
+//! Nobody spins and nobody holds a lock, so a setter of lower priority than the loop can be
+//! preempted anywhere without stalling the loop.
+//!
+//! **Nothing is freed in an interrupt handler.** The reference `set()` gives back is never
+//! the last one while a wait is registered: the waiting task is unfinished, so its loop's
+//! registry holds it too. (It can be the last only on a thread setter that was preempted
+//! while the task finished and was dropped; freeing a finished task's cell from a thread is
+//! sound, see `task::raw`.)
 //!
 //! One waiter at a time, as the seed says. MicroPython silently replaces the first waiter
 //! (which then hangs); here a second concurrent waiter gets `RuntimeError`.
 
 use core::future::Future;
 use core::pin::Pin;
+use core::ptr::{self, NonNull};
 use core::task::{Context, Poll};
 
-use super::AtomicWaker;
-use crate::atomic::{AtomicBool, Ordering};
+use crate::atomic::{AtomicBool, AtomicPtr, Ordering};
 use crate::error::{Error, Result};
+use crate::scheduler;
+use crate::task::raw::{self, Header};
 
 /// A flag set from outside the loop (another thread, an ISR) that one task waits for:
 /// MicroPython's `asyncio.ThreadSafeFlag`. Starts cleared.
 ///
 /// Sets before a wait collapse into one wake; `wait()` returns at once if the flag is set;
-/// the flag clears itself when `wait()` returns.
+/// the flag clears itself when `wait()` returns. The RTOS semaphore behind it is the loop's
+/// own: the loop thread blocks in it, so a set costs at most one semaphore give.
 ///
 /// ```
 /// use uasyncio::{run, ThreadSafeFlag};
@@ -39,8 +55,10 @@ use crate::error::{Error, Result};
 /// ```
 pub struct ThreadSafeFlag {
     flag: AtomicBool,
+    /// A `FlagWait` is registered (one waiter at a time).
     waiting: AtomicBool,
-    waker: AtomicWaker,
+    /// The waiting task, owning one reference, or null.
+    task: AtomicPtr<Header>,
 }
 
 impl Default for ThreadSafeFlag {
@@ -62,7 +80,7 @@ impl ThreadSafeFlag {
         ThreadSafeFlag {
             flag: AtomicBool::new(false),
             waiting: AtomicBool::new(false),
-            waker: AtomicWaker::new(),
+            task: AtomicPtr::new(ptr::null_mut()),
         }
     }
 
@@ -72,30 +90,39 @@ impl ThreadSafeFlag {
         ThreadSafeFlag {
             flag: AtomicBool::new(false),
             waiting: AtomicBool::new(false),
-            waker: AtomicWaker::new(),
+            task: AtomicPtr::new(ptr::null_mut()),
         }
     }
 
     /// Sets the flag and schedules the waiting task, if any. Safe from any thread and from
-    /// interrupt context.
+    /// interrupt context: atomics only, no lock, no allocation (see the module docs).
     pub fn set(&self) {
-        self.flag.store(true, Ordering::Release);
-        self.waker.wake();
+        self.flag.store(true, Ordering::SeqCst);
+        if let Some(task) = NonNull::new(self.task.swap(ptr::null_mut(), Ordering::SeqCst)) {
+            raw::schedule(task);
+            // SAFETY: the slot owned this reference and we took it out with the swap; the
+            // module docs argue it is not the last one in interrupt context.
+            unsafe { raw::drop_ref(task) };
+        }
     }
 
     /// Clears the flag, so that a set that happened earlier does not satisfy the next wait.
     pub fn clear(&self) {
-        self.flag.store(false, Ordering::Release);
+        self.flag.store(false, Ordering::SeqCst);
     }
 
     /// True if the flag is set (a snapshot; another context may change it at any time).
     pub fn is_set(&self) -> bool {
-        self.flag.load(Ordering::Acquire)
+        self.flag.load(Ordering::SeqCst)
     }
 
     /// Waits until the flag is set, then clears it. Returns at once if it is set.
     ///
-    /// Errors with `RuntimeError` if another task is already waiting on this flag.
+    /// Await it from a uasyncio task, directly or through a combinator that polls all its
+    /// children when the task wakes (`join`/`select` style): the flag wakes the task.
+    ///
+    /// Errors with `RuntimeError` if another task is already waiting on this flag, or when
+    /// polled outside a uasyncio task.
     ///
     /// **Cancellation:** a cancelled waiter gets `Err(Error::Cancelled)`; the flag keeps its
     /// state (a set that arrived meanwhile is not consumed) and the next waiter may wait.
@@ -107,7 +134,27 @@ impl ThreadSafeFlag {
     }
 
     fn consume(&self) -> bool {
-        self.flag.load(Ordering::Relaxed) && self.flag.swap(false, Ordering::Acquire)
+        self.flag.load(Ordering::SeqCst) && self.flag.swap(false, Ordering::SeqCst)
+    }
+
+    /// Puts `task` in the waiter slot (loop thread).
+    fn register(&self, task: NonNull<Header>) {
+        if self.task.load(Ordering::SeqCst) == task.as_ptr() {
+            return;
+        }
+        raw::inc_ref(task);
+        if let Some(old) = NonNull::new(self.task.swap(task.as_ptr(), Ordering::SeqCst)) {
+            // SAFETY: the slot owned that reference; we are on the loop thread.
+            unsafe { raw::drop_ref(old) };
+        }
+    }
+
+    /// Empties the waiter slot (loop thread), so a `static` flag does not keep a task alive.
+    fn unregister(&self) {
+        if let Some(old) = NonNull::new(self.task.swap(ptr::null_mut(), Ordering::SeqCst)) {
+            // SAFETY: the slot owned that reference; we are on the loop thread.
+            unsafe { raw::drop_ref(old) };
+        }
     }
 }
 
@@ -122,7 +169,7 @@ impl FlagWait<'_> {
     fn finish(&mut self) {
         if self.registered {
             self.registered = false;
-            self.flag.waker.clear();
+            self.flag.unregister();
             self.flag.waiting.store(false, Ordering::Release);
         }
     }
@@ -147,9 +194,15 @@ impl Future for FlagWait<'_> {
             this.finish();
             return Poll::Ready(Ok(()));
         }
-        this.flag.waker.register(cx.waker());
-        // A set between the check above and the registration woke the old waker (or none):
-        // look again now that ours is in place.
+        let Some(task) = raw::waker_task(cx.waker()).or_else(scheduler::current_task_ptr) else {
+            this.finish();
+            return Poll::Ready(Err(Error::runtime(
+                "ThreadSafeFlag.wait() must be awaited in a uasyncio task",
+            )));
+        };
+        this.flag.register(task);
+        // A set between the first look and the registration found no task (or the old one):
+        // look again now that ours is in the slot.
         if this.flag.consume() {
             this.finish();
             return Poll::Ready(Ok(()));

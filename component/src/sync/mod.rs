@@ -6,13 +6,11 @@
 //! one to signal from outside the loop: `Sync`, `const`-constructible for a `static`, and
 //! settable from any thread or ISR.
 
-mod atomic_waker;
 mod event;
 mod flag;
 mod lock;
 mod wait_queue;
 
-pub(crate) use atomic_waker::AtomicWaker;
 pub use event::{Event, EventWait};
 pub use flag::{FlagWait, ThreadSafeFlag};
 pub use lock::{Acquire, Lock, LockGuard};

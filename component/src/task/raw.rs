@@ -337,3 +337,12 @@ pub(crate) fn waker_ref(ptr: &NonNull<Header>) -> core::mem::ManuallyDrop<Waker>
         Waker::from_raw(RawWaker::new(ptr.as_ptr().cast_const().cast(), &WAKER_VTABLE))
     })
 }
+
+/// The task a waker belongs to, if it is one of ours.
+pub(crate) fn waker_task(waker: &Waker) -> Option<NonNull<Header>> {
+    if ptr::eq(waker.vtable(), &WAKER_VTABLE) {
+        NonNull::new(waker.data().cast_mut().cast::<Header>())
+    } else {
+        None
+    }
+}
