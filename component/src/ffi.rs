@@ -338,7 +338,10 @@ impl MessageQueue {
         let bytes = slot_count.checked_mul(item_size).ok_or_else(no_memory)?;
         let mut slots = Vec::new();
         slots.try_reserve_exact(slot_count).map_err(|_| no_memory())?;
-        slots.extend((0..slot_count).map(|i| Slot { seq: AtomicUsize::new(i), len: UnsafeCell::new(0) }));
+        slots.extend((0..slot_count).map(|i| Slot {
+            seq: AtomicUsize::new(i),
+            len: UnsafeCell::new(0),
+        }));
         let mut data = Vec::new();
         data.try_reserve_exact(bytes).map_err(|_| no_memory())?;
         data.resize_with(bytes, || UnsafeCell::new(0));
@@ -368,7 +371,8 @@ impl MessageQueue {
     /// Messages waiting (a snapshot).
     pub fn len(&self) -> usize {
         let sent = self.send_pos.load(Ordering::Acquire);
-        sent.wrapping_sub(self.recv_pos.load(Ordering::Acquire)).min(self.capacity)
+        sent.wrapping_sub(self.recv_pos.load(Ordering::Acquire))
+            .min(self.capacity)
     }
 
     /// Whether no message waits (a snapshot).
@@ -402,10 +406,12 @@ impl MessageQueue {
             let seq = slot.seq.load(Ordering::Acquire);
             let diff = seq.wrapping_sub(pos) as isize;
             if diff == 0 {
-                match self
-                    .send_pos
-                    .compare_exchange_weak(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed)
-                {
+                match self.send_pos.compare_exchange_weak(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
                     Ok(_) => break slot,
                     Err(now) => pos = now,
                 }

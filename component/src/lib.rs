@@ -43,7 +43,9 @@
 //! ## Crate features
 //! - `std` (default): the host port of [`rtos_shims`]. Firmware builds use
 //!   `default-features = false` and pick their kernel's port.
-//! - `diagnostics`: counts live task allocations ([`diagnostics::live_tasks`]).
+//! - `freertos`: the FreeRTOS port of [`rtos_shims`] (`default-features = false`).
+//! - `ffi`: the C API of `include/uasyncio.h` (`uasyncio::ffi`).
+//! - `diagnostics`: counts live task allocations (`diagnostics::live_tasks`).
 #![no_std]
 #![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
@@ -63,6 +65,8 @@ mod time;
 
 #[cfg(feature = "diagnostics")]
 pub mod diagnostics;
+#[cfg(feature = "ffi")]
+pub mod ffi;
 
 #[cfg(all(test, loom))]
 mod loom_tests;

@@ -39,6 +39,17 @@ mod std_port;
 #[cfg(feature = "std")]
 pub use std_port::{current_thread_id, in_isr, now_us, spawn_thread, Semaphore};
 
+#[cfg(feature = "freertos")]
+mod freertos;
+#[cfg(feature = "freertos")]
+pub use freertos::{
+    current_thread_id, in_isr, now_us, spawn_thread, stack_high_water_bytes, BinarySemaphore, FreeRtosHeap,
+    NotifySemaphore, Semaphore,
+};
+
+#[cfg(all(feature = "std", feature = "freertos"))]
+compile_error!("rtos-shims: the `std` and `freertos` ports are exclusive: enable exactly one");
+
 #[cfg(not(any(feature = "std", feature = "freertos")))]
 compile_error!("rtos-shims: enable exactly one port feature: `std`, `freertos` or `zephyr`");
 
@@ -84,15 +95,3 @@ impl fmt::Display for Error {
 
 /// The body of a thread started by [`spawn_thread`].
 pub type ThreadBody = Box<dyn FnOnce() + Send + 'static>;
-
-// ---- BEGIN freertos port (added by the issue-3 helper; move above as you like) ----
-#[cfg(all(feature = "std", feature = "freertos"))]
-compile_error!("rtos-shims: the `std` and `freertos` ports are exclusive: enable exactly one");
-#[cfg(feature = "freertos")]
-mod freertos;
-#[cfg(feature = "freertos")]
-pub use freertos::{
-    current_thread_id, in_isr, now_us, spawn_thread, stack_high_water_bytes, BinarySemaphore, FreeRtosHeap,
-    NotifySemaphore, Semaphore,
-};
-// ---- END freertos port ----

@@ -24,7 +24,14 @@ fn main() {
         .flag_if_supported("-Wno-pedantic")
         .opt_level(2)
         .warnings(true);
-    for file in ["tasks.c", "queue.c", "list.c", "timers.c", "event_groups.c", "stream_buffer.c"] {
+    for file in [
+        "tasks.c",
+        "queue.c",
+        "list.c",
+        "timers.c",
+        "event_groups.c",
+        "stream_buffer.c",
+    ] {
         build.file(kernel.join(file));
     }
     build

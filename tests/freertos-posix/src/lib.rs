@@ -48,7 +48,7 @@ const CASE_ENV: &str = "FREERTOS_POSIX_CASE";
 
 /// The FreeRTOS calls the harness and the tests make directly (real functions, not macros).
 pub mod sys {
-use std::ffi::c_void;
+    use std::ffi::c_void;
 
     extern "C" {
         /// Starts the scheduler; returns only after `vTaskEndScheduler`.
@@ -104,7 +104,12 @@ unsafe impl std::alloc::GlobalAlloc for HarnessHeap {
             if end > base + ARENA_SIZE {
                 return std::ptr::null_mut();
             }
-            match ARENA_USED.compare_exchange(used, end - base, std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed) {
+            match ARENA_USED.compare_exchange(
+                used,
+                end - base,
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            ) {
                 Ok(_) => return start as *mut u8,
                 Err(now) => used = now,
             }
@@ -158,7 +163,11 @@ fn run_child(case: &Case) -> ! {
         };
         finish(code)
     });
-    let config = rtos_shims::ThreadConfig { name: "case", stack_size: 64 * 1024, priority: CASE_PRIORITY };
+    let config = rtos_shims::ThreadConfig {
+        name: "case",
+        stack_size: 64 * 1024,
+        priority: CASE_PRIORITY,
+    };
     if let Err(e) = rtos_shims::spawn_thread(config, body) {
         eprintln!("case {name}: cannot create its task: {e}");
         std::process::exit(2);
@@ -196,7 +205,10 @@ pub fn main(cases: &[Case]) -> ! {
         std::process::exit(2)
     }
     let (mut passed, mut failed) = (0usize, 0usize);
-    for case in cases.iter().filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str()))) {
+    for case in cases
+        .iter()
+        .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))
+    {
         let started = Instant::now();
         let (verdict, detail) = run_case(&exe, &dir, case);
         let ms = started.elapsed().as_millis();

@@ -6,7 +6,11 @@ use freertos_posix_tests::{main as run_cases, Case, Expect};
 fn main() {
     let cases: Vec<Case> = uasyncio_conformance::cases()
         .into_iter()
-        .map(|c| Case { name: c.name, run: c.run, expect: Expect::Success })
+        .map(|c| Case {
+            name: c.name,
+            run: c.run,
+            expect: Expect::Success,
+        })
         .collect();
     run_cases(&cases)
 }

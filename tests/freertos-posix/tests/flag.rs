@@ -9,12 +9,7 @@ use std::time::Instant;
 use freertos_posix_tests::{delay_ms, main as run_cases, report, sys, Case, Expect, CASE_PRIORITY};
 use uasyncio::{create_task, run, wait_for_ms, Error, Result, ThreadSafeFlag};
 
-// The C API (component/src/ffi.rs), compiled into this test until `uasyncio` exposes it as
-// `uasyncio::ffi`; the imports give it the `crate::` names it uses.
-extern crate alloc;
-#[path = "../../../component/src/ffi.rs"]
-#[allow(dead_code)]
-mod ffi;
+use uasyncio::ffi;
 
 fn install_hook(hook: Option<extern "C" fn()>) {
     // SAFETY: the hooks below only touch atomics, flags and the lock-free queue.
@@ -88,7 +83,11 @@ fn task_sets_flag() -> std::result::Result<(), String> {
     const N: u32 = 1_000;
     static DONE: AtomicBool = AtomicBool::new(false);
     static SET_BY_TASK: AtomicU32 = AtomicU32::new(0);
-    let config = rtos_shims::ThreadConfig { name: "legacy", stack_size: 16 * 1024, priority: CASE_PRIORITY + 2 };
+    let config = rtos_shims::ThreadConfig {
+        name: "legacy",
+        stack_size: 16 * 1024,
+        priority: CASE_PRIORITY + 2,
+    };
     rtos_shims::spawn_thread(
         config,
         Box::new(|| {
@@ -110,8 +109,48 @@ fn task_sets_flag() -> std::result::Result<(), String> {
         Ok(wakes)
     })
     .map_err(|e| e.to_string())?;
-    report(&format!("FreeRTOS task -> ThreadSafeFlag -> loop: {N} sets, {wakes} wakes"));
+    report(&format!(
+        "FreeRTOS task -> ThreadSafeFlag -> loop: {N} sets, {wakes} wakes"
+    ));
     Ok(())
+}
+
+/// A setter task of *lower* priority than the loop, and a new waiting task each round (as
+/// `wait_for` makes): the set's give preempts the setter in the middle of its wake, so the
+/// flag's waker slot is still marked "waking" when the next round's task registers.
+fn lower_priority_setter() -> std::result::Result<(), String> {
+    const ROUNDS: u32 = 200;
+    static LOW_FLAG: ThreadSafeFlag = ThreadSafeFlag::new();
+    static ACKED: AtomicU32 = AtomicU32::new(0);
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let config = rtos_shims::ThreadConfig {
+        name: "low-setter",
+        stack_size: 16 * 1024,
+        priority: CASE_PRIORITY - 1,
+    };
+    rtos_shims::spawn_thread(
+        config,
+        Box::new(|| {
+            for i in 0..ROUNDS {
+                LOW_FLAG.set();
+                while ACKED.load(Ordering::Acquire) == i && !STOP.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+            }
+        }),
+    )
+    .map_err(|e| e.to_string())?;
+    let out = run(async {
+        for i in 0..ROUNDS {
+            if let Err(e) = wait_for_ms(LOW_FLAG.wait(), 2_000).await {
+                return Ok(Err(format!("round {i}: {e}")));
+            }
+            ACKED.store(i + 1, Ordering::Release);
+        }
+        Ok(Ok(()))
+    });
+    STOP.store(true, Ordering::Release);
+    out.map_err(|e| e.to_string())?
 }
 
 // ---- the C API's queue --------------------------------------------------------------------
@@ -152,7 +191,9 @@ fn queue_full_and_flow() -> std::result::Result<(), String> {
     // SAFETY: `q` is a live queue.
     let (count, dropped) = unsafe { (ffi::uasyncio_queue_count(q), ffi::uasyncio_queue_dropped(q)) };
     if ok != 4 || full != 36 || count != 4 || dropped != 36 {
-        return Err(format!("tick-hook sends: {ok} ok, {full} full, count {count}, dropped {dropped}"));
+        return Err(format!(
+            "tick-hook sends: {ok} ok, {full} full, count {count}, dropped {dropped}"
+        ));
     }
     // SAFETY: bad input on purpose: NULL queue, NULL message, too long.
     let bad = unsafe {
@@ -180,7 +221,11 @@ fn queue_full_and_flow() -> std::result::Result<(), String> {
             }
         }
         let q_addr = q as usize;
-        let config = rtos_shims::ThreadConfig { name: "sender", stack_size: 16 * 1024, priority: CASE_PRIORITY + 1 };
+        let config = rtos_shims::ThreadConfig {
+            name: "sender",
+            stack_size: 16 * 1024,
+            priority: CASE_PRIORITY + 1,
+        };
         rtos_shims::spawn_thread(
             config,
             Box::new(move || {
@@ -207,7 +252,9 @@ fn queue_full_and_flow() -> std::result::Result<(), String> {
         Ok(expect - 1)
     })
     .map_err(|e| e.to_string())?;
-    report(&format!("queue: tick hook 4 queued + 36 refused (E_FULL); FreeRTOS task -> loop {got} messages in order"));
+    report(&format!(
+        "queue: tick hook 4 queued + 36 refused (E_FULL); FreeRTOS task -> loop {got} messages in order"
+    ));
     Ok(())
 }
 
@@ -253,10 +300,31 @@ fn flag_from_c_handles() -> std::result::Result<(), String> {
 
 fn main() {
     let cases = [
-        Case { name: "tick_hook_flag_10000", run: tick_hook_flag_10000, expect: Expect::Success },
-        Case { name: "task_sets_flag", run: task_sets_flag, expect: Expect::Success },
-        Case { name: "queue_full_and_flow", run: queue_full_and_flow, expect: Expect::Success },
-        Case { name: "flag_from_c_handles", run: flag_from_c_handles, expect: Expect::Success },
+        Case {
+            name: "tick_hook_flag_10000",
+            run: tick_hook_flag_10000,
+            expect: Expect::Success,
+        },
+        Case {
+            name: "task_sets_flag",
+            run: task_sets_flag,
+            expect: Expect::Success,
+        },
+        Case {
+            name: "lower_priority_setter",
+            run: lower_priority_setter,
+            expect: Expect::Success,
+        },
+        Case {
+            name: "queue_full_and_flow",
+            run: queue_full_and_flow,
+            expect: Expect::Success,
+        },
+        Case {
+            name: "flag_from_c_handles",
+            run: flag_from_c_handles,
+            expect: Expect::Success,
+        },
         Case {
             name: "misuse_c_api_in_isr",
             run: misuse_c_api_in_isr,

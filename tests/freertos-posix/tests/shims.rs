@@ -54,7 +54,11 @@ impl Sem for NotifySemaphore {
 }
 
 fn spawn(name: &'static str, priority: u8, body: impl FnOnce() + Send + 'static) {
-    let config = ThreadConfig { name, stack_size: 16 * 1024, priority };
+    let config = ThreadConfig {
+        name,
+        stack_size: 16 * 1024,
+        priority,
+    };
     if let Err(e) = rtos_shims::spawn_thread(config, Box::new(body)) {
         panic!("spawn {name}: {e}");
     }
@@ -62,7 +66,10 @@ fn spawn(name: &'static str, priority: u8, body: impl FnOnce() + Send + 'static)
 
 fn percentile(samples: &mut [u64], p: usize) -> u64 {
     samples.sort_unstable();
-    samples.get(samples.len().saturating_sub(1) * p / 100).copied().unwrap_or(0)
+    samples
+        .get(samples.len().saturating_sub(1) * p / 100)
+        .copied()
+        .unwrap_or(0)
 }
 
 // ---- task → task -------------------------------------------------------------------------
@@ -90,7 +97,12 @@ fn ping_pong<S: Sem>() -> Result<(), String> {
     }
     let p50 = percentile(&mut rtt, 50);
     let p99 = percentile(&mut rtt, 99);
-    report(&format!("{}: task->task round trip (2 wakes) p50 {:.1} us, p99 {:.1} us", S::NAME, p50 as f64 / 1e3, p99 as f64 / 1e3));
+    report(&format!(
+        "{}: task->task round trip (2 wakes) p50 {:.1} us, p99 {:.1} us",
+        S::NAME,
+        p50 as f64 / 1e3,
+        p99 as f64 / 1e3
+    ));
     Ok(())
 }
 
@@ -124,7 +136,9 @@ fn timeouts<S: Sem>() -> Result<(), String> {
         }
         let waited = rtos_shims::now_us() - t0;
         if waited < timeout {
-            return Err(format!("take({timeout} us) returned after {waited} us: before its deadline"));
+            return Err(format!(
+                "take({timeout} us) returned after {waited} us: before its deadline"
+            ));
         }
         if waited > timeout + 1_000_000 {
             return Err(format!("take({timeout} us) returned after {waited} us"));
@@ -179,7 +193,11 @@ fn tick_isr_wakes<S: Sem>() -> Result<(), String> {
     let deadline = rtos_shims::now_us() + 30_000_000;
     loop {
         if !s.take(Some(1_000_000)) {
-            return Err(format!("{}: no wake for 1 s after {} gives", S::NAME, ISR_GIVES.load(Ordering::SeqCst)));
+            return Err(format!(
+                "{}: no wake for 1 s after {} gives",
+                S::NAME,
+                ISR_GIVES.load(Ordering::SeqCst)
+            ));
         }
         let now = epoch().elapsed().as_nanos() as u64;
         latency.push(now.saturating_sub(ISR_STAMP_NS.load(Ordering::SeqCst)));
@@ -261,7 +279,9 @@ fn clock() -> Result<(), String> {
     if b - a < 49_000 || b - a > 5_000_000 {
         return Err(format!("vTaskDelay(50 ticks) took {} us of now_us", b - a));
     }
-    report(&format!("now_us resolution: 1 tick = 1000 us (POSIX port); t0 = {t0} us"));
+    report(&format!(
+        "now_us resolution: 1 tick = 1000 us (POSIX port); t0 = {t0} us"
+    ));
     Ok(())
 }
 
@@ -331,7 +351,10 @@ fn heap_alignment() -> Result<(), String> {
     #[repr(align(64))]
     struct Line([u8; 64]);
     let boxed: Vec<Box<Line>> = (0..100).map(|_| Box::new(Line([7; 64]))).collect();
-    if boxed.iter().any(|b| (&**b as *const Line as usize) % 64 != 0 || b.0[63] != 7) {
+    if boxed
+        .iter()
+        .any(|b| (&**b as *const Line as usize) % 64 != 0 || b.0[63] != 7)
+    {
         return Err("Box<align(64)> misaligned".into());
     }
     drop(boxed);
@@ -340,7 +363,9 @@ fn heap_alignment() -> Result<(), String> {
     if after != before {
         return Err(format!("heap leaked: {before} free before, {after} after"));
     }
-    report(&format!("heap_4: {before} bytes free, unchanged after 70 aligned alloc/free pairs"));
+    report(&format!(
+        "heap_4: {before} bytes free, unchanged after 70 aligned alloc/free pairs"
+    ));
     Ok(())
 }
 
@@ -355,7 +380,10 @@ fn tasks() -> Result<(), String> {
     spawn("worker", 5, move || {
         other.store(rtos_shims::current_thread_id(), Ordering::SeqCst);
         // SAFETY: NULL asks for the calling task's priority.
-        prio.store(unsafe { sys::uxTaskPriorityGet(core::ptr::null_mut()) }, Ordering::SeqCst);
+        prio.store(
+            unsafe { sys::uxTaskPriorityGet(core::ptr::null_mut()) },
+            Ordering::SeqCst,
+        );
         done.give();
     });
     if !done.take(Some(1_000_000)) {
@@ -368,11 +396,19 @@ fn tasks() -> Result<(), String> {
     if prio.load(Ordering::SeqCst) != 5 {
         return Err(format!("spawned at priority {}", prio.load(Ordering::SeqCst)));
     }
-    let bad_prio = ThreadConfig { name: "x", stack_size: 4096, priority: 8 };
+    let bad_prio = ThreadConfig {
+        name: "x",
+        stack_size: 4096,
+        priority: 8,
+    };
     if rtos_shims::spawn_thread(bad_prio, Box::new(|| {})) != Err(rtos_shims::Error::Refused) {
         return Err("priority 8 (configMAX_PRIORITIES) was not refused".into());
     }
-    let huge = ThreadConfig { name: "x", stack_size: 1 << 40, priority: 1 };
+    let huge = ThreadConfig {
+        name: "x",
+        stack_size: 1 << 40,
+        priority: 1,
+    };
     if rtos_shims::spawn_thread(huge, Box::new(|| {})) != Err(rtos_shims::Error::NoMemory) {
         return Err("a 1 TiB stack did not fail with NoMemory".into());
     }
@@ -385,14 +421,46 @@ fn tasks() -> Result<(), String> {
 
 fn main() {
     let cases = [
-        Case { name: "task_to_task_binary", run: ping_pong::<BinarySemaphore>, expect: Expect::Success },
-        Case { name: "task_to_task_notify", run: ping_pong::<NotifySemaphore>, expect: Expect::Success },
-        Case { name: "coalesce_binary", run: gives_coalesce::<BinarySemaphore>, expect: Expect::Success },
-        Case { name: "coalesce_notify", run: gives_coalesce::<NotifySemaphore>, expect: Expect::Success },
-        Case { name: "timeouts_binary", run: timeouts::<BinarySemaphore>, expect: Expect::Success },
-        Case { name: "timeouts_notify", run: timeouts::<NotifySemaphore>, expect: Expect::Success },
-        Case { name: "tick_isr_binary", run: tick_isr_wakes::<BinarySemaphore>, expect: Expect::Success },
-        Case { name: "tick_isr_notify", run: tick_isr_wakes::<NotifySemaphore>, expect: Expect::Success },
+        Case {
+            name: "task_to_task_binary",
+            run: ping_pong::<BinarySemaphore>,
+            expect: Expect::Success,
+        },
+        Case {
+            name: "task_to_task_notify",
+            run: ping_pong::<NotifySemaphore>,
+            expect: Expect::Success,
+        },
+        Case {
+            name: "coalesce_binary",
+            run: gives_coalesce::<BinarySemaphore>,
+            expect: Expect::Success,
+        },
+        Case {
+            name: "coalesce_notify",
+            run: gives_coalesce::<NotifySemaphore>,
+            expect: Expect::Success,
+        },
+        Case {
+            name: "timeouts_binary",
+            run: timeouts::<BinarySemaphore>,
+            expect: Expect::Success,
+        },
+        Case {
+            name: "timeouts_notify",
+            run: timeouts::<NotifySemaphore>,
+            expect: Expect::Success,
+        },
+        Case {
+            name: "tick_isr_binary",
+            run: tick_isr_wakes::<BinarySemaphore>,
+            expect: Expect::Success,
+        },
+        Case {
+            name: "tick_isr_notify",
+            run: tick_isr_wakes::<NotifySemaphore>,
+            expect: Expect::Success,
+        },
         Case {
             name: "misuse_take_in_isr",
             run: take_in_isr::<NotifySemaphore>,
@@ -408,10 +476,26 @@ fn main() {
             run: give_in_isr::<NotifySemaphore>,
             expect: Expect::Abort("Semaphore::give called from an interrupt handler"),
         },
-        Case { name: "clock", run: clock, expect: Expect::Success },
-        Case { name: "critical_section", run: critical_section_excludes, expect: Expect::Success },
-        Case { name: "heap_alignment", run: heap_alignment, expect: Expect::Success },
-        Case { name: "tasks", run: tasks, expect: Expect::Success },
+        Case {
+            name: "clock",
+            run: clock,
+            expect: Expect::Success,
+        },
+        Case {
+            name: "critical_section",
+            run: critical_section_excludes,
+            expect: Expect::Success,
+        },
+        Case {
+            name: "heap_alignment",
+            run: heap_alignment,
+            expect: Expect::Success,
+        },
+        Case {
+            name: "tasks",
+            run: tasks,
+            expect: Expect::Success,
+        },
     ];
     run_cases(&cases)
 }

@@ -1,0 +1,148 @@
+# uasyncio as a FreeRTOS component (CMake).
+#
+# A FreeRTOS application that already builds the kernel with FreeRTOS-Kernel's CMakeLists
+# (targets `freertos_kernel` and `freertos_config`, its own FreeRTOSConfig.h) adds uasyncio
+# next to it:
+#
+#   add_subdirectory(${FREERTOS_KERNEL_PATH} freertos_kernel)   # the application's kernel
+#   add_subdirectory(path/to/uasyncio-rs uasyncio)               # this component
+#   uasyncio_add_rust_library(app_rust CRATE_DIR ${CMAKE_CURRENT_SOURCE_DIR}/rust)
+#   target_link_libraries(app PRIVATE uasyncio app_rust)
+#
+# (The repository's top-level CMakeLists.txt includes this file outside a Zephyr build; an
+# application may also include() it directly.)
+#
+# What it defines:
+#   uasyncio_freertos_port  STATIC  ports/freertos/uasyncio_freertos_port.c, compiled against
+#                                   the application's freertos_kernel (so its FreeRTOSConfig.h)
+#   uasyncio                INTERFACE  the C API header (component/include/uasyncio.h) + the port
+#   uasyncio_add_rust_library(<name> CRATE_DIR <dir> [LIB_NAME <n>] [RUST_TARGET <t>]
+#                             [PROFILE <p>] [FEATURES <f>...] [CARGO_ENV <VAR=v>...])
+#       builds the application's Rust staticlib crate (which depends on `uasyncio` with the
+#       `freertos` feature) with cargo for the right target and exposes it as the IMPORTED
+#       static library <name>, linked with the port (they reference each other).
+#
+# Required FreeRTOSConfig.h settings (the port's C file checks them with #error):
+#   configSUPPORT_DYNAMIC_ALLOCATION 1, configUSE_TASK_NOTIFICATIONS 1,
+#   configTASK_NOTIFICATION_ARRAY_ENTRIES >= 2 (recommended: uasyncio uses the last index),
+#   INCLUDE_vTaskSuspend 1, INCLUDE_vTaskDelete 1, INCLUDE_xTaskGetSchedulerState 1,
+#   INCLUDE_xTaskGetCurrentTaskHandle 1, a 32- or 64-bit TickType_t; a configASSERT;
+#   on Cortex-M, interrupts that call uasyncio_*_from_isr at or below
+#   configMAX_SYSCALL_INTERRUPT_PRIORITY (numerically >=). See ports/freertos/README.md.
+
+include_guard(GLOBAL)
+
+get_filename_component(UASYNCIO_ROOT "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
+
+if(NOT TARGET freertos_kernel)
+    message(FATAL_ERROR
+        "uasyncio (FreeRTOS component): add the FreeRTOS kernel first, e.g.\n"
+        "  add_library(freertos_config INTERFACE)\n"
+        "  target_include_directories(freertos_config SYSTEM INTERFACE <dir of FreeRTOSConfig.h>)\n"
+        "  set(FREERTOS_PORT GCC_ARM_CM3 CACHE STRING \"\")\n"
+        "  set(FREERTOS_HEAP 4 CACHE STRING \"\")\n"
+        "  add_subdirectory(<FreeRTOS-Kernel> freertos_kernel)")
+endif()
+
+add_library(uasyncio_freertos_port STATIC "${UASYNCIO_ROOT}/ports/freertos/uasyncio_freertos_port.c")
+target_include_directories(uasyncio_freertos_port PUBLIC "${UASYNCIO_ROOT}/ports/freertos")
+target_link_libraries(uasyncio_freertos_port PUBLIC freertos_kernel)
+
+add_library(uasyncio INTERFACE)
+target_include_directories(uasyncio INTERFACE "${UASYNCIO_ROOT}/component/include")
+target_link_libraries(uasyncio INTERFACE uasyncio_freertos_port)
+
+# The Rust target that matches the C compiler's core.
+function(uasyncio_detect_rust_target out)
+    if(DEFINED UASYNCIO_RUST_TARGET AND NOT UASYNCIO_RUST_TARGET STREQUAL "")
+        set(${out} "${UASYNCIO_RUST_TARGET}" PARENT_SCOPE)
+        return()
+    endif()
+    set(flags "${CMAKE_C_FLAGS} ${CMAKE_C_FLAGS_INIT}")
+    if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(arm|ARM|cortex)")
+        if(flags MATCHES "cortex-m0|cortex-m1")
+            set(t thumbv6m-none-eabi)
+        elseif(flags MATCHES "cortex-m3")
+            set(t thumbv7m-none-eabi)
+        elseif(flags MATCHES "cortex-m(4|7)")
+            if(flags MATCHES "-mfloat-abi=hard")
+                set(t thumbv7em-none-eabihf)
+            else()
+                set(t thumbv7em-none-eabi)
+            endif()
+        elseif(flags MATCHES "cortex-m33|cortex-m55")
+            if(flags MATCHES "-mfloat-abi=hard")
+                set(t thumbv8m.main-none-eabihf)
+            else()
+                set(t thumbv8m.main-none-eabi)
+            endif()
+        else()
+            message(FATAL_ERROR "uasyncio: cannot tell the Rust target from the C flags; set UASYNCIO_RUST_TARGET")
+        endif()
+    elseif(CMAKE_SYSTEM_NAME STREQUAL "Linux" AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+        set(t x86_64-unknown-linux-gnu)
+    elseif(CMAKE_SYSTEM_NAME STREQUAL "Linux" AND CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64")
+        set(t aarch64-unknown-linux-gnu)
+    else()
+        message(FATAL_ERROR "uasyncio: unknown Rust target for ${CMAKE_SYSTEM_NAME}/${CMAKE_SYSTEM_PROCESSOR}; set UASYNCIO_RUST_TARGET")
+    endif()
+    set(${out} "${t}" PARENT_SCOPE)
+endfunction()
+
+find_program(UASYNCIO_CARGO cargo HINTS "$ENV{HOME}/.cargo/bin" REQUIRED)
+
+function(uasyncio_add_rust_library name)
+    cmake_parse_arguments(ARG "" "CRATE_DIR;LIB_NAME;RUST_TARGET;PROFILE" "FEATURES;CARGO_ENV" ${ARGN})
+    if(NOT ARG_CRATE_DIR)
+        message(FATAL_ERROR "uasyncio_add_rust_library(${name}): CRATE_DIR is required")
+    endif()
+    get_filename_component(crate_dir "${ARG_CRATE_DIR}" ABSOLUTE)
+    if(NOT ARG_LIB_NAME)
+        # The [package] name, with '-' turned into '_' as rustc does for the library file.
+        file(STRINGS "${crate_dir}/Cargo.toml" name_line REGEX "^name *= *\"" LIMIT_COUNT 1)
+        string(REGEX REPLACE "^name *= *\"([^\"]+)\".*" "\\1" lib_name "${name_line}")
+        string(REPLACE "-" "_" lib_name "${lib_name}")
+    else()
+        set(lib_name "${ARG_LIB_NAME}")
+    endif()
+    if(ARG_RUST_TARGET)
+        set(target "${ARG_RUST_TARGET}")
+    else()
+        uasyncio_detect_rust_target(target)
+    endif()
+    if(NOT ARG_PROFILE)
+        set(ARG_PROFILE release)
+    endif()
+    if(ARG_PROFILE STREQUAL "dev")
+        set(profile_dir debug)
+    else()
+        set(profile_dir "${ARG_PROFILE}")
+    endif()
+
+    set(cargo_target_dir "${CMAKE_CURRENT_BINARY_DIR}/${name}-cargo")
+    set(lib_path "${cargo_target_dir}/${target}/${profile_dir}/lib${lib_name}.a")
+    set(feature_args "")
+    if(ARG_FEATURES)
+        list(JOIN ARG_FEATURES "," features)
+        set(feature_args --features "${features}")
+    endif()
+
+    # cargo decides itself whether anything changed: run it on every build.
+    add_custom_target(${name}_cargo ALL
+        COMMAND ${CMAKE_COMMAND} -E env CARGO_TARGET_DIR=${cargo_target_dir} ${ARG_CARGO_ENV}
+                "${UASYNCIO_CARGO}" build --manifest-path "${crate_dir}/Cargo.toml"
+                --target ${target} --profile ${ARG_PROFILE} ${feature_args}
+        BYPRODUCTS "${lib_path}"
+        WORKING_DIRECTORY "${crate_dir}"
+        USES_TERMINAL
+        COMMENT "cargo build ${lib_name} for ${target}")
+
+    add_library(${name} STATIC IMPORTED GLOBAL)
+    set_target_properties(${name} PROPERTIES
+        IMPORTED_LOCATION "${lib_path}"
+        # The Rust library calls the port's C functions and the port calls back into Rust
+        # (uasyncio_rtos_thread_main): let the linker see both twice.
+        IMPORTED_LINK_INTERFACE_MULTIPLICITY 3)
+    target_link_libraries(${name} INTERFACE uasyncio_freertos_port freertos_kernel)
+    add_dependencies(${name} ${name}_cargo)
+endfunction()

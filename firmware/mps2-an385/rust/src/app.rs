@@ -1,0 +1,232 @@
+//! uasyncio itself on the board: the C API's flag and queue driven from the C timer0 ISR and
+//! a legacy C task, instruction counts through `ThreadSafeFlag`, RAM per task.
+
+use alloc::vec::Vec;
+use core::ffi::{c_int, c_void};
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use uasyncio::{create_task, run, sleep_ms, Error, Result, ThreadSafeFlag};
+
+use crate::ffi::{self, MessageQueue};
+use crate::{board, println};
+
+/// Set by TIMER0_Handler through the C API (`uasyncio_flag_set_from_isr(&FW_TIMER_FLAG)`).
+#[no_mangle]
+pub static FW_TIMER_FLAG: ThreadSafeFlag = ThreadSafeFlag::new();
+
+/// Timer0 period for the flag tests: 250 us (6,250 SYSCLK cycles).
+const FLAG_RELOAD: u32 = 6_249;
+const FLAG_IRQS: u32 = 10_000;
+
+static SEEN_IRQS: AtomicU32 = AtomicU32::new(0);
+
+/// Awaits `FW_TIMER_FLAG` until timer0 raised `FLAG_IRQS` interrupts; returns the wakes.
+async fn count_timer_flag() -> Result<u32> {
+    let mut wakes = 0;
+    loop {
+        FW_TIMER_FLAG.wait().await?;
+        wakes += 1;
+        let irqs = board::timer0_irqs();
+        SEEN_IRQS.store(irqs, Ordering::Relaxed);
+        if irqs >= FLAG_IRQS {
+            board::timer0_stop();
+            return Ok(wakes);
+        }
+    }
+}
+
+fn check_flag_count(wakes: u32) -> core::result::Result<(), &'static str> {
+    let irqs = board::timer0_irqs();
+    println!("report: timer0 IRQ -> uasyncio_flag_set_from_isr -> task: {irqs} interrupts, {wakes} task wakes");
+    if irqs != FLAG_IRQS || SEEN_IRQS.load(Ordering::Relaxed) != FLAG_IRQS {
+        return Err("the task did not see the last interrupt");
+    }
+    if wakes != FLAG_IRQS {
+        return Err("wakes != interrupts: a set was lost or two coalesced at a 250 us period");
+    }
+    Ok(())
+}
+
+/// `flag-isr`: 10,000 timer interrupts set a flag from C; a task counts its wakes.
+pub fn flag_isr() -> i32 {
+    board::timer0_start_mode(board::ISR_FLAG, None, FLAG_RELOAD);
+    match run(count_timer_flag()) {
+        Ok(wakes) => match check_flag_count(wakes) {
+            Ok(()) => 0,
+            Err(e) => {
+                println!("flag-isr: {e}");
+                1
+            }
+        },
+        Err(e) => {
+            println!("flag-isr: {e}");
+            1
+        }
+    }
+}
+
+/// `bench-flag`: instructions from the timer0 IRQ to the task awaiting `FW_TIMER_FLAG`
+/// running again (compare with `raw-sem` / `raw-notify`).
+pub fn bench_flag(shift: u32) -> i32 {
+    const SAMPLES: usize = 201;
+    const WARMUP: usize = 5;
+    let result = run(async {
+        let mut ticks = [0u32; SAMPLES];
+        board::timer0_start_mode(board::ISR_FLAG, None, crate::bench::RELOAD);
+        for i in 0..SAMPLES + WARMUP {
+            FW_TIMER_FLAG.wait().await?;
+            let value = board::timer0_value();
+            if i >= WARMUP {
+                ticks[i - WARMUP] = crate::bench::RELOAD - value;
+            }
+        }
+        board::timer0_stop();
+        Ok(ticks)
+    });
+    match result {
+        Ok(mut ticks) => {
+            board::report_latency(
+                "uasyncio ThreadSafeFlag (C ISR -> uasyncio_flag_set_from_isr)",
+                &mut ticks,
+                shift,
+            );
+            0
+        }
+        Err(e) => {
+            println!("bench-flag: {e}");
+            1
+        }
+    }
+}
+
+/// `queue-isr`: the ISR sends into a 4-message queue nobody reads for a while: the first four
+/// are queued, the rest refused with UASYNCIO_E_FULL (the ISR goes on; nothing blocks), then
+/// the task drains what was queued in order.
+pub fn queue_isr() -> i32 {
+    let queue: &'static MessageQueue = match MessageQueue::new(4, 4) {
+        Ok(q) => alloc::boxed::Box::leak(alloc::boxed::Box::new(q)),
+        Err(e) => {
+            println!("queue-isr: {e}");
+            return 1;
+        }
+    };
+    board::set_isr_queue(queue.as_c_ptr());
+    let result = run(async move {
+        board::timer0_start_mode(board::ISR_QUEUE, None, 24_999);
+        sleep_ms(20).await?; // ~20 interrupts, nobody receiving
+        board::timer0_stop();
+        let (ok, full) = board::isr_queue_counts();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4];
+        while let Some(n) = queue.try_recv_into(&mut buf)? {
+            if n != 4 {
+                return Err(Error::value("message length"));
+            }
+            got.push(u32::from_le_bytes(buf));
+        }
+        Ok((ok, full, got))
+    });
+    match result {
+        Ok((ok, full, got)) => {
+            println!(
+                "report: ISR sends into a full queue: {ok} queued, {full} refused with UASYNCIO_E_FULL (dropped counter {}), received {:?}",
+                queue.dropped(),
+                got
+            );
+            let in_order = got.windows(2).all(|w| w[1] == w[0] + 1);
+            if ok == 4 && full >= 10 && queue.dropped() == full && got.len() == 4 && in_order {
+                0
+            } else {
+                1
+            }
+        }
+        Err(e) => {
+            println!("queue-isr: {e}");
+            1
+        }
+    }
+}
+
+/// `misuse-isr`: the ISR calls `uasyncio_queue_create` ([task only]); the firmware must stop
+/// with a message naming the call (exit code 1).
+pub fn misuse_isr() -> i32 {
+    board::timer0_start_mode(board::ISR_MISUSE, None, 24_999);
+    for _ in 0..1_000_000 {
+        core::hint::spin_loop();
+    }
+    board::timer0_stop();
+    println!("misuse-isr: the misuse was not caught");
+    0 // the script expects exit code 1 and the message; 0 here means "not caught"
+}
+
+/// `task-ram`: heap bytes per uasyncio task (an `async` block that awaits a flag) and per
+/// FreeRTOS task, measured as the FreeRTOS heap's drop.
+pub fn task_ram() -> i32 {
+    const N: usize = 100;
+    static NEVER: ThreadSafeFlag = ThreadSafeFlag::new();
+    let result = run(async {
+        let before = board::heap_free();
+        let mut tasks = Vec::with_capacity(N);
+        let after_vec = board::heap_free();
+        for _ in 0..N {
+            tasks.push(create_task(async {
+                sleep_ms(1_000_000).await?;
+                Ok(())
+            }));
+        }
+        let after = board::heap_free();
+        let future_size = core::mem::size_of_val(&async {
+            sleep_ms(1_000_000).await?;
+            Ok::<(), Error>(())
+        });
+        for t in &tasks {
+            let _ = t.cancel();
+        }
+        let _ = NEVER.is_set();
+        Ok((before - after_vec, (after_vec - after) / N, future_size))
+    });
+    match result {
+        Ok((_vec, per_task, future)) => {
+            println!(
+                "report: uasyncio task: {per_task} heap bytes each (FreeRTOS heap_4, incl. its 8-byte block header), of which the future is {future} bytes"
+            );
+            0
+        }
+        Err(e) => {
+            println!("task-ram: {e}");
+            1
+        }
+    }
+}
+
+/// The loop thread's entry for `uasyncio_start` (main.c's `app` mode): `arg` is the queue the
+/// legacy C task feeds.
+#[no_mangle]
+pub extern "C" fn fw_app_entry(arg: *mut c_void) -> c_int {
+    // SAFETY: main.c passes the queue it got from `uasyncio_queue_create`.
+    let Some(queue) = (unsafe { MessageQueue::from_c(arg) }) else {
+        return ffi::E_INVAL;
+    };
+    ffi::run_entry(app_main(queue))
+}
+
+async fn app_main(queue: &'static MessageQueue) -> Result<()> {
+    board::timer0_start_mode(board::ISR_FLAG, None, FLAG_RELOAD);
+    let ticker = create_task(count_timer_flag());
+    let mut expected = 1u32;
+    let mut buf = [0u8; 4];
+    loop {
+        let n = queue.recv_into(&mut buf).await?;
+        if n == 0 {
+            break; // the legacy task is done
+        }
+        let cycle = u32::from_le_bytes(buf);
+        if cycle < expected {
+            return Err(Error::value("legacy messages out of order"));
+        }
+        expected = cycle + 1;
+    }
+    let wakes = ticker.await?;
+    println!("report: loop received legacy messages up to cycle {}", expected - 1);
+    check_flag_count(wakes).map_err(Error::runtime)
+}

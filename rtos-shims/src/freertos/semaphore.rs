@@ -1,0 +1,212 @@
+//! The loop thread's sleep: a binary semaphore, two ways.
+//!
+//! The event loop blocks here when it has nothing ready, until a waker gives it or the
+//! nearest deadline passes. Two FreeRTOS objects can do that job:
+//!
+//! - [`BinarySemaphore`]: `xSemaphoreCreateBinary`. A kernel queue object (~80 bytes of heap
+//!   on Cortex-M); any task may take it.
+//! - [`NotifySemaphore`]: a direct-to-task notification (`xTaskNotifyGiveIndexed` /
+//!   `ulTaskNotifyTakeIndexed`) on the index `configTASK_NOTIFICATION_ARRAY_ENTRIES - 1`. No
+//!   kernel object at all; the give/take path is shorter (see the figures below). The task
+//!   that takes is recorded at each `take` so gives know whom to notify; a give that comes
+//!   before any take is remembered in an atomic flag, which is also what makes two gives
+//!   before a take count once (a notification is a counter).
+//!
+//! [`Semaphore`] names the faster one, measured on both kernels (figures in
+//! `ports/freertos/README.md`).
+//!
+//! Both are used the same way: one task takes (the loop thread); any task gives with `give`,
+//! any interrupt handler with `give_from_isr`, which requests a context switch when it woke a
+//! task of higher priority than the one it interrupted.
+
+use core::ffi::c_void;
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+
+use super::{ffi, time};
+use crate::Error;
+
+/// The loop-sleep semaphore of this port: [`NotifySemaphore`], the faster of the two.
+pub type Semaphore = NotifySemaphore;
+
+#[track_caller]
+fn check_task_context(rc: core::ffi::c_int, call: &str) {
+    match rc {
+        ffi::MISUSE => {
+            panic!("rtos_shims::{call} called from an interrupt handler (task context only; an ISR may only give_from_isr)")
+        }
+        ffi::NOT_RUNNING => {
+            panic!("rtos_shims::{call} would block before the FreeRTOS scheduler runs; call it from a task")
+        }
+        _ => {}
+    }
+}
+
+#[track_caller]
+fn check_not_isr(call: &str) {
+    if super::in_isr() {
+        panic!(
+            "rtos_shims::{call} called from an interrupt handler (task context only; an ISR may only give_from_isr)"
+        );
+    }
+}
+
+/// A binary semaphore over `xSemaphoreCreateBinary`.
+#[derive(Debug)]
+pub struct BinarySemaphore {
+    handle: *mut c_void,
+}
+
+// SAFETY: a FreeRTOS semaphore handle may be used from any task (task API) and any interrupt
+// handler (FromISR API); the kernel serialises access internally. The handle is only deleted
+// in `drop`, when no `&self` borrow (and so no give or take) can be in progress.
+unsafe impl Send for BinarySemaphore {}
+// SAFETY: see `Send`: every method takes `&self` and maps to a kernel call that is safe to
+// make concurrently.
+unsafe impl Sync for BinarySemaphore {}
+
+impl BinarySemaphore {
+    /// Creates the semaphore in the taken (empty) state. Task context only.
+    pub fn new() -> Result<Self, Error> {
+        check_not_isr("BinarySemaphore::new");
+        // SAFETY: a plain C call that allocates a kernel object; no Rust invariants involved.
+        let handle = unsafe { ffi::uasyncio_rtos_sem_create() };
+        if handle.is_null() {
+            return Err(Error::NoMemory);
+        }
+        Ok(BinarySemaphore { handle })
+    }
+
+    /// Gives the semaphore from a task (`xSemaphoreGive`). Panics in an interrupt handler.
+    #[track_caller]
+    pub fn give(&self) {
+        // SAFETY: `handle` is a live semaphore (created in `new`, deleted only in `drop`).
+        let rc = unsafe { ffi::uasyncio_rtos_sem_give(self.handle) };
+        check_task_context(rc, "Semaphore::give");
+    }
+
+    /// Gives the semaphore from an interrupt handler (`xSemaphoreGiveFromISR`, then
+    /// `portYIELD_FROM_ISR` if a higher-priority task woke). From a task it is `give`.
+    pub fn give_from_isr(&self) {
+        // SAFETY: `handle` is a live semaphore; the C side picks the API for the context.
+        unsafe { ffi::uasyncio_rtos_sem_give_from_isr(self.handle) }
+    }
+
+    /// Waits until given or until `timeout_us` microseconds passed (`None`: forever).
+    /// Returns `true` if it took the semaphore. Task context only, scheduler running.
+    #[track_caller]
+    pub fn take(&self, timeout_us: Option<u64>) -> bool {
+        let ticks = match timeout_us {
+            None => ffi::FOREVER,
+            Some(us) => time::timeout_ticks(us),
+        };
+        // SAFETY: `handle` is a live semaphore; the C side refuses ISR and pre-scheduler calls.
+        let rc = unsafe { ffi::uasyncio_rtos_sem_take(self.handle, ticks) };
+        check_task_context(rc, "Semaphore::take");
+        rc > 0
+    }
+}
+
+impl Drop for BinarySemaphore {
+    fn drop(&mut self) {
+        // SAFETY: `handle` is live and, with `&mut self`, nobody else uses it any more.
+        unsafe { ffi::uasyncio_rtos_sem_delete(self.handle) }
+    }
+}
+
+/// A binary semaphore over a direct-to-task notification of the task that takes it.
+///
+/// Only one task may wait at a time (the loop thread). A different task may take later; the
+/// notification then goes to the newest taker, and the old one may see one spurious wake-up
+/// on its notification index, which its own `take` absorbs.
+#[derive(Debug)]
+pub struct NotifySemaphore {
+    /// The task that takes (null until the first `take`).
+    owner: AtomicPtr<c_void>,
+    /// The semaphore's state; the notification is only the wake-up signal.
+    given: AtomicBool,
+}
+
+impl NotifySemaphore {
+    /// Creates the semaphore in the taken (empty) state. Allocates nothing; never fails.
+    pub const fn new_const() -> Self {
+        NotifySemaphore {
+            owner: AtomicPtr::new(ptr::null_mut()),
+            given: AtomicBool::new(false),
+        }
+    }
+
+    /// Creates the semaphore in the taken (empty) state (same signature as the other ports).
+    pub fn new() -> Result<Self, Error> {
+        Ok(Self::new_const())
+    }
+
+    /// Gives from a task (`xTaskNotifyGiveIndexed`). Panics in an interrupt handler.
+    #[track_caller]
+    pub fn give(&self) {
+        // Order: publish `given`, then read `owner`. `take` does the mirror image (publish
+        // `owner`, then read `given`), all SeqCst, so one of the two sides sees the other.
+        self.given.store(true, Ordering::SeqCst);
+        let owner = self.owner.load(Ordering::SeqCst);
+        if owner.is_null() {
+            check_not_isr("Semaphore::give");
+            return;
+        }
+        // SAFETY: `owner` is a task handle stored by `take`; a task that took a semaphore is
+        // the loop thread, which outlives its semaphore (tasks running the loop are not
+        // deleted while their loop exists).
+        let rc = unsafe { ffi::uasyncio_rtos_notify_give(owner) };
+        check_task_context(rc, "Semaphore::give");
+    }
+
+    /// Gives from an interrupt handler (`vTaskNotifyGiveIndexedFromISR`, then
+    /// `portYIELD_FROM_ISR` if a higher-priority task woke). From a task it is `give`.
+    pub fn give_from_isr(&self) {
+        self.given.store(true, Ordering::SeqCst);
+        let owner = self.owner.load(Ordering::SeqCst);
+        if !owner.is_null() {
+            // SAFETY: as in `give`; the C side picks the API valid for the context.
+            unsafe { ffi::uasyncio_rtos_notify_give_from_isr(owner) }
+        }
+    }
+
+    /// Waits until given or until `timeout_us` microseconds passed (`None`: forever).
+    /// Returns `true` if it took the semaphore. Task context only, scheduler running.
+    #[track_caller]
+    pub fn take(&self, timeout_us: Option<u64>) -> bool {
+        check_not_isr("Semaphore::take");
+        // SAFETY: a plain C call reading the current task handle.
+        let me = unsafe { ffi::uasyncio_rtos_current_task() };
+        if self.owner.load(Ordering::Relaxed) != me {
+            self.owner.store(me, Ordering::SeqCst);
+        }
+        if self.given.swap(false, Ordering::SeqCst) {
+            return true;
+        }
+        let deadline = match timeout_us {
+            None => None,
+            Some(0) => return false,
+            Some(us) => Some(time::now_us().saturating_add(us)),
+        };
+        loop {
+            let ticks = match deadline {
+                None => ffi::FOREVER,
+                Some(deadline) => {
+                    let now = time::now_us();
+                    if now >= deadline {
+                        return self.given.swap(false, Ordering::SeqCst);
+                    }
+                    time::timeout_ticks(deadline - now)
+                }
+            };
+            // SAFETY: a plain C call; the C side refuses ISR and pre-scheduler calls.
+            let rc = unsafe { ffi::uasyncio_rtos_notify_take(ticks) };
+            check_task_context(rc, "Semaphore::take");
+            // A notification may be stale (a give that raced with an earlier take): the flag
+            // is the truth.
+            if self.given.swap(false, Ordering::SeqCst) {
+                return true;
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Tasks: identity, interrupt context, starting one.
+
+use alloc::boxed::Box;
+use core::ffi::c_void;
+
+use super::ffi;
+use crate::{Error, ThreadBody, ThreadConfig};
+
+/// Identity reported before `vTaskStartScheduler()`: the one context that runs then.
+const BEFORE_SCHEDULER: usize = 1;
+/// Identity reported in an interrupt handler: never the interrupted task's, so code that
+/// compares with the loop thread's id takes its cross-context path there.
+const INTERRUPT: usize = usize::MAX;
+
+/// Whether the caller runs in an interrupt handler: IPSR on Cortex-M; on the POSIX simulator,
+/// inside the tick hook's `uasyncio_isr_enter()`/`uasyncio_isr_exit()` bracket.
+#[inline]
+pub fn in_isr() -> bool {
+    #[cfg(all(target_arch = "arm", target_os = "none"))]
+    {
+        let ipsr: u32;
+        // SAFETY: reading IPSR has no side effects; it is readable in every mode on M-profile.
+        unsafe { core::arch::asm!("mrs {}, IPSR", out(reg) ipsr, options(nomem, nostack, preserves_flags)) };
+        ipsr & 0x1FF != 0
+    }
+    #[cfg(not(all(target_arch = "arm", target_os = "none")))]
+    {
+        // SAFETY: a plain C call with no arguments.
+        unsafe { ffi::uasyncio_rtos_in_isr() != 0 }
+    }
+}
+
+/// The calling task's handle (`xTaskGetCurrentTaskHandle()`), non-zero. In an interrupt
+/// handler `usize::MAX`, before the scheduler starts `1`: neither is ever a task handle.
+pub fn current_thread_id() -> usize {
+    if in_isr() {
+        return INTERRUPT;
+    }
+    // SAFETY: a plain C call with no arguments (it repeats the ISR check, then asks the
+    // scheduler state and the current handle).
+    unsafe { ffi::uasyncio_rtos_thread_id() }
+}
+
+/// Starts a FreeRTOS task (`xTaskCreate`) that runs `body` and then deletes itself.
+///
+/// `stack_size` is in bytes (rounded up to whole `StackType_t` words, at least
+/// `configMINIMAL_STACK_SIZE`); `priority` must be below `configMAX_PRIORITIES`. May be called
+/// before the scheduler starts. Fails with [`Error::Refused`] in an interrupt handler or for a
+/// bad priority or stack size, with [`Error::NoMemory`] when the FreeRTOS heap is exhausted.
+pub fn spawn_thread(config: ThreadConfig, body: ThreadBody) -> Result<(), Error> {
+    let arg = Box::into_raw(Box::new(body)).cast::<c_void>();
+    // SAFETY: the name pointer and length describe a live `&'static str`; `arg` is a leaked
+    // `Box<ThreadBody>` that only `uasyncio_rtos_thread_main` (the new task) takes back.
+    let rc = unsafe {
+        ffi::uasyncio_rtos_task_create(
+            config.name.as_ptr().cast(),
+            config.name.len(),
+            config.stack_size,
+            u32::from(config.priority),
+            arg,
+        )
+    };
+    if rc == ffi::OK {
+        return Ok(());
+    }
+    // SAFETY: the task was not created, so `arg` is still ours: take the box back to drop it.
+    drop(unsafe { Box::from_raw(arg.cast::<ThreadBody>()) });
+    Err(if rc == ffi::NOMEM {
+        Error::NoMemory
+    } else {
+        Error::Refused
+    })
+}
+
+/// The entry of every task started by [`spawn_thread`], called by the C side's task function,
+/// which deletes the task when this returns.
+///
+/// # Safety
+/// `arg` must be the pointer [`spawn_thread`] passed, used once.
+#[no_mangle]
+unsafe extern "C" fn uasyncio_rtos_thread_main(arg: *mut c_void) {
+    // SAFETY: by the contract above, `arg` is a `Box<ThreadBody>` leaked by `spawn_thread`
+    // for exactly this call.
+    let body = unsafe { Box::from_raw(arg.cast::<ThreadBody>()) };
+    body();
+}
+
+/// The least free stack the task ever had, in bytes (`uxTaskGetStackHighWaterMark`), for the
+/// task with identity `thread_id` (a value of [`current_thread_id`] of a live task). On the
+/// POSIX simulator tasks run on pthread stacks and the figure means little.
+pub fn stack_high_water_bytes(thread_id: usize) -> usize {
+    if thread_id == INTERRUPT || thread_id == BEFORE_SCHEDULER {
+        return 0;
+    }
+    // SAFETY: `thread_id` is a live task's handle by the documented contract; FreeRTOS reads
+    // its TCB.
+    unsafe { ffi::uasyncio_rtos_stack_high_water_bytes(thread_id as *mut c_void) }
+}

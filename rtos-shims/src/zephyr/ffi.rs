@@ -1,0 +1,44 @@
+//! The C shim's functions (`rtos-shims/zephyr-shim/uasyncio_shim.h`), declared for Rust.
+//!
+//! The shim is compiled inside the Zephyr build with the application's Kconfig and exports
+//! Zephyr's static-inline and syscall APIs as plain functions. Types match the header
+//! exactly: `int` is `c_int`, `size_t` is `usize`, `uintptr_t` is `usize`.
+
+use core::ffi::{c_char, c_int, c_uint, c_void};
+
+extern "C" {
+    pub(crate) fn uasyncio_shim_alloc(align: usize, size: usize) -> *mut c_void;
+    pub(crate) fn uasyncio_shim_free(ptr: *mut c_void);
+
+    pub(crate) fn uasyncio_shim_sem_new() -> *mut c_void;
+    pub(crate) fn uasyncio_shim_sem_delete(sem: *mut c_void);
+    pub(crate) fn uasyncio_shim_sem_give(sem: *mut c_void);
+    pub(crate) fn uasyncio_shim_sem_take(sem: *mut c_void, ticks: i64) -> c_int;
+    pub(crate) fn uasyncio_shim_max_timeout_ticks() -> i64;
+
+    pub(crate) fn uasyncio_shim_ticks_per_sec() -> u32;
+    pub(crate) fn uasyncio_shim_clock_raw() -> u64;
+    pub(crate) fn uasyncio_shim_clock_hz() -> u32;
+
+    pub(crate) fn uasyncio_shim_in_isr() -> c_int;
+    pub(crate) fn uasyncio_shim_current_thread() -> usize;
+    pub(crate) fn uasyncio_shim_irq_lock() -> c_uint;
+    pub(crate) fn uasyncio_shim_irq_unlock(key: c_uint);
+
+    pub(crate) fn uasyncio_shim_num_preempt_priorities() -> c_int;
+    pub(crate) fn uasyncio_shim_thread_spawn(
+        name: *const c_char,
+        name_len: usize,
+        stack_size: usize,
+        priority: c_int,
+        entry: extern "C" fn(arg: *mut c_void),
+        arg: *mut c_void,
+    ) -> c_int;
+
+    pub(crate) fn uasyncio_shim_print(buf: *const c_char, len: usize);
+    pub(crate) fn uasyncio_shim_log_level() -> c_int;
+    pub(crate) fn uasyncio_shim_panic() -> !;
+}
+
+/// Zephyr's `ENOMEM` (newlib and Zephyr's minimal libc agree on 12).
+pub(crate) const ENOMEM: c_int = 12;

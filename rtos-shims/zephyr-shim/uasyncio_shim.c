@@ -1,0 +1,335 @@
+/*
+ * uasyncio_shim.c: Zephyr kernel services as real symbols for the Rust side.
+ *
+ * Many Zephyr kernel calls are static inline functions or syscall wrappers generated into
+ * the build's headers (k_sem_give, k_sem_take, k_uptime_ticks, k_current_get, irq_lock,
+ * k_cycle_get_64), so Rust cannot call them directly. This file is compiled inside the
+ * Zephyr build, with the application's Kconfig, and exports each one as a plain function
+ * with a fixed C ABI. rtos-shims/src/zephyr/ffi.rs declares the same functions; the two
+ * files change together.
+ *
+ * Design rules:
+ * - No policy here: conversions (µs to ticks, priority mapping) live in Rust as pure
+ *   functions with host tests (rtos-shims/src/zephyr/convert.rs). The shim reports the raw
+ *   numbers (tick rate, clock rate, priority counts) that those functions need.
+ * - Kernel objects are allocated here, never inside Rust values: a struct k_sem has an
+ *   embedded wait queue that must not move, and its size depends on Kconfig.
+ * - Everything an interrupt handler may reach (sem_give, alloc/free, in_isr, clock) is
+ *   ISR-safe in Zephyr.
+ *
+ * SPDX-License-Identifier: MIT OR Apache-2.0
+ */
+
+#include <zephyr/kernel.h>
+#include <zephyr/sys/printk.h>
+#include <zephyr/sys/slist.h>
+#include <zephyr/init.h>
+#include <string.h>
+
+#include "uasyncio_shim.h"
+
+/* ---------------------------------------------------------------------------------------
+ * Heap: a dedicated k_heap (CONFIG_UASYNCIO_HEAP_SIZE > 0) or the system heap.
+ */
+
+#if CONFIG_UASYNCIO_HEAP_SIZE > 0
+K_HEAP_DEFINE(uasyncio_heap, CONFIG_UASYNCIO_HEAP_SIZE);
+
+void *uasyncio_shim_alloc(size_t align, size_t size)
+{
+	return k_heap_aligned_alloc(&uasyncio_heap, align, size, K_NO_WAIT);
+}
+
+void uasyncio_shim_free(void *ptr)
+{
+	k_heap_free(&uasyncio_heap, ptr);
+}
+#else
+void *uasyncio_shim_alloc(size_t align, size_t size)
+{
+	/* k_aligned_alloc() wants a power of two that is a multiple of sizeof(void *). */
+	if (align < sizeof(void *)) {
+		align = sizeof(void *);
+	}
+	return k_aligned_alloc(align, size);
+}
+
+void uasyncio_shim_free(void *ptr)
+{
+	k_free(ptr);
+}
+#endif
+
+/* ---------------------------------------------------------------------------------------
+ * Binary semaphore: a k_sem with limit 1 (gives before a take coalesce).
+ */
+
+void *uasyncio_shim_sem_new(void)
+{
+	struct k_sem *sem = uasyncio_shim_alloc(__alignof__(struct k_sem), sizeof(struct k_sem));
+
+	if (sem != NULL) {
+		k_sem_init(sem, 0, 1);
+	}
+	return sem;
+}
+
+void uasyncio_shim_sem_delete(void *sem)
+{
+	uasyncio_shim_free(sem);
+}
+
+void uasyncio_shim_sem_give(void *sem)
+{
+	k_sem_give((struct k_sem *)sem);
+}
+
+int uasyncio_shim_sem_take(void *sem, int64_t ticks)
+{
+	k_timeout_t timeout;
+
+	if (ticks < 0) {
+		timeout = K_FOREVER;
+	} else if (ticks == 0) {
+		timeout = K_NO_WAIT;
+	} else {
+		/* The Rust side clamps to uasyncio_shim_max_timeout_ticks(). */
+		timeout = K_TICKS((k_ticks_t)ticks);
+	}
+	return k_sem_take((struct k_sem *)sem, timeout) == 0;
+}
+
+int64_t uasyncio_shim_max_timeout_ticks(void)
+{
+#ifdef CONFIG_TIMEOUT_64BIT
+	return INT64_MAX;
+#else
+	/* k_ticks_t is uint32_t and (k_ticks_t)-1 means K_FOREVER. */
+	return (int64_t)UINT32_MAX - 1;
+#endif
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Time.
+ */
+
+uint32_t uasyncio_shim_ticks_per_sec(void)
+{
+	return CONFIG_SYS_CLOCK_TICKS_PER_SEC;
+}
+
+/*
+ * The monotonic clock's raw value and its rate. The 64-bit hardware cycle counter gives
+ * microsecond resolution where the timer driver has one (native_sim; Cortex-M SysTick with
+ * CONFIG_CORTEX_M_SYSTICK_64BIT_CYCLE_COUNTER=y); otherwise the kernel tick count.
+ */
+uint64_t uasyncio_shim_clock_raw(void)
+{
+#ifdef CONFIG_TIMER_HAS_64BIT_CYCLE_COUNTER
+	return k_cycle_get_64();
+#else
+	return (uint64_t)k_uptime_ticks();
+#endif
+}
+
+uint32_t uasyncio_shim_clock_hz(void)
+{
+#ifdef CONFIG_TIMER_HAS_64BIT_CYCLE_COUNTER
+	return (uint32_t)sys_clock_hw_cycles_per_sec();
+#else
+	return CONFIG_SYS_CLOCK_TICKS_PER_SEC;
+#endif
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Context.
+ */
+
+int uasyncio_shim_in_isr(void)
+{
+	return k_is_in_isr() ? 1 : 0;
+}
+
+uintptr_t uasyncio_shim_current_thread(void)
+{
+	return (uintptr_t)k_current_get();
+}
+
+unsigned int uasyncio_shim_irq_lock(void)
+{
+	return irq_lock();
+}
+
+void uasyncio_shim_irq_unlock(unsigned int key)
+{
+	irq_unlock(key);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Threads started from Rust (rtos_shims::spawn_thread) or through the C API.
+ *
+ * The k_thread and its stack come from the uasyncio heap. A thread cannot free the stack
+ * it runs on, so a thread that returns puts its record on a list of finished threads; the
+ * next spawn joins them (they are dead or about to be) and frees their memory.
+ */
+
+/* K_KERNEL_STACK_LEN is public since Zephyr 3.5; 3.4 has only the internal name. */
+#ifdef K_KERNEL_STACK_LEN
+#define UASYNCIO_KERNEL_STACK_LEN(size) K_KERNEL_STACK_LEN(size)
+#else
+#define UASYNCIO_KERNEL_STACK_LEN(size) Z_KERNEL_STACK_LEN(size)
+#endif
+
+struct uasyncio_thread {
+	struct k_thread thread;
+	sys_snode_t node;
+	void (*entry)(void *arg);
+	void *arg;
+	void *stack;
+};
+
+static sys_slist_t finished_threads = SYS_SLIST_STATIC_INIT(&finished_threads);
+
+static void reap_finished_threads(void)
+{
+	for (;;) {
+		unsigned int key = irq_lock();
+		sys_snode_t *node = sys_slist_get(&finished_threads);
+
+		irq_unlock(key);
+		if (node == NULL) {
+			return;
+		}
+		struct uasyncio_thread *t = CONTAINER_OF(node, struct uasyncio_thread, node);
+
+		(void)k_thread_join(&t->thread, K_FOREVER);
+		uasyncio_shim_free(t->stack);
+		uasyncio_shim_free(t);
+	}
+}
+
+static void thread_trampoline(void *p1, void *p2, void *p3)
+{
+	struct uasyncio_thread *t = p1;
+
+	ARG_UNUSED(p2);
+	ARG_UNUSED(p3);
+	t->entry(t->arg);
+
+	unsigned int key = irq_lock();
+
+	sys_slist_append(&finished_threads, &t->node);
+	irq_unlock(key);
+	/* Returning ends the thread (z_thread_entry calls k_thread_abort). */
+}
+
+int uasyncio_shim_num_preempt_priorities(void)
+{
+	return CONFIG_NUM_PREEMPT_PRIORITIES;
+}
+
+int uasyncio_shim_num_coop_priorities(void)
+{
+	return CONFIG_NUM_COOP_PRIORITIES;
+}
+
+int uasyncio_shim_thread_spawn(const char *name, size_t name_len, size_t stack_size, int priority,
+			       void (*entry)(void *arg), void *arg)
+{
+	reap_finished_threads();
+
+	if (stack_size == 0) {
+		stack_size = CONFIG_UASYNCIO_LOOP_THREAD_STACK_SIZE;
+	}
+	struct uasyncio_thread *t = uasyncio_shim_alloc(__alignof__(struct uasyncio_thread),
+							sizeof(struct uasyncio_thread));
+	if (t == NULL) {
+		return -ENOMEM;
+	}
+	size_t stack_len = UASYNCIO_KERNEL_STACK_LEN(stack_size);
+
+	t->stack = uasyncio_shim_alloc(Z_KERNEL_STACK_OBJ_ALIGN, stack_len);
+	if (t->stack == NULL) {
+		uasyncio_shim_free(t);
+		return -ENOMEM;
+	}
+	t->entry = entry;
+	t->arg = arg;
+
+	k_tid_t tid = k_thread_create(&t->thread, (k_thread_stack_t *)t->stack, stack_size,
+				      thread_trampoline, t, NULL, NULL, priority, 0, K_FOREVER);
+#ifdef CONFIG_THREAD_NAME
+	if (name != NULL) {
+		char buf[CONFIG_THREAD_MAX_NAME_LEN];
+		size_t n = MIN(name_len, sizeof(buf) - 1);
+
+		memcpy(buf, name, n);
+		buf[n] = '\0';
+		(void)k_thread_name_set(tid, buf);
+	}
+#else
+	ARG_UNUSED(name);
+	ARG_UNUSED(name_len);
+#endif
+	k_thread_start(tid);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Output, log level, fatal errors.
+ */
+
+void uasyncio_shim_print(const char *buf, size_t len)
+{
+	printk("%.*s", (int)len, buf);
+}
+
+int uasyncio_shim_log_level(void)
+{
+	return CONFIG_UASYNCIO_LOG_LEVEL;
+}
+
+FUNC_NORETURN void uasyncio_shim_panic(void)
+{
+	k_panic();
+	CODE_UNREACHABLE;
+}
+
+/*
+ * Arm EHABI: rustc emits unwind-table entries (.ARM.exidx) for a few of its own shim
+ * functions even with panic = "abort", and those entries name the personality routine
+ * __aeabi_unwind_cpp_pr0. Nothing unwinds in this image, so the routine is never called;
+ * this weak stand-in only satisfies the linker (Zephyr links libgcc, where the real one
+ * lives, before the Rust library). With C++ exceptions enabled, libgcc's routine is the
+ * one to use, and this definition is left out.
+ */
+#if defined(CONFIG_ARM) && !defined(CONFIG_CPP_EXCEPTIONS)
+__weak void __aeabi_unwind_cpp_pr0(void)
+{
+}
+#endif
+
+/* ---------------------------------------------------------------------------------------
+ * Boot: install the Rust logger, then (optionally) start the loop thread.
+ */
+
+static int uasyncio_shim_init(void)
+{
+	uasyncio_zephyr_port_init();
+	return 0;
+}
+
+SYS_INIT(uasyncio_shim_init, APPLICATION, 0);
+
+#ifdef CONFIG_UASYNCIO_LOOP_THREAD
+static void loop_thread_entry(void *p1, void *p2, void *p3)
+{
+	ARG_UNUSED(p1);
+	ARG_UNUSED(p2);
+	ARG_UNUSED(p3);
+	rust_main();
+}
+
+K_THREAD_DEFINE(uasyncio_loop, CONFIG_UASYNCIO_LOOP_THREAD_STACK_SIZE, loop_thread_entry, NULL,
+		NULL, NULL, CONFIG_UASYNCIO_LOOP_THREAD_PRIORITY, 0, 0);
+#endif

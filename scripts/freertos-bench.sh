@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Instruction counts on Cortex-M3 (QEMU mps2-an385, -icount shift=7: 128 ns of virtual time
+# per instruction, timer0 at 25 MHz, so one instruction is 3.2 timer ticks): from the timer0
+# interrupt firing to the waiting task running again. Raw FreeRTOS first, then through
+# rtos-shims, then through uasyncio's ThreadSafeFlag set from the C ISR. Then sizes (of a
+# build without the conformance suite: runtime, C API, board programs).
+set -uo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BUILD="${FREERTOS_TARGET_DIR:-$ROOT/target/freertos}/mps2-an385-min"
+ELF="$BUILD/fw.elf"
+SHIFT=7
+
+timeout 600 cmake -S "$ROOT/firmware/mps2-an385" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFW_FEATURES= >/dev/null || exit 1
+timeout 1800 cmake --build "$BUILD" -j2 >/dev/null 2>&1 || exit 1
+
+median() { sed -n 's/.* median \([0-9]*\) .*/\1/p'; }
+declare -A med
+for p in raw-sem raw-notify shim-sem shim-notify bench-flag; do
+    out="$(timeout 300 qemu-system-arm -M mps2-an385 -nographic -monitor none -serial stdio \
+        -semihosting-config "enable=on,target=native,arg=fw,arg=$p,arg=shift=$SHIFT" \
+        -icount shift=$SHIFT -kernel "$ELF" </dev/null 2>&1)" || { echo "$p failed"; printf '%s\n' "$out"; exit 1; }
+    grep '^report:' <<<"$out"
+    med[$p]="$(grep '^report:' <<<"$out" | median)"
+done
+echo
+awk -v f="${med[bench-flag]}" -v s="${med[raw-sem]}" -v n="${med[raw-notify]}" 'BEGIN {
+    printf "ThreadSafeFlag (ISR -> awaiting task): %d instructions = %.2fx raw FreeRTOS semaphore (%d), %.2fx raw task notification (%d)\n", f, f / s, s, f / n, n }'
+
+echo
+echo "sizes (arm-none-eabi-size, Berkeley):"
+arm-none-eabi-size "$ELF"
+# The Rust part as linked: input sections taken from the Rust static library (from the map).
+awk '
+    function hex(s,   i, c, v) { v = 0; s = tolower(substr(s, 3)); for (i = 1; i <= length(s); i++) { c = index("0123456789abcdef", substr(s, i, 1)) - 1; v = v * 16 + c } return v }
+    function add(sec, size) { tot[sec ~ /bss/ ? "bss" : (sec ~ /^\.data/ ? "data" : "text")] += hex(size) }
+    /^ \.(text|rodata|data|bss)[^ ]* +0x[0-9a-f]+ +0x[0-9a-f]+ .*libuasyncio_fw_mps2\.a/ { add($1, $3); next }
+    /^ \.(text|rodata|data|bss)[^ ]*$/ { sec = $1; if ((getline line) > 0 && line ~ /libuasyncio_fw_mps2\.a/) { split(line, f, " "); add(sec, f[2]) } }
+    END { printf "Rust part (libuasyncio_fw_mps2.a, linked): text+rodata %d, data %d, bss %d bytes\n", tot["text"], tot["data"], tot["bss"] }
+' "$BUILD/fw.map"

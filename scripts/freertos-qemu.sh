@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds the mps2-an385 firmware through the uasyncio FreeRTOS CMake component and runs it
+# under QEMU (Cortex-M3), one boot per program; QEMU's exit code is each program's verdict.
+#   selftest      rtos-shims' port on the board (SysTick µs clock, ISR gives, BASEPRI sections)
+#   conformance   the whole tests/conformance suite
+#   flag-isr      10,000 timer0 IRQs -> uasyncio_flag_set_from_isr (C) -> awaiting task
+#   queue-isr     a C ISR sending into a full queue gets UASYNCIO_E_FULL and goes on
+#   app           uasyncio_start() from C, a legacy C task meeting its deadlines, C -> loop queue
+#   task-ram      heap bytes per uasyncio task
+#   misuse-isr    a [task only] C API call from an ISR must stop the firmware with a message
+# Ends with "N passed, N failed". Usage: scripts/freertos-qemu.sh [program[:arg]...]
+# (e.g. conformance:flag:: runs the cases whose name contains "flag::", conformance:!thread_
+# all but those containing "thread_").
+set -uo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BUILD="${FREERTOS_TARGET_DIR:-$ROOT/target/freertos}/mps2-an385"
+ELF="$BUILD/fw.elf"
+
+timeout 600 cmake -S "$ROOT/firmware/mps2-an385" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFW_FEATURES=conformance >/dev/null || exit 1
+timeout 1800 cmake --build "$BUILD" -j2 || exit 1
+
+# qemu_run <program> [arg...]: prints the firmware's output, returns QEMU's exit code.
+qemu_run() {
+    local sh="arg=fw"
+    for a in "$@"; do sh="$sh,arg=$a"; done
+    timeout 600 qemu-system-arm -M mps2-an385 -nographic -monitor none -serial stdio \
+        -semihosting-config "enable=on,target=native,$sh" -icount shift=7 -kernel "$ELF" </dev/null
+}
+
+programs=("$@")
+[ "${#programs[@]}" -gt 0 ] || programs=(selftest conformance flag-isr queue-isr app task-ram misuse-isr)
+passed=0; failed=0
+for p in "${programs[@]}"; do
+    echo "=== $p"
+    if [[ "$p" == *:* ]]; then words=("${p%%:*}" "${p#*:}"); else words=("$p"); fi
+    out="$(qemu_run "${words[@]}" 2>&1)"; rc=$?
+    printf '%s\n' "$out"
+    if [ "${words[0]}" = misuse-isr ]; then
+        # Must stop with exit code 1 and a message naming the call.
+        if [ $rc -eq 1 ] && grep -q "uasyncio_queue_create called from an interrupt handler" <<<"$out"; then ok=1; else ok=0; fi
+    else
+        if [ $rc -eq 0 ]; then ok=1; else ok=0; fi
+    fi
+    if [ $ok -eq 1 ]; then passed=$((passed + 1)); echo "--- $p: ok"; else failed=$((failed + 1)); echo "--- $p: FAILED (exit $rc)"; fi
+done
+echo
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
