@@ -1,0 +1,192 @@
+//! The one table: a row per workload metric, a column per runtime, each cell with its ratio
+//! to ours (theirs / ours: above 1 means ours is faster or smaller on that row; every row is
+//! lower-is-better).
+
+use std::collections::BTreeMap;
+
+/// One runtime's metrics by key (`None`: reported as null).
+pub type MetricMap = BTreeMap<String, Option<f64>>;
+
+/// A runtime's column: its metrics, or why it has none.
+pub struct Column {
+    pub name: &'static str,
+    pub metrics: Result<MetricMap, String>,
+}
+
+/// The rows, in the issue's order: (metric key, label).
+pub const ROWS: &[(&str, &str)] = &[
+    ("spawn_alive_ns", "1 spawn+complete, all alive (ns/task)"),
+    ("spawn_serial_ns", "1 spawn+complete, one at a time (ns/task)"),
+    ("yield_ns", "2 yield (ns/switch)"),
+    ("pingpong_ns", "3 event ping-pong (ns/round trip)"),
+    ("timer_cpu_ns", "4 timers: CPU time (ns/timer)"),
+    ("timer_late_p50_us", "4 timers: lateness p50 (us)"),
+    ("timer_late_p99_us", "4 timers: lateness p99 (us)"),
+    ("xwake_p50_us", "5 wake from an OS thread p50 (us)"),
+    ("xwake_p99_us", "5 wake from an OS thread p99 (us)"),
+    ("lock_ns", "6 contended lock (ns/acquire+release)"),
+    ("task_bytes", "7 memory per live task (bytes)"),
+    ("rss_kib", "7 peak RSS, workload 1 (KiB)"),
+];
+
+/// What a reader needs to read the table right; printed under it.
+pub const NOTES: &[&str] = &[
+    "Row 1 'all alive' spawns every task before any runs; 'one at a time' awaits each before the next. \
+     embassy has no join handle: its tasks count down and the main task waits on a Signal.",
+    "embassy tasks are static: spawning claims a pool slot by scanning the pool from its start, \
+     so 'all alive' with a 10,000-slot pool costs O(pool) per spawn; row 7 is the size of one \
+     slot (TaskStorage, in .bss, reserved for each of pool_size slots whether used or not).",
+    "Rows 1 and 7: the task's future is trivial (a few bytes), so bytes per task is the \
+     runtime's per-task overhead; heap bytes counted by a counting global allocator \
+     (CPython: tracemalloc).",
+    "Row 4: every task sleeps 0..=max ms (same seed everywhere); lateness = wake time minus \
+     (sleep start + duration). tokio's timer wheel has 1 ms resolution.",
+    "Row 5: another OS thread sets the flag (ours: ThreadSafeFlag; tokio: Notify; embassy: \
+     Signal<CriticalSectionRawMutex>; CPython: call_soon_threadsafe(Event.set)) after a 50 us \
+     pause, so the loop is idle; latency = stamp before set to the woken task's first instruction.",
+    "Row 6: each holder yields once while holding the lock, so the other tasks queue behind it \
+     (the row includes that yield).",
+];
+
+fn fmt_value(v: f64) -> String {
+    if v.abs() >= 1000.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn fmt_ratio(r: f64) -> String {
+    if r >= 100.0 {
+        format!("{r:.0}x")
+    } else if r >= 10.0 {
+        format!("{r:.1}x")
+    } else {
+        format!("{r:.2}x")
+    }
+}
+
+/// The table as Markdown (so it can go into the README as printed).
+pub fn render(columns: &[Column], ours: Option<&str>) -> String {
+    let ours_col = ours.and_then(|name| columns.iter().find(|c| c.name == name));
+    let get =
+        |c: &Column, key: &str| -> Option<f64> { c.metrics.as_ref().ok().and_then(|m| m.get(key).copied().flatten()) };
+
+    let mut header = vec!["workload".to_string()];
+    header.extend(columns.iter().map(|c| c.name.to_string()));
+    let mut lines = vec![header];
+    for (key, label) in ROWS {
+        let base = ours_col.and_then(|c| get(c, key));
+        let mut row = vec![label.to_string()];
+        for c in columns {
+            let cell = match (&c.metrics, get(c, key)) {
+                (Err(_), _) => "failed".to_string(),
+                (Ok(_), None) => "-".to_string(),
+                (Ok(_), Some(v)) => match base {
+                    Some(b) if b > 0.0 && Some(c.name) != ours => {
+                        format!("{} ({})", fmt_value(v), fmt_ratio(v / b))
+                    }
+                    _ => fmt_value(v),
+                },
+            };
+            row.push(cell);
+        }
+        lines.push(row);
+    }
+
+    let widths: Vec<usize> = (0..lines[0].len())
+        .map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (n, line) in lines.iter().enumerate() {
+        let cells: Vec<String> = line
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| {
+                let pad = widths[i] - cell.chars().count();
+                if i == 0 {
+                    format!("{cell}{}", " ".repeat(pad))
+                } else {
+                    format!("{}{cell}", " ".repeat(pad))
+                }
+            })
+            .collect();
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+        if n == 0 {
+            let rule: Vec<String> = widths
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    if i == 0 {
+                        "-".repeat(*w)
+                    } else {
+                        format!("{}:", "-".repeat(w - 1))
+                    }
+                })
+                .collect();
+            out.push_str(&format!("| {} |\n", rule.join(" | ")));
+        }
+    }
+    for c in columns {
+        if let Err(e) = &c.metrics {
+            out.push_str(&format!("\n{}: {e}\n", c.name));
+        }
+    }
+    out
+}
+
+/// One line about the machine: CPU model, logical CPUs, kernel, and the 1-minute load
+/// average when the table was printed (other work on a shared machine shows up as noise).
+pub fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map_or("unknown CPU", str::trim)
+        .to_string();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("?").to_string();
+    format!(
+        "{model}, {cpus} logical CPUs, Linux {}, load average {load}",
+        kernel.trim()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(name: &'static str, pairs: &[(&str, f64)]) -> Column {
+        let metrics = pairs.iter().map(|(k, v)| (k.to_string(), Some(*v))).collect();
+        Column {
+            name,
+            metrics: Ok(metrics),
+        }
+    }
+
+    #[test]
+    fn cells_carry_the_ratio_to_ours() {
+        let cols = [
+            column("ours", &[("yield_ns", 10.0)]),
+            column("tokio-ct", &[("yield_ns", 25.0)]),
+            Column {
+                name: "cpython",
+                metrics: Err("no python3".into()),
+            },
+        ];
+        let table = render(&cols, Some("ours"));
+        let row = table.lines().find(|l| l.contains("2 yield")).unwrap();
+        assert!(row.contains("| 10.0 |") || row.contains(" 10.0 |"), "{row}");
+        assert!(row.contains("25.0 (2.50x)"), "{row}");
+        assert!(row.contains("failed"), "{row}");
+        assert!(table.contains("cpython: no python3"));
+        // A metric nobody reported is a dash, without a ratio.
+        let rss = table.lines().find(|l| l.contains("peak RSS")).unwrap();
+        assert!(rss.contains(" - |"), "{rss}");
+    }
+}
