@@ -2,8 +2,10 @@
 # Instruction counts on Cortex-M3 (QEMU mps2-an385, -icount shift=7: 128 ns of virtual time
 # per instruction, timer0 at 25 MHz, so one instruction is 3.2 timer ticks): from the timer0
 # interrupt firing to the waiting task running again. Raw FreeRTOS first, then through
-# rtos-shims, then through uasyncio's ThreadSafeFlag set from the C ISR. Then sizes (of a
-# build without the conformance suite: runtime, C API, board programs).
+# rtos-shims, then through uasyncio's ThreadSafeFlag set from the C ISR. Then uasyncio's own
+# costs, clocked by free-running timer1 (median of 201 short batches): a task switch (two
+# tasks looping on sleep_ms(0)) and a spawn + complete (create_task(trivial).await). Then
+# sizes (of a build without the conformance suite: runtime, C API, board programs).
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${FREERTOS_TARGET_DIR:-$ROOT/target/freertos}/mps2-an385-min"
@@ -15,7 +17,7 @@ timeout 1800 cmake --build "$BUILD" -j2 >/dev/null 2>&1 || exit 1
 
 median() { sed -n 's/.* median \([0-9]*\) .*/\1/p'; }
 declare -A med
-for p in raw-sem raw-notify shim-sem shim-notify bench-flag; do
+for p in raw-sem raw-notify shim-sem shim-notify bench-flag bench-yield bench-spawn; do
     out="$(timeout 300 qemu-system-arm -M mps2-an385 -nographic -monitor none -serial stdio \
         -semihosting-config "enable=on,target=native,arg=fw,arg=$p,arg=shift=$SHIFT" \
         -icount shift=$SHIFT -kernel "$ELF" </dev/null 2>&1)" || { echo "$p failed"; printf '%s\n' "$out"; exit 1; }
@@ -25,6 +27,8 @@ done
 echo
 awk -v f="${med[bench-flag]}" -v s="${med[raw-sem]}" -v n="${med[raw-notify]}" 'BEGIN {
     printf "ThreadSafeFlag (ISR -> awaiting task): %d instructions = %.2fx raw FreeRTOS semaphore (%d), %.2fx raw task notification (%d)\n", f, f / s, s, f / n, n }'
+echo "uasyncio task switch (sleep_ms(0), 2 tasks): ${med[bench-yield]} instructions per switch"
+echo "uasyncio spawn + complete (create_task(trivial).await): ${med[bench-spawn]} instructions per task"
 
 echo
 echo "sizes (arm-none-eabi-size, Berkeley):"

@@ -1,9 +1,10 @@
 //! Instruction counts from the timer0 interrupt to the waiting task running again, through
-//! rtos-shims' semaphores (compare with main.c's raw FreeRTOS figures).
+//! rtos-shims' semaphores (compare with main.c's raw FreeRTOS figures); and uasyncio's own
+//! task switch (`bench-yield`) and spawn + complete (`bench-spawn`), clocked by timer1.
 
 use core::sync::atomic::{AtomicPtr, Ordering};
 
-use crate::board;
+use crate::{board, println};
 
 /// The same period as main.c's raw benchmark.
 pub const RELOAD: u32 = 19_997;
@@ -71,4 +72,174 @@ pub fn shim<S: Sem>(what: &str, shift: u32) -> i32 {
     board::timer0_stop();
     board::report_latency(what, &mut ticks, shift);
     0
+}
+
+// ---- uasyncio's own costs: task switch (sleep_ms(0)) and spawn + complete ---------------
+//
+// Timer1 runs free (no interrupt) as a clock: it counts SYSCLK (25 MHz, 40 ns) down, and under
+// `-icount shift=S` one instruction takes 2^S ns, so `ticks * 40 >> S` instructions passed.
+// Batches are short (a few thousand instructions) so that most of them see no SysTick
+// interrupt (every 1 ms); the median batch is then tick-free and the same on every run.
+
+/// CMSDK timer1 (the benchmarks and flag tests use timer0 and its IRQ).
+const TIMER1: usize = 0x4000_1000;
+const BATCHES: usize = 201;
+const BATCH_WARMUP: usize = 5;
+
+fn timer1_free_run() {
+    // SAFETY: CMSDK timer1 registers (CTRL +0, VALUE +4, RELOAD +8, INTCLEAR +0xC), a device
+    // nothing else uses; CTRL bit 3 (interrupt enable) stays clear, so no IRQ is raised.
+    unsafe {
+        core::ptr::write_volatile(TIMER1 as *mut u32, 0);
+        core::ptr::write_volatile((TIMER1 + 0xC) as *mut u32, 1);
+        core::ptr::write_volatile((TIMER1 + 8) as *mut u32, u32::MAX);
+        core::ptr::write_volatile((TIMER1 + 4) as *mut u32, u32::MAX);
+        core::ptr::write_volatile(TIMER1 as *mut u32, 1);
+    }
+}
+
+fn timer1_stop() {
+    // SAFETY: CTRL of CMSDK timer1, as above.
+    unsafe { core::ptr::write_volatile(TIMER1 as *mut u32, 0) }
+}
+
+#[inline(always)]
+fn timer1_value() -> u32 {
+    // SAFETY: VALUE register of CMSDK timer1, always readable.
+    unsafe { core::ptr::read_volatile((TIMER1 + 4) as *const u32) }
+}
+
+/// Median timer ticks of an empty batch (two clock reads), subtracted from every batch.
+fn clock_overhead() -> u32 {
+    let mut t = [0u32; 21];
+    for v in t.iter_mut() {
+        let t0 = timer1_value();
+        let t1 = timer1_value();
+        *v = t0.wrapping_sub(t1);
+    }
+    t.sort_unstable();
+    t[t.len() / 2]
+}
+
+/// Prints `report: <what>: n=.. batches of <per_batch> instructions min .. median .. max ..`
+/// with per-operation instruction counts (integers; the median also with one decimal).
+fn report_per_op(what: &str, ticks: &mut [u32], per_batch: u32, shift: u32) {
+    ticks.sort_unstable();
+    let n = ticks.len();
+    let (min, med, max) = (ticks[0], ticks[n / 2], ticks[n - 1]);
+    // Instructions per operation, in tenths, rounded.
+    let tenths = |t: u32| (u64::from(t) * 400 + (u64::from(per_batch) << shift) / 2) / (u64::from(per_batch) << shift);
+    let int = |t: u32| (tenths(t) + 5) / 10;
+    let m = tenths(med);
+    println!(
+        "report: {what}: n={n} batches of {per_batch}, instructions per op min {} median {} max {} (exact {}.{}; batch timer ticks {min}/{med}/{max}, icount shift {shift})",
+        int(min),
+        int(med),
+        int(max),
+        m / 10,
+        m % 10
+    );
+}
+
+static STOP: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+static PARTNER_YIELDS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// Iterations of the measuring task per batch; every iteration is two task switches.
+const YIELD_ITERS: u32 = 2;
+
+/// `bench-yield`: two tasks each looping on `sleep_ms(0).await`; instructions per task switch
+/// (one task's `sleep_ms(0)` to the other running again).
+pub fn yield_switch(shift: u32) -> i32 {
+    STOP.store(false, Ordering::Relaxed);
+    PARTNER_YIELDS.store(0, Ordering::Relaxed);
+    timer1_free_run();
+    let overhead = clock_overhead();
+    let result = uasyncio::run(async move {
+        let partner = uasyncio::create_task(async {
+            while !STOP.load(Ordering::Relaxed) {
+                PARTNER_YIELDS.fetch_add(1, Ordering::Relaxed);
+                uasyncio::sleep_ms(0).await?;
+            }
+            Ok(())
+        });
+        // Let the partner start and block in its first sleep_ms(0).
+        uasyncio::sleep_ms(0).await?;
+        let start = PARTNER_YIELDS.load(Ordering::Relaxed);
+        let mut ticks = [0u32; BATCHES];
+        for i in 0..BATCHES + BATCH_WARMUP {
+            let t0 = timer1_value();
+            for _ in 0..YIELD_ITERS {
+                uasyncio::sleep_ms(0).await?;
+            }
+            let t1 = timer1_value();
+            if i >= BATCH_WARMUP {
+                ticks[i - BATCH_WARMUP] = t0.wrapping_sub(t1).saturating_sub(overhead);
+            }
+        }
+        let partner_runs = PARTNER_YIELDS.load(Ordering::Relaxed) - start;
+        STOP.store(true, Ordering::Relaxed);
+        partner.await?;
+        Ok((ticks, partner_runs))
+    });
+    timer1_stop();
+    match result {
+        Ok((mut ticks, partner_runs)) => {
+            let expected = (BATCHES + BATCH_WARMUP) as u32 * YIELD_ITERS;
+            if partner_runs != expected {
+                println!("bench-yield: the partner ran {partner_runs} times, expected {expected} (not alternating)");
+                return 1;
+            }
+            report_per_op(
+                "uasyncio task switch (2 tasks, sleep_ms(0))",
+                &mut ticks,
+                2 * YIELD_ITERS,
+                shift,
+            );
+            0
+        }
+        Err(e) => {
+            println!("bench-yield: {e}");
+            1
+        }
+    }
+}
+
+/// Spawns per batch.
+const SPAWN_ITERS: u32 = 1;
+
+/// `bench-spawn`: `create_task(trivial).await`, in a loop; instructions per spawn + complete
+/// (allocation, first poll, completion, waking and resuming the awaiting task, freeing).
+pub fn spawn(shift: u32) -> i32 {
+    timer1_free_run();
+    let overhead = clock_overhead();
+    let result = uasyncio::run(async move {
+        let mut ticks = [0u32; BATCHES];
+        for i in 0..BATCHES + BATCH_WARMUP {
+            let t0 = timer1_value();
+            for _ in 0..SPAWN_ITERS {
+                uasyncio::create_task(async { Ok(core::hint::black_box(1u32)) }).await?;
+            }
+            let t1 = timer1_value();
+            if i >= BATCH_WARMUP {
+                ticks[i - BATCH_WARMUP] = t0.wrapping_sub(t1).saturating_sub(overhead);
+            }
+        }
+        Ok(ticks)
+    });
+    timer1_stop();
+    match result {
+        Ok(mut ticks) => {
+            report_per_op(
+                "uasyncio spawn + complete (create_task(trivial).await)",
+                &mut ticks,
+                SPAWN_ITERS,
+                shift,
+            );
+            0
+        }
+        Err(e) => {
+            println!("bench-spawn: {e}");
+            1
+        }
+    }
 }

@@ -47,6 +47,8 @@ pub unsafe extern "C" fn fw_rust_main(cmd: *const u8, len: usize) -> i32 {
         "shim-sem" => bench::shim::<rtos_shims::BinarySemaphore>("rtos-shims BinarySemaphore", shift),
         "shim-notify" => bench::shim::<rtos_shims::NotifySemaphore>("rtos-shims NotifySemaphore", shift),
         "bench-flag" => app::bench_flag(shift),
+        "bench-yield" => bench::yield_switch(shift),
+        "bench-spawn" => bench::spawn(shift),
         "flag-isr" => app::flag_isr(),
         "queue-isr" => app::queue_isr(),
         "misuse-isr" => app::misuse_isr(),
