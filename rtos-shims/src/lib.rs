@@ -47,10 +47,19 @@ pub use freertos::{
     NotifySemaphore, Semaphore,
 };
 
-#[cfg(all(feature = "std", feature = "freertos"))]
-compile_error!("rtos-shims: the `std` and `freertos` ports are exclusive: enable exactly one");
+#[cfg(any(feature = "zephyr", test))]
+mod zephyr;
+#[cfg(feature = "zephyr")]
+pub use zephyr::{current_thread_id, in_isr, now_us, spawn_thread, Semaphore};
 
-#[cfg(not(any(feature = "std", feature = "freertos")))]
+#[cfg(any(
+    all(feature = "std", feature = "freertos"),
+    all(feature = "std", feature = "zephyr"),
+    all(feature = "freertos", feature = "zephyr")
+))]
+compile_error!("rtos-shims: the `std`, `freertos` and `zephyr` ports are exclusive: enable exactly one");
+
+#[cfg(not(any(feature = "std", feature = "freertos", feature = "zephyr")))]
 compile_error!("rtos-shims: enable exactly one port feature: `std`, `freertos` or `zephyr`");
 
 /// How to start a thread with [`spawn_thread`].
@@ -60,8 +69,8 @@ pub struct ThreadConfig {
     pub name: &'static str,
     /// Stack size in bytes.
     pub stack_size: usize,
-    /// Priority in the kernel's own scale (higher is more urgent on FreeRTOS; the Zephyr
-    /// port maps it to a preemptible priority). Ignored by the `std` port.
+    /// Priority: higher is more urgent on every port (FreeRTOS's own scale; Zephyr maps `p`
+    /// to `K_PRIO_PREEMPT(CONFIG_NUM_PREEMPT_PRIORITIES - 1 - p)`). Ignored by the `std` port.
     pub priority: u8,
 }
 

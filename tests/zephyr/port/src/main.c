@@ -29,6 +29,16 @@ void port_test_timer_stop(void)
 	k_timer_stop(&port_test_timer);
 }
 
+uint32_t port_test_cycles(void)
+{
+	return k_cycle_get_32();
+}
+
+uint32_t port_test_cycles_per_sec(void)
+{
+	return sys_clock_hw_cycles_per_sec();
+}
+
 int main(void)
 {
 	printk("port test: %s, %u ticks/s, loop thread runs the checks\n", CONFIG_BOARD,

@@ -54,8 +54,11 @@ unsafe impl Sync for Ring {}
 
 impl Ring {
     const fn new() -> Self {
-        const ZERO: UnsafeCell<(u32, u32)> = UnsafeCell::new((0, 0));
-        Ring { slots: [ZERO; RING], head: AtomicU32::new(0), tail: AtomicU32::new(0) }
+        Ring {
+            slots: [const { UnsafeCell::new((0, 0)) }; RING],
+            head: AtomicU32::new(0),
+            tail: AtomicU32::new(0),
+        }
     }
 
     /// Producer side. Returns false when full.
@@ -124,7 +127,10 @@ struct Stats {
 }
 
 async fn consume() -> uasyncio::Result<Result<Stats, String>> {
-    let mut st = Stats { lat_min: u32::MAX, ..Stats::default() };
+    let mut st = Stats {
+        lat_min: u32::MAX,
+        ..Stats::default()
+    };
     // SAFETY: plain C function; starts the k_timer.
     unsafe { timer_isr_start(PERIOD_US) };
     while st.received < EXPIRIES {
@@ -213,14 +219,30 @@ pub extern "C" fn rust_main() {
         Err(e) => check(&mut failed, false, format!("the loop failed: {e}")),
         Ok((Err(msg), _)) => check(&mut failed, false, msg),
         Ok((Ok(st), ticks)) => {
-            check(&mut failed, st.received == EXPIRIES, format!("{} of {EXPIRIES} expiries received in order", st.received));
+            check(
+                &mut failed,
+                st.received == EXPIRIES,
+                format!("{} of {EXPIRIES} expiries received in order", st.received),
+            );
             let overflows = OVERFLOWS.load(Ordering::Relaxed);
             check(&mut failed, overflows == 0, format!("{overflows} ring overflows"));
-            check(&mut failed, !NOT_IN_ISR.load(Ordering::Relaxed), "k_timer handler ran in ISR context".into());
-            check(&mut failed, ticks > 0, format!("sleeping task ran {ticks} times meanwhile"));
+            check(
+                &mut failed,
+                !NOT_IN_ISR.load(Ordering::Relaxed),
+                "k_timer handler ran in ISR context".into(),
+            );
+            check(
+                &mut failed,
+                ticks > 0,
+                format!("sleeping task ran {ticks} times meanwhile"),
+            );
             // SAFETY: plain C getter.
             let hz = unsafe { timer_isr_cycles_per_sec() };
-            let avg = if st.lat_n > 0 { st.lat_sum / u64::from(st.lat_n) } else { 0 };
+            let avg = if st.lat_n > 0 {
+                st.lat_sum / u64::from(st.lat_n)
+            } else {
+                0
+            };
             log::info!(
                 "{EXPIRIES} expiries every {PERIOD_US} us in {elapsed_ms} ms: {} wakes, largest batch {}",
                 st.wakes,
