@@ -371,27 +371,27 @@ where
     let mut fut = Some(fut);
     match current::with_or_init(|core| fut.take().map(|f| core.spawn(f))) {
         Ok(Some(task)) => task,
-        Ok(None) | Err(_) => {
-            // No loop can exist here: the task is born finished with a clear error.
-            let err = current::with_or_init(|_| ())
-                .err()
-                .unwrap_or_else(|| Error::runtime("no event loop"));
-            let ptr = raw::allocate(
-                async { Err::<T, Error>(Error::Cancelled) },
-                Arc::new(SharedInner::orphan()),
-                0,
-            );
-            let task = TaskRef::from_raw(ptr);
-            drop(fut);
-            let header = task.header();
-            header.local.set(flag::FINISHED | flag::STARTED | flag::AWAITED);
-            header.state.store(SCHEDULED, Ordering::Relaxed);
-            let finish_with = header.vtable.finish_with;
-            // SAFETY: the task was never polled and is not in any queue.
-            unsafe { finish_with(ptr, err) };
-            task
-        }
+        Ok(None) => orphan::<T>(Error::runtime("no event loop")),
+        Err(err) => orphan::<T>(err),
     }
+}
+
+/// A task for a place where no loop can exist: born finished with `err`, so awaiting it
+/// reports the problem instead of hanging.
+fn orphan<T: 'static>(err: Error) -> TaskRef {
+    let ptr = raw::allocate(
+        async { Err::<T, Error>(Error::Cancelled) },
+        Arc::new(SharedInner::orphan()),
+        0,
+    );
+    let task = TaskRef::from_raw(ptr);
+    let header = task.header();
+    header.local.set(flag::FINISHED | flag::STARTED | flag::AWAITED);
+    header.state.store(SCHEDULED, Ordering::Relaxed);
+    let finish_with = header.vtable.finish_with;
+    // SAFETY: the task was never polled and is not in any queue.
+    unsafe { finish_with(ptr, err) };
+    task
 }
 
 /// The task being polled on this thread, if any.
