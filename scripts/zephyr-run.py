@@ -37,10 +37,35 @@ def app_spec(app):
             regexes, allowed = [], None
             blocks = [doc.get("common", {})] + list((doc.get("tests") or {}).values())
             for block in blocks:
-                regexes += (block.get("harness_config") or {}).get("regex", [])
+                for regex in (block.get("harness_config") or {}).get("regex", []):
+                    if regex not in regexes:
+                        regexes.append(regex)
                 if "platform_allow" in block:
-                    allowed = str(block["platform_allow"]).split()
+                    allowed = (allowed or []) + str(block["platform_allow"]).split()
             return is_test, regexes, allowed
+    sys.exit(f"no sample.yaml or testcase.yaml in {app}")
+
+
+def variants(app, board):
+    """The CMake cache entries (one string per build, '' for none) of the app's tests or
+    samples that run on `board`, from their `platform_allow` and `extra_args`, as twister
+    reads them."""
+    for name in ("testcase.yaml", "sample.yaml"):
+        path = os.path.join(app, name)
+        if os.path.exists(path):
+            with open(path) as f:
+                doc = yaml.safe_load(f)
+            common = doc.get("common", {}) or {}
+            out = []
+            for block in (doc.get("tests") or {}).values():
+                allow = block.get("platform_allow", common.get("platform_allow"))
+                if allow is not None and board not in str(allow).split():
+                    continue
+                args = block.get("extra_args", "")
+                args = " ".join(args) if isinstance(args, list) else str(args)
+                if args not in out:
+                    out.append(args)
+            return out
     sys.exit(f"no sample.yaml or testcase.yaml in {app}")
 
 
@@ -172,8 +197,14 @@ def main():
     ap.add_argument("--app", required=True)
     ap.add_argument("--build", required=True)
     ap.add_argument("--check-platform", action="store_true", help="only exit 0 if the app allows the board")
+    ap.add_argument("--variants", action="store_true",
+                    help="print the builds the app needs on the board, one line each: '-' or its extra_args")
     ap.add_argument("--timeout", type=float, default=None, help="seconds; default 300 for a test, 60 for a sample")
     a = ap.parse_args()
+    if a.variants:
+        for v in variants(a.app, a.board) or []:
+            print(v or "-")
+        return 0
     is_test, regexes, allowed = app_spec(a.app)
     name = os.path.basename(os.path.normpath(a.app))
     if allowed is not None and a.board not in allowed:

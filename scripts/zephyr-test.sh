@@ -87,23 +87,34 @@ for board in $UASYNCIO_ZEPHYR_BOARDS; do
             skipped=$((skipped + 1))
             continue
         fi
-        bdir="$build_root/${board//\//_}/$name"
+        # One build per test entry of the yaml that runs on this board (its extra_args become
+        # CMake cache entries, as with twister): e.g. the conformance suite in two halves on
+        # qemu_cortex_m3, whose flash cannot hold all of it.
+        for variant in $(python3 "$repo/scripts/zephyr-run.py" --variants --board "$board" --app "$repo/$app" --build none); do
+        vargs=()
+        suffix=""
+        if [ "$variant" != "-" ]; then
+            for kv in ${variant//,/ }; do vargs+=("-D$kv"); done
+            suffix="-${variant##*=}"
+        fi
+        bdir="$build_root/${board//\//_}/$name$suffix"
         log="$bdir.log"
         mkdir -p "$(dirname "$bdir")"
-        echo "zephyr: [$board] $app: building"
+        echo "zephyr: [$board] $app$suffix: building"
         if ! env "${toolchain[@]}" cmake -G Ninja -S "$repo/$app" -B "$bdir" -DBOARD="$board" \
-                "-DZEPHYR_MODULES=$modules" ${extra[@]+"${extra[@]}"} >"$log" 2>&1 \
+                "-DZEPHYR_MODULES=$modules" ${extra[@]+"${extra[@]}"} ${vargs[@]+"${vargs[@]}"} >"$log" 2>&1 \
             || ! env "${toolchain[@]}" cmake --build "$bdir" >>"$log" 2>&1; then
             tail -n 30 "$log"
-            echo "zephyr: [$board] $app: BUILD FAILED (log: $log)"
-            failed=$((failed + 1)); failures="$failures $board:$app(build)"
+            echo "zephyr: [$board] $app$suffix: BUILD FAILED (log: $log)"
+            failed=$((failed + 1)); failures="$failures $board:$app$suffix(build)"
             continue
         fi
         if python3 "$repo/scripts/zephyr-run.py" --board "$board" --app "$repo/$app" --build "$bdir"; then
             passed=$((passed + 1))
         else
-            failed=$((failed + 1)); failures="$failures $board:$app"
+            failed=$((failed + 1)); failures="$failures $board:$app$suffix"
         fi
+        done
     done
 done
 
