@@ -116,8 +116,9 @@ fn task_sets_flag() -> std::result::Result<(), String> {
 }
 
 /// A setter task of *lower* priority than the loop, and a new waiting task each round (as
-/// `wait_for` makes): the set's give preempts the setter in the middle of its wake, so the
-/// flag's waker slot is still marked "waking" when the next round's task registers.
+/// `wait_for` makes): the set's give preempts the setter in the middle of its wake. (An
+/// earlier flag design kept its waker slot marked "waking" across that preemption and the
+/// next waiter livelocked the loop; this case is the regression test.)
 fn lower_priority_setter() -> std::result::Result<(), String> {
     const ROUNDS: u32 = 200;
     static LOW_FLAG: ThreadSafeFlag = ThreadSafeFlag::new();
