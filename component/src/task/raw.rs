@@ -333,8 +333,10 @@ unsafe fn waker_drop(data: *const ()) {
 
 /// A waker that borrows the caller's reference (no refcount traffic): the loop's poll path.
 pub(crate) fn waker_ref(ptr: &NonNull<Header>) -> core::mem::ManuallyDrop<Waker> {
-    // SAFETY: as in `waker`; wrapped in ManuallyDrop so the borrowed reference is never given
-    // back, and `clone()` on it takes a reference of its own.
+    // SAFETY: the vtable's functions uphold the RawWaker contract (clone takes a reference,
+    // wake/drop give one back, `schedule` is safe from any thread). The waker is wrapped in
+    // ManuallyDrop so the caller's borrowed reference is never given back, and `clone()` on
+    // it takes a reference of its own.
     core::mem::ManuallyDrop::new(unsafe {
         Waker::from_raw(RawWaker::new(ptr.as_ptr().cast_const().cast(), &WAKER_VTABLE))
     })
