@@ -29,7 +29,7 @@ use alloc::vec::Vec;
 use core::cell::{Cell, RefCell, UnsafeCell};
 use core::future::poll_fn;
 use core::net::{SocketAddr, SocketAddrV4};
-use core::task::{Context, Poll};
+use core::task::{ready, Context, Poll};
 
 use crate::rt::{self, Error, Result};
 use crate::select::{select, Either};
@@ -466,17 +466,7 @@ impl Stream {
             if rt::cancel_requested(cx) {
                 return Poll::Ready(Err(Error::Cancelled));
             }
-            loop {
-                let mut wb = self.inner.wbuf.borrow_mut();
-                if wb.is_empty() {
-                    break;
-                }
-                match self.inner.io.poll_send(cx, wb.as_slice()) {
-                    Poll::Ready(Ok(n)) => wb.consume(n),
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => return Poll::Pending,
-                }
-            }
+            ready!(self.poll_flush(cx))?;
             if yielded {
                 Poll::Ready(Ok(()))
             } else {
@@ -595,17 +585,7 @@ impl Stream {
                 return Poll::Ready(Err(Error::Cancelled));
             }
             // Keep byte order: whatever `write()` buffered goes first.
-            loop {
-                let mut wb = self.inner.wbuf.borrow_mut();
-                if wb.is_empty() {
-                    break;
-                }
-                match self.inner.io.poll_send(cx, wb.as_slice()) {
-                    Poll::Ready(Ok(n)) => wb.consume(n),
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => return Poll::Pending,
-                }
-            }
+            ready!(self.poll_flush(cx))?;
             self.inner.io.poll_send(cx, buf)
         })
         .await
@@ -617,19 +597,20 @@ impl Stream {
             if rt::cancel_requested(cx) {
                 return Poll::Ready(Err(Error::Cancelled));
             }
-            loop {
-                let mut wb = self.inner.wbuf.borrow_mut();
-                if wb.is_empty() {
-                    return Poll::Ready(Ok(()));
-                }
-                match self.inner.io.poll_send(cx, wb.as_slice()) {
-                    Poll::Ready(Ok(n)) => wb.consume(n),
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => return Poll::Pending,
-                }
-            }
+            self.poll_flush(cx)
         })
         .await
+    }
+
+    /// Sends the write buffer until it is empty (`Ready(Ok)`), the socket is full
+    /// (`Pending`, waker registered) or the connection failed.
+    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let mut wb = self.inner.wbuf.borrow_mut();
+        while !wb.is_empty() {
+            let n = ready!(self.inner.io.poll_send(cx, wb.as_slice()))?;
+            wb.consume(n);
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
