@@ -128,7 +128,7 @@ fn million_set_wake_ack_rounds_with_a_thread() {
     });
     let out = run(async move {
         for i in 0..rounds {
-            match wait_for_ms(FLAG.wait(), 5_000).await {
+            match wait_for_ms(FLAG.wait(), 50_000).await {
                 Ok(()) => {}
                 Err(e) => return Ok(Err(format!("round {i}: {e}"))),
             }
@@ -170,7 +170,7 @@ fn four_threads_setting_at_once() {
         let mut wakes = 0u64;
         loop {
             let all_done = f.load(Ordering::Acquire) == 4;
-            match wait_for_ms(FLAG.wait(), 5_000).await {
+            match wait_for_ms(FLAG.wait(), 50_000).await {
                 Ok(()) => wakes += 1,
                 Err(Error::Timeout) if FLAG.is_set() => return Err(Error::runtime("lost wake: flag set, task asleep")),
                 Err(Error::Timeout) if all_done => return Ok(wakes),

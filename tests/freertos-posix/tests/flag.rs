@@ -52,9 +52,9 @@ fn tick_hook_flag_10000() -> std::result::Result<(), String> {
         let mut wakes = 0u32;
         let mut latency = Vec::with_capacity(N as usize);
         while SETS.load(Ordering::SeqCst) < N {
-            match wait_for_ms(FLAG.wait(), 1_000).await {
+            match wait_for_ms(FLAG.wait(), 10_000).await {
                 Ok(()) => {}
-                Err(Error::Timeout) => return Err(Error::runtime("no wake for 1 s: a set was lost")),
+                Err(Error::Timeout) => return Err(Error::runtime("no wake for 10 s: a set was lost")),
                 Err(e) => return Err(e),
             }
             latency.push((epoch().elapsed().as_nanos() as u64).saturating_sub(STAMP_NS.load(Ordering::SeqCst)));
@@ -103,7 +103,7 @@ fn task_sets_flag() -> std::result::Result<(), String> {
     let wakes = run(async {
         let mut wakes = 0u32;
         while SET_BY_TASK.load(Ordering::SeqCst) < N {
-            wait_for_ms(FLAG.wait(), 1_000).await?;
+            wait_for_ms(FLAG.wait(), 10_000).await?;
             wakes += 1;
         }
         Ok(wakes)
@@ -143,7 +143,7 @@ fn lower_priority_setter() -> std::result::Result<(), String> {
     .map_err(|e| e.to_string())?;
     let out = run(async {
         for i in 0..ROUNDS {
-            if let Err(e) = wait_for_ms(LOW_FLAG.wait(), 2_000).await {
+            if let Err(e) = wait_for_ms(LOW_FLAG.wait(), 20_000).await {
                 return Ok(Err(format!("round {i}: {e}")));
             }
             ACKED.store(i + 1, Ordering::Release);
@@ -244,7 +244,7 @@ fn queue_full_and_flow() -> std::result::Result<(), String> {
         .map_err(|_| Error::Os(12))?;
         let mut expect = 1u32;
         while expect <= N {
-            let msg = wait_for_ms(queue.recv(), 2_000).await?;
+            let msg = wait_for_ms(queue.recv(), 20_000).await?;
             if msg.as_slice() != expect.to_le_bytes() {
                 return Err(Error::value("task messages out of order"));
             }

@@ -90,7 +90,7 @@ fn ping_pong<S: Sem>() -> Result<(), String> {
     for round in 0..ROUNDS {
         let t0 = Instant::now();
         ping.give();
-        if !pong.take(Some(2_000_000)) {
+        if !pong.take(Some(20_000_000)) {
             return Err(format!("{}: no pong in round {round}", S::NAME));
         }
         rtt.push(t0.elapsed().as_nanos() as u64);
@@ -190,11 +190,11 @@ fn tick_isr_wakes<S: Sem>() -> Result<(), String> {
     unsafe { sys::posix_set_tick_hook(Some(tick_hook::<S>())) };
     let mut wakes = 0u64;
     let mut latency = Vec::with_capacity(N as usize);
-    let deadline = rtos_shims::now_us() + 30_000_000;
+    let deadline = rtos_shims::now_us() + 300_000_000;
     loop {
-        if !s.take(Some(1_000_000)) {
+        if !s.take(Some(10_000_000)) {
             return Err(format!(
-                "{}: no wake for 1 s after {} gives",
+                "{}: no wake for 10 s after {} gives",
                 S::NAME,
                 ISR_GIVES.load(Ordering::SeqCst)
             ));
@@ -312,7 +312,7 @@ fn critical_section_excludes() -> Result<(), String> {
     // Same priority as the workers: time slicing on every tick interleaves all three.
     let mut finished = 0;
     while finished < 2 {
-        if !done.take(Some(30_000_000)) {
+        if !done.take(Some(300_000_000)) {
             return Err("workers did not finish".into());
         }
         finished += 1;
@@ -386,7 +386,7 @@ fn tasks() -> Result<(), String> {
         );
         done.give();
     });
-    if !done.take(Some(1_000_000)) {
+    if !done.take(Some(10_000_000)) {
         return Err("spawned task did not run".into());
     }
     let other = other.load(Ordering::SeqCst);
