@@ -1,4 +1,4 @@
-//! `Task.cancel()`, row by row of the table in `shared/SEMANTICS.md`.
+//! `Task.cancel()`, row by row of the table in `docs/SEMANTICS.md`.
 
 use alloc::format;
 use alloc::rc::Rc;

@@ -1,6 +1,6 @@
 //! # MicroPython asyncio conformance cases
 //!
-//! Every example of the two seed documents and every case of `shared/SEMANTICS.md`, as
+//! Every example of the two seed documents and every case of `docs/SEMANTICS.md`, as
 //! functions that run a loop and check the exact sequence of events it produced. The cases
 //! use only the public `uasyncio` API and the `rtos-shims` seam, so the same list runs on
 //! the host (`tests/host.rs`), on the FreeRTOS POSIX port and on Cortex-M firmware.
