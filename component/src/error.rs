@@ -106,12 +106,17 @@ pub(crate) fn errno_name(code: i32) -> Option<&'static str> {
         12 => "ENOMEM",
         22 => "EINVAL",
         98 => "EADDRINUSE",
+        99 => "EADDRNOTAVAIL",
+        100 => "ENETDOWN",
+        101 => "ENETUNREACH",
         103 => "ECONNABORTED",
         104 => "ECONNRESET",
         107 => "ENOTCONN",
         110 => "ETIMEDOUT",
         111 => "ECONNREFUSED",
         113 => "EHOSTUNREACH",
+        // getaddrinfo's EAI_NONAME, as MicroPython's unix port reports a failed lookup.
+        -2 => "EAI_NONAME",
         _ => return None,
     })
 }
