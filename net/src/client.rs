@@ -1,9 +1,10 @@
 //! `open_connection` (the seed's client entry point) and name resolution on a [`Stack`].
 
 use core::net::Ipv4Addr;
+use core::str::FromStr;
 
 use crate::dns;
-use crate::rt::Result;
+use crate::rt::{errno, Error, Result};
 use crate::stack::Stack;
 use crate::stream::{Stream, Transport};
 use crate::tcp::Conn;
@@ -21,14 +22,16 @@ impl Stack {
     /// `OSError(EAI_NONAME)` for an unknown name, `OSError(ECONNREFUSED)` when the peer
     /// answers with RST, `OSError(ETIMEDOUT)` when nothing answers within the connect timeout
     /// (also an unanswered ARP), `OSError(ENOMEM)` when every socket slot is in use,
-    /// `OSError(ENETUNREACH)` before the interface has an address, `RuntimeError` when the
-    /// TLS handshake fails (the message names the TLS error).
+    /// `OSError(ENETUNREACH)` at once while the interface has no address (before DHCP or
+    /// PPP brought it up, or after a PPP link went down; checked before any name lookup),
+    /// `RuntimeError` when the TLS handshake fails (the message names the TLS error).
     pub async fn open_connection(
         &self,
         host: &str,
         port: u16,
         ssl: Option<&TlsClientConfig>,
     ) -> Result<(Stream, Stream)> {
+        self.check_addressed()?;
         let addr = self.resolve(host).await?;
         let conn = Conn::connect(&self.core, addr, port).await?;
         let stream = match ssl {
@@ -44,16 +47,30 @@ impl Stack {
     /// Cancellation: returns `Err(Cancelled)`; the query is abandoned and its slot freed.
     ///
     /// # Errors
-    /// `OSError(EAI_NONAME)` if the name does not resolve (or no DNS server is configured),
+    /// `OSError(ENETUNREACH)` for a name (not a dotted address) while the interface has no
+    /// address, `OSError(EAI_NONAME)` if the name does not resolve (or no DNS server is
+    /// configured),
     /// `OSError(ETIMEDOUT)` after the stack's DNS timeout, `OSError(ENOMEM)` when all query
     /// slots are busy, `ValueError` for a malformed name.
     pub async fn resolve(&self, host: &str) -> Result<Ipv4Addr> {
+        if Ipv4Addr::from_str(host).is_err() {
+            self.check_addressed()?;
+        }
         dns::resolve(&self.core, host).await
+    }
+
+    /// `OSError(ENETUNREACH)` unless the interface has an IPv4 address.
+    fn check_addressed(&self) -> Result<()> {
+        match self.ipv4_address() {
+            Some(_) => Ok(()),
+            None => Err(Error::Os(errno::ENETUNREACH)),
+        }
     }
 
     /// Connect to an address (no DNS, no TLS); one handle of the stream.
     ///
-    /// Cancellation: as [`Stack::open_connection`].
+    /// Cancellation: as [`Stack::open_connection`]. Errors: as [`Stack::open_connection`]
+    /// (`OSError(ENETUNREACH)` at once without an interface address).
     pub async fn connect_addr(&self, addr: Ipv4Addr, port: u16) -> Result<Stream> {
         Ok(Stream::new(Transport::Tcp(
             Conn::connect(&self.core, addr, port).await?,

@@ -20,6 +20,7 @@
 //! | [`tls`] | TLS 1.3 client through `embedded-tls` | the `ssl` argument |
 //! | [`nal`] | `embedded-io-async` and `embedded-nal-async` impls | — |
 //! | [`device`] | in-memory pair, Linux TAP | — |
+//! | `ppp` (feature `ppp`) | PPP over a serial byte stream (a cellular modem) as the stack's link | — |
 //! | [`rt`] | the seam to the runtime (error type, spawn, sleep, cancel probe) | — |
 //!
 //! Every async function states its cancellation behaviour. Cancellation is MicroPython's
@@ -40,6 +41,8 @@ pub mod device;
 mod dns;
 mod fmt;
 pub mod nal;
+#[cfg(feature = "ppp")]
+pub mod ppp;
 pub mod rt;
 mod select;
 pub mod server;

@@ -17,17 +17,25 @@ pub use uasyncio::{Error, Result};
 /// errno values used in [`Error::Os`], with their Linux numbers (MicroPython reports the
 /// same numbers in `OSError.errno`).
 pub mod errno {
+    /// I/O error: the byte stream under a link (a serial port) failed.
+    pub const EIO: i32 = 5;
     /// Bad file descriptor: the stream or server was closed by this side.
     pub const EBADF: i32 = 9;
     /// Out of memory: every socket slot (or DNS query slot) of the stack is in use.
     pub const ENOMEM: i32 = 12;
     /// Invalid argument.
     pub const EINVAL: i32 = 22;
+    /// Broken pipe: the byte stream under a link refused further writes.
+    pub const EPIPE: i32 = 32;
     /// Address already in use: a server already listens on that port.
     pub const EADDRINUSE: i32 = 98;
     /// The requested local address is not one of the stack's addresses.
     pub const EADDRNOTAVAIL: i32 = 99;
-    /// The network is down: the interface has no IPv4 address (yet).
+    /// The network went down under an open connection (the PPP link ended): what the
+    /// connection's reads and writes report once the link is gone.
+    pub const ENETDOWN: i32 = 100;
+    /// The network is unreachable: the interface has no IPv4 address (yet, or any more),
+    /// so a new connection cannot even start.
     pub const ENETUNREACH: i32 = 101;
     /// Connection reset by the peer.
     pub const ECONNRESET: i32 = 104;

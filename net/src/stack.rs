@@ -26,6 +26,16 @@
 //! stream whose last handle is dropped closes gracefully: its socket lingers (FIN, wait for
 //! the ACK) in a list the driver reaps, and is aborted with RST after
 //! [`StackConfig::linger_ms`]. So no socket outlives its use by more than the linger time.
+//!
+//! # Ethernet or an IP link, and addresses that come and go
+//! The medium is the device's: an Ethernet device (TAP, the in-memory pair) or an IP link
+//! with no link-layer header (PPP, feature `ppp`). The address is static, from DHCP, or
+//! supplied by the link at run time ([`Ipv4Config::Unconfigured`]): PPP's IPCP sets a /32
+//! with a default route and DNS servers when the link opens, and takes them away again when
+//! it ends. Taking the address away also aborts every TCP connection of the stack, because
+//! no segment of theirs can arrive any more: their owners see an error at the next read or
+//! write (instead of waiting for a retransmission timeout), and new connections fail at
+//! once with `OSError(ENETUNREACH)`. Listening servers stay and serve the next link.
 
 use alloc::collections::VecDeque;
 use alloc::rc::Rc;
@@ -37,6 +47,7 @@ use core::net::Ipv4Addr;
 use core::task::{Context, Poll, Waker};
 
 use smoltcp::iface::{Config as IfaceConfig, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
+use smoltcp::phy::Medium;
 use smoltcp::socket::{dhcpv4, dns, tcp};
 use smoltcp::time::Instant as SInstant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpListenEndpoint, Ipv4Cidr};
@@ -70,12 +81,19 @@ pub enum Ipv4Config {
     },
     /// Ask a DHCP server; [`Stack::wait_config_up`] waits for the lease.
     Dhcp,
+    /// No address until the link itself supplies one at run time (PPP's IPCP, see
+    /// `ppp::PppLink`); until then, and after the link goes down, connects fail at once
+    /// with `OSError(ENETUNREACH)`. [`Stack::wait_config_up`] waits for the link.
+    Unconfigured,
 }
 
 /// Everything a [`Stack`] is built from.
+///
+/// The medium (Ethernet or a bare IP link such as PPP) is the device's: [`Stack::new`] reads
+/// it from the device's capabilities, so one configuration type serves both.
 #[derive(Clone)]
 pub struct StackConfig {
-    /// Ethernet address of the interface (must be unicast).
+    /// Ethernet address of the interface (must be unicast). Unused on an IP link.
     pub mac: [u8; 6],
     /// Static address or DHCP.
     pub ipv4: Ipv4Config,
@@ -128,7 +146,26 @@ impl StackConfig {
             ..StackConfig::with_static(mac, Ipv4Addr::UNSPECIFIED, 0)
         }
     }
+
+    /// A configuration for an IP link (no Ethernet, e.g. PPP): no address until the link
+    /// supplies one ([`Ipv4Config::Unconfigured`]), the defaults for everything else.
+    ///
+    /// ```
+    /// use uasyncio_net::{Ipv4Config, StackConfig};
+    /// let mut cfg = StackConfig::for_ip_link();
+    /// cfg.random_seed = 0x5eed; // make it differ per boot
+    /// assert_eq!(cfg.ipv4, Ipv4Config::Unconfigured);
+    /// ```
+    pub fn for_ip_link() -> Self {
+        StackConfig {
+            ipv4: Ipv4Config::Unconfigured,
+            ..StackConfig::with_static(LOCAL_MAC, Ipv4Addr::UNSPECIFIED, 0)
+        }
+    }
 }
+
+/// The placeholder Ethernet address of [`StackConfig::for_ip_link`] (locally administered).
+const LOCAL_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 
 /// Socket counts of a stack, for tests and diagnostics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -168,6 +205,16 @@ pub(crate) struct State {
     pub(crate) servers: Vec<Option<ServerEntry>>,
     lingering: Vec<Linger>,
     pub(crate) dns_servers: Vec<Ipv4Addr>,
+    /// Sockets aborted because the link went down (see [`State::aborted_by_link_down`]).
+    net_down: Vec<SocketHandle>,
+}
+
+impl State {
+    /// Whether socket `h` was aborted because its link went down (`Core::link_down`), so
+    /// that an operation on it can report `OSError(ENETDOWN)` rather than a reset.
+    pub(crate) fn aborted_by_link_down(&self, h: SocketHandle) -> bool {
+        self.net_down.contains(&h)
+    }
 }
 
 /// Shared state of one stack.
@@ -187,17 +234,54 @@ pub struct Stack {
     pub(crate) core: Rc<Core>,
 }
 
+impl core::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Stack")
+            .field("ipv4_address", &self.ipv4_address())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
 impl Stack {
     /// Build a stack on `device` and start its driver task on the running loop.
     ///
+    /// The medium is the device's (`capabilities().medium`): on Ethernet the stack uses
+    /// [`StackConfig::mac`]; on an IP link (feature `ppp`) there is no link-layer address
+    /// and `mac` is ignored.
+    ///
     /// # Errors
-    /// `ValueError` for a multicast or broadcast `mac` or a prefix length above 32.
+    /// `ValueError` for a multicast or broadcast `mac` or a prefix length above 32, for DHCP
+    /// on an IP link (DHCP needs Ethernet), and for a device medium this build does not
+    /// support.
     pub fn new<D: NetDevice + 'static>(mut device: D, cfg: StackConfig) -> Result<Stack> {
-        let mac = EthernetAddress(cfg.mac);
-        if !mac.is_unicast() {
-            return Err(Error::Value("mac must be a unicast Ethernet address".into()));
-        }
-        let mut icfg = IfaceConfig::new(HardwareAddress::Ethernet(mac));
+        let hw = match device.capabilities().medium {
+            Medium::Ethernet => {
+                let mac = EthernetAddress(cfg.mac);
+                if !mac.is_unicast() {
+                    return Err(Error::Value("mac must be a unicast Ethernet address".into()));
+                }
+                HardwareAddress::Ethernet(mac)
+            }
+            #[cfg(feature = "ppp")]
+            Medium::Ip => {
+                if cfg.ipv4 == Ipv4Config::Dhcp {
+                    return Err(Error::Value(
+                        "DHCP needs an Ethernet device: on an IP link use Ipv4Config::Unconfigured \
+                         (StackConfig::for_ip_link) or a static address"
+                            .into(),
+                    ));
+                }
+                HardwareAddress::Ip
+            }
+            #[allow(unreachable_patterns)]
+            _ => {
+                return Err(Error::Value(
+                    "the device's medium is not supported by this build (IP links need feature `ppp`)".into(),
+                ))
+            }
+        };
+        let mut icfg = IfaceConfig::new(hw);
         icfg.random_seed = cfg.random_seed;
         let now = SInstant::from_micros(rt::now_us() as i64);
         let mut iface = Interface::new(icfg, &mut device, now);
@@ -227,6 +311,7 @@ impl Stack {
             Ipv4Config::Dhcp => {
                 dhcp = Some(sockets.add(dhcpv4::Socket::new()));
             }
+            Ipv4Config::Unconfigured => {}
         }
         let addrs: Vec<IpAddress> = dns_servers.iter().map(|a| IpAddress::Ipv4(*a)).collect();
         let dns = sockets.add(dns::Socket::new(&addrs, queries));
@@ -243,6 +328,7 @@ impl Stack {
             servers: Vec::new(),
             lingering: Vec::new(),
             dns_servers,
+            net_down: Vec::new(),
         };
         let core = Rc::new(Core {
             st: RefCell::new(st),
@@ -262,7 +348,8 @@ impl Stack {
         self.core.st.borrow().iface.ipv4_addr()
     }
 
-    /// Wait until the interface has an IPv4 address (at once for a static configuration).
+    /// Wait until the interface has an IPv4 address: at once for a static configuration,
+    /// when DHCP got a lease, or when a PPP link opened IPCP.
     ///
     /// Cancellation: returns `Err(Cancelled)`; nothing else changes.
     pub async fn wait_config_up(&self) -> Result<()> {
@@ -273,7 +360,10 @@ impl Stack {
             if self.ipv4_address().is_some() {
                 return Poll::Ready(Ok(()));
             }
-            self.core.config_waiters.borrow_mut().push(cx.waker().clone());
+            let mut waiters = self.core.config_waiters.borrow_mut();
+            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                waiters.push(cx.waker().clone());
+            }
             Poll::Pending
         })
         .await
@@ -340,6 +430,60 @@ impl Core {
     pub(crate) fn remove_tcp_socket(st: &mut State, h: SocketHandle) {
         st.sockets.remove(h);
         st.tcp_count -= 1;
+        // The handle may be reused by a new socket: forget its history.
+        st.net_down.retain(|&d| d != h);
+    }
+
+    /// The link supplied an address (PPP: IPCP opened): `address`/32, a default route via
+    /// `gateway` (on an IP link any address will do: there is no neighbour to resolve) and
+    /// `dns_servers`. Wakes [`Stack::wait_config_up`].
+    #[allow(dead_code)] // used by `ppp`
+    pub(crate) fn link_up(&self, address: Ipv4Addr, gateway: Ipv4Addr, dns_servers: Vec<Ipv4Addr>) {
+        {
+            let mut guard = self.st.borrow_mut();
+            let st = &mut *guard;
+            st.iface.update_ip_addrs(|a| {
+                a.clear();
+                let _ = a.push(IpCidr::Ipv4(Ipv4Cidr::new(address, 32)));
+            });
+            let _ = st.iface.routes_mut().add_default_ipv4_route(gateway);
+            let addrs: Vec<IpAddress> = dns_servers.iter().map(|a| IpAddress::Ipv4(*a)).collect();
+            st.sockets.get_mut::<dns::Socket>(st.dns).update_servers(&addrs);
+            st.dns_servers = dns_servers;
+        }
+        for w in self.config_waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+        self.kick();
+    }
+
+    /// The link went down: remove the address, the default route and the DNS servers,
+    /// and abort every TCP connection (listeners stay and serve again on the next link).
+    /// An aborted socket's RST cannot go out any more; its owner sees the error at its next
+    /// operation and the socket is reaped as usual once dropped. Idempotent.
+    #[allow(dead_code)] // used by `ppp`
+    pub(crate) fn link_down(&self) {
+        {
+            let mut guard = self.st.borrow_mut();
+            let st = &mut *guard;
+            st.iface.update_ip_addrs(|a| a.clear());
+            st.iface.routes_mut().remove_default_ipv4_route();
+            st.sockets.get_mut::<dns::Socket>(st.dns).update_servers(&[]);
+            st.dns_servers.clear();
+            let mut aborted = Vec::new();
+            for (h, s) in st.sockets.iter_mut() {
+                if let smoltcp::socket::Socket::Tcp(t) = s {
+                    if !matches!(t.state(), tcp::State::Listen | tcp::State::Closed) {
+                        // Wakes the socket's reader and writer (smoltcp wakes both on a
+                        // state change).
+                        t.abort();
+                        aborted.push(h);
+                    }
+                }
+            }
+            st.net_down.extend(aborted);
+        }
+        self.kick();
     }
 
     /// The last owner of a connected socket is gone: close it gracefully and let the

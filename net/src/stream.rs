@@ -18,6 +18,29 @@
 //! the same time is a bug that would make one of them hang; the second gets
 //! `RuntimeError` instead (likewise two concurrent `drain`s).
 //!
+//! # Liveness: no wait lasts forever
+//! A peer can stall a connection that still looks alive: stop reading (a zero window
+//! answered to every probe), or trip smoltcp 0.14 into not probing a zero window at all.
+//! So every stream has three guards, each settable per stream:
+//! - keep-alive ([`DEFAULT_KEEPALIVE_MS`]): while we have bytes to send and nothing
+//!   moves, the connection probes its peer, whose answer carries its current window (this
+//!   ends smoltcp's zero-window stall);
+//! - peer timeout ([`DEFAULT_PEER_TIMEOUT_MS`]): a peer that answers nothing for that long
+//!   while we have bytes to send (vanished, unplugged, its reset lost) ends the
+//!   connection: waiting reads and drains get `OSError(ETIMEDOUT)`;
+//! - send timeout ([`DEFAULT_SEND_TIMEOUT_MS`]): a `drain` that moves no byte for that long
+//!   resets the connection and fails with `OSError(ETIMEDOUT)` (a peer that never reads).
+//!
+//! An idle connection (nothing to send) sends nothing and arms no timer: a cellular link
+//! pays for every packet. So a read on an idle connection waits as long as the peer stays
+//! silent, alive or not, as it must for a healthy peer (a server may legitimately say
+//! nothing for hours); [`Stream::set_idle_probe`] probes idle connections too, and
+//! `wait_for` bounds a single read. A truncated stream that
+//! ends with a FIN reads as a clean end of stream: TCP cannot tell the receiver that
+//! bytes are missing when the sender's stack itself sent the FIN too early (smoltcp 0.14
+//! can, under loss: see `net/ROBUSTNESS.md`); protocols that need to know frame their data
+//! (TLS's close_notify, HTTP's Content-Length).
+//!
 //! # Closing
 //! `close()` sends the buffered bytes that fit, then FIN (a half close: reads continue until
 //! the peer's FIN). `wait_closed()` waits until the peer acknowledged our FIN, at most the
@@ -38,6 +61,15 @@ use crate::tls::TlsHandle;
 
 /// The largest single allocation a `read(n)` makes, whatever `n` is.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// Keep-alive interval of new connections, ms: an idle connection sends a probe this often.
+pub const DEFAULT_KEEPALIVE_MS: u32 = 30_000;
+/// Peer timeout of new connections, ms: a peer silent this long ends the connection
+/// (`OSError(ETIMEDOUT)`); with the keep-alive above that is four unanswered probes.
+pub const DEFAULT_PEER_TIMEOUT_MS: u32 = 120_000;
+/// Send timeout of new streams, ms: a `drain` that moves no byte this long fails with
+/// `OSError(ETIMEDOUT)` and resets the connection.
+pub const DEFAULT_SEND_TIMEOUT_MS: u32 = 120_000;
 
 /// A byte queue with a moving start (cheap consumption from the front).
 #[derive(Default)]
@@ -130,19 +162,31 @@ impl Transport {
     fn addrs(&self) -> (SocketAddrV4, SocketAddrV4) {
         match self {
             Transport::Tcp(c) => (c.peer, c.local),
-            Transport::Tls(p) => (p.peer, p.local),
+            Transport::Tls(p) => p.addrs(),
         }
     }
     fn linger_us(&self) -> u64 {
         match self {
             Transport::Tcp(c) => u64::from(c.core.cfg.linger_ms) * 1000,
-            Transport::Tls(p) => u64::from(p.core.cfg.linger_ms) * 1000,
+            Transport::Tls(p) => p.linger_us(),
         }
     }
     fn now_us(&self) -> u64 {
         match self {
             Transport::Tcp(c) => c.core.now_us(),
-            Transport::Tls(p) => p.core.now_us(),
+            Transport::Tls(p) => p.now_us(),
+        }
+    }
+    fn set_liveness(&self, keepalive_ms: Option<u32>, timeout_ms: Option<u32>) {
+        match self {
+            Transport::Tcp(c) => c.set_liveness(keepalive_ms, timeout_ms),
+            Transport::Tls(p) => p.set_liveness(keepalive_ms, timeout_ms),
+        }
+    }
+    fn set_idle_probe(&self, on: bool) {
+        match self {
+            Transport::Tcp(c) => c.set_idle_probe(on),
+            Transport::Tls(p) => p.set_idle_probe(on),
         }
     }
 }
@@ -155,6 +199,7 @@ struct Inner {
     reading: Cell<bool>,
     draining: Cell<bool>,
     closed: Cell<bool>,
+    send_timeout_ms: Cell<Option<u32>>,
 }
 
 /// A TCP (or TLS) stream; `StreamReader` and `StreamWriter` are the same type.
@@ -233,6 +278,7 @@ impl Stream {
                 reading: Cell::new(false),
                 draining: Cell::new(false),
                 closed: Cell::new(false),
+                send_timeout_ms: Cell::new(Some(DEFAULT_SEND_TIMEOUT_MS)),
             }),
             holds_buf_lock: false,
         }
@@ -451,22 +497,21 @@ impl Stream {
     }
 
     /// Send everything in the output buffer to the network (into the socket's transmit
-    /// buffer); always yields at least once.
+    /// buffer); always yields at least once. Fails after the send timeout without progress
+    /// (see the module doc).
     ///
     /// Cancellation: returns `Err(Cancelled)`; bytes not yet sent stay buffered, in order,
     /// for the next `drain`.
     ///
     /// # Errors
     /// `OSError(EBADF)` if there is data to send after `close()`, `OSError(ECONNRESET)` if
-    /// the peer reset the connection, `RuntimeError` if another task is draining.
+    /// the peer reset the connection, `OSError(ETIMEDOUT)` after the send timeout without
+    /// progress or the peer timeout, `RuntimeError` if another task is draining.
     pub async fn drain(&self) -> Result<()> {
         let _lock = self.write_lock()?;
         let mut yielded = false;
-        poll_fn(|cx| {
-            if rt::cancel_requested(cx) {
-                return Poll::Ready(Err(Error::Cancelled));
-            }
-            ready!(self.poll_flush(cx))?;
+        self.with_send_deadline(|cx, progressed| {
+            ready!(self.poll_flush(cx, progressed))?;
             if yielded {
                 Poll::Ready(Ok(()))
             } else {
@@ -476,6 +521,79 @@ impl Stream {
             }
         })
         .await
+    }
+
+    /// Set the keep-alive interval and the peer timeout of this connection (`None`: off);
+    /// see the module doc and [`DEFAULT_KEEPALIVE_MS`], [`DEFAULT_PEER_TIMEOUT_MS`]. They
+    /// are armed only while this connection has bytes to send (see
+    /// [`Stream::set_idle_probe`]). Not in the seed.
+    pub fn set_keepalive(&self, keepalive_ms: Option<u32>, peer_timeout_ms: Option<u32>) {
+        self.inner.io.set_liveness(keepalive_ms, peer_timeout_ms);
+    }
+
+    /// Also probe while the connection is idle (default `false`). With `true` a read on a
+    /// connection whose peer vanished ends with `OSError(ETIMEDOUT)` after the peer timeout,
+    /// at the cost of one small packet each keep-alive interval for as long as the
+    /// connection lives; with `false` an idle connection sends nothing, and a read that
+    /// must not wait forever on a silent peer needs its own `wait_for`. Not in the seed.
+    ///
+    /// ```no_run
+    /// # // no_run: needs a network stack and a peer.
+    /// # async fn f(stack: &uasyncio_net::Stack) -> uasyncio::Result<()> {
+    /// let (r, w) = stack.open_connection("10.0.0.2", 1883, None).await?;
+    /// r.set_keepalive(Some(60_000), Some(240_000));
+    /// r.set_idle_probe(true); // a long-lived subscriber that only reads
+    /// # drop(w); Ok(()) }
+    /// ```
+    pub fn set_idle_probe(&self, on: bool) {
+        self.inner.io.set_idle_probe(on);
+    }
+
+    /// Set how long a `drain` may go without moving a byte before it resets the connection
+    /// and fails with `OSError(ETIMEDOUT)` (`None`: wait as long as the connection lives);
+    /// default [`DEFAULT_SEND_TIMEOUT_MS`]. Not in the seed.
+    pub fn set_send_timeout_ms(&self, ms: Option<u32>) {
+        self.inner.send_timeout_ms.set(ms);
+    }
+
+    /// Poll `f` until it is ready, failing with `ETIMEDOUT` (and resetting the connection)
+    /// if it goes the send timeout without setting its progress flag. Cancellation checks
+    /// are done here.
+    async fn with_send_deadline<T>(
+        &self,
+        mut f: impl FnMut(&mut Context<'_>, &mut bool) -> Poll<Result<T>>,
+    ) -> Result<T> {
+        loop {
+            let mut progressed = false;
+            let step = poll_fn(|cx| {
+                if rt::cancel_requested(cx) {
+                    return Poll::Ready(Some(Err(Error::Cancelled)));
+                }
+                match f(cx, &mut progressed) {
+                    Poll::Ready(r) => Poll::Ready(Some(r)),
+                    // Bytes moved: start a new deadline.
+                    Poll::Pending if progressed => Poll::Ready(None),
+                    Poll::Pending => Poll::Pending,
+                }
+            });
+            let r = match self.inner.send_timeout_ms.get() {
+                None => step.await,
+                Some(ms) => {
+                    let deadline = self.inner.io.now_us() + u64::from(ms) * 1000;
+                    match select(step, rt::sleep_until(deadline)).await {
+                        Either::Left(r) => r,
+                        Either::Right(Ok(())) => {
+                            self.abort();
+                            return Err(Error::Os(crate::rt::errno::ETIMEDOUT));
+                        }
+                        Either::Right(Err(e)) => return Err(e),
+                    }
+                }
+            };
+            if let Some(r) = r {
+                return r;
+            }
+        }
     }
 
     /// Close the sending side: the buffered bytes that fit go out, then FIN. Reading goes
@@ -580,12 +698,9 @@ impl Stream {
         if buf.is_empty() {
             return Ok(0);
         }
-        poll_fn(|cx| {
-            if rt::cancel_requested(cx) {
-                return Poll::Ready(Err(Error::Cancelled));
-            }
+        self.with_send_deadline(|cx, progressed| {
             // Keep byte order: whatever `write()` buffered goes first.
-            ready!(self.poll_flush(cx))?;
+            ready!(self.poll_flush(cx, progressed))?;
             self.inner.io.poll_send(cx, buf)
         })
         .await
@@ -593,21 +708,20 @@ impl Stream {
 
     pub(crate) async fn io_flush(&mut self) -> Result<()> {
         let _lock = self.write_lock()?;
-        poll_fn(|cx| {
-            if rt::cancel_requested(cx) {
-                return Poll::Ready(Err(Error::Cancelled));
-            }
-            self.poll_flush(cx)
-        })
-        .await
+        self.with_send_deadline(|cx, progressed| self.poll_flush(cx, progressed))
+            .await
     }
 
     /// Sends the write buffer until it is empty (`Ready(Ok)`), the socket is full
     /// (`Pending`, waker registered) or the connection failed.
-    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+    /// Sets `progressed` when it moved any byte.
+    fn poll_flush(&self, cx: &mut Context<'_>, progressed: &mut bool) -> Poll<Result<()>> {
         let mut wb = self.inner.wbuf.borrow_mut();
         while !wb.is_empty() {
             let n = ready!(self.inner.io.poll_send(cx, wb.as_slice()))?;
+            if n > 0 {
+                *progressed = true;
+            }
             wb.consume(n);
         }
         Poll::Ready(Ok(()))
