@@ -1,0 +1,399 @@
+//! The link supervisor: keep a data link up over a modem, for as long as the firmware runs.
+//!
+//! [`Supervisor::run`] loops: [`Modem::bring_up`] → [`DataLink::run`] (PPP) until the link
+//! ends (no carrier, negotiation timeout, echo timeout, the peer terminated, an I/O error)
+//! → [`Modem::hang_up`] → back off → bring up again. The back-off doubles after each
+//! consecutive failure, from `backoff_min_ms` to `backoff_max_ms`; a link that came up
+//! resets it. With `max_consecutive_failures` set, the supervisor gives up after that many
+//! failures in a row (a failed bring-up, or a data link that ended before it came up).
+//!
+//! [`LinkState`] is the clonable view for the rest of the firmware: `is_up()`,
+//! `wait_up().await`, `wait_down().await`, the last failure with its [`Layer`] and
+//! counters. It lives on the loop thread (`Rc` inside).
+//!
+//! The data link is a trait so the supervisor does not depend on one PPP implementation
+//! (and so tests can use a scripted one). `uasyncio_net::ppp::PppLink` plugs in through a
+//! small adapter that calls [`UpSignal::up`] when IPCP opens.
+
+use alloc::rc::Rc;
+use alloc::string::{String, ToString};
+use core::cell::{Cell, RefCell};
+use core::fmt;
+
+use embedded_io_async::{Read, Write};
+use uasyncio::Event;
+
+use crate::error::{CellularError, Layer};
+use crate::modem::Modem;
+
+/// Why a data link ended (mirrors `uasyncio_net::ppp::PppEnd`).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum LinkEnd {
+    /// `NO CARRIER` on the line, or the stream ended.
+    NoCarrier,
+    /// Negotiation never finished (`phase`: "LCP" or "IPCP").
+    NegotiationTimeout {
+        /// The phase that did not open.
+        phase: &'static str,
+    },
+    /// The peer terminated the link.
+    PeerTerminated,
+    /// Keep-alive echoes went unanswered.
+    EchoTimeout,
+    /// The byte stream failed.
+    Io(uasyncio::Error),
+    /// The task running the link was cancelled.
+    Cancelled,
+}
+
+impl fmt::Display for LinkEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkEnd::NoCarrier => f.write_str("the modem dropped the call (NO CARRIER)"),
+            LinkEnd::NegotiationTimeout { phase } => write!(f, "{phase} negotiation timed out"),
+            LinkEnd::PeerTerminated => f.write_str("the network terminated the link"),
+            LinkEnd::EchoTimeout => f.write_str("the network stopped answering LCP echoes"),
+            LinkEnd::Io(e) => write!(f, "serial I/O failed: {e}"),
+            LinkEnd::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
+/// Given to [`DataLink::run`]: the link calls [`up`](Self::up) when the network layer opens
+/// (IPCP up: the stack has an address), so [`LinkState`] says "up" only when streams work.
+#[derive(Debug)]
+pub struct UpSignal {
+    state: LinkState,
+}
+
+impl UpSignal {
+    /// The network layer is open.
+    pub fn up(&self) {
+        self.state.set_up();
+    }
+}
+
+/// A data link that runs over a modem in data mode (PPP).
+#[allow(async_fn_in_trait)] // the loop is single-threaded: no `Send` bound is wanted
+pub trait DataLink {
+    /// Runs the link over `io` (the modem right after `CONNECT`) until it ends; calls
+    /// `up.up()` once the network layer is open.
+    async fn run<IO: Read + Write>(&mut self, io: &mut IO, up: &UpSignal) -> LinkEnd;
+}
+
+/// Counters of a [`LinkState`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Bring-up attempts (each ends with a dial, or fails before it).
+    pub dials: u32,
+    /// Times the link came up.
+    pub ups: u32,
+    /// Times a link that was up went down.
+    pub drops: u32,
+    /// Failures in a row (reset when the link comes up).
+    pub consecutive_failures: u32,
+}
+
+struct Inner {
+    up: Cell<bool>,
+    up_event: Event,
+    down_event: Event,
+    last_error: RefCell<Option<CellularError>>,
+    stats: Cell<LinkStats>,
+}
+
+/// The link's state, for any task on the loop thread (clonable; see the module docs).
+#[derive(Clone)]
+pub struct LinkState {
+    inner: Rc<Inner>,
+}
+
+impl fmt::Debug for LinkState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinkState")
+            .field("up", &self.is_up())
+            .field("stats", &self.stats())
+            .field("last_error", &self.inner.last_error.borrow())
+            .finish()
+    }
+}
+
+impl Default for LinkState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LinkState {
+    /// A state that is down, with no error yet.
+    pub fn new() -> Self {
+        let inner = Inner {
+            up: Cell::new(false),
+            up_event: Event::new(),
+            down_event: Event::new(),
+            last_error: RefCell::new(None),
+            stats: Cell::new(LinkStats::default()),
+        };
+        inner.down_event.set();
+        LinkState { inner: Rc::new(inner) }
+    }
+
+    /// True while the data link is up (IPCP open).
+    pub fn is_up(&self) -> bool {
+        self.inner.up.get()
+    }
+
+    /// Waits until the link is up; returns at once if it is.
+    ///
+    /// **Cancellation:** `Err(Cancelled)`; nothing else changes. Dropping the future leaves
+    /// the wait with no effect.
+    pub async fn wait_up(&self) -> uasyncio::Result<()> {
+        while !self.is_up() {
+            self.inner.up_event.wait().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the link is down; returns at once if it is.
+    ///
+    /// **Cancellation:** as [`wait_up`](Self::wait_up).
+    pub async fn wait_down(&self) -> uasyncio::Result<()> {
+        while self.is_up() {
+            self.inner.down_event.wait().await?;
+        }
+        Ok(())
+    }
+
+    /// The last failure (with [`CellularError::layer`]), if any.
+    pub fn last_error(&self) -> Option<CellularError> {
+        self.inner.last_error.borrow().clone()
+    }
+
+    /// The layer of the last failure.
+    pub fn last_error_layer(&self) -> Option<Layer> {
+        self.inner.last_error.borrow().as_ref().and_then(CellularError::layer)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> LinkStats {
+        self.inner.stats.get()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut LinkStats)) {
+        let mut s = self.inner.stats.get();
+        f(&mut s);
+        self.inner.stats.set(s);
+    }
+
+    fn set_up(&self) {
+        if self.inner.up.replace(true) {
+            return;
+        }
+        self.update(|s| {
+            s.ups += 1;
+            s.consecutive_failures = 0;
+        });
+        self.inner.down_event.clear();
+        self.inner.up_event.set();
+    }
+
+    /// Marks the link down; true if it was up.
+    fn set_down(&self) -> bool {
+        if !self.inner.up.replace(false) {
+            return false;
+        }
+        self.update(|s| s.drops += 1);
+        self.inner.up_event.clear();
+        self.inner.down_event.set();
+        true
+    }
+
+    fn fail(&self, e: CellularError) -> u32 {
+        log::warn!("cellular: {e}");
+        *self.inner.last_error.borrow_mut() = Some(e);
+        let mut n = 0;
+        self.update(|s| {
+            s.consecutive_failures += 1;
+            n = s.consecutive_failures;
+        });
+        n
+    }
+}
+
+/// Settings of a [`Supervisor`].
+#[derive(Debug, Clone)]
+pub struct SupervisorConfig {
+    /// First back-off after a failure, ms. Default 1 000.
+    pub backoff_min_ms: u32,
+    /// Longest back-off, ms. Default 60 000.
+    pub backoff_max_ms: u32,
+    /// Give up after this many failures in a row (`None`: never). Default `None`.
+    pub max_consecutive_failures: Option<u32>,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        SupervisorConfig {
+            backoff_min_ms: 1_000,
+            backoff_max_ms: 60_000,
+            max_consecutive_failures: None,
+        }
+    }
+}
+
+/// Marks the state down when the supervisor's future ends or is dropped.
+struct DownOnDrop<'a>(&'a LinkState);
+
+impl Drop for DownOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.set_down();
+    }
+}
+
+/// Keeps a data link up over a modem (see the module docs).
+pub struct Supervisor<IO, L> {
+    modem: Modem<IO>,
+    link: L,
+    cfg: SupervisorConfig,
+    state: LinkState,
+}
+
+impl<IO, L> fmt::Debug for Supervisor<IO, L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("cfg", &self.cfg)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<IO: Read + Write, L: DataLink> Supervisor<IO, L> {
+    /// A supervisor for `modem` and `link`.
+    pub fn new(modem: Modem<IO>, link: L, cfg: SupervisorConfig) -> Self {
+        Supervisor {
+            modem,
+            link,
+            cfg,
+            state: LinkState::new(),
+        }
+    }
+
+    /// The state handle (clone it for other tasks).
+    pub fn state(&self) -> LinkState {
+        self.state.clone()
+    }
+
+    /// The modem (between runs).
+    pub fn modem(&mut self) -> &mut Modem<IO> {
+        &mut self.modem
+    }
+
+    /// Runs forever: bring up, run the link, hang up, back off, redial. Returns only when
+    /// it gives up ([`CellularError::GaveUp`]; the cause is in
+    /// [`LinkState::last_error`]), or when cancelled.
+    ///
+    /// **Cancellation:** a cancel while the link runs or the modem is being brought up makes
+    /// it hang up (best effort: two guard times and `ATH`), mark the state down and return
+    /// [`CellularError::Cancelled`]. **Dropping** the future marks the state down at once,
+    /// without a hang-up (the modem may be left in data mode: the next bring-up escapes it).
+    pub async fn run(&mut self) -> CellularError {
+        let guard = DownOnDrop(&self.state);
+        let state = guard.0.clone();
+        let mut backoff = self.cfg.backoff_min_ms.max(1);
+        loop {
+            state.update(|s| s.dials += 1);
+            let failure = match self.modem.bring_up().await {
+                Ok(c) => {
+                    log::info!("cellular: data call up ({:?})", c.rate);
+                    let up = UpSignal { state: state.clone() };
+                    let end = self.link.run(self.modem.io_mut(), &up).await;
+                    let was_up = state.set_down();
+                    log::info!("cellular: data link ended: {end}");
+                    let cancelled = end == LinkEnd::Cancelled;
+                    if self.modem.hang_up().await.is_err() {
+                        log::warn!("cellular: hang-up failed; the next bring-up escapes data mode");
+                    }
+                    if cancelled {
+                        return CellularError::Cancelled;
+                    }
+                    let e = CellularError::Ppp(end.to_string());
+                    if was_up {
+                        *state.inner.last_error.borrow_mut() = Some(e);
+                        backoff = self.cfg.backoff_min_ms.max(1);
+                        None
+                    } else {
+                        Some(e)
+                    }
+                }
+                Err(CellularError::Cancelled) => {
+                    let _ = self.modem.hang_up().await;
+                    return CellularError::Cancelled;
+                }
+                Err(e) => Some(e),
+            };
+            let wait = match failure {
+                Some(e) => {
+                    let n = state.fail(e);
+                    if self.cfg.max_consecutive_failures.is_some_and(|max| n >= max) {
+                        return CellularError::GaveUp { failures: n };
+                    }
+                    let w = backoff;
+                    backoff = backoff.saturating_mul(2).min(self.cfg.backoff_max_ms.max(1));
+                    w
+                }
+                None => backoff,
+            };
+            log::info!("cellular: redial in {wait} ms");
+            if uasyncio::sleep_ms(wait).await.is_err() {
+                return CellularError::Cancelled;
+            }
+        }
+    }
+}
+
+/// A failure message with its layer, for logs: `"[Sim] SIM: ..."`.
+pub fn describe(e: &CellularError) -> String {
+    match e.layer() {
+        Some(l) => alloc::format!("[{l:?}] {e}"),
+        None => e.to_string(),
+    }
+}
+
+/// The adapter for `uasyncio_net::ppp::PppLink`: runs it and signals "up" when IPCP opens.
+///
+/// `PppLink` is a cheap `Rc` handle, so the adapter keeps a clone to read
+/// [`PppLink::is_up`](uasyncio_net::ppp::PppLink::is_up) after every poll of the running
+/// link: IPCP opens inside such a poll, so the signal comes in the same pass of the loop
+/// and costs no extra wake-up.
+///
+/// **Cancellation:** as `PppLink::run` (it ends the link and returns
+/// [`LinkEnd::Cancelled`]). Dropping the future drops the running link (the stack goes down).
+impl DataLink for uasyncio_net::ppp::PppLink {
+    async fn run<IO: Read + Write>(&mut self, io: &mut IO, up: &UpSignal) -> LinkEnd {
+        use core::future::{poll_fn, Future};
+        use uasyncio_net::ppp::PppEnd;
+
+        let watch = self.clone();
+        let mut signalled = false;
+        let mut running = core::pin::pin!(uasyncio_net::ppp::PppLink::run(self, io));
+        let end = poll_fn(|cx| {
+            let r = running.as_mut().poll(cx);
+            if !signalled && watch.is_up() {
+                signalled = true;
+                up.up();
+            }
+            r
+        })
+        .await;
+        match end {
+            PppEnd::NoCarrier => LinkEnd::NoCarrier,
+            PppEnd::NegotiationTimeout { phase } => LinkEnd::NegotiationTimeout { phase },
+            PppEnd::PeerTerminated => LinkEnd::PeerTerminated,
+            PppEnd::EchoTimeout => LinkEnd::EchoTimeout,
+            PppEnd::Io(e) => LinkEnd::Io(e),
+            PppEnd::Cancelled => LinkEnd::Cancelled,
+            other => LinkEnd::Io(uasyncio::Error::runtime(other.to_string())),
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! Modem bring-up and hang-up: from a powered modem to a data call, and back.
+//!
+//! [`Modem::bring_up`] runs the steps every 3GPP modem needs, each with its own bounded
+//! wait, and fails with a [`CellularError`] naming the step:
+//!
+//! 1. **sync**: `AT` until `OK` (`sync_attempts` tries of `sync_timeout_ms`). Halfway, in case
+//!    the modem is still in data mode from an earlier session, it sends the escape sequence
+//!    (`+++` between guard times) once.
+//! 2. `ATE0` (echo off; the client skips the echo of this one) and `AT+CMEE=1` (numeric
+//!    `+CME ERROR` codes; a modem that refuses it is tolerated).
+//! 3. **SIM**: `AT+CPIN?`; `SIM PIN` sends the configured PIN (none configured:
+//!    `Sim(PinRequired)`), then waits for `READY`; an error (`+CME ERROR: 10`: no SIM) is
+//!    `Sim(Error)`; `SIM PUK` and other locks are `Sim(Locked)`.
+//! 4. **registration**: enables `+CREG`/`+CGREG`/`+CEREG` URCs (a modem without LTE refuses
+//!    `+CEREG`: tolerated), then until `registration_timeout_ms` passes: queries the status,
+//!    and between queries waits for a registration URC (at most `registration_poll_ms`).
+//!    Home or roaming (any of the three) ends the wait; roaming is logged. Denied is
+//!    `Registration(Denied)`; searching is logged.
+//! 5. **PDP context**: `AT+CGDCONT=1,"IP","<apn>"`, built with `at_commands`' builder.
+//! 6. **dial**: `ATD*99***1#` or `AT+CGDATA="PPP",1` ([`DialMethod`]) until `CONNECT`.
+//!
+//! [`Modem::hang_up`] leaves data mode the V.250 way: `guard_ms` of silence, `+++` with no
+//! CR, `guard_ms` of silence (reading and dropping what the modem says meanwhile, such as
+//! the `OK` for the escape), then `ATH`. A modem that was already in command mode sees
+//! `+++ATH` as one line and answers `ERROR`; the `ATH` is then sent once more.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use at_commands::builder::CommandBuilder;
+use embedded_io_async::{Read, Write};
+
+use crate::at::{parse_reg_query, AtClient, AtConfig, AtErrorKind, Final, RegKind, RegStatus, Urc};
+use crate::error::{CellularError, RegistrationProblem, SimProblem};
+
+/// How the data call is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialMethod {
+    /// `ATD*99***1#` (the GPRS service code with context 1): what almost every modem takes.
+    Atd99,
+    /// `AT+CGDATA="PPP",1`.
+    Cgdata,
+}
+
+/// Settings of a [`Modem`]. `ModemConfig::new("internet")` gives the defaults.
+#[derive(Debug, Clone)]
+pub struct ModemConfig {
+    /// The access point name of the operator (printable ASCII, no `"`).
+    pub apn: String,
+    /// The SIM PIN, if the SIM has the PIN lock on (4 to 8 digits).
+    pub pin: Option<String>,
+    /// `AT` tries before the modem counts as not answering. Default 10.
+    pub sync_attempts: u32,
+    /// Wait for each sync `AT`, ms. Default 500.
+    pub sync_timeout_ms: u32,
+    /// Wait for an ordinary command, ms. Default 5 000.
+    pub command_timeout_ms: u32,
+    /// How long the SIM may take to become ready after the PIN, ms. Default 10 000.
+    pub sim_ready_timeout_ms: u32,
+    /// How long registration may take, ms. Default 120 000.
+    pub registration_timeout_ms: u32,
+    /// Longest pause between two registration queries, ms (URCs end it early). Default 2 000.
+    pub registration_poll_ms: u32,
+    /// The dial command.
+    pub dial: DialMethod,
+    /// Wait for `CONNECT`, ms. Default 30 000.
+    pub dial_timeout_ms: u32,
+    /// Silence before and after `+++`, ms (V.250's S12 is 1 s by default). Default 1 100.
+    pub guard_ms: u32,
+    /// Settings of the AT client (URC prefixes, queue size).
+    pub at: AtConfig,
+}
+
+impl ModemConfig {
+    /// The defaults, with `apn`.
+    pub fn new(apn: &str) -> Self {
+        ModemConfig {
+            apn: apn.into(),
+            pin: None,
+            sync_attempts: 10,
+            sync_timeout_ms: 500,
+            command_timeout_ms: 5_000,
+            sim_ready_timeout_ms: 10_000,
+            registration_timeout_ms: 120_000,
+            registration_poll_ms: 2_000,
+            dial: DialMethod::Atd99,
+            dial_timeout_ms: 30_000,
+            guard_ms: 1_100,
+            at: AtConfig::default(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), CellularError> {
+        if self.apn.is_empty() || self.apn.len() > 100 || !self.apn.bytes().all(|b| b.is_ascii_graphic() && b != b'"') {
+            return Err(CellularError::Config(
+                "ModemConfig::apn must be 1 to 100 printable ASCII characters without '\"' (the operator's APN, e.g. \"internet\")"
+                    .into(),
+            ));
+        }
+        if let Some(pin) = &self.pin {
+            if !(4..=8).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(CellularError::Config("ModemConfig::pin must be 4 to 8 digits".into()));
+            }
+        }
+        if self.sync_attempts == 0 {
+            return Err(CellularError::Config(
+                "ModemConfig::sync_attempts must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a successful dial reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connected {
+    /// The rate after `CONNECT`, if the modem gave one.
+    pub rate: Option<String>,
+    /// The registration the modem reported when it registered.
+    pub registration: RegStatus,
+}
+
+/// A modem on a byte stream: bring-up and hang-up (see the module docs).
+pub struct Modem<IO> {
+    at: AtClient<IO>,
+    cfg: ModemConfig,
+}
+
+impl<IO> core::fmt::Debug for Modem<IO> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Modem")
+            .field("at", &self.at)
+            .field("cfg", &self.cfg)
+            .finish()
+    }
+}
+
+/// Builds a command with `at_commands`' builder into a `Vec`.
+fn build(f: impl FnOnce(&mut [u8]) -> Result<&[u8], usize>) -> Result<Vec<u8>, CellularError> {
+    let mut buf = [0u8; 160];
+    f(&mut buf)
+        .map(<[u8]>::to_vec)
+        .map_err(|_| CellularError::Config("a command built from the configuration is longer than 160 bytes".into()))
+}
+
+impl<IO: Read + Write> Modem<IO> {
+    /// A modem on `io` with `cfg`.
+    pub fn new(io: IO, cfg: ModemConfig) -> Self {
+        let at = AtClient::with_config(io, cfg.at.clone());
+        Modem { at, cfg }
+    }
+
+    /// The AT client (to send other commands while in command mode).
+    pub fn at(&mut self) -> &mut AtClient<IO> {
+        &mut self.at
+    }
+
+    /// The byte stream, for the data link after [`bring_up`](Self::bring_up).
+    pub fn io_mut(&mut self) -> &mut IO {
+        self.at.io_mut()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ModemConfig {
+        &self.cfg
+    }
+
+    async fn cmd(&mut self, cmd: &[u8]) -> Result<crate::at::AtResponse, crate::at::AtError> {
+        let t = self.cfg.command_timeout_ms;
+        self.at.command(cmd, t).await
+    }
+
+    /// Brings the modem from power-on (or command mode) to a data call (see the module
+    /// docs). On success the stream is in data mode, positioned at the first byte after
+    /// `CONNECT`.
+    ///
+    /// **Cancellation:** `Err(CellularError::Cancelled)` at the step it was in; the modem may
+    /// be in any state up to data mode (a dial answered after the cancel): call
+    /// [`hang_up`](Self::hang_up) before the next bring-up. Dropping the future is the same.
+    pub async fn bring_up(&mut self) -> Result<Connected, CellularError> {
+        self.cfg.validate()?;
+        self.sync().await?;
+        self.at
+            .command(b"ATE0", self.cfg.command_timeout_ms)
+            .await
+            .map_err(CellularError::at)?;
+        match self.cmd(b"AT+CMEE=1").await {
+            Ok(_) => {}
+            Err(e) if e.is_cancelled() => return Err(CellularError::Cancelled),
+            Err(e) => log::warn!("modem refused AT+CMEE=1 ({e}); errors will be plain ERROR"),
+        }
+        self.sim().await?;
+        let registration = self.register().await?;
+        let cgdcont = build(|b| {
+            CommandBuilder::create_set(b, true)
+                .named("+CGDCONT")
+                .with_int_parameter(1)
+                .with_string_parameter("IP")
+                .with_string_parameter(self.cfg.apn.as_bytes())
+                .finish_with(b"")
+        })?;
+        self.cmd(&cgdcont).await.map_err(CellularError::at)?;
+        let dial: &[u8] = match self.cfg.dial {
+            DialMethod::Atd99 => b"ATD*99***1#",
+            DialMethod::Cgdata => b"AT+CGDATA=\"PPP\",1",
+        };
+        let r = self
+            .at
+            .command(dial, self.cfg.dial_timeout_ms)
+            .await
+            .map_err(CellularError::at)?;
+        match r.final_code {
+            Final::Connect { rate } => {
+                log::info!("modem: CONNECT {}", rate.as_deref().unwrap_or(""));
+                Ok(Connected { rate, registration })
+            }
+            Final::Ok => Err(CellularError::At(crate::at::AtError {
+                command: String::from_utf8_lossy(dial).into_owned(),
+                kind: AtErrorKind::Invalid("the modem answered OK instead of CONNECT: it did not enter data mode"),
+            })),
+        }
+    }
+
+    async fn sync(&mut self) -> Result<(), CellularError> {
+        let attempts = self.cfg.sync_attempts;
+        let mut last = None;
+        for i in 0..attempts {
+            if i > 0 && i == attempts / 2 {
+                log::info!("modem: no answer to AT; trying to leave data mode (+++)");
+                self.escape().await?;
+            }
+            match self.at.command(b"AT", self.cfg.sync_timeout_ms).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_cancelled() => return Err(CellularError::Cancelled),
+                Err(e) if matches!(e.kind, AtErrorKind::Closed | AtErrorKind::Io { .. }) => {
+                    return Err(CellularError::At(e))
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.map_or(CellularError::Cancelled, CellularError::At))
+    }
+
+    async fn sim(&mut self) -> Result<(), CellularError> {
+        let sim_err = |e: crate::at::AtError| {
+            if e.is_cancelled() {
+                CellularError::Cancelled
+            } else if modem_silent(&e) {
+                CellularError::At(e)
+            } else {
+                CellularError::Sim(SimProblem::Error(e))
+            }
+        };
+        let status = self.cpin().await.map_err(sim_err)?;
+        match status.as_str() {
+            "READY" => return Ok(()),
+            "SIM PIN" => {}
+            other => return Err(CellularError::Sim(SimProblem::Locked(other.into()))),
+        }
+        let Some(pin) = self.cfg.pin.clone() else {
+            return Err(CellularError::Sim(SimProblem::PinRequired));
+        };
+        let cmd = build(|b| {
+            CommandBuilder::create_set(b, true)
+                .named("+CPIN")
+                .with_string_parameter(pin.as_bytes())
+                .finish_with(b"")
+        })?;
+        self.cmd(&cmd).await.map_err(sim_err)?;
+        log::info!("modem: SIM PIN accepted");
+        let start = uasyncio::ticks_ms();
+        loop {
+            let status = self.cpin().await.map_err(sim_err)?;
+            if status == "READY" {
+                return Ok(());
+            }
+            if uasyncio::ticks_ms().saturating_sub(start) >= u64::from(self.cfg.sim_ready_timeout_ms) {
+                return Err(CellularError::Sim(SimProblem::NotReady(status)));
+            }
+            uasyncio::sleep_ms(500).await.map_err(|_| CellularError::Cancelled)?;
+        }
+    }
+
+    async fn cpin(&mut self) -> Result<String, crate::at::AtError> {
+        let r = self.cmd(b"AT+CPIN?").await?;
+        Ok(r.value("+CPIN:").unwrap_or("").trim().into())
+    }
+
+    async fn register(&mut self) -> Result<RegStatus, CellularError> {
+        let reg_err = |e: crate::at::AtError| {
+            if e.is_cancelled() {
+                CellularError::Cancelled
+            } else if modem_silent(&e) {
+                CellularError::At(e)
+            } else {
+                CellularError::Registration(RegistrationProblem::Error(e))
+            }
+        };
+        self.cmd(b"AT+CREG=1").await.map_err(reg_err)?;
+        for cmd in [&b"AT+CGREG=1"[..], b"AT+CEREG=1"] {
+            match self.cmd(cmd).await {
+                Ok(_) => {}
+                Err(e) if e.is_cancelled() => return Err(CellularError::Cancelled),
+                Err(e) => log::debug!("modem: {e} (tolerated: not every modem has every radio)"),
+            }
+        }
+        let start = uasyncio::ticks_ms();
+        let deadline = start + u64::from(self.cfg.registration_timeout_ms);
+        let mut last = RegStatus::Unknown;
+        loop {
+            // URCs queued during commands are older than the queries below: drop them.
+            while self.at.take_urc().is_some() {}
+            let mut seen: Vec<RegStatus> = Vec::new();
+            for kind in [RegKind::Creg, RegKind::Cgreg, RegKind::Cereg] {
+                let mut q = Vec::from(&b"AT"[..]);
+                q.extend_from_slice(kind.name().as_bytes());
+                q.push(b'?');
+                match self.cmd(&q).await {
+                    Ok(r) => seen.extend(r.lines.iter().find_map(|l| parse_reg_query(l, kind))),
+                    Err(e) if e.is_cancelled() => return Err(CellularError::Cancelled),
+                    Err(e) if kind == RegKind::Creg => return Err(reg_err(e)),
+                    Err(_) => {}
+                }
+            }
+            if let Some(stat) = Self::decide(&seen)? {
+                return Ok(stat);
+            }
+            if let Some(&s) = seen.last() {
+                last = s;
+            }
+            log::info!("modem: not registered yet ({last})");
+            let now = uasyncio::ticks_ms();
+            if now >= deadline {
+                return Err(CellularError::Registration(RegistrationProblem::Timeout {
+                    last,
+                    waited_ms: u32::try_from(now - start).unwrap_or(u32::MAX),
+                }));
+            }
+            let wait = u32::try_from(deadline - now)
+                .unwrap_or(u32::MAX)
+                .min(self.cfg.registration_poll_ms);
+            // A registration URC ends the pause early; it is fresher than the queries.
+            match self.at.next_urc(wait).await {
+                Ok(Some(Urc::Registration { stat, .. })) => {
+                    if let Some(stat) = Self::decide(&[stat])? {
+                        return Ok(stat);
+                    }
+                    last = stat;
+                }
+                Ok(_) => {}
+                Err(e) if e.is_cancelled() => return Err(CellularError::Cancelled),
+                Err(e) => return Err(reg_err(e)),
+            }
+        }
+    }
+
+    /// Registered (home or roaming, from any of the registrations) wins; else denied fails.
+    fn decide(seen: &[RegStatus]) -> Result<Option<RegStatus>, CellularError> {
+        if let Some(&stat) = seen.iter().find(|s| s.is_registered()) {
+            if stat == RegStatus::Roaming {
+                log::info!("modem: registered, roaming");
+            } else {
+                log::info!("modem: registered on the home network");
+            }
+            return Ok(Some(stat));
+        }
+        if seen.contains(&RegStatus::Denied) {
+            return Err(CellularError::Registration(RegistrationProblem::Denied));
+        }
+        Ok(None)
+    }
+
+    /// `guard_ms` silence, `+++`, `guard_ms` silence (reading what the modem says).
+    async fn escape(&mut self) -> Result<(), CellularError> {
+        let guard = self.cfg.guard_ms;
+        uasyncio::sleep_ms(guard).await.map_err(|_| CellularError::Cancelled)?;
+        self.at.send_raw(b"+++").await.map_err(CellularError::at)?;
+        self.at.reset_line();
+        match self.at.drain(guard).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_cancelled() => Err(CellularError::Cancelled),
+            // Data-mode bytes may end the stream view oddly; only a dead stream matters.
+            Err(e) if matches!(e.kind, AtErrorKind::Closed | AtErrorKind::Io { .. }) => Err(CellularError::At(e)),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Leaves data mode and ends the call: guard time, `+++`, guard time, `ATH` (see the
+    /// module docs). Works on a modem already in command mode too.
+    ///
+    /// **Cancellation:** `Err(CellularError::Cancelled)`; the modem may still be in data mode.
+    /// Dropping the future is the same.
+    pub async fn hang_up(&mut self) -> Result<(), CellularError> {
+        self.escape().await?;
+        let mut last = None;
+        for _ in 0..2 {
+            match self.cmd(b"ATH").await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_cancelled() => return Err(CellularError::Cancelled),
+                // `NO CARRIER` as the answer to ATH: the call is down, which is the goal.
+                Err(e) if e.kind == AtErrorKind::NoCarrier => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.map_or(CellularError::Cancelled, CellularError::At))
+    }
+}
+
+/// A command that got no answer (or a line that failed) says the modem or the wiring is at
+/// fault, not the SIM or the network, whatever step it happened in: report it as AT.
+fn modem_silent(e: &crate::at::AtError) -> bool {
+    matches!(
+        e.kind,
+        AtErrorKind::Timeout { .. } | AtErrorKind::Closed | AtErrorKind::Io { .. }
+    )
+}
