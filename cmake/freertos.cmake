@@ -127,9 +127,18 @@ function(uasyncio_add_rust_library name)
         set(feature_args --features "${features}")
     endif()
 
+    # A no_std staticlib cannot unwind: panic = "abort" for the profile we build. On a hosted
+    # target (the POSIX simulator) core's precompiled unwinding glue still asks for
+    # `rust_eh_personality`, which only LTO removes: lto = true too. Set through cargo's
+    # environment overrides, so a crate whose Cargo.toml lacks them still links; ARG_CARGO_ENV
+    # comes after and can override them.
+    string(TOUPPER "${ARG_PROFILE}" profile_env)
+    string(REPLACE "-" "_" profile_env "${profile_env}")
+    set(profile_args CARGO_PROFILE_${profile_env}_PANIC=abort CARGO_PROFILE_${profile_env}_LTO=true)
+
     # cargo decides itself whether anything changed: run it on every build.
     add_custom_target(${name}_cargo ALL
-        COMMAND ${CMAKE_COMMAND} -E env CARGO_TARGET_DIR=${cargo_target_dir} ${ARG_CARGO_ENV}
+        COMMAND ${CMAKE_COMMAND} -E env CARGO_TARGET_DIR=${cargo_target_dir} ${profile_args} ${ARG_CARGO_ENV}
                 "${UASYNCIO_CARGO}" build --manifest-path "${crate_dir}/Cargo.toml"
                 --target ${target} --profile ${ARG_PROFILE} ${feature_args}
         BYPRODUCTS "${lib_path}"

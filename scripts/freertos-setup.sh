@@ -4,7 +4,7 @@
 #   - gcc-arm-none-eabi + newlib: the C side of the mps2-an385 firmware and the ARM_CM3 kernel
 #   - qemu-system-arm: runs the firmware (board mps2-an385)
 #   - cmake: the FreeRTOS component entry (cmake/freertos.cmake)
-#   - rust target thumbv7m-none-eabi: the Rust static library for Cortex-M3
+#   - rust targets thumbv7m-none-eabi (Cortex-M3) and thumbv6m-none-eabi (Cortex-M0, QEMU microbit)
 set -euo pipefail
 
 need_apt=()
@@ -26,10 +26,12 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     timeout 1200 apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=120 "${need_apt[@]}"
 fi
 
-if ! rustup target list --installed | grep -qx thumbv7m-none-eabi; then
-    echo "freertos-setup: rustup target add thumbv7m-none-eabi"
-    timeout 600 rustup target add thumbv7m-none-eabi
-fi
+for target in thumbv7m-none-eabi thumbv6m-none-eabi; do
+    if ! rustup target list --installed | grep -qx "$target"; then
+        echo "freertos-setup: rustup target add $target"
+        timeout 600 rustup target add "$target"
+    fi
+done
 
 for tool in arm-none-eabi-gcc qemu-system-arm cmake; do
     command -v "$tool" >/dev/null 2>&1 && "$tool" --version | head -1

@@ -40,8 +40,13 @@ typedef enum
     UASYNCIO_E_TOO_BIG = -2, /* the message is longer than the queue's item size */
     UASYNCIO_E_INVAL = -3,   /* NULL pointer, zero size, bad priority or stack size */
     UASYNCIO_E_NOMEM = -4,   /* the RTOS heap is exhausted */
+    UASYNCIO_E_STACK = -5,   /* uasyncio_config_t.stack_bytes < UASYNCIO_MIN_STACK_BYTES */
     UASYNCIO_E_STATE = -6    /* wrong state (e.g. the loop thread is already started) */
 } uasyncio_status_t;
+
+/* A message for a status code that names what to change, e.g. for a log line. Never NULL.
+ * [ISR-safe] */
+const char * uasyncio_status_str( int status );
 
 /* ---- the loop thread -------------------------------------------------------------------- */
 
@@ -53,15 +58,23 @@ typedef int ( *uasyncio_entry_t )( void * arg );
 typedef struct
 {
     const char * name;       /* thread name (copied; NULL: "uasyncio") */
-    uint32_t stack_bytes;    /* stack size in bytes (FreeRTOS: rounded to StackType_t words) */
+    uint32_t stack_bytes;    /* stack size in bytes, at least UASYNCIO_MIN_STACK_BYTES (FreeRTOS:
+                              * rounded up to StackType_t words) */
     uint32_t priority;       /* the RTOS's own scale (FreeRTOS: 0 .. configMAX_PRIORITIES-1) */
     uasyncio_entry_t entry;  /* required */
     void * arg;              /* passed to entry */
 } uasyncio_config_t;
 
+/* The least stack_bytes uasyncio_start accepts: the loop's own frames and one formatted
+ * message (1,268 bytes measured on Cortex-M3) with headroom, doubled on 64-bit targets. Your
+ * coroutines' frames come on top: measure the loop thread's high-water mark
+ * (FreeRTOS: uxTaskGetStackHighWaterMark) and keep a margin. */
+#define UASYNCIO_MIN_STACK_BYTES    ( ( uint32_t ) ( ( sizeof( void * ) >= 8U ) ? 4096U : 2048U ) )
+
 /* Starts the loop thread. [task only]; may also be called from main() before the scheduler
- * starts. Returns UASYNCIO_OK, UASYNCIO_E_INVAL (no entry, bad priority), UASYNCIO_E_NOMEM,
- * or UASYNCIO_E_STATE if a loop thread was already started. */
+ * starts. Returns UASYNCIO_OK, UASYNCIO_E_INVAL (no entry, bad priority), UASYNCIO_E_STACK
+ * (stack_bytes below UASYNCIO_MIN_STACK_BYTES), UASYNCIO_E_NOMEM, or UASYNCIO_E_STATE if a
+ * loop thread was already started. */
 int uasyncio_start( const uasyncio_config_t * config );
 
 /* The loop thread: 0 not started, 1 running, 2 returned (then *exit_code, if not NULL, gets
@@ -118,6 +131,32 @@ size_t uasyncio_queue_count( const uasyncio_queue_t * queue );
 
 /* Sends refused with UASYNCIO_E_FULL so far. [ISR-safe] */
 uint32_t uasyncio_queue_dropped( const uasyncio_queue_t * queue );
+
+/* ---- panics (FreeRTOS, feature `panic-handler`) ------------------------------------------ */
+
+/* With uasyncio's (rtos-shims') feature `panic-handler`, a Rust panic calls this with the
+ * message ("panic: <file>:<line>:<col>:\n<text>", NUL-terminated, at most 255 bytes; len
+ * without the NUL), then stops like a failed configASSERT. Define it to print or log the
+ * message; the port's weak default does nothing. Runs in whatever context panicked. */
+void uasyncio_panic_hook( const char * msg, size_t len );
+
+/* ---- interrupt context on the FreeRTOS POSIX simulator ------------------------------------ */
+
+/* FreeRTOS POSIX simulator port only. The tick hook (vApplicationTickHook) is the one
+ * interrupt context there, and nothing in that port tells code that it runs inside it: a tick
+ * hook that calls into uasyncio (uasyncio_flag_set_from_isr, uasyncio_queue_send) brackets
+ * those calls with uasyncio_isr_enter() and uasyncio_isr_exit(), else uasyncio takes the
+ * task path (which may block) inside the interrupt. On Cortex-M they do nothing: the IPSR
+ * register tells. Defined by ports/freertos/uasyncio_freertos_port.c (not on Zephyr).
+ *     void vApplicationTickHook( void )
+ *     {
+ *         uasyncio_isr_enter();
+ *         uasyncio_flag_set_from_isr( &MY_FLAG );
+ *         uasyncio_isr_exit();
+ *     }
+ * [ISR-safe] */
+void uasyncio_isr_enter( void );
+void uasyncio_isr_exit( void );
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,7 @@
 //! Counters for tests and leak hunting (feature `diagnostics`).
 
 // A plain atomic even under loom: it is a static counter outside the modelled protocols.
-use core::sync::atomic::{AtomicUsize, Ordering};
+use crate::atomic::{AtomicUsize, Ordering};
 
 pub(crate) static LIVE_TASKS: AtomicUsize = AtomicUsize::new(0);
 

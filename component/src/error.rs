@@ -14,8 +14,8 @@
 //! | `ValueError(m)`   | [`Error::Value`]          |
 //! | any other         | [`Error::User`]           |
 
+use crate::atomic::Arc;
 use alloc::borrow::Cow;
-use alloc::sync::Arc;
 use core::fmt;
 
 /// `Result` with the runtime's [`Error`].
@@ -75,7 +75,13 @@ impl Error {
     /// assert_eq!(e.to_string(), "overheat");
     /// ```
     pub fn user<E: core::error::Error + Send + Sync + 'static>(err: E) -> Self {
-        Error::User(Arc::new(err))
+        #[cfg(target_has_atomic = "ptr")]
+        let user: UserError = Arc::new(err);
+        // portable-atomic-util's Arc cannot coerce to `dyn` on stable: through a Box.
+        #[cfg(not(target_has_atomic = "ptr"))]
+        let user: UserError =
+            Arc::from(alloc::boxed::Box::new(err) as alloc::boxed::Box<dyn core::error::Error + Send + Sync>);
+        Error::User(user)
     }
 
     /// True for `CancelledError`.
@@ -101,10 +107,12 @@ impl Error {
 pub(crate) fn errno_name(code: i32) -> Option<&'static str> {
     // Values from Linux's include/uapi/asm-generic/errno-base.h and errno.h.
     Some(match code {
+        5 => "EIO",
         9 => "EBADF",
         11 => "EAGAIN",
         12 => "ENOMEM",
         22 => "EINVAL",
+        32 => "EPIPE",
         98 => "EADDRINUSE",
         99 => "EADDRNOTAVAIL",
         100 => "ENETDOWN",

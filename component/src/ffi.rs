@@ -31,13 +31,13 @@
 //! called from an interrupt handler: on a firmware the panic handler prints it and stops, as a
 //! failed `configASSERT` would. Everything else reports bad input through status codes.
 
+use crate::atomic::{AtomicI32, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::ffi::{c_char, c_int, c_void, CStr};
 use core::future::Future;
-use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 
 use crate::{run, Error, Result, ThreadSafeFlag};
 
@@ -51,8 +51,28 @@ pub const E_TOO_BIG: c_int = -2;
 pub const E_INVAL: c_int = -3;
 /// `UASYNCIO_E_NOMEM`: the RTOS heap is exhausted.
 pub const E_NOMEM: c_int = -4;
+/// `UASYNCIO_E_STACK`: `stack_bytes` is below [`MIN_STACK_BYTES`].
+pub const E_STACK: c_int = -5;
 /// `UASYNCIO_E_STATE`: wrong state (the loop thread is already started).
 pub const E_STATE: c_int = -6;
+
+/// `UASYNCIO_MIN_STACK_BYTES`: the least `stack_bytes` that `uasyncio_start` accepts.
+///
+/// The loop thread's own frames (the scheduler, a task poll, a wake) plus one formatted
+/// message (a panic or a `write!`) used 1,268 bytes on Cortex-M3 (the FreeRTOS template,
+/// `uxTaskGetStackHighWaterMark`); this floor is that with headroom, doubled on 64-bit
+/// targets. It only refuses sizes that cannot work: the coroutines' own frames come on top,
+/// so measure your application's high-water mark and keep a margin.
+#[cfg(target_pointer_width = "64")]
+pub const MIN_STACK_BYTES: u32 = 4096;
+/// `UASYNCIO_MIN_STACK_BYTES` (see the 64-bit definition).
+#[cfg(not(target_pointer_width = "64"))]
+pub const MIN_STACK_BYTES: u32 = 2048;
+
+#[cfg(target_pointer_width = "64")]
+const E_STACK_MESSAGE: &CStr = c"UASYNCIO_E_STACK: uasyncio_config_t.stack_bytes is below UASYNCIO_MIN_STACK_BYTES (4096 on this target); give the loop thread more stack";
+#[cfg(not(target_pointer_width = "64"))]
+const E_STACK_MESSAGE: &CStr = c"UASYNCIO_E_STACK: uasyncio_config_t.stack_bytes is below UASYNCIO_MIN_STACK_BYTES (2048 on this target); give the loop thread more stack";
 
 #[track_caller]
 fn task_only(call: &str) {
@@ -163,6 +183,9 @@ pub unsafe extern "C" fn uasyncio_start(config: *const Config) -> c_int {
     let Ok(priority) = u8::try_from(config.priority) else {
         return E_INVAL;
     };
+    if config.stack_bytes < MIN_STACK_BYTES {
+        return E_STACK;
+    }
     if LOOP_STATE
         .compare_exchange(NOT_STARTED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
         .is_err()
@@ -191,6 +214,27 @@ pub unsafe extern "C" fn uasyncio_start(config: *const Config) -> c_int {
                 rtos_shims::Error::Refused => E_INVAL,
             }
         }
+    }
+}
+
+/// `uasyncio_status_str`: a message for a status code that names what to change; never NULL.
+/// [ISR-safe]
+#[no_mangle]
+pub extern "C" fn uasyncio_status_str(status: c_int) -> *const c_char {
+    status_str(status).as_ptr()
+}
+
+/// The message of [`uasyncio_status_str`], NUL-terminated.
+pub fn status_str(status: c_int) -> &'static CStr {
+    match status {
+        OK => c"UASYNCIO_OK",
+        E_FULL => c"UASYNCIO_E_FULL: the queue is full and the message was dropped; receive faster or create the queue with a larger capacity",
+        E_TOO_BIG => c"UASYNCIO_E_TOO_BIG: the message is longer than the queue's item_size; send less or create the queue with a larger item_size",
+        E_INVAL => c"UASYNCIO_E_INVAL: a NULL pointer, a zero size, no entry function or a priority the RTOS refuses (FreeRTOS: at least configMAX_PRIORITIES)",
+        E_NOMEM => c"UASYNCIO_E_NOMEM: the RTOS heap is exhausted; enlarge it (FreeRTOS: configTOTAL_HEAP_SIZE)",
+        E_STACK => E_STACK_MESSAGE,
+        E_STATE => c"UASYNCIO_E_STATE: wrong state (the loop thread was already started)",
+        _ => c"unknown uasyncio status code",
     }
 }
 

@@ -43,7 +43,10 @@
 //! ## Crate features
 //! - `std` (default): the host port of [`rtos_shims`]. Firmware builds use
 //!   `default-features = false` and pick their kernel's port.
-//! - `freertos`: the FreeRTOS port of [`rtos_shims`] (`default-features = false`).
+//! - `freertos`: the FreeRTOS port of [`rtos_shims`] (`default-features = false`), with its
+//!   `critical-section` implementation; `freertos-port`: the port without it.
+//! - `critical-section-impl`, `global-allocator`, `panic-handler`: the port's global items
+//!   (one of each per firmware; see [`rtos_shims`]' "Global items").
 //! - `ffi`: the C API of `include/uasyncio.h` (`uasyncio::ffi`).
 //! - `diagnostics`: counts live task allocations (`diagnostics::live_tasks`).
 #![no_std]
@@ -79,3 +82,15 @@ pub use scheduler::{
 pub use sync::{Event, Lock, LockGuard, ThreadSafeFlag};
 pub use task::{create_task, current_task, Task, TaskRef};
 pub use time::{sleep, sleep_ms, ticks_ms, Sleep};
+
+/// The FreeRTOS heap (`pvPortMalloc`/`vPortFree`, alignment honoured) as a Rust global
+/// allocator, re-exported from [`rtos_shims`] so that a firmware crate needs `uasyncio` as its
+/// only dependency:
+///
+/// ```ignore
+/// // Not run: needs a FreeRTOS kernel linked in.
+/// #[global_allocator]
+/// static HEAP: uasyncio::FreeRtosHeap = uasyncio::FreeRtosHeap;
+/// ```
+#[cfg(feature = "freertos-port")]
+pub use rtos_shims::FreeRtosHeap;

@@ -31,6 +31,8 @@
 
 #include "uasyncio_freertos_port.h"
 
+#include <stdlib.h> /* abort() on the POSIX simulator */
+
 /* ---- configuration checks: what uasyncio needs from FreeRTOSConfig.h ---------------------- */
 
 #if ( configSUPPORT_DYNAMIC_ALLOCATION != 1 )
@@ -61,6 +63,25 @@
  * loop thread must not use notifications on index 0 for anything else. */
 #ifndef UASYNCIO_NOTIFY_INDEX
     #define UASYNCIO_NOTIFY_INDEX    ( configTASK_NOTIFICATION_ARRAY_ENTRIES - 1 )
+#endif
+
+/* The lowest index uasyncio may take. An application whose other code uses notification
+ * index 0 on the loop task says so with -DUASYNCIO_NOTIFY_INDEX_MIN=1 (freertos-rust's Task
+ * notifications do: samples/freertos-rust sets it), and the build stops here if the
+ * configuration would make uasyncio share that index. */
+#ifndef UASYNCIO_NOTIFY_INDEX_MIN
+    #define UASYNCIO_NOTIFY_INDEX_MIN    0
+#endif
+
+#if ( UASYNCIO_NOTIFY_INDEX < 0 ) || ( UASYNCIO_NOTIFY_INDEX >= configTASK_NOTIFICATION_ARRAY_ENTRIES )
+    #error "UASYNCIO_NOTIFY_INDEX is out of range: it must be below configTASK_NOTIFICATION_ARRAY_ENTRIES (leave UASYNCIO_NOTIFY_INDEX undefined to use the last index)"
+#endif
+#if ( UASYNCIO_NOTIFY_INDEX < UASYNCIO_NOTIFY_INDEX_MIN )
+    #if ( configTASK_NOTIFICATION_ARRAY_ENTRIES <= UASYNCIO_NOTIFY_INDEX_MIN )
+        #error "uasyncio needs configTASK_NOTIFICATION_ARRAY_ENTRIES above UASYNCIO_NOTIFY_INDEX_MIN (e.g. 2 next to freertos-rust, which uses index 0)"
+    #else
+        #error "UASYNCIO_NOTIFY_INDEX is below UASYNCIO_NOTIFY_INDEX_MIN: it would share a notification index that other code on the task uses"
+    #endif
 #endif
 
 /* ---- port detection ------------------------------------------------------------------------ */
@@ -475,6 +496,37 @@ int uasyncio_rtos_notify_take( uint64_t ticks )
     }
 
     return prvTakeChunked( NULL, ticks );
+}
+
+/* ---- panic (rtos-shims feature `panic-handler`) --------------------------------------------- */
+
+/* The application overrides this to print or log a Rust panic's message (NUL-terminated,
+ * `len` bytes without the NUL). The default does nothing. */
+__attribute__( ( weak ) ) void uasyncio_panic_hook( const char * msg, size_t len )
+{
+    ( void ) msg;
+    ( void ) len;
+}
+
+void uasyncio_rtos_panic_mask( void )
+{
+    taskDISABLE_INTERRUPTS();
+}
+
+/* After a panic: stop as a failed configASSERT would. */
+void uasyncio_rtos_panic_stop( void )
+{
+    #if ( configASSERT_DEFINED == 1 )
+        configASSERT( 0 );
+    #endif
+    taskDISABLE_INTERRUPTS();
+    #if UASYNCIO_POSIX
+        abort();
+    #else
+        for( ; ; )
+        {
+        }
+    #endif
 }
 
 /* ---- tasks --------------------------------------------------------------------------------- */

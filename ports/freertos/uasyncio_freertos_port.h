@@ -75,6 +75,14 @@ void uasyncio_rtos_critical_exit( uint32_t state );
 /* Heap: pvPortMalloc's guaranteed alignment (portBYTE_ALIGNMENT). */
 extern const size_t uasyncio_rtos_heap_alignment;
 
+/* Feature `panic-handler` of rtos-shims: the panic handler hands its message to
+ * uasyncio_panic_hook (uasyncio.h; weak default: nothing), then calls
+ * uasyncio_rtos_panic_stop (configASSERT(0), then interrupts off and a spin; abort() on
+ * POSIX). uasyncio_rtos_panic_mask disables interrupts (Armv6-M's first-panic claim). */
+void uasyncio_panic_hook( const char * msg, size_t len );
+void uasyncio_rtos_panic_mask( void );
+void uasyncio_rtos_panic_stop( void ) __attribute__( ( noreturn ) );
+
 /* POSIX simulator only: the tick hook is the one "interrupt" there and nothing in the port
  * tells code that it runs inside it. An application's vApplicationTickHook that calls into
  * uasyncio brackets that code with these two calls. On Cortex-M they do nothing (the IPSR

@@ -22,6 +22,29 @@
 //! - [`spawn_thread`]: start a thread with a name, a stack size and a priority.
 //! - The [`critical-section`](https://docs.rs/critical-section) implementation for the port.
 //!
+//! ## Global items
+//!
+//! A firmware has exactly one `critical-section` implementation, one `#[global_allocator]`
+//! and one `#[panic_handler]`. The port can provide each, behind its own feature, so that a
+//! firmware whose other crates bring one (cortex-m's `critical-section-single-core`,
+//! freertos-rust's allocator) turns ours off:
+//!
+//! | feature                 | item                                   | on with      |
+//! |-------------------------|----------------------------------------|--------------|
+//! | `critical-section-impl` | the port's `critical-section` impl     | `freertos`, `zephyr` |
+//! | `global-allocator`      | `#[global_allocator]` over the port's heap | `zephyr` |
+//! | `panic-handler`         | `#[panic_handler]`                     | `zephyr`     |
+//!
+//! On FreeRTOS, `freertos` is `freertos-port` + `critical-section-impl`; `freertos-port` alone
+//! installs nothing global. On Zephyr, `zephyr` is `zephyr-port` + all three; `zephyr-port`
+//! alone installs nothing global (for zephyr-lang-rust, whose `zephyr` crate has a panic
+//! handler). A second item of a kind is refused by the toolchain: rustc names
+//! both crates for a second allocator ("the `#[global_allocator]` in ... conflicts with global
+//! allocator in: rtos_shims") or panic handler ("found duplicate lang item `panic_impl`"), the
+//! linker says "multiple definition of `_critical_section_1_0_acquire`" for a second critical
+//! section (with LTO, rustc: "Linking globals named '_critical_section_1_0_acquire': symbol
+//! multiply defined!"). The `std` port ignores these features (std provides all three).
+//!
 //! The set is deliberately small: it is what a single-threaded event loop needs to sleep
 //! until a deadline or a wake, and to be woken from another thread or an interrupt.
 #![no_std]
@@ -39,28 +62,28 @@ mod std_port;
 #[cfg(feature = "std")]
 pub use std_port::{current_thread_id, in_isr, now_us, spawn_thread, Semaphore};
 
-#[cfg(feature = "freertos")]
+#[cfg(feature = "freertos-port")]
 mod freertos;
-#[cfg(feature = "freertos")]
+#[cfg(feature = "freertos-port")]
 pub use freertos::{
     current_thread_id, in_isr, now_us, spawn_thread, stack_high_water_bytes, BinarySemaphore, FreeRtosHeap,
     NotifySemaphore, Semaphore,
 };
 
-#[cfg(any(feature = "zephyr", test))]
+#[cfg(any(feature = "zephyr-port", test))]
 mod zephyr;
-#[cfg(feature = "zephyr")]
-pub use zephyr::{current_thread_id, in_isr, now_us, spawn_thread, Semaphore};
+#[cfg(feature = "zephyr-port")]
+pub use zephyr::{current_thread_id, in_isr, now_us, spawn_thread, Semaphore, ZephyrHeap};
 
 #[cfg(any(
-    all(feature = "std", feature = "freertos"),
-    all(feature = "std", feature = "zephyr"),
-    all(feature = "freertos", feature = "zephyr")
+    all(feature = "std", feature = "freertos-port"),
+    all(feature = "std", feature = "zephyr-port"),
+    all(feature = "freertos-port", feature = "zephyr-port")
 ))]
-compile_error!("rtos-shims: the `std`, `freertos` and `zephyr` ports are exclusive: enable exactly one");
+compile_error!("rtos-shims: the `std`, `freertos` (or `freertos-port`) and `zephyr` (or `zephyr-port`) ports are exclusive: enable exactly one");
 
-#[cfg(not(any(feature = "std", feature = "freertos", feature = "zephyr")))]
-compile_error!("rtos-shims: enable exactly one port feature: `std`, `freertos` or `zephyr`");
+#[cfg(not(any(feature = "std", feature = "freertos-port", feature = "zephyr-port")))]
+compile_error!("rtos-shims: enable exactly one port feature: `std`, `freertos` (or `freertos-port`) or `zephyr` (or `zephyr-port`)");
 
 /// How to start a thread with [`spawn_thread`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

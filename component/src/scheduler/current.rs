@@ -40,8 +40,8 @@ mod imp {
 
 #[cfg(not(feature = "std"))]
 mod imp {
+    use crate::atomic::{AtomicU8, AtomicUsize, Ordering};
     use core::cell::UnsafeCell;
-    use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
     use super::*;
 

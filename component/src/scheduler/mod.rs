@@ -23,8 +23,8 @@ mod current;
 pub(crate) mod event_loop;
 pub(crate) mod shared;
 
+use crate::atomic::Arc;
 use alloc::collections::VecDeque;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::future::Future;

@@ -26,8 +26,8 @@
 //! first), and an `Ok` output is dropped on the loop thread when the typed handle takes it or
 //! goes away. What may remain is an `Error`, which is `Send + Sync` by construction.
 
+use crate::atomic::Arc;
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use core::cell::{Cell, UnsafeCell};
 use core::future::Future;
 use core::marker::PhantomData;

@@ -29,6 +29,16 @@ extern "C" {
     pub(crate) fn uasyncio_rtos_notify_give_from_isr(task: *mut c_void);
     pub(crate) fn uasyncio_rtos_notify_take(ticks: u64) -> c_int;
 
+    /// The application's (or the C port's weak default) panic hook: `msg` NUL-terminated.
+    #[cfg_attr(not(feature = "panic-handler"), allow(dead_code))]
+    pub(crate) fn uasyncio_panic_hook(msg: *const c_char, len: usize);
+    /// Stops like a failed `configASSERT`; never returns.
+    #[cfg_attr(not(feature = "panic-handler"), allow(dead_code))]
+    pub(crate) fn uasyncio_rtos_panic_stop() -> !;
+    /// `taskDISABLE_INTERRUPTS()`.
+    #[cfg_attr(not(all(feature = "panic-handler", not(target_has_atomic = "8"))), allow(dead_code))]
+    pub(crate) fn uasyncio_rtos_panic_mask();
+
     pub(crate) fn uasyncio_rtos_now_us() -> u64;
     pub(crate) fn uasyncio_rtos_timeout_ticks(timeout_us: u64) -> u64;
 
@@ -47,7 +57,16 @@ extern "C" {
     ) -> c_int;
     pub(crate) fn uasyncio_rtos_stack_high_water_bytes(task: *mut c_void) -> usize;
 
+    // Used by the critical-section impl, and on targets without atomic swap (Armv6-M).
+    #[cfg_attr(
+        not(any(feature = "critical-section-impl", not(target_has_atomic = "8"))),
+        allow(dead_code)
+    )]
     pub(crate) fn uasyncio_rtos_critical_enter() -> u32;
+    #[cfg_attr(
+        not(any(feature = "critical-section-impl", not(target_has_atomic = "8"))),
+        allow(dead_code)
+    )]
     pub(crate) fn uasyncio_rtos_critical_exit(state: u32);
 
     pub(crate) static uasyncio_rtos_heap_alignment: usize;

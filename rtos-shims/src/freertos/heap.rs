@@ -17,7 +17,8 @@ use core::ptr;
 
 use super::ffi;
 
-/// The FreeRTOS heap as Rust's global allocator. A firmware declares it:
+/// The FreeRTOS heap as Rust's global allocator. A firmware declares it (or turns on the
+/// feature `global-allocator`, which does this for it):
 ///
 /// ```ignore
 /// #[global_allocator]
@@ -25,6 +26,12 @@ use super::ffi;
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FreeRtosHeap;
+
+/// Feature `global-allocator`: the firmware's global allocator is the FreeRTOS heap. A second
+/// `#[global_allocator]` in the firmware is a compile error naming both crates.
+#[cfg(all(feature = "global-allocator", not(test)))]
+#[global_allocator]
+static GLOBAL_HEAP: FreeRtosHeap = FreeRtosHeap;
 
 fn heap_alignment() -> usize {
     // SAFETY: a `const size_t` defined by the C side, never written.

@@ -18,16 +18,20 @@
 //! | [`in_isr`]            | IPSR on Cortex-M; the tick hook's bracket on POSIX                    |
 //! | [`current_thread_id`] | `xTaskGetCurrentTaskHandle()`                                        |
 //! | [`spawn_thread`]      | `xTaskCreate`; the task deletes itself when the body returns         |
-//! | critical section      | `taskENTER_CRITICAL` / `taskENTER_CRITICAL_FROM_ISR`                  |
-//! | [`FreeRtosHeap`]      | `pvPortMalloc` / `vPortFree`, over-allocating for large alignments   |
+//! | critical section      | `taskENTER_CRITICAL` / `taskENTER_CRITICAL_FROM_ISR` (feature `critical-section-impl`) |
+//! | [`FreeRtosHeap`]      | `pvPortMalloc` / `vPortFree`, over-allocating for large alignments; the `#[global_allocator]` with feature `global-allocator` |
+//! | `#[panic_handler]`    | feature `panic-handler`: the message to the C hook `uasyncio_panic_hook`, then a stop like a failed `configASSERT` |
 //!
 //! Misuse is caught with a panic whose message names the call, which on a firmware reaches
 //! the panic handler (prints, then stops like a failed `configASSERT`): a task-only call from
 //! an interrupt handler, or a blocking wait before the scheduler runs.
 
+#[cfg(feature = "critical-section-impl")]
 mod critical;
 mod ffi;
 mod heap;
+#[cfg(all(feature = "panic-handler", not(test)))]
+mod panic;
 mod semaphore;
 mod thread;
 mod time;

@@ -180,7 +180,7 @@ impl NotifySemaphore {
         if self.owner.load(Ordering::Relaxed) != me {
             self.owner.store(me, Ordering::SeqCst);
         }
-        if self.given.swap(false, Ordering::SeqCst) {
+        if take_flag(&self.given) {
             return true;
         }
         let deadline = match timeout_us {
@@ -194,7 +194,7 @@ impl NotifySemaphore {
                 Some(deadline) => {
                     let now = time::now_us();
                     if now >= deadline {
-                        return self.given.swap(false, Ordering::SeqCst);
+                        return take_flag(&self.given);
                     }
                     time::timeout_ticks(deadline - now)
                 }
@@ -204,9 +204,33 @@ impl NotifySemaphore {
             check_task_context(rc, "Semaphore::take");
             // A notification may be stale (a give that raced with an earlier take): the flag
             // is the truth.
-            if self.given.swap(false, Ordering::SeqCst) {
+            if take_flag(&self.given) {
                 return true;
             }
         }
     }
+}
+
+/// Reads the flag and clears it, as one step with respect to every giver.
+#[cfg(target_has_atomic = "8")]
+fn take_flag(flag: &AtomicBool) -> bool {
+    flag.swap(false, Ordering::SeqCst)
+}
+
+/// Reads the flag and clears it, as one step with respect to every giver: Armv6-M has no
+/// atomic read-modify-write, so a load and a store inside the kernel's critical section.
+#[cfg(not(target_has_atomic = "8"))]
+fn take_flag(flag: &AtomicBool) -> bool {
+    // SAFETY: a plain C call (taskENTER_CRITICAL, or the FromISR variant in an ISR); the
+    // state goes back to the matching exit below. Inside it no task switch happens and no
+    // interrupt that may call FreeRTOS runs (on Armv6-M the port masks all interrupts), and
+    // those are the only contexts that give (an interrupt above
+    // configMAX_SYSCALL_INTERRUPT_PRIORITY must not call FreeRTOS, so it must not give): a
+    // store of `true` cannot fall between the load and the store below.
+    let state = unsafe { ffi::uasyncio_rtos_critical_enter() };
+    let given = flag.load(Ordering::SeqCst);
+    flag.store(false, Ordering::SeqCst);
+    // SAFETY: `state` comes from the enter above, in the same context, in LIFO order.
+    unsafe { ffi::uasyncio_rtos_critical_exit(state) };
+    given
 }

@@ -1,0 +1,85 @@
+/*
+ * The template's board for the FreeRTOS POSIX simulator port (a Linux process; tasks are
+ * pthreads, the tick is SIGALRM).
+ *
+ * The only interrupt context on this port is the tick hook: it stands in for a hardware
+ * interrupt here, calling app_interrupt() every 10 ticks. It brackets the call with
+ * uasyncio_isr_enter()/uasyncio_isr_exit() (uasyncio.h): nothing else tells uasyncio that
+ * the code runs in an interrupt on this port (on Cortex-M the IPSR register does).
+ */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "FreeRTOS.h"
+#include "task.h"
+
+#include "uasyncio.h"
+#include "app_board.h"
+
+static volatile int s_interrupt_on;
+static unsigned s_ticks;
+
+void app_board_init( void )
+{
+}
+
+void app_board_write( const char * s, size_t len )
+{
+    while( len > 0 )
+    {
+        ssize_t n = write( 1, s, len ); /* no stdio lock: the tick signal can preempt a task */
+
+        if( n <= 0 )
+        {
+            return;
+        }
+
+        s += n;
+        len -= ( size_t ) n;
+    }
+}
+
+void app_board_start_interrupt( void )
+{
+    s_interrupt_on = 1;
+}
+
+void app_board_stop_interrupt( void )
+{
+    s_interrupt_on = 0;
+}
+
+void app_board_exit( int code )
+{
+    _exit( code == 0 ? 0 : 1 );
+}
+
+void vApplicationTickHook( void )
+{
+    if( s_interrupt_on && ( ++s_ticks % 10U ) == 0U )
+    {
+        uasyncio_isr_enter();
+        app_interrupt();
+        uasyncio_isr_exit();
+    }
+}
+
+void vApplicationIdleHook( void )
+{
+    usleep( 1000 ); /* the idle task would otherwise spin a host core */
+}
+
+void vApplicationMallocFailedHook( void )
+{
+    /* Not fatal: the Rust allocation error path or the C API's return code decides. */
+}
+
+void vAssertCalled( const char * file, unsigned long line )
+{
+    static const char msg[] = "FATAL: configASSERT failed\n";
+
+    ( void ) file;
+    ( void ) line;
+    app_board_write( msg, sizeof( msg ) - 1U );
+    _exit( 1 );
+}
