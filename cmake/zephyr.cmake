@@ -9,7 +9,11 @@
 #   2. puts component/include (uasyncio.h, the C API) on every Zephyr include path;
 #   3. defines uasyncio_cargo_application(), which an application's CMakeLists.txt calls to
 #      build its Rust crate (a staticlib that depends on `uasyncio` with feature `zephyr`)
-#      with cargo for the board's Rust target, and to link it into the image.
+#      with cargo for the board's Rust target, and to link it into the image;
+#   4. turns the mistakes that would otherwise surface as link errors into configure errors
+#      that name the fix: no uasyncio_cargo_application() call, a crate that is not a
+#      staticlib, CONFIG_UASYNCIO_HEAP_SIZE=0 without a system heap, and, with zephyr-lang-rust
+#      (CONFIG_RUST=y), a second Rust staticlib or a second panic handler.
 #
 # SPDX-License-Identifier: MIT OR Apache-2.0
 
@@ -24,6 +28,88 @@ zephyr_library_named(uasyncio_shim)
 zephyr_library_sources(${UASYNCIO_DIR}/rtos-shims/zephyr-shim/uasyncio_shim.c)
 zephyr_library_include_directories(${UASYNCIO_DIR}/rtos-shims/zephyr-shim)
 zephyr_include_directories(${UASYNCIO_DIR}/component/include)
+
+# CONFIG_UASYNCIO_HEAP_SIZE=0 hands Rust allocations to the system heap (k_aligned_alloc), which
+# exists only with CONFIG_HEAP_MEM_POOL_SIZE > 0; without it the link fails much later with
+# "undefined reference to k_aligned_alloc". (A Kconfig `depends on` could only drop the user's
+# value with a warning, so the combination is refused here, with the fix in the message.)
+if(CONFIG_UASYNCIO_HEAP_SIZE EQUAL 0 AND NOT CONFIG_HEAP_MEM_POOL_SIZE GREATER 0)
+  message(FATAL_ERROR
+    "uasyncio: CONFIG_UASYNCIO_HEAP_SIZE=0 puts Rust allocations on the system heap, but "
+    "CONFIG_HEAP_MEM_POOL_SIZE is 0 (no system heap). Set CONFIG_HEAP_MEM_POOL_SIZE=<bytes> "
+    "(e.g. 16384) in prj.conf, or give uasyncio its own heap with CONFIG_UASYNCIO_HEAP_SIZE > 0.")
+endif()
+
+# With CONFIG_UASYNCIO_LOOP_THREAD=y the shim calls rust_main(), which lives in the
+# application's Rust crate: without uasyncio_cargo_application() the link fails with undefined
+# references (rust_main, uasyncio_zephyr_port_init, ...). Check once the application's
+# CMakeLists.txt has been read, and say what is missing.
+function(uasyncio_check_lang_rust_crate crate_dir)
+  find_program(UASYNCIO_CARGO cargo HINTS $ENV{CARGO_HOME}/bin $ENV{HOME}/.cargo/bin)
+  if(NOT UASYNCIO_CARGO OR NOT EXISTS ${crate_dir}/Cargo.toml)
+    return()
+  endif()
+  execute_process(
+    COMMAND ${UASYNCIO_CARGO} metadata --no-deps --format-version 1 --offline
+      --manifest-path ${crate_dir}/Cargo.toml
+    OUTPUT_VARIABLE metadata ERROR_QUIET RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    return()    # cargo itself will report a broken manifest, with more detail
+  endif()
+  string(JSON n_deps ERROR_VARIABLE json_err LENGTH "${metadata}" packages 0 dependencies)
+  if(json_err OR n_deps EQUAL 0)
+    return()
+  endif()
+  math(EXPR last "${n_deps} - 1")
+  foreach(i RANGE ${last})
+    string(JSON dep GET "${metadata}" packages 0 dependencies ${i} name)
+    if(dep STREQUAL "uasyncio")
+      string(JSON features GET "${metadata}" packages 0 dependencies ${i} features)
+      string(JSON defaults GET "${metadata}" packages 0 dependencies ${i} uses_default_features)
+      if(features MATCHES "\"(zephyr|panic-handler)\"" OR defaults STREQUAL "ON" OR defaults STREQUAL "true")
+        message(FATAL_ERROR
+          "uasyncio: CONFIG_RUST=y (zephyr-lang-rust), whose `zephyr` crate has the panic "
+          "handler, but ${crate_dir}/Cargo.toml asks uasyncio for features ${features} "
+          "(default features: ${defaults}): `zephyr` includes a second panic handler, and the "
+          "default `std` is for hosts. Use\n"
+          "  uasyncio = { path = ..., default-features = false, features = [\"zephyr-port\", "
+          "\"global-allocator\", \"critical-section-impl\"] }\n"
+          "(drop global-allocator / critical-section-impl if the zephyr crate provides them).")
+      endif()
+    endif()
+  endforeach()
+endfunction()
+
+function(uasyncio_check_application)
+  get_property(libs GLOBAL PROPERTY UASYNCIO_RUST_LIBS)
+  if(CONFIG_RUST)
+    # zephyr-lang-rust: rust_cargo_application() builds the crate. Its `zephyr` crate defines
+    # the panic handler, so uasyncio's (feature `panic-handler`, part of `zephyr`) would make
+    # rustc stop with "duplicate lang item `panic_impl`": say which features to use instead.
+    uasyncio_check_lang_rust_crate(${APPLICATION_SOURCE_DIR})
+    return()
+  endif()
+  if(NOT libs)
+    message(FATAL_ERROR
+      "uasyncio: CONFIG_UASYNCIO=y, but the application's CMakeLists.txt does not call "
+      "uasyncio_cargo_application(): nothing builds the Rust crate that uses uasyncio, so the "
+      "link would fail (undefined rust_main, uasyncio_zephyr_port_init). Add the line\n"
+      "  uasyncio_cargo_application()\n"
+      "after find_package(Zephyr ...) in ${APPLICATION_SOURCE_DIR}/CMakeLists.txt, or set "
+      "CONFIG_UASYNCIO=n.")
+  endif()
+endfunction()
+cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL uasyncio_check_application)
+
+# zephyr-lang-rust (CONFIG_RUST=y): its main() calls rust_main(), so the loop thread of the shim
+# (CONFIG_UASYNCIO_LOOP_THREAD, which Kconfig already turns off) would call it a second time.
+if(CONFIG_RUST AND CONFIG_UASYNCIO_LOOP_THREAD)
+  message(FATAL_ERROR
+    "uasyncio: CONFIG_RUST=y (zephyr-lang-rust) calls rust_main() from main(); "
+    "CONFIG_UASYNCIO_LOOP_THREAD=y would call it again from a second thread. "
+    "Remove CONFIG_UASYNCIO_LOOP_THREAD=y from prj.conf (the loop then runs in the main "
+    "thread: size it with CONFIG_MAIN_STACK_SIZE).")
+endif()
 
 # A Rust staticlib carries no .note.GNU-stack for its assembly parts; GNU ld then warns that
 # the stack is executable. Zephyr never executes from the stack: say so.
@@ -88,8 +174,9 @@ endfunction()
 #
 # Builds the Rust crate in CRATE_DIR (default: the application's source directory) with
 # `cargo build --target <board's Rust target>`, and links its static library into the app.
-# The crate must be `crate-type = ["staticlib"]`, `#![no_std]`, and depend on `uasyncio`
-# with feature `zephyr` (path dependency on <this module>/component). With
+# The crate must be `crate-type = ["staticlib"]` (checked here, through `cargo metadata`, which
+# also gives the library's file name), `#![no_std]`, and depend on `uasyncio` with feature
+# `zephyr` (path dependency on <this module>/component). LIB_NAME overrides the name. With
 # CONFIG_UASYNCIO_LOOP_THREAD=y it exports `extern "C" fn rust_main()`, the loop thread's body.
 #
 # Cargo runs on every build (it is incremental and cheap when nothing changed). Its target
@@ -97,6 +184,17 @@ endfunction()
 # panic handler prints through printk and calls k_panic()).
 function(uasyncio_cargo_application)
   cmake_parse_arguments(ARG "" "CRATE_DIR;LIB_NAME" "FEATURES;CARGO_ARGS" ${ARGN})
+  if(CONFIG_RUST)
+    # Two Rust static libraries in one image each bring core, alloc and their global items;
+    # zephyr-lang-rust links with --allow-multiple-definition, so the clash would not even
+    # be reported. uasyncio must be a plain dependency of the one zephyr-lang-rust crate.
+    message(FATAL_ERROR
+      "uasyncio_cargo_application: CONFIG_RUST=y, so zephyr-lang-rust builds the application's "
+      "Rust crate: call rust_cargo_application() instead, and in that crate's Cargo.toml depend "
+      "on uasyncio with default-features = false, features = [\"zephyr-port\", "
+      "\"global-allocator\", \"critical-section-impl\"] (the `zephyr` crate has the panic "
+      "handler). See samples/zephyr/lang_rust.")
+  endif()
   if(NOT ARG_CRATE_DIR)
     set(ARG_CRATE_DIR ${CMAKE_CURRENT_SOURCE_DIR})
   endif()
@@ -105,20 +203,59 @@ function(uasyncio_cargo_application)
     message(FATAL_ERROR "uasyncio_cargo_application: no Cargo.toml in ${crate_dir}")
   endif()
 
-  # The library's file name: [lib] name if given, else the package name, '-' -> '_'.
+  find_program(UASYNCIO_CARGO cargo HINTS $ENV{CARGO_HOME}/bin $ENV{HOME}/.cargo/bin REQUIRED)
+  find_program(UASYNCIO_RUSTC rustc HINTS $ENV{CARGO_HOME}/bin $ENV{HOME}/.cargo/bin REQUIRED)
+
+  # The crate's library target, as cargo sees it: its name (the file is lib<name>.a) and its
+  # crate types. Without "staticlib" cargo builds no .a and the link would only say that
+  # lib<name>.a cannot be found.
+  execute_process(
+    COMMAND ${UASYNCIO_CARGO} metadata --no-deps --format-version 1 --offline
+      --manifest-path ${crate_dir}/Cargo.toml
+    OUTPUT_VARIABLE metadata ERROR_VARIABLE metadata_err RESULT_VARIABLE metadata_rc)
+  if(NOT metadata_rc EQUAL 0)
+    message(FATAL_ERROR "uasyncio_cargo_application: `cargo metadata` failed for "
+      "${crate_dir}/Cargo.toml:\n${metadata_err}")
+  endif()
+  # In a Cargo workspace the metadata lists every member: take the crate's own package.
+  file(REAL_PATH "${crate_dir}/Cargo.toml" manifest)
+  string(JSON n_packages LENGTH "${metadata}" packages)
+  math(EXPR last_package "${n_packages} - 1")
+  set(package 0)
+  foreach(p RANGE ${last_package})
+    string(JSON path GET "${metadata}" packages ${p} manifest_path)
+    file(REAL_PATH "${path}" path)
+    if(path STREQUAL manifest)
+      set(package ${p})
+    endif()
+  endforeach()
+  string(JSON n_targets LENGTH "${metadata}" packages ${package} targets)
+  set(lib_name)
+  set(lib_kinds)
+  math(EXPR last "${n_targets} - 1")
+  foreach(i RANGE ${last})
+    string(JSON kinds GET "${metadata}" packages ${package} targets ${i} kind)
+    if(kinds MATCHES "\"(lib|staticlib|rlib|cdylib|dylib)\"")
+      string(JSON lib_name GET "${metadata}" packages ${package} targets ${i} name)
+      set(lib_kinds "${kinds}")
+    endif()
+  endforeach()
+  if(NOT lib_name)
+    message(FATAL_ERROR "uasyncio_cargo_application: ${crate_dir}/Cargo.toml has no library "
+      "target. The Rust part of a Zephyr app is a library: add src/lib.rs and\n"
+      "  [lib]\n  crate-type = [\"staticlib\"]")
+  endif()
+  if(NOT lib_kinds MATCHES "\"staticlib\"")
+    message(FATAL_ERROR "uasyncio_cargo_application: the library of ${crate_dir}/Cargo.toml is "
+      "${lib_kinds}, not a staticlib, so cargo would build no lib${lib_name}.a to link. Add to "
+      "that Cargo.toml:\n  [lib]\n  crate-type = [\"staticlib\"]")
+  endif()
+  string(REPLACE "-" "_" lib_name "${lib_name}")
   if(ARG_LIB_NAME)
     set(lib_name ${ARG_LIB_NAME})
-  else()
-    file(STRINGS ${crate_dir}/Cargo.toml name_lines REGEX "^[ \t]*name[ \t]*=")
-    list(GET name_lines -1 name_line)
-    string(REGEX REPLACE "^[ \t]*name[ \t]*=[ \t]*\"([^\"]+)\".*" "\\1" lib_name "${name_line}")
-    string(REPLACE "-" "_" lib_name "${lib_name}")
   endif()
 
   uasyncio_rust_target(rust_target)
-
-  find_program(UASYNCIO_CARGO cargo HINTS $ENV{CARGO_HOME}/bin $ENV{HOME}/.cargo/bin REQUIRED)
-  find_program(UASYNCIO_RUSTC rustc HINTS $ENV{CARGO_HOME}/bin $ENV{HOME}/.cargo/bin REQUIRED)
   execute_process(COMMAND ${UASYNCIO_RUSTC} --print sysroot
     OUTPUT_VARIABLE rust_sysroot OUTPUT_STRIP_TRAILING_WHITESPACE)
   if(NOT EXISTS "${rust_sysroot}/lib/rustlib/${rust_target}")

@@ -3,7 +3,7 @@
 
 Used by scripts/zephyr-test.sh. native_sim images run as host processes (`--no-rt`:
 simulated time runs as fast as the host can); qemu_cortex_m3 images run in
-`qemu-system-arm -M lm3s6965evb` (mps2_an385: `-M mps2-an385`) with `-icount shift=3,align=off,sleep=off`, so guest time is a
+`qemu-system-arm -M lm3s6965evb` (mps2_an385, 4.x `mps2/an385`: `-M mps2-an385`) with `-icount shift=3,align=off,sleep=off`, so guest time is a
 function of the instructions executed (deterministic, and idle time passes instantly) and
 semihosting gives the exit status.
 
@@ -73,7 +73,7 @@ def command(board, build, is_test):
     if board.startswith("native_sim") or board.startswith("native_posix"):
         # A sample never exits: stop it after 60 s of simulated time (instant with --no-rt).
         return [os.path.join(build, "zephyr", "zephyr.exe"), "--no-rt"] + ([] if is_test else ["--stop_at=60"])
-    machines = {"qemu_cortex_m3": "lm3s6965evb", "mps2_an385": "mps2-an385"}
+    machines = {"qemu_cortex_m3": "lm3s6965evb", "mps2_an385": "mps2-an385", "mps2/an385": "mps2-an385"}
     if board in machines:
         return ["qemu-system-arm", "-M", machines[board], "-nographic", "-semihosting",
                 "-icount", "shift=3,align=off,sleep=off",
@@ -81,12 +81,22 @@ def command(board, build, is_test):
     sys.exit(f"zephyr-run: don't know how to run board {board}")
 
 
-def run(cmd, regexes, is_test, timeout):
+def ram_report_enabled(build):
+    """True when the image prints the shim's RAM report (CONFIG_UASYNCIO_RAM_REPORT=y)."""
+    try:
+        with open(os.path.join(build, "zephyr", ".config")) as f:
+            return "CONFIG_UASYNCIO_RAM_REPORT=y\n" in f.read()
+    except OSError:
+        return False
+
+
+def run(cmd, regexes, is_test, timeout, want_ram=False):
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
     pending = [re.compile(r) for r in regexes]
     buf = b""
     timed_out = False
+    ram_seen = not want_ram
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
@@ -107,7 +117,9 @@ def run(cmd, regexes, is_test, timeout):
             print("    " + text, flush=True)
             if pending and pending[0].search(text):
                 pending.pop(0)
-        if not pending and not is_test:
+            if text.startswith("uasyncio ram:"):
+                ram_seen = True
+        if not pending and ram_seen and not is_test:
             break
     if proc.poll() is None:
         proc.terminate()
@@ -116,7 +128,8 @@ def run(cmd, regexes, is_test, timeout):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    return proc.returncode, [p.pattern for p in pending], timed_out
+    missing = [p.pattern for p in pending] + ([] if ram_seen else ["uasyncio ram:"])
+    return proc.returncode, missing, timed_out
 
 
 SECTION = re.compile(r"^ (\.[^\s]+)(?:\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(\S.*))?$")
@@ -216,7 +229,8 @@ def main():
     print(f"zephyr: [{a.board}] {name}: running {'test' if is_test else 'sample'}", flush=True)
     if a.timeout is None:
         a.timeout = 300 if is_test else 60
-    rc, missing, timed_out = run(command(a.board, a.build, is_test), regexes, is_test, a.timeout)
+    rc, missing, timed_out = run(command(a.board, a.build, is_test), regexes, is_test, a.timeout,
+                                 ram_report_enabled(a.build))
     ok = not missing and not timed_out and (rc == 0 or not is_test)
     if missing:
         print(f"zephyr: [{a.board}] {name}: expected output not seen: {missing}")

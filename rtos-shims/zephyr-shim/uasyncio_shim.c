@@ -45,6 +45,9 @@ void uasyncio_shim_free(void *ptr)
 	k_heap_free(&uasyncio_heap, ptr);
 }
 #else
+#if !defined(CONFIG_HEAP_MEM_POOL_SIZE) || CONFIG_HEAP_MEM_POOL_SIZE == 0
+#error "CONFIG_UASYNCIO_HEAP_SIZE=0 puts Rust allocations on the system heap, but it has no memory: set CONFIG_HEAP_MEM_POOL_SIZE (e.g. 16384) or CONFIG_UASYNCIO_HEAP_SIZE > 0"
+#endif
 void *uasyncio_shim_alloc(size_t align, size_t size)
 {
 	/* k_aligned_alloc() wants a power of two that is a multiple of sizeof(void *). */
@@ -215,6 +218,14 @@ static void thread_trampoline(void *p1, void *p2, void *p3)
 	ARG_UNUSED(p2);
 	ARG_UNUSED(p3);
 	t->entry(t->arg);
+#ifdef CONFIG_UASYNCIO_RAM_REPORT
+	/* The loop thread of uasyncio_start() is named "uasyncio"; other threads stay quiet. */
+	const char *name = k_thread_name_get(k_current_get());
+
+	if (name != NULL && strcmp(name, "uasyncio") == 0) {
+		uasyncio_ram_report();
+	}
+#endif
 
 	unsigned int key = irq_lock();
 
@@ -284,6 +295,15 @@ void uasyncio_shim_print(const char *buf, size_t len)
 	printk("%.*s", (int)len, buf);
 }
 
+size_t uasyncio_shim_heap_size(void)
+{
+#if CONFIG_UASYNCIO_HEAP_SIZE > 0
+	return CONFIG_UASYNCIO_HEAP_SIZE;
+#else
+	return 0;
+#endif
+}
+
 int uasyncio_shim_log_level(void)
 {
 	return CONFIG_UASYNCIO_LOG_LEVEL;
@@ -310,6 +330,39 @@ __weak void __aeabi_unwind_cpp_pr0(void)
 #endif
 
 /* ---------------------------------------------------------------------------------------
+ * RAM report (CONFIG_UASYNCIO_RAM_REPORT): the calling thread's stack high-water mark
+ * (Zephyr fills stacks with a pattern at creation, CONFIG_INIT_STACKS, and counts what is
+ * still untouched) and the uasyncio heap's peak (sys_heap runtime statistics). Printed when
+ * the loop thread's body returns and by the tests before they exit; it is what the Kconfig
+ * defaults of the stack and heap sizes were chosen from.
+ */
+void uasyncio_ram_report(void)
+{
+#ifdef CONFIG_UASYNCIO_RAM_REPORT
+	k_tid_t self = k_current_get();
+	size_t unused = 0;
+	size_t stack_size = self->stack_info.size;
+	size_t heap_peak = 0;
+	size_t heap_size = 0;
+
+	if (k_thread_stack_space_get(self, &unused) != 0) {
+		unused = stack_size;
+	}
+#if CONFIG_UASYNCIO_HEAP_SIZE > 0
+	struct sys_memory_stats stats;
+
+	if (sys_heap_runtime_stats_get(&uasyncio_heap.heap, &stats) == 0) {
+		heap_peak = stats.max_allocated_bytes;
+	}
+	heap_size = CONFIG_UASYNCIO_HEAP_SIZE;
+#endif
+	printk("uasyncio ram: thread %s stack used %u of %u B, heap peak %u of %u B\n",
+	       k_thread_name_get(self) ? k_thread_name_get(self) : "?", (unsigned int)(stack_size - unused),
+	       (unsigned int)stack_size, (unsigned int)heap_peak, (unsigned int)heap_size);
+#endif
+}
+
+/* ---------------------------------------------------------------------------------------
  * Boot: install the Rust logger, then (optionally) start the loop thread.
  */
 
@@ -328,6 +381,7 @@ static void loop_thread_entry(void *p1, void *p2, void *p3)
 	ARG_UNUSED(p2);
 	ARG_UNUSED(p3);
 	rust_main();
+	uasyncio_ram_report();
 }
 
 K_THREAD_DEFINE(uasyncio_loop, CONFIG_UASYNCIO_LOOP_THREAD_STACK_SIZE, loop_thread_entry, NULL,

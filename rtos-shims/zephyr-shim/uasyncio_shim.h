@@ -46,6 +46,8 @@ int uasyncio_shim_thread_spawn(const char *name, size_t name_len, size_t stack_s
 /* Output and fatal errors. */
 void uasyncio_shim_print(const char *buf, size_t len);
 int uasyncio_shim_log_level(void);
+/* CONFIG_UASYNCIO_HEAP_SIZE (0: the system heap). */
+size_t uasyncio_shim_heap_size(void);
 void uasyncio_shim_panic(void);
 
 /* Implemented in Rust (rtos-shims, zephyr port): installs the printk logger. */
@@ -54,6 +56,10 @@ void uasyncio_zephyr_port_init(void);
 /* Implemented by the application's Rust crate when CONFIG_UASYNCIO_LOOP_THREAD=y: the body of
  * the loop thread. */
 void rust_main(void);
+
+/* With CONFIG_UASYNCIO_RAM_REPORT=y: prints the calling thread's stack high-water mark and
+ * the uasyncio heap's peak ("uasyncio ram: ..."); without it, does nothing. */
+void uasyncio_ram_report(void);
 
 #ifdef __cplusplus
 }

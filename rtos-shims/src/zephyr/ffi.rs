@@ -22,7 +22,10 @@ extern "C" {
 
     pub(crate) fn uasyncio_shim_in_isr() -> c_int;
     pub(crate) fn uasyncio_shim_current_thread() -> usize;
+    // Used by the critical-section impl only (feature `critical-section-impl`).
+    #[cfg_attr(not(feature = "critical-section-impl"), allow(dead_code))]
     pub(crate) fn uasyncio_shim_irq_lock() -> c_uint;
+    #[cfg_attr(not(feature = "critical-section-impl"), allow(dead_code))]
     pub(crate) fn uasyncio_shim_irq_unlock(key: c_uint);
 
     pub(crate) fn uasyncio_shim_num_preempt_priorities() -> c_int;
@@ -37,6 +40,10 @@ extern "C" {
 
     pub(crate) fn uasyncio_shim_print(buf: *const c_char, len: usize);
     pub(crate) fn uasyncio_shim_log_level() -> c_int;
+    // Used by the panic handler only (feature `panic-handler`).
+    #[cfg_attr(not(feature = "panic-handler"), allow(dead_code))]
+    pub(crate) fn uasyncio_shim_heap_size() -> usize;
+    #[cfg_attr(not(feature = "panic-handler"), allow(dead_code))]
     pub(crate) fn uasyncio_shim_panic() -> !;
 }
 

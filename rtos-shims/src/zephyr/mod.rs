@@ -14,9 +14,14 @@
 //! | [`in_isr`]                   | `k_is_in_isr`                                            |
 //! | [`current_thread_id`]        | `k_current_get`                                          |
 //! | [`spawn_thread`]             | `k_thread_create` at `K_PRIO_PREEMPT(N - 1 - priority)`, stack and `k_thread` from the uasyncio heap |
-//! | `critical-section`           | `irq_lock` / `irq_unlock` (restore state: the `u32` key) |
-//! | `#[global_allocator]`        | a dedicated `k_heap` (`CONFIG_UASYNCIO_HEAP_SIZE`) or `k_aligned_alloc`/`k_free` |
-//! | `log` backend, panics        | `printk`; a panic prints its message and calls `k_panic()` |
+//! | `critical-section`           | `irq_lock` / `irq_unlock` (restore state: the `u32` key); feature `critical-section-impl` |
+//! | `#[global_allocator]`        | [`ZephyrHeap`]: a dedicated `k_heap` (`CONFIG_UASYNCIO_HEAP_SIZE`) or `k_aligned_alloc`/`k_free`; feature `global-allocator` |
+//! | `log` backend                | `printk`, at `CONFIG_UASYNCIO_LOG_LEVEL` (unless the app installed a logger first) |
+//! | `#[panic_handler]`           | prints the message through `printk`, then `k_panic()`; feature `panic-handler` |
+//!
+//! Feature `zephyr` turns on all three global items; `zephyr-port` alone none of them, for a
+//! zephyr-lang-rust application (`CONFIG_RUST=y`) whose `zephyr` crate brings its own panic
+//! handler (and, in later versions, an allocator).
 //!
 //! Time resolution is the clock's: microseconds on `native_sim` and wherever the timer driver
 //! has a 64-bit cycle counter (`CONFIG_TIMER_HAS_64BIT_CYCLE_COUNTER`; on Cortex-M SysTick say
@@ -24,23 +29,25 @@
 //! (`CONFIG_SYS_CLOCK_TICKS_PER_SEC`). Sleeps are always rounded up to whole ticks.
 //!
 //! Everything that is plain arithmetic lives in [`convert`] and is tested on the host.
-#![cfg_attr(not(feature = "zephyr"), allow(dead_code))]
+#![cfg_attr(not(feature = "zephyr-port"), allow(dead_code))]
 
 pub(crate) mod convert;
 
-#[cfg(feature = "zephyr")]
+#[cfg(all(feature = "zephyr-port", feature = "critical-section-impl"))]
 mod cs;
-#[cfg(feature = "zephyr")]
+#[cfg(feature = "zephyr-port")]
 mod ffi;
-#[cfg(feature = "zephyr")]
+#[cfg(feature = "zephyr-port")]
 mod heap;
-#[cfg(feature = "zephyr")]
+#[cfg(feature = "zephyr-port")]
 mod printk;
 
-#[cfg(feature = "zephyr")]
+#[cfg(feature = "zephyr-port")]
+pub use heap::ZephyrHeap;
+#[cfg(feature = "zephyr-port")]
 pub use port::{current_thread_id, in_isr, now_us, spawn_thread, Semaphore};
 
-#[cfg(feature = "zephyr")]
+#[cfg(feature = "zephyr-port")]
 mod port {
     use alloc::boxed::Box;
     use core::ffi::{c_char, c_void};

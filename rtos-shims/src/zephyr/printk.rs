@@ -95,11 +95,29 @@ pub extern "C" fn uasyncio_zephyr_port_init() {
 
 /// Prints the panic message through printk and stops the system with `k_panic()` (Zephyr's
 /// fatal error handler decides what happens next: halt, reboot, or exit on `native_sim`).
-#[cfg(not(test))]
+#[cfg(all(feature = "panic-handler", not(test)))]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let mut w = PrintkWriter::new();
     let _ = writeln!(w, "uasyncio: Rust panic: {info}");
+    let failed = super::heap::LAST_FAILED.load(core::sync::atomic::Ordering::Relaxed);
+    if failed != 0 {
+        // SAFETY: getter of a Kconfig constant.
+        let heap = unsafe { ffi::uasyncio_shim_heap_size() };
+        let _ = if heap > 0 {
+            writeln!(
+                w,
+                "uasyncio: the uasyncio heap (CONFIG_UASYNCIO_HEAP_SIZE={heap}) could not give \
+                 {failed} bytes: raise CONFIG_UASYNCIO_HEAP_SIZE in prj.conf"
+            )
+        } else {
+            writeln!(
+                w,
+                "uasyncio: the system heap (CONFIG_UASYNCIO_HEAP_SIZE=0) could not give \
+                 {failed} bytes: raise CONFIG_HEAP_MEM_POOL_SIZE in prj.conf"
+            )
+        };
+    }
     w.flush();
     // SAFETY: k_panic has no preconditions; it does not return.
     unsafe { ffi::uasyncio_shim_panic() }
@@ -109,6 +127,6 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
 /// `alloc` were built with unwinding and so reference the personality routine from their
 /// unwind tables. Panics abort here (`panic = "abort"`), so the routine is never called; this
 /// definition only satisfies the linker. Bare-metal targets have no such reference.
-#[cfg(all(target_os = "linux", not(test)))]
+#[cfg(all(feature = "panic-handler", target_os = "linux", not(test)))]
 #[no_mangle]
 pub extern "C" fn rust_eh_personality() {}

@@ -14,8 +14,12 @@ extern void posix_exit(int exit_code);
 #define ADP_STOPPED_RUN_TIME_ERROR 0x20023
 #endif
 
+/* The shim's RAM report (prints with CONFIG_UASYNCIO_RAM_REPORT=y, else does nothing). */
+extern void uasyncio_ram_report(void);
+
 void uasyncio_test_exit(int status)
 {
+	uasyncio_ram_report();
 	printk("uasyncio test exit: %d\n", status);
 #if defined(CONFIG_ARCH_POSIX)
 	posix_exit(status);
