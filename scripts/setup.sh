@@ -2,7 +2,8 @@
 # Installs everything the demos and the test suites need on a fresh Debian 12 machine that has
 # only the Rust toolchain (rustup), gcc, Python and apt. Idempotent: quick when all is there.
 #   - rustup: clippy, rustfmt; nightly with miri + rust-src (Miri, ThreadSanitizer);
-#     the thumbv7m-none-eabi target (Cortex-M3 builds).
+#     the thumbv7m-none-eabi and thumbv6m-none-eabi targets (Cortex-M3, Cortex-M0 builds);
+#     cargo-fuzz.
 #   - Debian (as root): see each suite's own dependency script (net, FreeRTOS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,9 +22,15 @@ fi
 for c in miri rust-src; do
     have_component nightly "$c" || { log "rustup component add $c (nightly)"; rustup component add "$c" --toolchain nightly; }
 done
-for t in thumbv7m-none-eabi; do
+for t in thumbv7m-none-eabi thumbv6m-none-eabi; do
     rustup target list --installed | grep -qx "$t" || { log "rustup target add $t"; rustup target add "$t"; }
 done
+
+# cargo-fuzz for the fuzz smoke pass (fuzz/; nightly).
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    log "cargo install cargo-fuzz"
+    cargo install --locked cargo-fuzz
+fi
 
 # Debian packages, per suite (each script is idempotent and skips cleanly when not root).
 for deps in scripts/net-deps.sh scripts/freertos-setup.sh; do

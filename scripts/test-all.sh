@@ -44,6 +44,11 @@ suite "stress (release)" cargo test --release -p uasyncio --test stress
 # The no_std build of the runtime (FreeRTOS port + C API) stays buildable for Cortex-M3.
 suite "no_std build (thumbv7m, freertos + ffi)" cargo build -p uasyncio --no-default-features --features freertos,ffi --target thumbv7m-none-eabi
 suite "no_std build (thumbv7m, zephyr)" cargo check -p uasyncio --no-default-features --features zephyr --target thumbv7m-none-eabi
+# The cellular stack (serial ring, AT, modem, supervisor, PPP over smoltcp, TLS) without std.
+suite "no_std build (thumbv7m, cellular + net + ppp + tls)" cargo build -p cellular --no-default-features \
+    --features tls,uasyncio/freertos --target thumbv7m-none-eabi
+# Cortex-M0/M0+ (Armv6-M: no atomic swap): the runtime through portable-atomic.
+suite "no_std build (thumbv6m, freertos + ffi)" cargo build -p uasyncio --no-default-features --features freertos,ffi --target thumbv6m-none-eabi
 # Zephyr: the module's samples and tests on native_sim, qemu_cortex_m3 and mps2_an385 need a
 # Zephyr tree, which no package registry carries: without ZEPHYR_BASE this says so and skips.
 # The port's Rust logic (clock, timeouts, priorities) is tested on the host by `cargo test`.
@@ -56,22 +61,37 @@ suite "benchmarks: lint + smoke" bash scripts/bench-check.sh
 # CMake component (conformance, 10,000 timer interrupts, a legacy C task, the C API).
 suite "freertos: posix port" bash scripts/freertos-posix.sh
 suite "freertos: qemu mps2-an385" bash scripts/freertos-qemu.sh
+# The template firmware, copied outside the repository and built exactly as
+# ports/freertos/README.md says: POSIX simulator, mps2-an385 (Cortex-M3), microbit (Cortex-M0).
+suite "freertos: template app outside the repo" bash scripts/freertos-template.sh
+# An application built on freertos-rust (its kernel build, tasks, InterruptContext) adding uasyncio.
+suite "freertos: freertos-rust sample (mps2-an385)" bash scripts/freertos-rust-sample.sh
+# The cellular path end to end: the modem simulator (AT dialogue, PPP network side, TUN in a
+# namespace with TCP/TLS echo servers and DNS), then the sample on the host over a pty — normal,
+# TLS, and every fault (no SIM, denied, silent modem, lost LCP frames, passive peer, NO CARRIER
+# mid-transfer, garbage, URC storms, LCP never opening) — and the same application as FreeRTOS
+# firmware on QEMU mps2-an385 with the modem on UART0.
+suite "cellular: host sample vs modem simulator" bash scripts/cellular-host.sh
+suite "cellular: FreeRTOS firmware on QEMU vs modem simulator" bash scripts/cellular-qemu.sh
 
 if [ "$mode" != quick ]; then
     # loom: the cross-context wake path and the flag's waiter slot, model-checked.
     suite "loom" env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
-        cargo test -p uasyncio --lib --release loom_
+        cargo test -p uasyncio -p uasyncio-cellular --lib --release loom_
     # Miri over the unsafe task code: the runtime's unit tests and the whole conformance suite
     # (spawn, wake, cancel, finish, reset, handles, gather, a flag set from another thread).
     # The stress tests are left to ThreadSanitizer: under Miri they take hours.
     miri() {
         export MIRIFLAGS="-Zmiri-disable-isolation"
-        cargo +nightly miri test -p uasyncio --lib && cargo +nightly miri test -p uasyncio-conformance --test host
+        cargo +nightly miri test -p uasyncio --lib && cargo +nightly miri test -p uasyncio-conformance --test host &&
+            cargo +nightly miri test -p uasyncio-cellular --lib --features std
     }
     suite "miri" miri
     # ThreadSanitizer over the threaded stress tests (smaller sizes: TSan is ~10x slower).
     suite "thread sanitizer" env RUSTFLAGS="-Zsanitizer=thread" STRESS_SCALE=20 CARGO_TARGET_DIR=target/tsan \
         cargo +nightly test -Zbuild-std --target x86_64-unknown-linux-gnu -p uasyncio --test stress
+    # A short pass of every fuzz target from its corpus (fuzz/README.md has the invariants).
+    suite "fuzz smoke" bash scripts/fuzz-smoke.sh 20
 fi
 
 printf '\nsuites: %d passed, %d failed\n' "$passed" "$failed"
