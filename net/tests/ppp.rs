@@ -90,6 +90,73 @@ fn is_link_gone(e: &Error) -> bool {
     matches!(e, Error::Os(ENETDOWN))
 }
 
+/// A serial line that loses input now and then, as a UART overrun does: every `every`th
+/// read throws its bytes away and reports `ErrorKind::InvalidData`.
+struct Lossy {
+    inner: ppp_peer::ClientEnd,
+    every: u32,
+    reads: u32,
+    lost: u32,
+}
+
+impl embedded_io_async::ErrorType for Lossy {
+    type Error = embedded_io::ErrorKind;
+}
+
+impl embedded_io_async::Read for Lossy {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        let n = self.inner.read(buf).await?;
+        self.reads += 1;
+        if n > 0 && self.reads.is_multiple_of(self.every) {
+            self.lost += 1;
+            return Err(embedded_io::ErrorKind::InvalidData);
+        }
+        Ok(n)
+    }
+}
+
+impl embedded_io_async::Write for Lossy {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.inner.write(buf).await
+    }
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        self.inner.flush().await
+    }
+}
+
+#[test]
+fn lost_input_bytes_drop_a_frame_not_the_link() {
+    run(600, async {
+        let (stack, link) = client(PppConfig::default());
+        let (end, line) = pipe();
+        let peer = Peer::start(line, PeerState::default());
+        let mut l = link.clone();
+        let task = spawn(async move {
+            let mut io = Lossy {
+                inner: end,
+                every: 40,
+                reads: 0,
+                lost: 0,
+            };
+            let end = l.run(&mut io).await;
+            (end, io.lost)
+        });
+        stack.wait_config_up().await.unwrap();
+        let _srv = peer.stack.start_server(echo, "0.0.0.0", 7, 2, None).await.unwrap();
+        let data = Rc::new(pattern(32 * 1024));
+        let got = echo_roundtrip(&stack, data.clone()).await;
+        assert!(got == *data, "echoed bytes differ ({} of {})", got.len(), data.len());
+        assert!(link.is_up(), "a lost-input read ended the link");
+        let st = link.stats();
+        peer.hang_up();
+        let (end, lost) = task.await.unwrap();
+        assert!(matches!(end, PppEnd::NoCarrier), "{end:?}");
+        assert!(lost > 0, "the test line lost nothing");
+        assert_eq!(st.input_losses, u64::from(lost));
+        assert!(st.frames_dropped > 0, "{st:?}");
+    });
+}
+
 #[test]
 fn link_opens_and_carries_64k_of_tcp_echo() {
     run(120, async {

@@ -94,7 +94,9 @@ impl embedded_io::Error for SerialError {
     fn kind(&self) -> embedded_io::ErrorKind {
         use embedded_io::ErrorKind;
         match self {
-            SerialError::Overrun { .. } => ErrorKind::Other,
+            // Bytes are missing from the stream, which goes on: a PPP link drops the damaged
+            // frame and keeps running (see `uasyncio_net::ppp`), anything else may retry.
+            SerialError::Overrun { .. } => ErrorKind::InvalidData,
             SerialError::Cancelled => ErrorKind::Interrupted,
             SerialError::Closed => ErrorKind::BrokenPipe,
             SerialError::Os(_) => ErrorKind::Other,

@@ -12,6 +12,11 @@
 //! PPP stream), `VMIN = 1, VTIME = 0` (a read blocks until a byte arrives), and the given
 //! baud rate (meaningless on a pty, but set all the same).
 //!
+//! Unlike a UART's FIFO, a tty has a kernel buffer: the reader thread reads only as much as
+//! the ring has room for and leaves the rest in the kernel (a pty's writer then blocks), so
+//! a loop that falls behind slows the line instead of losing bytes. The ring's overrun path
+//! is still what a board's interrupt handler uses.
+//!
 //! The reader thread waits in `poll(2)` with a 50 ms timeout so that dropping the port
 //! (which drops [`TtyTx`]) can stop it: the drop sets a stop bit and joins the thread, so it
 //! takes up to 50 ms. EOF or an error on the device closes the ring (the port's reads then
@@ -178,8 +183,17 @@ fn reader_thread(fd: libc::c_int, ring: &RxRing<TTY_RING>, stop: &AtomicBool) {
             std::thread::sleep(std::time::Duration::from_millis(10));
             continue;
         }
-        // SAFETY: `buf` is valid for `buf.len()` bytes; `fd` is open.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        // Backpressure: read only what the ring can take. The rest stays in the kernel's
+        // tty buffer (and a pty's writer blocks), as a host serial driver buffers for its
+        // application; dropping bytes here would fake a hardware overrun.
+        let room = ring.capacity() - ring.len();
+        if room == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            continue;
+        }
+        let want = room.min(buf.len());
+        // SAFETY: `buf` is valid for `buf.len()` bytes and `want <= buf.len()`; `fd` is open.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), want) };
         match n {
             0 => break Some(0),
             n if n > 0 => {

@@ -44,6 +44,9 @@
 //! - Every exit from `run` — return or drop — leaves the stack unaddressed with its
 //!   connections aborted and both packet queues empty; nothing leaks into the next call.
 //! - Frames are written whole and in order; a write error ends the link ([`PppEnd::Io`]).
+//!   A read error ends it too, except `ErrorKind::InvalidData`, which a byte stream uses
+//!   to say input bytes were lost (a UART overrun): the damaged frame fails its FCS and is
+//!   dropped, the link goes on, [`PppStats::input_losses`] counts it.
 //! - An idle open link with keepalive off sets no timer: the link task sleeps until bytes
 //!   arrive or the stack sends; only smoltcp's own timers wake anything.
 //! - Input is read only while the stack has room for what it may produce (a few packets
@@ -244,6 +247,9 @@ pub struct PppStats {
     /// Times the link task woke up: bytes, a packet to send, a timer. An idle link with
     /// keepalive off adds none.
     pub wakeups: u64,
+    /// Reads that reported lost input bytes (`ErrorKind::InvalidData`, e.g. a serial
+    /// overrun). The link went on; the damaged frame counts in `frames_dropped`.
+    pub input_losses: u64,
 }
 
 struct Inner {
@@ -789,6 +795,11 @@ impl<'a> Engine<'a> {
             Wake::Read(Ok(n)) => {
                 self.in_pos = 0;
                 self.in_len = n.min(self.input.len());
+            }
+            // Bytes were lost on the line (a UART overrun): the frame they belonged to fails
+            // its FCS and is dropped like any damaged frame; the link goes on.
+            Wake::Read(Err(e)) if embedded_io::Error::kind(&e) == ErrorKind::InvalidData => {
+                self.inner.count(|s| s.input_losses += 1);
             }
             Wake::Read(Err(e)) => return Err(io_end(e)),
             Wake::Queue | Wake::Timer => {}
