@@ -97,7 +97,12 @@ fn loom_no_lost_wake() {
             .collect();
         let mut received = 0;
         while received < 2 {
-            lp.stack.drain(|_| received += 1);
+            // As the loop does (`drain_remote`): look at the head first, swap only if
+            // something is there. The look is a plain load, so only the state word's
+            // read-modify-writes can make a racing push visible to it.
+            if !lp.stack.is_empty() {
+                lp.stack.drain(|_| received += 1);
+            }
             if received < 2 && lp.idle.try_sleep() {
                 lp.sem.take();
                 lp.idle.woke();

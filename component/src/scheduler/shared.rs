@@ -151,7 +151,13 @@ impl IdleState {
         {
             Ok(_) => true,
             Err(_) => {
-                self.state.store(POLLING, Ordering::Release);
+                // A read-modify-write, not a store: it reads the last waker's `PENDED` and
+                // so acquires that waker's push, which the loop's next look at the wake
+                // stack (a plain load) must see. A store here let a second waker's pend be
+                // overwritten while its push stayed invisible to that look; the loop then
+                // slept with a task queued and nobody to give the semaphore (a lost wake,
+                // seen as a reader stuck with bytes in its ring; `loom_no_lost_wake`).
+                self.state.swap(POLLING, Ordering::AcqRel);
                 false
             }
         }
