@@ -38,13 +38,46 @@ use uasyncio::ThreadSafeFlag;
 pub const TX_POLL_MS: u32 = 1;
 
 /// The transmit half of a UART driver (the board's code implements it).
+///
+/// **The driver's contract with its TX-ready flag** (when [`tx_ready`](Self::tx_ready) gives
+/// one): the port waits on it after `try_write` took nothing, and after `tx_idle` said
+/// false. So the driver's transmit interrupt must set it (e.g. through
+/// `uasyncio_serial_tx_ready_isr`) both when room appears in its queue and when the last
+/// byte has left the wire; setting it more often only costs a spurious wake-up. A driver
+/// that sets it only on room makes `flush` wait forever once the queue is empty.
+///
+/// ```
+/// use uasyncio::ThreadSafeFlag;
+/// use uasyncio_cellular::serial::UartTx;
+///
+/// static TX_READY: ThreadSafeFlag = ThreadSafeFlag::new();
+/// /// A driver whose hardware FIFO takes 16 bytes (stands in for register writes).
+/// struct Uart { fifo: usize }
+/// impl UartTx for Uart {
+///     fn try_write(&mut self, bytes: &[u8]) -> usize {
+///         let n = bytes.len().min(16 - self.fifo);
+///         self.fifo += n; // write n bytes to the data register
+///         n
+///     }
+///     fn tx_ready(&self) -> Option<&'static ThreadSafeFlag> {
+///         Some(&TX_READY) // set by the TX interrupt on room and when the line goes idle
+///     }
+///     fn tx_idle(&mut self) -> bool {
+///         self.fifo == 0 // the hardware's "transmitter empty" bit
+///     }
+/// }
+/// # let mut u = Uart { fifo: 0 };
+/// # assert_eq!(u.try_write(&[0; 20]), 16);
+/// ```
 pub trait UartTx {
     /// Queue as many of `bytes` as the hardware takes now, without blocking; 0 if it takes none.
     fn try_write(&mut self, bytes: &[u8]) -> usize;
     /// The flag the TX-ready interrupt sets (or `None`: the port polls every [`TX_POLL_MS`]).
+    /// See the trait docs for when the driver must set it.
     fn tx_ready(&self) -> Option<&'static ThreadSafeFlag>;
     /// True once every queued byte has left the wire (used by `flush`). The default says
-    /// true at once: right for a driver without a way to tell.
+    /// true at once: right for a driver without a way to tell. A driver that says false
+    /// must set its TX-ready flag when the line goes idle.
     fn tx_idle(&mut self) -> bool {
         true
     }
