@@ -32,6 +32,8 @@ suite() {
 # Lint: formatting and clippy with warnings as errors, on every crate and target.
 suite "fmt" cargo fmt --all -- --check
 suite "clippy" cargo clippy --workspace --all-targets -- -D warnings
+# ... and on the no_std feature sets and Cortex-M targets the line above never builds.
+suite "clippy: no_std ports, C API, net and cellular on Cortex-M" bash scripts/clippy-targets.sh
 
 # The runtime: unit tests, doc tests, and the MicroPython conformance suite on the std port.
 suite "runtime + conformance (std port)" cargo test --workspace

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# clippy with warnings as errors on the feature sets and targets `cargo clippy --workspace`
+# (host, default features) never builds: the no_std ports (FreeRTOS, Zephyr), the C API, the
+# network and cellular crates without std, on Cortex-M3 (thumbv7m) and Cortex-M0 (thumbv6m),
+# and the host crates with every feature on. Every `unsafe` block is linted in one of these.
+# Ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+check() { # check <target> <cargo args...>
+    local target=$1
+    shift
+    if cargo clippy -q "$@" ${target:+--target "$target"} -- -D warnings; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAILED: clippy $* ${target:+--target $target}"
+    fi
+}
+
+m3=thumbv7m-none-eabi
+m0=thumbv6m-none-eabi
+check $m3 -p uasyncio --no-default-features --features freertos,ffi
+check $m0 -p uasyncio --no-default-features --features freertos,ffi
+check $m3 -p uasyncio --no-default-features --features zephyr,ffi
+check $m3 -p rtos-shims --no-default-features --features freertos,global-allocator,panic-handler
+check $m3 -p uasyncio-net --no-default-features --features ppp,tls,uasyncio/freertos
+check $m3 -p uasyncio-cellular --no-default-features --features ffi,uasyncio/freertos
+check $m3 -p cellular --no-default-features --features tls,uasyncio/freertos
+check "" -p uasyncio --all-targets --features ffi,diagnostics
+check "" -p uasyncio-net --all-targets --all-features
+check "" -p uasyncio-cellular --all-targets --all-features
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
