@@ -69,7 +69,7 @@ for p in "${programs[@]}"; do
             for feat in tls ""; do
                 dir="$BUILD-size-${feat:-notls}"
                 build "$dir" "$feat" >/dev/null || rc=1
-                if [ -n "$feat" ]; then what="with TLS"; else what="without the application's TLS (uasyncio-net's tls still linked)"; fi
+                if [ -n "$feat" ]; then what="with TLS"; else what="without TLS (uasyncio-net built without its tls feature)"; fi
                 out+="firmware $what: $(arm-none-eabi-size "$dir/cellfw.elf" | tail -1)"$'\n'
                 out+="$(python3 "$SRC/size_by_crate.py" "$dir/cellfw.elf" 2>&1 | sed -n '1,20p;$p')"$'\n'
             done ;;
