@@ -68,7 +68,7 @@ scenario garbage 0 "$OK" --fault garbage -- --server echo.test:7000 --lines 100
 scenario garbage-tls 0 "$OK" --fault garbage -- --server echo.test:7443 --tls --ca '{ca_der}' --lines 20
 scenario urc-storm 0 "$OK" --fault urc-storm -- --server echo.test:7000 --lines 50
 # The call drops mid-transfer: the supervisor redials, the app reconnects and finishes.
-scenario no-carrier-midway 0 '^cellular: OK .* over 2 connection\(s\).* 1 drop\(s\); 0 socket\(s\) left; 0 task\(s\) left' --fault no-carrier-after=3000 \
+scenario no-carrier-midway 0 '^cellular: OK .* over 2 connection\(s\).* 1 drop\(s\);.* 0 socket\(s\) left; 0 task\(s\) left' --fault no-carrier-after=3000 \
     --expect-log 'call dropped' -- --server echo.test:7000 --lines 200
 scenario no-sim 1 '^cellular: FAILED \[SIM\] .*SIM not inserted' --fault no-sim -- --server echo.test:7000 --max-failures 2
 scenario registration-denied 1 '^cellular: FAILED \[registration\] .*denied' --fault denied -- --server echo.test:7000 --max-failures 2
