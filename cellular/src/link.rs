@@ -252,6 +252,39 @@ impl Drop for DownOnDrop<'_> {
 }
 
 /// Keeps a data link up over a modem (see the module docs).
+///
+/// The whole cellular stack, wired up: a modem on a serial port, PPP into a smoltcp stack,
+/// the supervisor in a task of its own, a TCP connection once the link is up. Run it inside
+/// `uasyncio::run` (the stack's driver is a task on the running loop).
+///
+/// ```no_run
+/// use embedded_io_async::{Read, Write};
+/// use uasyncio::{create_task, wait_for_ms};
+/// use uasyncio_cellular::link::{Supervisor, SupervisorConfig};
+/// use uasyncio_cellular::modem::{Modem, ModemConfig};
+/// use uasyncio_net::ppp::{ppp_stack, PppConfig};
+/// use uasyncio_net::StackConfig;
+///
+/// /// `port`: the modem's byte stream, e.g. a `serial::SerialPort` on your UART.
+/// async fn app<P: Read + Write + 'static>(port: P) -> uasyncio::Result<()> {
+///     let modem = Modem::new(port, ModemConfig::new("internet"));
+///     let (stack, link) = ppp_stack(StackConfig::for_ip_link(), PppConfig::default())?;
+///     let mut supervisor = Supervisor::new(modem, link, SupervisorConfig::default());
+///     let state = supervisor.state();
+///     // `run` returns only when it gives up or is cancelled, with the reason.
+///     let task = create_task(async move { Ok(supervisor.run().await) });
+///     // Registration can take minutes; a deadline turns "never" into an error.
+///     wait_for_ms(async move { state.wait_up().await }, 180_000).await?;
+///     let (reader, writer) = stack.open_connection("example.com", 7000, None).await?;
+///     writer.write(b"hello\n");
+///     writer.drain().await?;
+///     let _answer = reader.readline().await?;
+///     writer.close();
+///     task.cancel()?; // hangs up: +++ with guard times, then ATH
+///     let _why = task.await?;
+///     Ok(())
+/// }
+/// ```
 pub struct Supervisor<IO, L> {
     modem: Modem<IO>,
     link: L,

@@ -80,10 +80,10 @@ pub use zephyr::{current_thread_id, in_isr, now_us, spawn_thread, Semaphore, Zep
     all(feature = "std", feature = "zephyr-port"),
     all(feature = "freertos-port", feature = "zephyr-port")
 ))]
-compile_error!("rtos-shims: the `std`, `freertos` (or `freertos-port`) and `zephyr` (or `zephyr-port`) ports are exclusive: enable exactly one");
+compile_error!("rtos-shims: the `std`, `freertos` (or `freertos-port`) and `zephyr` (or `zephyr-port`) ports are exclusive: enable exactly one (through your `uasyncio` dependency: `default-features = false, features = [\"freertos\"]` turns `std` off)");
 
 #[cfg(not(any(feature = "std", feature = "freertos-port", feature = "zephyr-port")))]
-compile_error!("rtos-shims: enable exactly one port feature: `std`, `freertos` (or `freertos-port`) or `zephyr` (or `zephyr-port`)");
+compile_error!("rtos-shims: enable exactly one port feature: `std`, `freertos` (or `freertos-port`) or `zephyr` (or `zephyr-port`), e.g. `uasyncio = { ..., default-features = false, features = [\"freertos\"] }` in your Cargo.toml");
 
 /// How to start a thread with [`spawn_thread`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
