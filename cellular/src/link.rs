@@ -338,7 +338,10 @@ impl<IO: Read + Write, L: DataLink> Supervisor<IO, L> {
             state.update(|s| s.dials += 1);
             let failure = match self.modem.bring_up().await {
                 Ok(c) => {
-                    log::info!("cellular: data call up ({:?})", c.rate);
+                    match &c.rate {
+                        Some(rate) => log::info!("cellular: data call up (CONNECT {rate})"),
+                        None => log::info!("cellular: data call up"),
+                    }
                     let up = UpSignal { state: state.clone() };
                     let end = self.link.run(self.modem.io_mut(), &up).await;
                     let was_up = state.set_down();

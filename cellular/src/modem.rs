@@ -211,7 +211,10 @@ impl<IO: Read + Write> Modem<IO> {
             .map_err(CellularError::at)?;
         match r.final_code {
             Final::Connect { rate } => {
-                log::info!("modem: CONNECT {}", rate.as_deref().unwrap_or(""));
+                match rate.as_deref() {
+                    Some(r) => log::info!("modem: CONNECT {r}"),
+                    None => log::info!("modem: CONNECT"),
+                }
                 Ok(Connected { rate, registration })
             }
             Final::Ok => Err(CellularError::At(crate::at::AtError {
