@@ -3,10 +3,10 @@
 // A plain atomic even under loom: it is a static counter outside the modelled protocols
 // (and loom's atomics cannot be statics). Otherwise the crate's, which are portable-atomic's
 // on targets without atomic read-modify-write (Armv6-M).
-#[cfg(loom)]
-use core::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(not(loom))]
 use crate::atomic::{AtomicUsize, Ordering};
+#[cfg(loom)]
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 pub(crate) static LIVE_TASKS: AtomicUsize = AtomicUsize::new(0);
 

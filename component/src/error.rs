@@ -12,6 +12,8 @@
 //! | `OSError(errno)`  | [`Error::Os`]             |
 //! | `RuntimeError(m)` | [`Error::Runtime`]        |
 //! | `ValueError(m)`   | [`Error::Value`]          |
+//! | `asyncio.QueueFull`  | [`Error::QueueFull`]   |
+//! | `asyncio.QueueEmpty` | [`Error::QueueEmpty`]  |
 //! | any other         | [`Error::User`]           |
 
 use crate::atomic::Arc;
@@ -47,6 +49,12 @@ pub enum Error {
     Runtime(Cow<'static, str>),
     /// `ValueError`: a bad argument, with what was wrong.
     Value(Cow<'static, str>),
+    /// `asyncio.QueueFull`: [`Queue::put_nowait`](crate::Queue::put_nowait) on a full queue
+    /// (which hands the item back in a [`QueueFull`](crate::QueueFull); `?` turns that into
+    /// this).
+    QueueFull,
+    /// `asyncio.QueueEmpty`: [`Queue::get_nowait`](crate::Queue::get_nowait) on an empty queue.
+    QueueEmpty,
     /// A user's own error, passed through the runtime unchanged.
     User(UserError),
 }
@@ -98,6 +106,8 @@ impl Error {
             Error::Os(_) => "OSError",
             Error::Runtime(_) => "RuntimeError",
             Error::Value(_) => "ValueError",
+            Error::QueueFull => "QueueFull",
+            Error::QueueEmpty => "QueueEmpty",
             Error::User(_) => "Exception",
         }
     }
@@ -113,12 +123,14 @@ pub(crate) fn errno_name(code: i32) -> Option<&'static str> {
         12 => "ENOMEM",
         22 => "EINVAL",
         32 => "EPIPE",
+        90 => "EMSGSIZE",
         98 => "EADDRINUSE",
         99 => "EADDRNOTAVAIL",
         100 => "ENETDOWN",
         101 => "ENETUNREACH",
         103 => "ECONNABORTED",
         104 => "ECONNRESET",
+        105 => "ENOBUFS",
         107 => "ENOTCONN",
         110 => "ETIMEDOUT",
         111 => "ECONNREFUSED",
@@ -132,7 +144,9 @@ pub(crate) fn errno_name(code: i32) -> Option<&'static str> {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Cancelled | Error::Timeout | Error::Eof => f.write_str(self.python_name()),
+            Error::Cancelled | Error::Timeout | Error::Eof | Error::QueueFull | Error::QueueEmpty => {
+                f.write_str(self.python_name())
+            }
             Error::Os(code) => match errno_name(*code) {
                 Some(name) => write!(f, "OSError: [Errno {code}] {name}"),
                 None => write!(f, "OSError: [Errno {code}]"),
@@ -149,7 +163,11 @@ impl PartialEq for Error {
     /// Errors compare by kind and payload; user errors compare by identity.
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
-            (Error::Cancelled, Error::Cancelled) | (Error::Timeout, Error::Timeout) | (Error::Eof, Error::Eof) => true,
+            (Error::Cancelled, Error::Cancelled)
+            | (Error::Timeout, Error::Timeout)
+            | (Error::Eof, Error::Eof)
+            | (Error::QueueFull, Error::QueueFull)
+            | (Error::QueueEmpty, Error::QueueEmpty) => true,
             (Error::Os(a), Error::Os(b)) => a == b,
             (Error::Runtime(a), Error::Runtime(b)) | (Error::Value(a), Error::Value(b)) => a == b,
             (Error::User(a), Error::User(b)) => Arc::ptr_eq(a, b),

@@ -14,6 +14,9 @@
 //! | `asyncio.gather(*aws, return_exceptions=…)` | [`gather()`] / [`gather!`], `.return_exceptions()` |
 //! | `Task.cancel()`                     | [`Task::cancel`]                                       |
 //! | `Event`, `Lock`, `ThreadSafeFlag`   | [`Event`], [`Lock`], [`ThreadSafeFlag`]                |
+//! | `asyncio.wait(tasks, timeout, return_when)` (CPython) | [`wait()`], [`wait_ms`], [`FIRST_COMPLETED`], [`FIRST_EXCEPTION`], [`ALL_COMPLETED`] |
+//! | `Semaphore`, `BoundedSemaphore` (CPython) | [`Semaphore`], [`BoundedSemaphore`] → [`SemaphoreGuard`](sync::SemaphoreGuard) |
+//! | `Queue`, `QueueFull`, `QueueEmpty` (CPython) | [`Queue`], [`QueueFull`], [`Error::QueueEmpty`] |
 //! | `get_event_loop()`, `new_event_loop()`, `Loop` | [`get_event_loop`], [`new_event_loop`], [`Loop`] |
 //! | exceptions                          | [`Error`] (see the table there)                        |
 //!
@@ -75,11 +78,13 @@ pub mod ffi;
 mod loom_tests;
 
 pub use error::{Error, Result, UserError};
-pub use funcs::{gather, wait_for, wait_for_ms};
+pub use funcs::{
+    gather, wait, wait_for, wait_for_ms, wait_ms, ReturnWhen, ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION,
+};
 pub use scheduler::{
     get_event_loop, new_event_loop, run, ExceptionContext, ExceptionContext as Context, ExceptionHandler, Loop,
 };
-pub use sync::{Event, Lock, LockGuard, ThreadSafeFlag};
+pub use sync::{BoundedSemaphore, Event, Lock, LockGuard, Queue, QueueFull, Semaphore, ThreadSafeFlag};
 pub use task::{create_task, current_task, Task, TaskRef};
 pub use time::{sleep, sleep_ms, ticks_ms, Sleep};
 

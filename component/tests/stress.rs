@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use uasyncio::{
-    create_task, diagnostics, get_event_loop, new_event_loop, run, sleep_ms, wait_for_ms, Error, Event, Lock,
+    create_task, diagnostics, get_event_loop, new_event_loop, run, sleep_ms, wait_for_ms, Error, Event, Lock, Queue,
     ThreadSafeFlag,
 };
 
@@ -264,5 +264,63 @@ fn cancel_storm_leaks_nothing() {
     assert_eq!(ok + cancelled, n);
     assert!(cancelled > 0 && ok > 0, "ok {ok}, cancelled {cancelled}");
     assert!(!locked, "the lock must end unlocked");
+    assert_no_live_tasks();
+}
+
+/// A bounded `Queue` between a producer task and three consumer tasks, 1,000,000 items: none
+/// lost or taken twice, each consumer sees them in increasing order, and `join` returns once
+/// every item is `task_done`. Consumers try `get_nowait` first and yield now and then, so
+/// waiting getters, woken getters and waiting putters all occur under load.
+#[test]
+fn million_items_through_a_queue() {
+    let _s = serial();
+    let n = scaled(1_000_000);
+    let out = run(async move {
+        let q = Rc::new(Queue::new(16));
+        let seen = Rc::new(RefCell::new(vec![false; n as usize]));
+        let mut consumers = Vec::new();
+        for c in 0..3u32 {
+            let (q, seen) = (q.clone(), seen.clone());
+            consumers.push(create_task(async move {
+                let mut last: Option<u32> = None;
+                let mut count = 0u32;
+                loop {
+                    let item = match q.get_nowait() {
+                        Ok(item) => item,
+                        Err(_) => q.get().await?,
+                    };
+                    q.task_done()?;
+                    if item == u32::MAX {
+                        return Ok(count);
+                    }
+                    assert!(last.is_none_or(|l| l < item), "consumer {c}: {item} after {last:?}");
+                    last = Some(item);
+                    let taken_before = std::mem::replace(&mut seen.borrow_mut()[item as usize], true);
+                    assert!(!taken_before, "item {item} taken twice");
+                    count += 1;
+                    if item % 7 == c {
+                        sleep_ms(0).await?;
+                    }
+                }
+            }));
+        }
+        for i in 0..n {
+            q.put(i).await?;
+        }
+        for _ in 0..3 {
+            q.put(u32::MAX).await?;
+        }
+        q.join().await?;
+        let mut total = 0;
+        for c in consumers {
+            total += c.await?;
+        }
+        let all_seen = seen.borrow().iter().all(|s| *s);
+        Ok((total, all_seen, q.qsize()))
+    });
+    let (total, all_seen, left) = out.unwrap();
+    assert_eq!(total, n, "items consumed");
+    assert!(all_seen, "an item was lost");
+    assert_eq!(left, 0);
     assert_no_live_tasks();
 }

@@ -1,15 +1,19 @@
-//! `wait_for`, `wait_for_ms` and `gather`: running awaitables as tasks and combining them.
+//! `wait_for`, `wait_for_ms`, `gather` and `wait`: running awaitables as tasks and combining
+//! them.
 //!
 //! Each awaitable given to these functions becomes a task, as in MicroPython: a [`Task`]
 //! stays itself, any other future is handed to `create_task` (see [`promote_to_task`]).
+//! [`wait()`] takes tasks only, as CPython's `asyncio.wait`.
 
 mod gather;
+mod wait;
 mod wait_for;
 
 use core::any::Any;
 use core::future::Future;
 
 pub use gather::{gather, Gather, GatherAll, GatherTuple, TaskTuple};
+pub use wait::{wait, wait_ms, ReturnWhen, Wait, ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION};
 pub use wait_for::{wait_for, wait_for_ms, WaitFor};
 
 use crate::error::Result;

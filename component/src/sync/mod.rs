@@ -1,6 +1,7 @@
-//! Synchronisation between tasks: `Event`, `Lock`, and `ThreadSafeFlag`.
+//! Synchronisation between tasks: `Event`, `Lock`, `ThreadSafeFlag`, `Semaphore`,
+//! `BoundedSemaphore` and `Queue`.
 //!
-//! `Event` and `Lock` belong to the loop thread: they are `!Sync`, so the compiler refuses to
+//! `Event`, `Lock`, `Semaphore` and `Queue` belong to the loop thread: they are `!Sync`, so the compiler refuses to
 //! share them with another thread or reach them from an interrupt handler (MicroPython
 //! forbids `Event.set()` from an ISR but cannot stop it; Rust can). `ThreadSafeFlag` is the
 //! one to signal from outside the loop: `Sync`, `const`-constructible for a `static`, and
@@ -9,8 +10,12 @@
 mod event;
 mod flag;
 mod lock;
+mod queue;
+mod semaphore;
 mod wait_queue;
 
 pub use event::{Event, EventWait};
 pub use flag::{FlagWait, ThreadSafeFlag};
 pub use lock::{Acquire, Lock, LockGuard};
+pub use queue::{Get, Put, Queue, QueueFull};
+pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreAcquire, SemaphoreGuard};

@@ -1,4 +1,5 @@
-//! A FIFO of waiting futures with stable keys: what `Event` and `Lock` queue their waiters in.
+//! A FIFO of waiting futures with stable keys: what `Event`, `Lock`, `Semaphore` and `Queue`
+//! queue their waiters in.
 //!
 //! Each waiter gets a key when it starts waiting and keeps it until it stops (woken, cancelled
 //! or dropped), so removal from the middle of the queue — a cancelled waiter — is O(1) and
@@ -45,6 +46,23 @@ impl WaitQueue {
             None => self.head = key,
         }
         self.tail = key;
+        key
+    }
+
+    /// Puts a waiter at the head, ahead of every other waiter; returns its key. For a woken
+    /// waiter that found the resource taken and waits again without losing its place.
+    pub(crate) fn push_front(&mut self, waker: &Waker) -> u32 {
+        let key = self.nodes.insert(Node {
+            waker: Some(waker.clone()),
+            prev: NIL,
+            next: self.head,
+            notified: false,
+        }) as u32;
+        match self.nodes.get_mut(self.head as usize) {
+            Some(head) => head.prev = key,
+            None => self.tail = key,
+        }
+        self.head = key;
         key
     }
 
@@ -127,5 +145,22 @@ mod tests {
         assert!(q.remove(a));
         assert!(q.remove(c));
         assert!(q.notify_one().is_none());
+    }
+
+    #[test]
+    fn push_front_goes_first() {
+        let w = Waker::noop();
+        let mut q = WaitQueue::new();
+        let a = q.push(w);
+        let b = q.push_front(w);
+        q.notify_one();
+        assert!(q.is_notified(b) && !q.is_notified(a));
+        q.notify_one();
+        assert!(q.is_notified(a));
+        assert!(q.is_empty());
+        let c = q.push_front(w);
+        q.notify_one();
+        assert!(q.is_notified(c));
+        assert!(q.is_empty());
     }
 }

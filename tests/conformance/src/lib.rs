@@ -1,6 +1,7 @@
 //! # MicroPython asyncio conformance cases
 //!
-//! Every example of the two seed documents and every case of `docs/SEMANTICS.md`, as
+//! Every example of the two seed documents and every case of `docs/SEMANTICS.md` (plus
+//! `Queue`, `Semaphore` and `wait` against CPython's asyncio, in `prims`), as
 //! functions that run a loop and check the exact sequence of events it produced. The cases
 //! use only the public `uasyncio` API and the `rtos-shims` seam, so the same list runs on
 //! the host (`tests/host.rs`), on the FreeRTOS POSIX port and on Cortex-M firmware.
@@ -19,6 +20,7 @@ extern crate alloc;
 mod cancel;
 mod funcs;
 mod loop_api;
+mod prims;
 mod seeds;
 mod sync;
 
@@ -48,9 +50,11 @@ pub fn cases() -> Vec<Case> {
         all.extend_from_slice(seeds::CASES);
         all.extend_from_slice(cancel::CASES);
         all.extend_from_slice(funcs::CASES);
+        all.extend_from_slice(prims::FUNCS_CASES);
     }
     if !cfg!(feature = "half-a") {
         all.extend_from_slice(sync::CASES);
+        all.extend_from_slice(prims::SYNC_CASES);
         all.extend_from_slice(loop_api::CASES);
     }
     all

@@ -1,0 +1,883 @@
+//! `Queue`, `Semaphore`/`BoundedSemaphore` and `wait`, which MicroPython lacks: each case's
+//! log is exactly what CPython 3.11.7's asyncio prints for the Python program beside it, run
+//! on a virtual-time loop as ours (so times are exact milliseconds). The helper the programs
+//! import:
+//!
+//! ```python
+//! # common.py
+//! import asyncio
+//! class VirtualLoop(asyncio.SelectorEventLoop):  # when nothing is ready, jump to the next timer
+//!     def __init__(self):
+//!         super().__init__()
+//!         self._vt = 0.0
+//!     def time(self):
+//!         return self._vt
+//!     def _run_once(self):
+//!         if not self._ready:
+//!             live = [h._when for h in self._scheduled if not h._cancelled]
+//!             if live and min(live) > self._vt:
+//!                 self._vt = min(live)
+//!         super()._run_once()
+//! def log(what):
+//!     print(round(asyncio.get_running_loop().time() * 1000), what)
+//! def run(main):
+//!     with asyncio.Runner(loop_factory=VirtualLoop) as r:
+//!         r.run(main())
+//! ```
+
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use uasyncio::{
+    create_task, gather, run, sleep_ms, wait, wait_ms, BoundedSemaphore, Error, Queue, QueueFull, Semaphore, Task,
+    TaskRef, ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION,
+};
+
+use crate::{fresh_loop, Case, Log, Outcome};
+
+/// Queue and Semaphore cases (with `sync`, in the second half).
+pub(crate) const SYNC_CASES: &[Case] = &[
+    Case {
+        name: "queue::fifo_among_waiting_getters_and_putters",
+        run: queue_fifo,
+    },
+    Case {
+        name: "queue::cancelled_waiter_keeps_order_loses_no_item",
+        run: queue_cancelled_waiter,
+    },
+    Case {
+        name: "queue::task_done_and_join",
+        run: queue_task_done_join,
+    },
+    Case {
+        name: "queue::maxsize_0_unbounded_full_and_empty",
+        run: queue_unbounded,
+    },
+    Case {
+        name: "semaphore::fifo_handoff_no_barging",
+        run: semaphore_fifo,
+    },
+    Case {
+        name: "semaphore::cancelled_waiter_passes_permit_on",
+        run: semaphore_cancelled_waiter,
+    },
+    Case {
+        name: "semaphore::bounded_over_release_is_value_error",
+        run: semaphore_bounded,
+    },
+];
+
+/// `wait` cases (with `funcs`, in the first half).
+pub(crate) const FUNCS_CASES: &[Case] = &[
+    Case {
+        name: "wait::return_sets",
+        run: wait_return_sets,
+    },
+    Case {
+        name: "wait::timeout_is_not_an_error",
+        run: wait_timeout,
+    },
+    Case {
+        name: "wait::empty_set_is_value_error",
+        run: wait_empty,
+    },
+    Case {
+        name: "wait::first_exception",
+        run: wait_first_exception,
+    },
+    Case {
+        name: "wait::caller_cancelled_cancels_nothing",
+        run: wait_caller_cancelled,
+    },
+];
+
+/// Python's spelling of a bool.
+fn py(b: bool) -> &'static str {
+    if b {
+        "True"
+    } else {
+        "False"
+    }
+}
+
+fn err(e: Error) -> String {
+    format!("{e}")
+}
+
+// from common import *
+// async def main():
+//     q = asyncio.Queue()
+//     async def getter(name):
+//         log(f"{name} got {await q.get()}")
+//     gs = [asyncio.create_task(getter(n)) for n in ("g1", "g2", "g3")]
+//     await asyncio.sleep(0.005)
+//     for item in "abc":
+//         q.put_nowait(item)
+//     log(f"qsize {q.qsize()}")
+//     await asyncio.gather(*gs)
+//     b = asyncio.Queue(1)
+//     b.put_nowait("x")
+//     async def putter(name, item):
+//         await b.put(item)
+//         log(f"{name} put {item}")
+//     ps = [asyncio.create_task(putter(n, i)) for n, i in (("p1", 1), ("p2", 2), ("p3", 3))]
+//     await asyncio.sleep(0.005)
+//     for _ in range(4):
+//         log(f"main got {await b.get()}, full {b.full()}")
+//         await asyncio.sleep(0.001)
+//     await asyncio.gather(*ps)
+// run(main)
+fn queue_fifo() -> Outcome {
+    fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    run(async move {
+        let q = Rc::new(Queue::new(0));
+        let mut gs = Vec::new();
+        for name in ["g1", "g2", "g3"] {
+            let (q, l) = (q.clone(), l.clone());
+            gs.push(create_task(async move {
+                let item = q.get().await?;
+                l.at(format!("{name} got {item}"));
+                Ok(())
+            }));
+        }
+        sleep_ms(5).await?;
+        for item in ["a", "b", "c"] {
+            q.put_nowait(item).map_err(Error::from)?;
+        }
+        l.at(format!("qsize {}", q.qsize()));
+        gather(gs).await?;
+        let b = Rc::new(Queue::new(1));
+        b.put_nowait("x").map_err(Error::from)?;
+        let mut ps = Vec::new();
+        for (name, item) in [("p1", "1"), ("p2", "2"), ("p3", "3")] {
+            let (b, l) = (b.clone(), l.clone());
+            ps.push(create_task(async move {
+                b.put(item).await?;
+                l.at(format!("{name} put {item}"));
+                Ok(())
+            }));
+        }
+        sleep_ms(5).await?;
+        for _ in 0..4 {
+            let item = b.get().await?;
+            l.at(format!("main got {item}, full {}", py(b.full())));
+            sleep_ms(1).await?;
+        }
+        gather(ps).await?;
+        Ok(())
+    })
+    .map_err(err)?;
+    log.expect(&[
+        "5 qsize 3",
+        "5 g1 got a",
+        "5 g2 got b",
+        "5 g3 got c",
+        "10 main got x, full False",
+        "10 p1 put 1",
+        "11 main got 1, full False",
+        "11 p2 put 2",
+        "12 main got 2, full False",
+        "12 p3 put 3",
+        "13 main got 3, full False",
+    ])
+}
+
+// from common import *
+// async def main():
+//     q = asyncio.Queue()
+//     async def getter(name):
+//         try:
+//             log(f"{name} got {await q.get()}")
+//         except asyncio.CancelledError:
+//             log(f"{name} cancelled")
+//     gs = [asyncio.create_task(getter(n)) for n in ("g1", "g2", "g3")]
+//     await asyncio.sleep(0.001)
+//     gs[1].cancel()  # waiting: leaves the line
+//     await asyncio.sleep(0.001)
+//     q.put_nowait("a")
+//     q.put_nowait("b")
+//     await asyncio.gather(*gs)
+//     hs = [asyncio.create_task(getter(n)) for n in ("h1", "h2")]
+//     await asyncio.sleep(0.001)
+//     q.put_nowait("x")  # wakes h1...
+//     hs[0].cancel()     # ...which is cancelled before it runs and passes the wake-up to h2
+//     await asyncio.gather(*hs)
+//     log(f"qsize {q.qsize()}")
+//     b = asyncio.Queue(1)
+//     b.put_nowait("first")
+//     async def putter(name, item):
+//         try:
+//             await b.put(item)
+//             log(f"{name} put {item}")
+//         except asyncio.CancelledError:
+//             log(f"{name} cancelled")
+//     ps = [asyncio.create_task(putter(n, i)) for n, i in (("p1", 1), ("p2", 2), ("p3", 3))]
+//     await asyncio.sleep(0.001)
+//     ps[1].cancel()
+//     await asyncio.sleep(0.001)
+//     for _ in range(3):
+//         log(f"main got {await b.get()}")
+//         await asyncio.sleep(0.001)
+//     await asyncio.gather(*ps)
+//     log(f"qsize {b.qsize()}")
+// run(main)
+fn queue_cancelled_waiter() -> Outcome {
+    fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    run(async move {
+        let q = Rc::new(Queue::new(0));
+        let getter = |name: &'static str| {
+            let (q, l) = (q.clone(), l.clone());
+            create_task(async move {
+                match q.get().await {
+                    Ok(item) => l.at(format!("{name} got {item}")),
+                    Err(Error::Cancelled) => l.at(format!("{name} cancelled")),
+                    Err(e) => return Err(e),
+                }
+                Ok(())
+            })
+        };
+        let gs: Vec<Task<()>> = ["g1", "g2", "g3"].into_iter().map(getter).collect();
+        sleep_ms(1).await?;
+        gs[1].cancel()?;
+        sleep_ms(1).await?;
+        q.put_nowait("a").map_err(Error::from)?;
+        q.put_nowait("b").map_err(Error::from)?;
+        gather(gs).await?;
+        let hs: Vec<Task<()>> = ["h1", "h2"].into_iter().map(getter).collect();
+        sleep_ms(1).await?;
+        q.put_nowait("x").map_err(Error::from)?;
+        hs[0].cancel()?;
+        gather(hs).await?;
+        l.at(format!("qsize {}", q.qsize()));
+        let b = Rc::new(Queue::new(1));
+        b.put_nowait("first").map_err(Error::from)?;
+        let mut ps = Vec::new();
+        for (name, item) in [("p1", "1"), ("p2", "2"), ("p3", "3")] {
+            let (b, l) = (b.clone(), l.clone());
+            ps.push(create_task(async move {
+                match b.put(item).await {
+                    Ok(()) => l.at(format!("{name} put {item}")),
+                    Err(Error::Cancelled) => l.at(format!("{name} cancelled")),
+                    Err(e) => return Err(e),
+                }
+                Ok(())
+            }));
+        }
+        sleep_ms(1).await?;
+        ps[1].cancel()?;
+        sleep_ms(1).await?;
+        for _ in 0..3 {
+            let item = b.get().await?;
+            l.at(format!("main got {item}"));
+            sleep_ms(1).await?;
+        }
+        gather(ps).await?;
+        l.at(format!("qsize {}", b.qsize()));
+        Ok(())
+    })
+    .map_err(err)?;
+    log.expect(&[
+        "1 g2 cancelled",
+        "2 g1 got a",
+        "2 g3 got b",
+        "3 h1 cancelled",
+        "3 h2 got x",
+        "3 qsize 0",
+        "4 p2 cancelled",
+        "5 main got first",
+        "5 p1 put 1",
+        "6 main got 1",
+        "6 p3 put 3",
+        "7 main got 3",
+        "8 qsize 0",
+    ])
+}
+
+// from common import *
+// async def main():
+//     q = asyncio.Queue()
+//     await q.join()  # nothing put: returns at once
+//     log("join on a fresh queue")
+//     async def worker():
+//         while True:
+//             item = await q.get()
+//             await asyncio.sleep(0.01)
+//             log(f"done {item}")
+//             q.task_done()
+//     w = asyncio.create_task(worker())
+//     for item in "abc":
+//         await q.put(item)
+//     log(f"put 3, qsize {q.qsize()}")
+//     await q.join()
+//     log("joined")
+//     try:
+//         q.task_done()
+//     except ValueError as e:
+//         log(f"ValueError: {e}")
+//     w.cancel()
+// run(main)
+fn queue_task_done_join() -> Outcome {
+    fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    run(async move {
+        let q = Rc::new(Queue::new(0));
+        q.join().await?;
+        l.at("join on a fresh queue");
+        let (q2, l2) = (q.clone(), l.clone());
+        let w = create_task(async move {
+            loop {
+                let item = q2.get().await?;
+                sleep_ms(10).await?;
+                l2.at(format!("done {item}"));
+                q2.task_done()?;
+            }
+        });
+        for item in ["a", "b", "c"] {
+            q.put(item).await?;
+        }
+        l.at(format!("put 3, qsize {}", q.qsize()));
+        q.join().await?;
+        l.at("joined");
+        if let Err(e) = q.task_done() {
+            l.at(format!("{e}"));
+        }
+        w.cancel()?;
+        let _: core::result::Result<(), Error> = w.await;
+        Ok(())
+    })
+    .map_err(err)?;
+    log.expect(&[
+        "0 join on a fresh queue",
+        "0 put 3, qsize 3",
+        "10 done a",
+        "20 done b",
+        "30 done c",
+        "30 joined",
+        "30 ValueError: task_done() called too many times",
+    ])
+}
+
+// from common import *
+// async def main():
+//     q = asyncio.Queue(0)
+//     for i in range(1000):
+//         q.put_nowait(i)
+//     log(f"maxsize {q.maxsize} qsize {q.qsize()} full {q.full()}")
+//     s = 0
+//     while not q.empty():
+//         s += q.get_nowait()
+//     log(f"sum {s}")
+//     try:
+//         q.get_nowait()
+//     except asyncio.QueueEmpty:
+//         log("QueueEmpty")
+//     b = asyncio.Queue(2)
+//     b.put_nowait(1)
+//     b.put_nowait(2)
+//     try:
+//         b.put_nowait(3)
+//     except asyncio.QueueFull:
+//         log(f"QueueFull, qsize {b.qsize()} full {b.full()}")
+// run(main)
+fn queue_unbounded() -> Outcome {
+    fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    // 1000 items (20 under Miri, with the Python program's figures scaled alike).
+    let n = crate::scaled(1000);
+    run(async move {
+        let q = Queue::new(0);
+        for i in 0..n {
+            q.put_nowait(i).map_err(Error::from)?;
+        }
+        l.at(format!(
+            "maxsize {} qsize {} full {}",
+            q.maxsize(),
+            q.qsize(),
+            py(q.full())
+        ));
+        let mut s = 0;
+        while !q.empty() {
+            s += q.get_nowait()?;
+        }
+        l.at(format!("sum {s}"));
+        if let Err(e) = q.get_nowait() {
+            l.at(format!("{e}"));
+        }
+        let b = Queue::new(2);
+        b.put_nowait(1).map_err(Error::from)?;
+        b.put_nowait(2).map_err(Error::from)?;
+        if let Err(QueueFull(back)) = b.put_nowait(3) {
+            l.at(format!("QueueFull, qsize {} full {}", b.qsize(), py(b.full())));
+            l.put(format!("handed back {back}"));
+        }
+        Ok(())
+    })
+    .map_err(err)?;
+    let first = format!("0 maxsize 0 qsize {n} full False");
+    let sum = format!("0 sum {}", n * (n - 1) / 2);
+    log.expect(&[
+        &first,
+        &sum,
+        "0 QueueEmpty",
+        "0 QueueFull, qsize 2 full True",
+        "handed back 3", // ours only: the item comes back with the error
+    ])
+}
+
+// from common import *
+// async def main():
+//     sem = asyncio.Semaphore(1)
+//     await sem.acquire()
+//     async def worker(name):
+//         async with sem:
+//             log(f"{name} has it")
+//             await asyncio.sleep(0.001)
+//     ts = [asyncio.create_task(worker(n)) for n in ("a", "b")]
+//     await asyncio.sleep(0.001)
+//     sem.release()  # hand-off to a; main asks again at once and must queue behind b
+//     log(f"locked during hand-off: {sem.locked()}")
+//     async with sem:
+//         log("main has it again")
+//     await asyncio.gather(*ts)
+//     log(f"locked {sem.locked()}")
+// run(main)
+fn semaphore_fifo() -> Outcome {
+    fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    run(async move {
+        let sem = Rc::new(Semaphore::new(1));
+        sem.acquire().await?.forget();
+        let mut ts = Vec::new();
+        for name in ["a", "b"] {
+            let (sem, l) = (sem.clone(), l.clone());
+            ts.push(create_task(async move {
+                let _permit = sem.acquire().await?;
+                l.at(format!("{name} has it"));
+                sleep_ms(1).await
+            }));
+        }
+        sleep_ms(1).await?;
+        sem.release();
+        l.at(format!("locked during hand-off: {}", py(sem.locked())));
+        {
+            let _permit = sem.acquire().await?;
+            l.at("main has it again");
+        }
+        gather(ts).await?;
+        l.at(format!("locked {}", py(sem.locked())));
+        Ok(())
+    })
+    .map_err(err)?;
+    log.expect(&[
+        "1 locked during hand-off: True",
+        "1 a has it",
+        "2 b has it",
+        "3 main has it again",
+        "3 locked False",
+    ])
+}
+
+// from common import *
+// async def main():
+//     sem = asyncio.Semaphore(1)
+//     await sem.acquire()
+//     async def worker(name):
+//         try:
+//             async with sem:
+//                 log(f"{name} has it")
+//                 await asyncio.sleep(0.001)
+//         except asyncio.CancelledError:
+//             log(f"{name} cancelled")
+//     ts = [asyncio.create_task(worker(n)) for n in ("a", "b", "c", "d")]
+//     await asyncio.sleep(0.001)
+//     ts[1].cancel()  # b waits: leaves the line
+//     await asyncio.sleep(0.001)
+//     sem.release()   # hands the permit to a...
+//     ts[0].cancel()  # ...which is cancelled before it runs: c gets it
+//     await asyncio.gather(*ts)
+//     log(f"locked {sem.locked()}")
+// run(main)
+fn semaphore_cancelled_waiter() -> Outcome {
+    fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    run(async move {
+        let sem = Rc::new(Semaphore::new(1));
+        sem.acquire().await?.forget();
+        let mut ts = Vec::new();
+        for name in ["a", "b", "c", "d"] {
+            let (sem, l) = (sem.clone(), l.clone());
+            ts.push(create_task(async move {
+                match sem.acquire().await {
+                    Ok(_permit) => {
+                        l.at(format!("{name} has it"));
+                        sleep_ms(1).await?;
+                    }
+                    Err(Error::Cancelled) => l.at(format!("{name} cancelled")),
+                    Err(e) => return Err(e),
+                }
+                Ok(())
+            }));
+        }
+        sleep_ms(1).await?;
+        ts[1].cancel()?;
+        sleep_ms(1).await?;
+        sem.release();
+        ts[0].cancel()?;
+        gather(ts).await?;
+        l.at(format!("locked {}", py(sem.locked())));
+        Ok(())
+    })
+    .map_err(err)?;
+    log.expect(&[
+        "1 b cancelled",
+        "2 a cancelled",
+        "2 c has it",
+        "3 d has it",
+        "4 locked False",
+    ])
+}
+
+// from common import *
+// async def main():
+//     sem = asyncio.BoundedSemaphore(2)
+//     try:
+//         sem.release()
+//     except ValueError as e:
+//         log(f"ValueError: {e}")
+//     await sem.acquire()
+//     await sem.acquire()
+//     log(f"locked {sem.locked()}")
+//     sem.release()
+//     sem.release()
+//     try:
+//         sem.release()
+//     except ValueError as e:
+//         log(f"ValueError: {e}")
+//     plain = asyncio.Semaphore(0)
+//     plain.release()
+//     plain.release()
+//     await plain.acquire()
+//     await plain.acquire()
+//     log(f"plain locked {plain.locked()}")
+// run(main)
+fn semaphore_bounded() -> Outcome {
+    fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    run(async move {
+        let sem = BoundedSemaphore::new(2);
+        if let Err(e) = sem.release() {
+            l.at(format!("{e}"));
+        }
+        sem.acquire().await?.forget();
+        sem.acquire().await?.forget();
+        l.at(format!("locked {}", py(sem.locked())));
+        sem.release()?;
+        sem.release()?;
+        if let Err(e) = sem.release() {
+            l.at(format!("{e}"));
+        }
+        let plain = Semaphore::new(0);
+        plain.release();
+        plain.release();
+        plain.acquire().await?.forget();
+        plain.acquire().await?.forget();
+        l.at(format!("plain locked {}", py(plain.locked())));
+        Ok(())
+    })
+    .map_err(err)?;
+    log.expect(&[
+        "0 ValueError: BoundedSemaphore released too many times",
+        "0 locked True",
+        "0 ValueError: BoundedSemaphore released too many times",
+        "0 plain locked True",
+    ])
+}
+
+/// `job(name, ms, fail)` of the wait programs, as a task.
+fn job(ms: u32, fail: Option<&'static str>) -> Task<&'static str> {
+    create_task(async move {
+        sleep_ms(ms).await?;
+        match fail {
+            Some(name) => Err(Error::value(name)),
+            None => Ok("ok"),
+        }
+    })
+}
+
+/// Python's `",".join(sorted(t.get_name() for t in ts)) or "-"`, names looked up by task.
+fn names<T>(ts: &[Task<T>], named: &[(TaskRef, &str)]) -> String {
+    let mut out: Vec<&str> = ts
+        .iter()
+        .filter_map(|t| named.iter().find(|(r, _)| *r == t.task_ref()).map(|(_, n)| *n))
+        .collect();
+    out.sort_unstable();
+    if out.is_empty() {
+        String::from("-")
+    } else {
+        out.join(",")
+    }
+}
+
+// from common import *
+// async def job(name, ms, fail=False):
+//     await asyncio.sleep(ms / 1000)
+//     if fail:
+//         raise ValueError(name)
+//     return name
+// def names(ts):
+//     return ",".join(sorted(t.get_name() for t in ts)) or "-"
+// async def main():
+//     t1 = asyncio.create_task(job("t1", 10), name="t1")
+//     t2 = asyncio.create_task(job("t2", 20, fail=True), name="t2")
+//     t3 = asyncio.create_task(job("t3", 30), name="t3")
+//     done, pending = await asyncio.wait({t1, t2, t3}, return_when=asyncio.FIRST_COMPLETED)
+//     log(f"FIRST_COMPLETED done {names(done)} pending {names(pending)}")
+//     done, pending = await asyncio.wait(pending, return_when=asyncio.ALL_COMPLETED)
+//     log(f"ALL_COMPLETED done {names(done)} pending {names(pending)}")
+//     log(f"t1 {t1.result()} t2 {t2.exception()!r} t3 {t3.result()}")
+// run(main)
+fn wait_return_sets() -> Outcome {
+    fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    run(async move {
+        let ts = [job(10, None), job(20, Some("t2")), job(30, None)];
+        let named: Vec<(TaskRef, &str)> = ts.iter().map(Task::task_ref).zip(["t1", "t2", "t3"]).collect();
+        let (done, pending) = wait(ts, None, FIRST_COMPLETED).await?;
+        l.at(format!(
+            "FIRST_COMPLETED done {} pending {}",
+            names(&done, &named),
+            names(&pending, &named)
+        ));
+        let (done2, pending) = wait(pending, None, ALL_COMPLETED).await?;
+        l.at(format!(
+            "ALL_COMPLETED done {} pending {}",
+            names(&done2, &named),
+            names(&pending, &named)
+        ));
+        let mut outs = Vec::new();
+        for t in done.into_iter().chain(done2) {
+            outs.push(t.await);
+        }
+        l.at(format!("{outs:?}"));
+        Ok(())
+    })
+    .map_err(err)?;
+    log.expect(&[
+        "10 FIRST_COMPLETED done t1 pending t2,t3",
+        "30 ALL_COMPLETED done t2,t3 pending -",
+        // Python: "30 t1 t1 t2 ValueError('t2') t3 t3"; done sets come in argument order here.
+        "30 [Ok(\"ok\"), Err(Value(\"t2\")), Ok(\"ok\")]",
+    ])
+}
+
+// from common import *
+// async def main():
+//     async def slow():
+//         await asyncio.sleep(0.05)
+//         log("slow finished")
+//         return "slow"
+//     t = asyncio.create_task(slow())
+//     done, pending = await asyncio.wait({t}, timeout=0.02)
+//     log(f"timeout: done {len(done)} pending {len(pending)} cancelled {t.cancelled()}")
+//     log(f"then {await t}")
+//     u = asyncio.create_task(asyncio.sleep(0.01))
+//     done, pending = await asyncio.wait({u}, timeout=1)
+//     log(f"before the timeout: done {len(done)} pending {len(pending)}")
+// run(main)
+fn wait_timeout() -> Outcome {
+    fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    run(async move {
+        let l1 = l.clone();
+        let t = create_task(async move {
+            sleep_ms(50).await?;
+            l1.at("slow finished");
+            Ok("slow")
+        });
+        let r = t.task_ref();
+        let (done, mut pending) = wait([t], 0.02, ALL_COMPLETED).await?;
+        l.at(format!(
+            "timeout: done {} pending {} cancelled {}",
+            done.len(),
+            pending.len(),
+            py(r.done())
+        ));
+        if let Some(t) = pending.pop() {
+            l.at(format!("then {}", t.await?));
+        }
+        let u = create_task(sleep_ms(10));
+        let (done, pending) = wait([u], 1.0, ALL_COMPLETED).await?;
+        l.at(format!(
+            "before the timeout: done {} pending {}",
+            done.len(),
+            pending.len()
+        ));
+        Ok(())
+    })
+    .map_err(err)?;
+    log.expect(&[
+        "20 timeout: done 0 pending 1 cancelled False",
+        "50 slow finished",
+        "50 then slow",
+        "60 before the timeout: done 1 pending 0",
+    ])
+}
+
+// from common import *
+// async def main():
+//     try:
+//         await asyncio.wait(set())
+//     except ValueError as e:
+//         log(f"ValueError: {e}")
+// run(main)
+fn wait_empty() -> Outcome {
+    fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    run(async move {
+        if let Err(e) = wait_ms(Vec::<Task<()>>::new(), None, ALL_COMPLETED).await {
+            l.at(format!("{e}"));
+        }
+        Ok(())
+    })
+    .map_err(err)?;
+    log.expect(&["0 ValueError: Set of Tasks/Futures is empty."])
+}
+
+// from common import *
+// async def job(name, ms, fail=False):
+//     await asyncio.sleep(ms / 1000)
+//     if fail:
+//         raise ValueError(name)
+//     return name
+// def names(ts):
+//     return ",".join(sorted(t.get_name() for t in ts)) or "-"
+// async def main():
+//     a = asyncio.create_task(job("a", 100), name="a")
+//     b = asyncio.create_task(job("b", 20, fail=True), name="b")
+//     c = asyncio.create_task(job("c", 30), name="c")
+//     async def cancel_a():
+//         await asyncio.sleep(0.01)
+//         a.cancel()
+//     asyncio.create_task(cancel_a())
+//     done, pending = await asyncio.wait({a, b, c}, return_when=asyncio.FIRST_EXCEPTION)
+//     log(f"FIRST_EXCEPTION done {names(done)} pending {names(pending)}")  # a's cancel does not count
+//     d = asyncio.create_task(job("d", 10), name="d")
+//     e = asyncio.create_task(job("e", 25), name="e")
+//     done, pending = await asyncio.wait({c, d, e}, return_when=asyncio.FIRST_EXCEPTION)
+//     log(f"no error: done {names(done)} pending {names(pending)}")
+// run(main)
+fn wait_first_exception() -> Outcome {
+    fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    run(async move {
+        let (a, b, c) = (job(100, None), job(20, Some("b")), job(30, None));
+        let mut named = Vec::new();
+        named.push((a.task_ref(), "a"));
+        named.push((b.task_ref(), "b"));
+        named.push((c.task_ref(), "c"));
+        let ar = a.task_ref();
+        create_task(async move {
+            sleep_ms(10).await?;
+            ar.cancel().map(drop)
+        });
+        let (done, pending) = wait([a, b, c], None, FIRST_EXCEPTION).await?;
+        l.at(format!(
+            "FIRST_EXCEPTION done {} pending {}",
+            names(&done, &named),
+            names(&pending, &named)
+        ));
+        let (d, e) = (job(10, None), job(25, None));
+        named.push((d.task_ref(), "d"));
+        named.push((e.task_ref(), "e"));
+        let mut next = pending;
+        next.push(d);
+        next.push(e);
+        let (done2, pending) = wait(next, None, FIRST_EXCEPTION).await?;
+        l.at(format!(
+            "no error: done {} pending {}",
+            names(&done2, &named),
+            names(&pending, &named)
+        ));
+        for t in done.into_iter().chain(done2) {
+            let _ = t.await; // retrieve b's error
+        }
+        Ok(())
+    })
+    .map_err(err)?;
+    log.expect(&[
+        "20 FIRST_EXCEPTION done a,b pending c",
+        "45 no error: done c,d,e pending -",
+    ])
+}
+
+// from common import *
+// async def main():
+//     async def job():
+//         await asyncio.sleep(0.03)
+//         log("job finished")
+//         return 7
+//     t = asyncio.create_task(job())
+//     async def waiter():
+//         try:
+//             await asyncio.wait({t})
+//         except asyncio.CancelledError:
+//             log("waiter cancelled")
+//     w = asyncio.create_task(waiter())
+//     await asyncio.sleep(0.01)
+//     w.cancel()
+//     await w
+//     log(f"job cancelled {t.cancelled()}")
+//     log(f"job gives {await t}")
+// run(main)
+fn wait_caller_cancelled() -> Outcome {
+    fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    run(async move {
+        let l1 = l.clone();
+        let t = create_task(async move {
+            sleep_ms(30).await?;
+            l1.at("job finished");
+            Ok(7)
+        });
+        // Our `wait` takes the handle, so the caller keeps a TaskRef to look at the task.
+        let r = t.task_ref();
+        let l2 = l.clone();
+        let w = create_task(async move {
+            if let Err(Error::Cancelled) = wait([t], None, ALL_COMPLETED).await {
+                l2.at("waiter cancelled");
+            }
+            Ok(())
+        });
+        sleep_ms(10).await?;
+        w.cancel()?;
+        w.await?;
+        l.at(format!("job cancelled {}", py(r.done())));
+        sleep_ms(20).await?;
+        l.at(format!("job done {}", py(r.done())));
+        Ok(())
+    })
+    .map_err(err)?;
+    log.expect(&[
+        "10 waiter cancelled",
+        "10 job cancelled False",
+        "30 job finished",
+        // Python: "30 job gives 7" (it still holds the task; our handle went with the wait).
+        "30 job done True",
+    ])
+}
