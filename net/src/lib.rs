@@ -1,4 +1,4 @@
-//! # uasyncio-net: TCP streams for uasyncio over smoltcp
+//! # uasyncio-net: TCP streams and UDP sockets for uasyncio over smoltcp
 //!
 //! The network half of MicroPython's `asyncio` for a Rust runtime that runs as one RTOS
 //! thread: `open_connection`, `start_server`, `Stream` (alias `StreamReader` /
@@ -17,6 +17,7 @@
 //! | [`client`] | connecting, name resolution | `open_connection` |
 //! | [`server`] | listening, accept task, callbacks | `start_server`, `Server` |
 //! | [`stream`] | buffered reads and writes on one connection | `Stream`, `StreamReader`, `StreamWriter` |
+//! | [`udp`] | datagram sockets: bind, send_to, recv_from, connect | `socket(AF_INET, SOCK_DGRAM)` |
 //! | [`tls`] | TLS 1.3 client through `embedded-tls` | the `ssl` argument |
 //! | [`nal`] | `embedded-io-async` and `embedded-nal-async` impls | — |
 //! | [`device`] | in-memory pair, Linux TAP | — |
@@ -50,6 +51,7 @@ pub mod stack;
 pub mod stream;
 mod tcp;
 pub mod tls;
+pub mod udp;
 
 pub use client::open_connection;
 pub use nal::IoError;
@@ -58,3 +60,4 @@ pub use server::{start_server, Server, ServerGuard};
 pub use stack::{Ipv4Config, Stack, StackConfig, StackStats};
 pub use stream::{Stream, StreamReader, StreamWriter};
 pub use tls::TlsClientConfig;
+pub use udp::UdpSocket;

@@ -21,13 +21,20 @@ pub mod errno {
     pub const EIO: i32 = 5;
     /// Bad file descriptor: the stream or server was closed by this side.
     pub const EBADF: i32 = 9;
+    /// Try again: a UDP socket's transmit buffer has no room for the datagram now
+    /// (`UdpSocket::try_send_to`).
+    pub const EAGAIN: i32 = 11;
     /// Out of memory: every socket slot (or DNS query slot) of the stack is in use.
     pub const ENOMEM: i32 = 12;
     /// Invalid argument.
     pub const EINVAL: i32 = 22;
     /// Broken pipe: the byte stream under a link refused further writes.
     pub const EPIPE: i32 = 32;
-    /// Address already in use: a server already listens on that port.
+    /// Message too long: a datagram larger than the socket's buffer or than one IP packet of
+    /// the link carries (the stack does not fragment).
+    pub const EMSGSIZE: i32 = 90;
+    /// Address already in use: a server already listens on that port (TCP), or another UDP
+    /// socket is bound to it.
     pub const EADDRINUSE: i32 = 98;
     /// The requested local address is not one of the stack's addresses.
     pub const EADDRNOTAVAIL: i32 = 99;
@@ -39,6 +46,9 @@ pub mod errno {
     pub const ENETUNREACH: i32 = 101;
     /// Connection reset by the peer.
     pub const ECONNRESET: i32 = 104;
+    /// No buffer space available: a UDP socket's transmit buffer stayed full for its whole
+    /// send timeout (the next hop does not answer ARP, or the link is stalled).
+    pub const ENOBUFS: i32 = 105;
     /// The socket is not connected.
     pub const ENOTCONN: i32 = 107;
     /// The connection attempt timed out.

@@ -63,7 +63,7 @@ pub(crate) const DNS_QUERY_SLOTS: usize = 4;
 /// How long an aborted socket may wait for its RST to go out before it is removed anyway.
 const RST_GRACE_US: u64 = 1_000_000;
 /// First port of the ephemeral range (IANA).
-const EPHEMERAL_FIRST: u16 = 49152;
+pub(crate) const EPHEMERAL_FIRST: u16 = 49152;
 
 /// How the interface gets its IPv4 address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +115,16 @@ pub struct StackConfig {
     /// Nagle's algorithm on new TCP sockets. Off by default: streams already batch writes
     /// until `drain()`, and Nagle with delayed ACKs stalls request/response traffic.
     pub nagle: bool,
+    /// UDP sockets ([`crate::UdpSocket`]) the stack may hold at once, a pool separate from
+    /// `max_sockets`; past it `UdpSocket::bind` fails with `OSError(ENOMEM)`.
+    pub max_udp_sockets: usize,
+    /// Receive buffer per UDP socket, payload bytes: a datagram larger than this is never
+    /// received, and datagrams that arrive while it is full are dropped (as UDP does).
+    pub udp_rx_buffer: usize,
+    /// Transmit buffer per UDP socket, payload bytes: no datagram can be larger.
+    pub udp_tx_buffer: usize,
+    /// Datagrams each UDP buffer (receive, transmit) holds at most, whatever their size.
+    pub udp_packets: usize,
 }
 
 impl StackConfig {
@@ -136,6 +146,10 @@ impl StackConfig {
             dns_timeout_ms: 5_000,
             linger_ms: 10_000,
             nagle: false,
+            max_udp_sockets: 4,
+            udp_rx_buffer: 4 * 1024,
+            udp_tx_buffer: 4 * 1024,
+            udp_packets: 8,
         }
     }
 
@@ -176,6 +190,8 @@ pub struct StackStats {
     pub listening: usize,
     /// Of those, sockets of dropped streams still closing.
     pub lingering: usize,
+    /// UDP sockets in existence (closed ones still sending their last datagrams included).
+    pub udp_sockets: usize,
     /// Driver passes so far.
     pub driver_passes: u64,
 }
@@ -201,7 +217,7 @@ pub(crate) struct State {
     pub(crate) dns: SocketHandle,
     dhcp: Option<SocketHandle>,
     pub(crate) tcp_count: usize,
-    next_port: u16,
+    pub(crate) next_port: u16,
     pub(crate) servers: Vec<Option<ServerEntry>>,
     lingering: Vec<Linger>,
     pub(crate) dns_servers: Vec<Ipv4Addr>,
@@ -210,6 +226,14 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// UDP sockets in the socket set.
+    pub(crate) fn udp_count(&self) -> usize {
+        self.sockets
+            .iter()
+            .filter(|(_, s)| matches!(s, smoltcp::socket::Socket::Udp(_)))
+            .count()
+    }
+
     /// Whether socket `h` was aborted because its link went down (`Core::link_down`), so
     /// that an operation on it can report `OSError(ENETDOWN)` rather than a reset.
     pub(crate) fn aborted_by_link_down(&self, h: SocketHandle) -> bool {
@@ -221,6 +245,8 @@ impl State {
 pub(crate) struct Core {
     pub(crate) st: RefCell<State>,
     pub(crate) cfg: StackConfig,
+    /// The largest UDP payload one IP packet of the device carries (no fragmentation).
+    pub(crate) max_udp_payload: usize,
     driver_waker: RefCell<Option<Waker>>,
     kicked: Cell<bool>,
     stop: Cell<bool>,
@@ -281,6 +307,8 @@ impl Stack {
                 ))
             }
         };
+        // IP header (20) and UDP header (8) out of the link's IP MTU.
+        let max_udp_payload = device.capabilities().ip_mtu().saturating_sub(28);
         let mut icfg = IfaceConfig::new(hw);
         icfg.random_seed = cfg.random_seed;
         let now = SInstant::from_micros(rt::now_us() as i64);
@@ -333,6 +361,7 @@ impl Stack {
         let core = Rc::new(Core {
             st: RefCell::new(st),
             cfg,
+            max_udp_payload,
             driver_waker: RefCell::new(None),
             kicked: Cell::new(false),
             stop: Cell::new(false),
@@ -382,6 +411,7 @@ impl Stack {
             tcp_sockets: st.tcp_count,
             listening,
             lingering: st.lingering.len(),
+            udp_sockets: st.udp_count(),
             driver_passes: self.core.passes.get(),
         }
     }

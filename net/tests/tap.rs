@@ -582,3 +582,234 @@ fn dhcp_lease_and_dns_server_from_dnsmasq() {
         Ok(())
     });
 }
+
+// ---- UDP against Linux peers ----------------------------------------------------------
+
+/// Wait until something is bound to UDP `port` in the namespace (at most 5 s).
+fn wait_udp(ns: &Netns, port: u16) {
+    let end = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < end {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &ns.name, "ss", "-Hlun", &format!("sport = :{port}")])
+            .output()
+            .expect("ss");
+        if !out.stdout.is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing is bound to UDP port {port} in {}", ns.name);
+}
+
+const PY_UDP_ECHO: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('192.168.69.100', 9000))
+while True:
+    d, a = s.recvfrom(65535)
+    s.sendto(d, a)
+"#;
+
+/// A DNS query for the A record of `name` with id `id` (RFC 1035 §4.1).
+fn dns_query(id: u16, name: &str) -> Vec<u8> {
+    let mut q = Vec::new();
+    q.extend_from_slice(&id.to_be_bytes());
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]); // RD; one question
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]); // root, QTYPE A, QCLASS IN
+    q
+}
+
+/// The id, RCODE and the A records of a DNS answer to a [`dns_query`] (answers must use
+/// name compression, as dnsmasq's do).
+fn dns_answer(r: &[u8], qlen: usize) -> (u16, u8, Vec<Ipv4Addr>) {
+    let id = u16::from_be_bytes([r[0], r[1]]);
+    let rcode = r[3] & 0x0f;
+    let ancount = u16::from_be_bytes([r[6], r[7]]);
+    let mut i = qlen; // the question is echoed unchanged
+    let mut addrs = Vec::new();
+    for _ in 0..ancount {
+        assert_eq!(r[i] & 0xc0, 0xc0, "compressed name expected");
+        let rtype = u16::from_be_bytes([r[i + 2], r[i + 3]]);
+        let rdlen = usize::from(u16::from_be_bytes([r[i + 10], r[i + 11]]));
+        let data = &r[i + 12..i + 12 + rdlen];
+        if rtype == 1 && rdlen == 4 {
+            addrs.push(Ipv4Addr::new(data[0], data[1], data[2], data[3]));
+        }
+        i += 12 + rdlen;
+    }
+    (id, rcode, addrs)
+}
+
+#[test]
+fn udp_echo_against_python_and_dns_over_our_udp_to_dnsmasq() {
+    let Some(mut ns) = Netns::new("udp", &["python3", "dnsmasq", "ss"]) else {
+        return;
+    };
+    let tap = ns.open_tap();
+    fs::write(ns.dir.join("udp_echo.py"), PY_UDP_ECHO).unwrap();
+    let script = ns.path("udp_echo.py");
+    ns.spawn("udp_echo.log", &["python3", &script]);
+    ns.dnsmasq(false);
+    wait_udp(&ns, 9000);
+    wait_udp(&ns, 53);
+    let stack = Stack::new(tap, stack_config()).unwrap();
+    run(60, async move {
+        // Echo, connected by name (the stack's DNS resolves test.lan to the peer).
+        let s = uasyncio_net::UdpSocket::bind(&stack, "0.0.0.0:0".parse().unwrap())?;
+        s.connect("test.lan", 9000).await?;
+        assert_eq!(s.peer_addr(), Some(format!("{PEER}:9000").parse().unwrap()));
+        let mut buf = vec![0u8; 2048];
+        for i in 0..300usize {
+            let n = (i * 97) % 1473; // up to 1472 bytes: one 1500-byte packet
+            let data: Vec<u8> = (0..n).map(|k| (k * 31 + i) as u8).collect();
+            s.send(&data).await?;
+            let got = s.recv(&mut buf).await?;
+            assert_eq!(&buf[..got], &data[..], "datagram {i}");
+        }
+        assert_eq!(s.send(&vec![0u8; 1473]).await, Err(Error::Os(EMSGSIZE)));
+        // Unconnected, by address, with the sender's address checked.
+        let u = uasyncio_net::UdpSocket::bind(&stack, "0.0.0.0:40000".parse().unwrap())?;
+        u.send_to(b"plain", format!("{PEER}:9000").parse().unwrap()).await?;
+        let (n, from) = u.recv_from(&mut buf).await?;
+        assert_eq!(
+            (&buf[..n], from),
+            (&b"plain"[..], format!("{PEER}:9000").parse().unwrap())
+        );
+        // DNS over our UDP socket: a hand-made query to dnsmasq, port 53.
+        let d = uasyncio_net::UdpSocket::bind(&stack, "0.0.0.0:0".parse().unwrap())?;
+        d.connect(PEER, 53).await?;
+        for (id, name, want) in [
+            (0x1234u16, "test.lan", Some(PEER.parse::<Ipv4Addr>().unwrap())),
+            (0x4321, "nope.invalid", None),
+        ] {
+            let q = dns_query(id, name);
+            d.send(&q).await?;
+            let n = d.recv(&mut buf).await?;
+            let (rid, rcode, addrs) = dns_answer(&buf[..n], q.len());
+            assert_eq!(rid, id);
+            match want {
+                Some(a) => assert_eq!((rcode, addrs), (0, vec![a]), "{name}"),
+                None => assert_eq!((rcode, addrs), (3, vec![]), "{name}: NXDOMAIN"),
+            }
+        }
+        drop((s, u, d));
+        assert_eq!(stack.stats().udp_sockets, 0);
+        Ok(())
+    });
+}
+
+const PY_COAP_SERVER: &str = r#"
+# A minimal CoAP responder (RFC 7252): answers every request with 2.05 Content and a text
+# payload naming the Uri-Path, piggybacked on the ACK of a confirmable request.
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('192.168.69.100', 5683))
+def ext(d, i, v):
+    if v == 13: return d[i] + 13, i + 1
+    if v == 14: return (d[i] << 8 | d[i + 1]) + 269, i + 2
+    return v, i
+while True:
+    d, a = s.recvfrom(2048)
+    if len(d) < 4 or d[0] >> 6 != 1 or d[1] == 0:
+        continue
+    typ, tkl, mid = (d[0] >> 4) & 3, d[0] & 15, d[2:4]
+    token = d[4:4 + tkl]
+    i, num, path = 4 + tkl, 0, []
+    while i < len(d) and d[i] != 0xff:
+        b = d[i]; i += 1
+        delta, i = ext(d, i, b >> 4)
+        length, i = ext(d, i, b & 15)
+        num += delta
+        if num == 11:
+            path.append(d[i:i + length].decode())
+        i += length
+    print("request", typ, "/".join(path), flush=True)
+    rtype = 2 if typ == 0 else 1  # ACK for CON, NON for NON
+    payload = ("hello from " + "/".join(path)).encode()
+    s.sendto(bytes([0x40 | rtype << 4 | tkl, 0x45]) + mid + token + b"\xff" + payload, a)
+"#;
+
+/// Low-grade entropy for the CoAP runner (message ids and tokens).
+struct TestRng(u64);
+
+impl rand_core::RngCore for TestRng {
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        for b in dst {
+            *b = self.next_u32() as u8;
+        }
+    }
+}
+
+/// Poll both futures; the first to finish wins and the other is dropped.
+async fn race<T>(a: impl std::future::Future<Output = T>, b: impl std::future::Future<Output = T>) -> T {
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(v) = a.as_mut().poll(cx) {
+            return std::task::Poll::Ready(v);
+        }
+        b.as_mut().poll(cx)
+    })
+    .await
+}
+
+#[test]
+fn coap_client_crate_unchanged_over_our_embedded_nal_async_udp() {
+    use coap_request::Stack as _;
+    use embedded_nal_async::UdpStack;
+    let Some(mut ns) = Netns::new("coap", &["python3", "ss"]) else {
+        return;
+    };
+    let tap = ns.open_tap();
+    fs::write(ns.dir.join("coap_server.py"), PY_COAP_SERVER).unwrap();
+    let script = ns.path("coap_server.py");
+    ns.spawn("coap_server.log", &["python3", &script]);
+    wait_udp(&ns, 5683);
+    let stack = Stack::new(tap, stack_config()).unwrap();
+    let answers = run(60, async move {
+        // embedded-nal-coap's runner binds as its examples do: `[::]` and a port.
+        let mut sock = stack.bind_multiple("[::]:0".parse().unwrap()).await.map_err(|e| e.0)?;
+        let coap = embedded_nal_coap::CoAPShared::<1>::new();
+        let (client, runner) = coap.split();
+        let mut handler = coap_handler_implementations::new_dispatcher();
+        let mut rng = TestRng(0x9e37_79b9_7f4a_7c15);
+        let server: std::net::SocketAddr = format!("{PEER}:5683").parse().unwrap();
+        let requests = async {
+            let mut answers = Vec::new();
+            for path in ["/time", "/sensors/temp"] {
+                let r = client
+                    .to(server)
+                    .request(
+                        coap_request_implementations::Code::get()
+                            .with_path(path)
+                            .processing_response_payload_through(|p| p.to_vec()),
+                    )
+                    .await;
+                match r {
+                    Ok(Ok(payload)) => answers.push(String::from_utf8_lossy(&payload).into_owned()),
+                    other => return Err(Error::runtime(format!("CoAP request {path}: {other:?}"))),
+                }
+            }
+            Ok(answers)
+        };
+        let serve = async {
+            runner.run(&mut sock, &mut handler, &mut rng).await.map_err(|e| e.0)?;
+            Err(Error::runtime("the CoAP runner ended"))
+        };
+        race(requests, serve).await
+    });
+    assert_eq!(answers, ["hello from time", "hello from sensors/temp"]);
+}
