@@ -14,6 +14,7 @@
 //! | `ValueError(m)`   | [`Error::Value`]          |
 //! | `asyncio.QueueFull`  | [`Error::QueueFull`]   |
 //! | `asyncio.QueueEmpty` | [`Error::QueueEmpty`]  |
+//! | `ExceptionGroup`  | [`Error::Group`]          |
 //! | any other         | [`Error::User`]           |
 
 use crate::atomic::Arc;
@@ -55,6 +56,15 @@ pub enum Error {
     QueueFull,
     /// `asyncio.QueueEmpty`: [`Queue::get_nowait`](crate::Queue::get_nowait) on an empty queue.
     QueueEmpty,
+    /// `ExceptionGroup`: every error (none of them `Cancelled`) that made a
+    /// [`TaskGroup`](crate::TaskGroup) fail, in the order they happened.
+    ///
+    /// ```
+    /// use uasyncio::Error;
+    /// let e = Error::Group(vec![Error::value("a"), Error::Timeout]);
+    /// assert_eq!(e.to_string(), "ExceptionGroup: unhandled errors in a TaskGroup (2 sub-exceptions)");
+    /// ```
+    Group(alloc::vec::Vec<Error>),
     /// A user's own error, passed through the runtime unchanged.
     User(UserError),
 }
@@ -108,6 +118,7 @@ impl Error {
             Error::Value(_) => "ValueError",
             Error::QueueFull => "QueueFull",
             Error::QueueEmpty => "QueueEmpty",
+            Error::Group(_) => "ExceptionGroup",
             Error::User(_) => "Exception",
         }
     }
@@ -152,6 +163,13 @@ impl fmt::Display for Error {
                 None => write!(f, "OSError: [Errno {code}]"),
             },
             Error::Runtime(m) | Error::Value(m) => write!(f, "{}: {m}", self.python_name()),
+            Error::Group(errors) => write!(
+                f,
+                "{}: unhandled errors in a TaskGroup ({} sub-exception{})",
+                self.python_name(),
+                errors.len(),
+                if errors.len() == 1 { "" } else { "s" }
+            ),
             Error::User(e) => fmt::Display::fmt(e, f),
         }
     }
@@ -170,6 +188,7 @@ impl PartialEq for Error {
             | (Error::QueueEmpty, Error::QueueEmpty) => true,
             (Error::Os(a), Error::Os(b)) => a == b,
             (Error::Runtime(a), Error::Runtime(b)) | (Error::Value(a), Error::Value(b)) => a == b,
+            (Error::Group(a), Error::Group(b)) => a == b,
             (Error::User(a), Error::User(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }

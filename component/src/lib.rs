@@ -15,6 +15,7 @@
 //! | `Task.cancel()`                     | [`Task::cancel`]                                       |
 //! | `Event`, `Lock`, `ThreadSafeFlag`   | [`Event`], [`Lock`], [`ThreadSafeFlag`]                |
 //! | `asyncio.wait(tasks, timeout, return_when)` (CPython) | [`wait()`], [`wait_ms`], [`FIRST_COMPLETED`], [`FIRST_EXCEPTION`], [`ALL_COMPLETED`] |
+//! | `asyncio.TaskGroup`, `ExceptionGroup` (CPython 3.11) | [`TaskGroup::run`], [`TaskGroup::create_task`], [`Error::Group`] |
 //! | `Semaphore`, `BoundedSemaphore` (CPython) | [`Semaphore`], [`BoundedSemaphore`] → [`SemaphoreGuard`](sync::SemaphoreGuard) |
 //! | `Queue`, `QueueFull`, `QueueEmpty` (CPython) | [`Queue`], [`QueueFull`], [`Error::QueueEmpty`] |
 //! | `get_event_loop()`, `new_event_loop()`, `Loop` | [`get_event_loop`], [`new_event_loop`], [`Loop`] |
@@ -79,7 +80,8 @@ mod loom_tests;
 
 pub use error::{Error, Result, UserError};
 pub use funcs::{
-    gather, wait, wait_for, wait_for_ms, wait_ms, ReturnWhen, ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION,
+    gather, wait, wait_for, wait_for_ms, wait_ms, ReturnWhen, TaskGroup, ALL_COMPLETED, FIRST_COMPLETED,
+    FIRST_EXCEPTION,
 };
 pub use scheduler::{
     get_event_loop, new_event_loop, run, ExceptionContext, ExceptionContext as Context, ExceptionHandler, Loop,

@@ -11,7 +11,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use uasyncio::{
     create_task, diagnostics, get_event_loop, new_event_loop, run, sleep_ms, wait_for_ms, Error, Event, Lock, Queue,
-    ThreadSafeFlag,
+    TaskGroup, ThreadSafeFlag,
 };
 
 fn scaled(n: u32) -> u32 {
@@ -323,4 +323,157 @@ fn million_items_through_a_queue() {
     assert!(all_seen, "an item was lost");
     assert_eq!(left, 0);
     assert_no_live_tasks();
+}
+
+static TG_REPORTS: AtomicU32 = AtomicU32::new(0);
+
+fn count_reports(_lp: &uasyncio::Loop, _ctx: &uasyncio::Context) {
+    TG_REPORTS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// One group of the storm: `kinds` are its tasks, `body` what its body does. Checks that the
+/// group's error holds exactly the failures that happened; gives 0 (success) or 1 (failed).
+async fn storm_group(kinds: Vec<(u32, u32)>, body: u32, body_ms: u32) -> uasyncio::Result<u32> {
+    let failures = Rc::new(std::cell::Cell::new(0u32));
+    let fail = |f: &Rc<std::cell::Cell<u32>>, e: Error| {
+        if !e.is_cancelled() {
+            f.set(f.get() + 1);
+        }
+        Err::<(), _>(e)
+    };
+    let f = failures.clone();
+    let r = TaskGroup::run(|tg| async move {
+        for (kind, ms) in kinds {
+            let f = f.clone();
+            tg.create_task(async move {
+                match kind {
+                    0 => sleep_ms(ms).await,
+                    1 => {
+                        sleep_ms(ms).await?;
+                        fail(&f, Error::value("child"))
+                    }
+                    2 => {
+                        // Fails while cleaning up after a cancel.
+                        if sleep_ms(ms).await.is_err() {
+                            sleep_ms(1).await?;
+                            return fail(&f, Error::value("cleanup"));
+                        }
+                        Ok(())
+                    }
+                    _ => {
+                        // A nested group whose task fails.
+                        let r = TaskGroup::run(|inner| async move {
+                            inner.create_task(async move {
+                                sleep_ms(ms).await?;
+                                Err::<(), _>(Error::Timeout)
+                            })?;
+                            sleep_ms(ms + 1).await
+                        })
+                        .await;
+                        match r {
+                            Err(e) => fail(&f, e),
+                            Ok(()) => Ok(()),
+                        }
+                    }
+                }
+            })?;
+        }
+        match body {
+            0 => sleep_ms(body_ms).await,
+            1 => {
+                sleep_ms(body_ms).await?;
+                fail(&f, Error::value("body"))
+            }
+            2 => {
+                // Adds a task late; refused if the group is shutting down by then.
+                sleep_ms(body_ms).await?;
+                let _ = tg.create_task(sleep_ms(body_ms));
+                sleep_ms(1).await
+            }
+            _ => {
+                // Swallows a cancel and returns normally.
+                let _ = sleep_ms(body_ms).await;
+                Ok(())
+            }
+        }
+    })
+    .await;
+    let failed = failures.get();
+    match r {
+        Ok(()) | Err(Error::Cancelled) if failed != 0 => Err(Error::runtime("a failure was lost")),
+        Ok(()) => Ok(0),
+        Err(Error::Cancelled) => Err(Error::Cancelled),
+        Err(Error::Group(errs)) if errs.len() as u32 == failed && !errs.iter().any(Error::is_cancelled) => Ok(1),
+        Err(e) => Err(Error::runtime(format!("group error {e:?} for {failed} failures"))),
+    }
+}
+
+/// A storm of `TaskGroup`s (nested ones too) with random failures, failures during cleanup,
+/// bodies that fail or swallow cancels, and random cancels of the tasks running the groups:
+/// every failure is in its group's error, none reaches the exception handler, and no task is
+/// leaked.
+#[test]
+fn task_group_storm_leaks_nothing() {
+    let _s = serial();
+    new_event_loop().unwrap();
+    let start = diagnostics::live_tasks();
+    let groups = scaled(20_000);
+    let lp = get_event_loop();
+    lp.use_virtual_time(true);
+    TG_REPORTS.store(0, Ordering::Relaxed);
+    lp.set_exception_handler(Some(count_reports));
+    let out = run(async move {
+        let mut seed: u32 = 0x2545_F491;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        let mut owners = Vec::new();
+        for _ in 0..groups {
+            // Mostly tasks that succeed (kind 0), so that some groups succeed.
+            let kinds = (0..1 + rnd() % 6)
+                .map(|_| ((rnd() % 12).saturating_sub(8), rnd() % 20))
+                .collect();
+            owners.push(create_task(storm_group(
+                kinds,
+                (rnd() % 8).saturating_sub(4),
+                rnd() % 20,
+            )));
+        }
+        let refs: Vec<_> = owners.iter().map(|t| t.task_ref()).collect();
+        for _ in 0..groups / 2 {
+            let _ = refs[(rnd() as usize) % refs.len()].cancel();
+            if rnd() % 256 == 0 {
+                sleep_ms(rnd() % 3).await?;
+            }
+        }
+        let mut tally = [0u32; 3];
+        for o in owners {
+            match o.await {
+                Ok(k) => tally[k as usize] += 1,
+                Err(Error::Cancelled) => tally[2] += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(tally)
+    });
+    lp.set_exception_handler(None);
+    lp.use_virtual_time(false);
+    let [ok, failed, cancelled] = out.unwrap();
+    assert_eq!(ok + failed + cancelled, groups);
+    if groups >= 100 {
+        assert!(
+            ok > 0 && failed > 0 && cancelled > 0,
+            "ok {ok}, failed {failed}, cancelled {cancelled}"
+        );
+    }
+    assert_eq!(
+        TG_REPORTS.load(Ordering::Relaxed),
+        0,
+        "a group's error reached the handler"
+    );
+    new_event_loop().unwrap();
+    assert_eq!(diagnostics::live_tasks(), start, "task cells leaked");
 }

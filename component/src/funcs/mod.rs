@@ -1,4 +1,4 @@
-//! `wait_for`, `wait_for_ms`, `gather` and `wait`: running awaitables as tasks and combining
+//! `wait_for`, `wait_for_ms`, `gather`, `wait` and `TaskGroup`: running awaitables as tasks and combining
 //! them.
 //!
 //! Each awaitable given to these functions becomes a task, as in MicroPython: a [`Task`]
@@ -6,6 +6,7 @@
 //! [`wait()`] takes tasks only, as CPython's `asyncio.wait`.
 
 mod gather;
+mod task_group;
 mod wait;
 mod wait_for;
 
@@ -13,6 +14,7 @@ use core::any::Any;
 use core::future::Future;
 
 pub use gather::{gather, Gather, GatherAll, GatherTuple, TaskTuple};
+pub use task_group::{TaskGroup, TaskGroupRun};
 pub use wait::{wait, wait_ms, ReturnWhen, Wait, ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION};
 pub use wait_for::{wait_for, wait_for_ms, WaitFor};
 

@@ -1,4 +1,4 @@
-//! `Queue`, `Semaphore`/`BoundedSemaphore` and `wait`, which MicroPython lacks: each case's
+//! `Queue`, `Semaphore`/`BoundedSemaphore`, `wait` and `TaskGroup`, which MicroPython lacks: each case's
 //! log is exactly what CPython 3.11.7's asyncio prints for the Python program beside it, run
 //! on a virtual-time loop as ours (so times are exact milliseconds). The helper the programs
 //! import:
@@ -32,9 +32,10 @@ use alloc::vec::Vec;
 
 use uasyncio::{
     create_task, gather, run, sleep_ms, wait, wait_ms, BoundedSemaphore, Error, Queue, QueueFull, Semaphore, Task,
-    TaskRef, ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION,
+    TaskGroup, TaskRef, ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION,
 };
 
+use crate::loop_api::HandlerLog;
 use crate::{fresh_loop, Case, Log, Outcome};
 
 /// Queue and Semaphore cases (with `sync`, in the second half).
@@ -90,6 +91,30 @@ pub(crate) const FUNCS_CASES: &[Case] = &[
     Case {
         name: "wait::caller_cancelled_cancels_nothing",
         run: wait_caller_cancelled,
+    },
+    Case {
+        name: "task_group::all_succeed",
+        run: task_group_all_succeed,
+    },
+    Case {
+        name: "task_group::one_fails_cancels_siblings_and_body_handler_silent",
+        run: task_group_one_fails,
+    },
+    Case {
+        name: "task_group::two_fail_every_error_collected",
+        run: task_group_two_fail,
+    },
+    Case {
+        name: "task_group::body_fails",
+        run: task_group_body_fails,
+    },
+    Case {
+        name: "task_group::owner_cancelled_in_body_and_while_waiting",
+        run: task_group_owner_cancelled,
+    },
+    Case {
+        name: "task_group::create_task_after_end_or_shutting_down",
+        run: task_group_create_task_refused,
     },
 ];
 
@@ -879,5 +904,446 @@ fn wait_caller_cancelled() -> Outcome {
         "30 job finished",
         // Python: "30 job gives 7" (it still holds the task; our handle went with the wait).
         "30 job done True",
+    ])
+}
+
+/// "ValueError: x, ValueError: y": a group error's members as the Python programs print them.
+fn group_errs(e: &Error) -> String {
+    match e {
+        Error::Group(errs) => errs.iter().map(|e| format!("{e}")).collect::<Vec<_>>().join(", "),
+        other => format!("not a group: {other:?}"),
+    }
+}
+
+/// A task of a group that logs how it ended.
+async fn tg_ok(l: Log, name: &'static str, ms: u32) -> uasyncio::Result<()> {
+    match sleep_ms(ms).await {
+        Ok(()) => {
+            l.at(format!("{name} done"));
+            Ok(())
+        }
+        Err(e) => {
+            l.at(format!("{name} cancelled"));
+            Err(e)
+        }
+    }
+}
+
+async fn tg_bad(l: Log, ms: u32, msg: &'static str) -> uasyncio::Result<()> {
+    sleep_ms(ms).await?;
+    l.at(format!("{msg} fails"));
+    Err(Error::value(msg))
+}
+
+// from common import *
+// async def main():
+//     async def job(name, ms):
+//         await asyncio.sleep(ms / 1000)
+//         log(f"{name} done")
+//         return name
+//     async with asyncio.TaskGroup() as tg:
+//         a = tg.create_task(job("a", 20))
+//         b = tg.create_task(job("b", 10))
+//         log("body done")
+//     log(f"group done {a.result()} {b.result()}")
+// run(main)
+fn task_group_all_succeed() -> Outcome {
+    fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    run(async move {
+        let job = |name: &'static str, ms: u32| {
+            let l = l.clone();
+            async move {
+                sleep_ms(ms).await?;
+                l.at(format!("{name} done"));
+                Ok(name)
+            }
+        };
+        let lb = l.clone();
+        let (a, b) = TaskGroup::run(|tg| async move {
+            let a = tg.create_task(job("a", 20))?;
+            let b = tg.create_task(job("b", 10))?;
+            lb.at("body done");
+            Ok((a, b))
+        })
+        .await?;
+        l.at(format!("group done {} {}", a.await?, b.await?));
+        Ok(())
+    })
+    .map_err(err)?;
+    log.expect(&["0 body done", "10 b done", "20 a done", "20 group done a b"])
+}
+
+static TG_REPORTS: HandlerLog = HandlerLog::new();
+
+fn tg_record(_lp: &uasyncio::Loop, ctx: &uasyncio::Context) {
+    TG_REPORTS.push(format!("handler {:?}", ctx.exception));
+}
+
+// from common import *
+// def errs(eg):
+//     return ", ".join(f"{type(e).__name__}: {e}" for e in eg.exceptions)
+// async def main():
+//     asyncio.get_running_loop().set_exception_handler(lambda lp, ctx: log(f"handler {ctx.get('exception')!r}"))
+//     async def ok(name, ms):
+//         try:
+//             await asyncio.sleep(ms / 1000)
+//             log(f"{name} done")
+//         except asyncio.CancelledError:
+//             log(f"{name} cancelled")
+//             raise
+//     async def bad(ms, msg):
+//         await asyncio.sleep(ms / 1000)
+//         log(f"{msg} fails")
+//         raise ValueError(msg)
+//     try:
+//         async with asyncio.TaskGroup() as tg:
+//             tg.create_task(ok("a", 5))
+//             tg.create_task(bad(10, "x"))
+//             tg.create_task(ok("b", 50))
+//             try:
+//                 await asyncio.sleep(1)
+//             except asyncio.CancelledError:
+//                 log("body cancelled")
+//                 raise
+//     except ExceptionGroup as eg:
+//         log(f"group: {errs(eg)}")
+//     await asyncio.sleep(0.1)
+//     log("after")
+// run(main)
+fn task_group_one_fails() -> Outcome {
+    let lp = fresh_loop();
+    TG_REPORTS.clear();
+    lp.set_exception_handler(Some(tg_record));
+    let log = Log::new();
+    let l = log.clone();
+    let out = run(async move {
+        let lb = l.clone();
+        let r = TaskGroup::run(|tg| async move {
+            tg.create_task(tg_ok(lb.clone(), "a", 5))?;
+            tg.create_task(tg_bad(lb.clone(), 10, "x"))?;
+            tg.create_task(tg_ok(lb.clone(), "b", 50))?;
+            if let Err(e) = sleep_ms(1000).await {
+                lb.at("body cancelled");
+                return Err(e);
+            }
+            Ok(())
+        })
+        .await;
+        match r {
+            Err(e @ Error::Group(_)) => l.at(format!("group: {}", group_errs(&e))),
+            other => other?,
+        }
+        sleep_ms(100).await?;
+        l.at("after");
+        Ok(())
+    });
+    lp.set_exception_handler(None);
+    out.map_err(err)?;
+    for line in TG_REPORTS.take() {
+        log.at(line);
+    }
+    log.expect(&[
+        "5 a done",
+        "10 x fails",
+        "10 b cancelled",
+        "10 body cancelled",
+        "10 group: ValueError: x",
+        "110 after",
+    ])
+}
+
+// from common import *
+// def errs(eg):
+//     return ", ".join(f"{type(e).__name__}: {e}" for e in eg.exceptions)
+// async def main():
+//     async def bad(ms, msg):
+//         await asyncio.sleep(ms / 1000)
+//         log(f"{msg} fails")
+//         raise ValueError(msg)
+//     async def fails_in_cleanup():
+//         try:
+//             await asyncio.sleep(1)
+//         except asyncio.CancelledError:
+//             log("c cancelled")
+//             await asyncio.sleep(0.003)
+//             log("c cleanup fails")
+//             raise ValueError("z")
+//     try:
+//         async with asyncio.TaskGroup() as tg:
+//             tg.create_task(bad(10, "x"))
+//             tg.create_task(bad(10, "y"))
+//             tg.create_task(fails_in_cleanup())
+//             await asyncio.sleep(1)
+//     except ExceptionGroup as eg:
+//         log(f"group: {errs(eg)}")
+// run(main)
+fn task_group_two_fail() -> Outcome {
+    fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    run(async move {
+        let lb = l.clone();
+        let r = TaskGroup::run(|tg| async move {
+            tg.create_task(tg_bad(lb.clone(), 10, "x"))?;
+            tg.create_task(tg_bad(lb.clone(), 10, "y"))?;
+            let lc = lb.clone();
+            tg.create_task(async move {
+                if sleep_ms(1000).await.is_err() {
+                    lc.at("c cancelled");
+                    sleep_ms(3).await?;
+                    lc.at("c cleanup fails");
+                    return Err(Error::value("z"));
+                }
+                Ok(())
+            })?;
+            sleep_ms(1000).await
+        })
+        .await;
+        match r {
+            Err(e @ Error::Group(_)) => l.at(format!("group: {}", group_errs(&e))),
+            other => other?,
+        }
+        Ok(())
+    })
+    .map_err(err)?;
+    log.expect(&[
+        "10 x fails",
+        "10 y fails",
+        "10 c cancelled",
+        "13 c cleanup fails",
+        "13 group: ValueError: x, ValueError: y, ValueError: z",
+    ])
+}
+
+// from common import *
+// def errs(eg):
+//     return ", ".join(f"{type(e).__name__}: {e}" for e in eg.exceptions)
+// async def main():
+//     async def ok(name, ms):  # as in task_group::one_fails...
+//     try:
+//         async with asyncio.TaskGroup() as tg:
+//             tg.create_task(ok("a", 5))
+//             tg.create_task(ok("b", 50))
+//             await asyncio.sleep(0.01)
+//             log("body fails")
+//             raise ValueError("body")
+//     except ExceptionGroup as eg:
+//         log(f"group: {errs(eg)}")
+// run(main)
+fn task_group_body_fails() -> Outcome {
+    fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    run(async move {
+        let lb = l.clone();
+        let r = TaskGroup::run(|tg| async move {
+            tg.create_task(tg_ok(lb.clone(), "a", 5))?;
+            tg.create_task(tg_ok(lb.clone(), "b", 50))?;
+            sleep_ms(10).await?;
+            lb.at("body fails");
+            Err::<(), _>(Error::value("body"))
+        })
+        .await;
+        match r {
+            Err(e @ Error::Group(_)) => l.at(format!("group: {}", group_errs(&e))),
+            other => other?,
+        }
+        Ok(())
+    })
+    .map_err(err)?;
+    log.expect(&[
+        "5 a done",
+        "10 body fails",
+        "10 b cancelled",
+        "10 group: ValueError: body",
+    ])
+}
+
+// from common import *
+// async def main():
+//     async def slow_cleanup(name):
+//         try:
+//             await asyncio.sleep(1)
+//         except asyncio.CancelledError:
+//             log(f"{name} cancelled, cleaning up")
+//             await asyncio.sleep(0.005)
+//             log(f"{name} cleaned up")
+//             raise
+//     async def owner(body_ms):
+//         try:
+//             async with asyncio.TaskGroup() as tg:
+//                 tg.create_task(asyncio.sleep(0.1))  # cancelled silently
+//                 tg.create_task(slow_cleanup("b"))
+//                 await asyncio.sleep(body_ms / 1000)
+//                 log("body done")
+//         except asyncio.CancelledError:
+//             log("owner cancelled")
+//             raise
+//     for body_ms in (1000, 0):  # cancelled in the body, then while waiting for the tasks
+//         t = asyncio.create_task(owner(body_ms))
+//         await asyncio.sleep(0.01)
+//         t.cancel()
+//         try:
+//             await t
+//         except asyncio.CancelledError:
+//             log("t cancelled")
+// run(main)
+fn task_group_owner_cancelled() -> Outcome {
+    fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    run(async move {
+        for body_ms in [1000, 0] {
+            let lo = l.clone();
+            let t = create_task(async move {
+                let lb = lo.clone();
+                let r = TaskGroup::run(|tg| async move {
+                    tg.create_task(sleep_ms(100))?;
+                    let lc = lb.clone();
+                    tg.create_task(async move {
+                        if let Err(e) = sleep_ms(1000).await {
+                            lc.at("b cancelled, cleaning up");
+                            sleep_ms(5).await?;
+                            lc.at("b cleaned up");
+                            return Err(e);
+                        }
+                        Ok(())
+                    })?;
+                    sleep_ms(body_ms).await?;
+                    lb.at("body done");
+                    Ok(())
+                })
+                .await;
+                if r == Err(Error::Cancelled) {
+                    lo.at("owner cancelled");
+                }
+                r
+            });
+            sleep_ms(10).await?;
+            t.cancel()?;
+            match t.await {
+                Err(Error::Cancelled) => l.at("t cancelled"),
+                other => other?,
+            }
+        }
+        Ok(())
+    })
+    .map_err(err)?;
+    log.expect(&[
+        "10 b cancelled, cleaning up",
+        "15 b cleaned up",
+        "15 owner cancelled",
+        "15 t cancelled",
+        "15 body done",
+        "25 b cancelled, cleaning up",
+        "30 b cleaned up",
+        "30 owner cancelled",
+        "30 t cancelled",
+    ])
+}
+
+/// `RuntimeError is finished`: the type and the last two words of the message.
+fn rt(e: Error) -> String {
+    let msg = format!("{e}");
+    let words: Vec<&str> = msg.split(' ').collect();
+    format!(
+        "{} {}",
+        e.python_name(),
+        words[words.len().saturating_sub(2)..].join(" ")
+    )
+}
+
+// from common import *
+// def rt(e):
+//     return f"{type(e).__name__} {' '.join(str(e).split()[-2:])}"
+// async def main():
+//     async def nop():
+//         pass
+//     async with asyncio.TaskGroup() as tg:
+//         pass
+//     try:
+//         tg.create_task(nop())
+//     except RuntimeError as e:
+//         log(f"after end: {rt(e)}")
+//     async def bad():
+//         await asyncio.sleep(0.005)
+//         raise ValueError("x")
+//     async def child():
+//         try:
+//             await asyncio.sleep(1)
+//         except asyncio.CancelledError:
+//             try:
+//                 tg2.create_task(nop())
+//             except RuntimeError as e:
+//                 log(f"child, shutting down: {rt(e)}")
+//             raise
+//     try:
+//         async with asyncio.TaskGroup() as tg2:
+//             tg2.create_task(child())
+//             tg2.create_task(bad())
+//             try:
+//                 await asyncio.sleep(1)
+//             except asyncio.CancelledError:
+//                 try:
+//                     tg2.create_task(nop())
+//                 except RuntimeError as e:
+//                     log(f"body, shutting down: {rt(e)}")
+//                 raise
+//     except ExceptionGroup as eg:
+//         log(f"group of {len(eg.exceptions)}")
+// run(main)
+fn task_group_create_task_refused() -> Outcome {
+    fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    run(async move {
+        let mut kept = None;
+        TaskGroup::run(|tg| {
+            kept = Some(tg);
+            async { Ok(()) }
+        })
+        .await?;
+        if let Some(Err(e)) = kept.map(|tg| tg.create_task(async { Ok(()) })) {
+            l.at(format!("after end: {}", rt(e)));
+        }
+        let lb = l.clone();
+        let r = TaskGroup::run(|tg2| async move {
+            let (tgc, lc) = (tg2.clone(), lb.clone());
+            tg2.create_task(async move {
+                let r = sleep_ms(1000).await;
+                if r.is_err() {
+                    if let Err(e) = tgc.create_task(async { Ok(()) }) {
+                        lc.at(format!("child, shutting down: {}", rt(e)));
+                    }
+                }
+                r
+            })?;
+            tg2.create_task(async {
+                sleep_ms(5).await?;
+                Err::<(), _>(Error::value("x"))
+            })?;
+            let r = sleep_ms(1000).await;
+            if r.is_err() {
+                if let Err(e) = tg2.create_task(async { Ok(()) }) {
+                    lb.at(format!("body, shutting down: {}", rt(e)));
+                }
+            }
+            r
+        })
+        .await;
+        match r {
+            Err(Error::Group(errs)) => l.at(format!("group of {}", errs.len())),
+            other => other?,
+        }
+        Ok(())
+    })
+    .map_err(err)?;
+    log.expect(&[
+        "0 after end: RuntimeError is finished",
+        "5 child, shutting down: RuntimeError shutting down",
+        "5 body, shutting down: RuntimeError shutting down",
+        "5 group of 1",
     ])
 }
