@@ -16,8 +16,8 @@ if [ "$(id -u)" != 0 ] || [ ! -e /dev/net/tun ]; then
     echo "SKIP net-bench: needs root and /dev/net/tun"; exit 0
 fi
 scripts/net-deps.sh
-T_OURS=${CARGO_TARGET_DIR:-/work/target-net}
-T_EMBASSY=${BENCH_TARGET_DIR:-/work/target-net-bench}
+T_OURS=${CARGO_TARGET_DIR:-$PWD/target}
+T_EMBASSY=${BENCH_TARGET_DIR:-$PWD/target/net-bench-embassy}
 (cd samples/echo_server && CARGO_TARGET_DIR=$T_OURS cargo build --release -q)
 (cd net/bench && CARGO_TARGET_DIR=$T_EMBASSY cargo build --release -q)
 OURS=$T_OURS/release/echo_server

@@ -407,7 +407,7 @@ fn zero_window_ack(frame: &[u8]) -> bool {
     total == ihl + doff && tcp[13] == 0x10 && tcp[14] == 0 && tcp[15] == 0
 }
 
-/// S3 (`/work/shared` trace `hang-drain-trace.txt`, replayed by its mechanism): a slow
+/// S3 (the fuzz probe's frame-by-frame trace of the stall, replayed by its mechanism): a slow
 /// reader with a 256-byte window (A) acknowledges a full buffer with window 0, reads, and
 /// sends its window update. The sender (B) gets the update, sends the next segment, which
 /// is lost, and only then the stale window-0 ACK (a late duplicate: it acknowledges nothing

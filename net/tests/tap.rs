@@ -1,6 +1,6 @@
 //! Tests against real Linux peers over a TAP device, each in a network namespace it makes.
 //!
-//! Topology per test (see `shared/RECIPES.md`): namespace `uanet-<test>-<pid>` with `tap0`
+//! Topology per test: namespace `uanet-<test>-<pid>` with `tap0`
 //! at 192.168.69.100/24 for the Linux peers (Python asyncio, `http.server`, `dnsmasq`,
 //! `openssl s_server`); our stack opens the same `tap0` from a test thread that joined the
 //! namespace with `setns(2)` and is 192.168.69.1/24. Nothing leaves the namespace, and the

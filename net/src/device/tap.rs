@@ -8,7 +8,7 @@
 //! costs one cross-thread wake, and an idle interface costs nothing: the helper's `poll`
 //! wakes every 200 ms only to notice a dropped device.
 //!
-//! Gotchas (see `shared/RECIPES.md`): open the TAP inside the network namespace that holds
+//! Gotchas: open the TAP inside the network namespace that holds
 //! it (outside, the kernel silently creates a new, down device), bring it up before the
 //! first frame, and only one process may open it.
 
