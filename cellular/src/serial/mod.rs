@@ -245,9 +245,10 @@ impl<T: UartTx, const N: usize> SerialPort<T, N> {
     /// A port over a ring shared with its producer through an `Arc` (a host reader thread).
     pub fn with_shared_ring(rx: Arc<RxRing<N>>, tx: T) -> Result<Self, SerialError> {
         let ptr: *const RxRing<N> = Arc::as_ptr(&rx);
-        // SAFETY: the `Arc` is stored next to the reader in `Ring::Shared` and dropped after
+        // Soundness: the `Arc` is stored next to the reader in `Ring::Shared` and dropped after
         // it (field order), so the ring outlives every use of this reference; the reference
         // never leaves the port with the `'static` lifetime (`Ring::reader` reborrows it).
+        // SAFETY: as argued in the comment just above.
         let ring: &'static RxRing<N> = unsafe { &*ptr };
         let reader = ring.reader().ok_or(SerialError::Invalid(
             "this RxRing already has a reader (one SerialPort per ring)",

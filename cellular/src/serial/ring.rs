@@ -81,8 +81,9 @@ impl Slot {
     #[inline]
     unsafe fn write(&self, b: u8) {
         #[cfg(not(loom))]
-        // SAFETY: the caller owns this free slot: the consumer does not read it until a
+        // Soundness: the caller owns this free slot: the consumer does not read it until a
         // later `head` store publishes it.
+        // SAFETY: as argued in the comment just above.
         unsafe {
             *self.0.get() = b
         };
@@ -96,8 +97,9 @@ impl Slot {
     #[inline]
     unsafe fn read(&self) -> u8 {
         #[cfg(not(loom))]
-        // SAFETY: the slot is published and the producer does not write it until a later
+        // Soundness: the slot is published and the producer does not write it until a later
         // `tail` store releases it.
+        // SAFETY: as argued in the comment just above.
         unsafe {
             *self.0.get()
         }
@@ -232,8 +234,9 @@ impl<const N: usize> RxRing<N> {
         let n = bytes.len().min(free);
         for (i, &b) in bytes.iter().take(n).enumerate() {
             let slot = &self.buf[head.wrapping_add(i) & (N - 1)];
-            // SAFETY: we are the only producer (the `busy` bit) and index `head + i` lies in
+            // Soundness: we are the only producer (the `busy` bit) and index `head + i` lies in
             // the free region `[head, tail + N)`, which the consumer does not read.
+            // SAFETY: as argued in the comment just above.
             unsafe { slot.write(b) };
         }
         self.head.store(head.wrapping_add(n), Ordering::Release);
@@ -324,8 +327,9 @@ impl<'a, const N: usize> RxReader<'a, N> {
         let n = head.wrapping_sub(tail).min(buf.len());
         for (i, out) in buf.iter_mut().take(n).enumerate() {
             let slot = &self.ring.buf[tail.wrapping_add(i) & (N - 1)];
-            // SAFETY: we are the only reader (the claim) and `tail + i` lies in the filled
+            // Soundness: we are the only reader (the claim) and `tail + i` lies in the filled
             // region `[tail, head)` published by the Acquire load of `head`.
+            // SAFETY: as argued in the comment just above.
             *out = unsafe { slot.read() };
         }
         self.ring.tail.store(tail.wrapping_add(n), Ordering::Release);
@@ -341,11 +345,12 @@ impl<'a, const N: usize> RxReader<'a, N> {
         let start = tail & (N - 1);
         let n = head.wrapping_sub(tail).min(N - start);
         let base = self.ring.buf.as_ptr().cast::<u8>();
-        // SAFETY: `Slot` is `UnsafeCell<u8>` (repr(transparent) over u8 per UnsafeCell's
+        // Soundness: `Slot` is `UnsafeCell<u8>` (repr(transparent) over u8 per UnsafeCell's
         // docs, and `Slot` is a one-field tuple struct of it, same layout), so the array is
         // `N` consecutive bytes. `[start, start + n)` lies inside the array and inside the
         // filled region, which the producer does not write until `consume` stores a later
         // `tail`; `consume` needs `&mut self`, which this borrow excludes.
+        // SAFETY: as argued in the comment just above.
         unsafe { core::slice::from_raw_parts(base.add(start), n) }
     }
 

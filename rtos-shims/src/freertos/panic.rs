@@ -53,8 +53,9 @@ fn first_panic() -> bool {
 /// between them on this single core (tasks do not switch with interrupts off).
 #[cfg(not(target_has_atomic = "8"))]
 fn first_panic() -> bool {
-    // SAFETY: a plain C call (taskDISABLE_INTERRUPTS); the firmware stops after a panic, so
+    // Soundness: a plain C call (taskDISABLE_INTERRUPTS); the firmware stops after a panic, so
     // interrupts never need to come back.
+    // SAFETY: as argued in the comment just above.
     unsafe { ffi::uasyncio_rtos_panic_mask() };
     if PANICKING.load(Ordering::Acquire) {
         return false;
@@ -66,17 +67,19 @@ fn first_panic() -> bool {
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
     if first_panic() {
-        // SAFETY: `PANICKING` was false, so this is the first panic in the firmware and the
+        // Soundness: `PANICKING` was false, so this is the first panic in the firmware and the
         // only code that ever touches `BUFFER`: every later panic (another task, an ISR, or
         // a nested one from inside the formatting below) sees the flag set and skips this.
+        // SAFETY: as argued in the comment just above.
         let buffer = unsafe { &mut *core::ptr::addr_of_mut!(BUFFER) };
         let _ = write!(buffer, "panic: {info}");
         let len = buffer.len;
         if let Some(end) = buffer.bytes.get_mut(len) {
             *end = 0;
         }
-        // SAFETY: the pointer and length describe initialised bytes of a static that nothing
+        // Soundness: the pointer and length describe initialised bytes of a static that nothing
         // else writes from now on; the hook only reads them.
+        // SAFETY: as argued in the comment just above.
         unsafe { ffi::uasyncio_panic_hook(buffer.bytes.as_ptr().cast(), len) };
     }
     // SAFETY: a plain C call that does not return.

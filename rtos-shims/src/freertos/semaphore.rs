@@ -221,12 +221,13 @@ fn take_flag(flag: &AtomicBool) -> bool {
 /// atomic read-modify-write, so a load and a store inside the kernel's critical section.
 #[cfg(not(target_has_atomic = "8"))]
 fn take_flag(flag: &AtomicBool) -> bool {
-    // SAFETY: a plain C call (taskENTER_CRITICAL, or the FromISR variant in an ISR); the
+    // Soundness: a plain C call (taskENTER_CRITICAL, or the FromISR variant in an ISR); the
     // state goes back to the matching exit below. Inside it no task switch happens and no
     // interrupt that may call FreeRTOS runs (on Armv6-M the port masks all interrupts), and
     // those are the only contexts that give (an interrupt above
     // configMAX_SYSCALL_INTERRUPT_PRIORITY must not call FreeRTOS, so it must not give): a
     // store of `true` cannot fall between the load and the store below.
+    // SAFETY: as argued in the comment just above.
     let state = unsafe { ffi::uasyncio_rtos_critical_enter() };
     let given = flag.load(Ordering::SeqCst);
     flag.store(false, Ordering::SeqCst);
