@@ -14,8 +14,8 @@
 
 use core::task::Context;
 
+use crate::raw::flag;
 use crate::scheduler;
-use crate::task::raw::flag;
 
 /// True — and the pending cancel is consumed — if the task being polled has a pending cancel.
 ///

@@ -1,18 +1,24 @@
 //! Counters for tests and leak hunting (feature `diagnostics`).
 
-// A plain atomic even under loom: it is a static counter outside the modelled protocols
-// (and loom's atomics cannot be statics). Otherwise the crate's, which are portable-atomic's
-// on targets without atomic read-modify-write (Armv6-M).
-#[cfg(not(loom))]
-use crate::atomic::{AtomicUsize, Ordering};
-#[cfg(loom)]
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::Ordering;
 
-pub(crate) static LIVE_TASKS: AtomicUsize = AtomicUsize::new(0);
+use crate::raw::cell::LIVE_CELLS;
 
-/// Task cells allocated and not yet freed, across every loop in the process.
-pub fn live_tasks() -> usize {
-    LIVE_TASKS.load(Ordering::Relaxed)
+/// Task cells allocated and not yet freed, across every loop in the process: finished tasks
+/// whose handles or wakers are still held count too. (Not to be confused with
+/// [`Loop::live_tasks`](crate::Loop::live_tasks): the unfinished tasks of one loop.)
+///
+/// ```
+/// let before = uasyncio::diagnostics::allocated_task_cells();
+/// let t = uasyncio::create_task(async { Ok(()) });
+/// uasyncio::get_event_loop().run_until_complete(async { Ok(()) }).unwrap();
+/// assert!(t.done());
+/// assert_eq!(uasyncio::diagnostics::allocated_task_cells(), before + 1); // `t` holds its cell
+/// drop(t);
+/// assert_eq!(uasyncio::diagnostics::allocated_task_cells(), before);
+/// ```
+pub fn allocated_task_cells() -> usize {
+    LIVE_CELLS.load(Ordering::Relaxed)
 }
 
 /// Bytes a task costs beyond its future (or its output, whichever is larger, since they
@@ -24,5 +30,5 @@ pub fn live_tasks() -> usize {
 /// ```
 pub fn task_overhead_bytes() -> usize {
     // A slab slot is an enum of the task pointer and a free-list index: two words.
-    core::mem::size_of::<crate::task::raw::Header>() + 2 * core::mem::size_of::<usize>()
+    core::mem::size_of::<crate::raw::Header>() + 2 * core::mem::size_of::<usize>()
 }

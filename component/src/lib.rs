@@ -52,7 +52,7 @@
 //! - `critical-section-impl`, `global-allocator`, `panic-handler`: the port's global items
 //!   (one of each per firmware; see [`rtos_shims`]' "Global items").
 //! - `ffi`: the C API of `include/uasyncio.h` (`uasyncio::ffi`).
-//! - `diagnostics`: counts live task allocations (`diagnostics::live_tasks`).
+//! - `diagnostics`: counts live task allocations (`diagnostics::allocated_task_cells`).
 #![no_std]
 #![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
@@ -60,11 +60,15 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+// The core's layers, bottom up (the `raw` module doc says what each holds); a module uses
+// only those listed before it.
 mod atomic;
 pub mod cancel;
 mod error;
+mod event_loop;
 mod fmt;
 pub mod funcs;
+mod raw;
 mod scheduler;
 pub mod sync;
 pub mod task;
@@ -79,12 +83,10 @@ pub mod ffi;
 mod loom_tests;
 
 pub use error::{Error, Result, UserError};
+pub use event_loop::{get_event_loop, new_event_loop, run, ExceptionContext, ExceptionHandler, Loop};
 pub use funcs::{
     gather, wait, wait_for, wait_for_ms, wait_ms, ReturnWhen, TaskGroup, ALL_COMPLETED, FIRST_COMPLETED,
     FIRST_EXCEPTION,
-};
-pub use scheduler::{
-    get_event_loop, new_event_loop, run, ExceptionContext, ExceptionContext as Context, ExceptionHandler, Loop,
 };
 pub use sync::{BoundedSemaphore, Event, Lock, LockGuard, Queue, QueueFull, Semaphore, ThreadSafeFlag};
 pub use task::{create_task, current_task, Task, TaskRef};

@@ -14,9 +14,10 @@ use loom::sync::{Condvar, Mutex};
 use loom::thread;
 
 use crate::atomic::{AtomicPtr, Ordering};
-use crate::scheduler::shared::{IdleState, Linked, Shared, WakeStack};
+use crate::raw::wake::{IdleState, Linked, Shared, WakeStack};
+use crate::raw::{self, Header, SCHEDULED};
+use crate::scheduler::waker;
 use crate::sync::ThreadSafeFlag;
-use crate::task::raw::{self, Header, SCHEDULED};
 
 struct Node {
     next: AtomicPtr<Node>,
@@ -25,6 +26,10 @@ struct Node {
 impl Linked for Node {
     fn next(&self) -> &AtomicPtr<Self> {
         &self.next
+    }
+
+    unsafe fn release(_node: NonNull<Self>) {
+        // The model's nodes are owned by the test, not reference counted.
     }
 }
 
@@ -115,7 +120,7 @@ fn loom_no_lost_wake() {
 }
 
 /// A real task cell on a loop's `Shared` half (no loop thread: wakes land on its wake stack).
-fn task_on(shared: &Arc<Shared>) -> NonNull<Header> {
+fn task_on(shared: &Arc<Shared<Header>>) -> NonNull<Header> {
     raw::allocate(async { Ok::<(), crate::Error>(()) }, shared.clone(), 1)
 }
 
@@ -124,7 +129,7 @@ fn scheduled(task: NonNull<Header>) -> bool {
     unsafe { task.as_ref() }.state.load(Ordering::SeqCst) & SCHEDULED != 0
 }
 
-fn release(shared: &Shared, task: NonNull<Header>) {
+fn release(shared: &Shared<Header>, task: NonNull<Header>) {
     // SAFETY: each stack entry owns the reference its pusher handed over.
     shared.drain(|p| unsafe { raw::drop_ref(p) });
     // SAFETY: the test's own reference from `task_on`, not used afterwards.
@@ -143,7 +148,7 @@ fn loom_flag_set_is_never_lost() {
             let flag = flag.clone();
             thread::spawn(move || flag.set())
         };
-        let waker = raw::waker_ref(&task);
+        let waker = waker::waker_ref(&task);
         let mut wait = pin!(flag.wait());
         let first = wait.as_mut().poll(&mut Context::from_waker(&waker));
         setter.join().unwrap();
@@ -175,7 +180,7 @@ fn loom_two_setters_one_waiter() {
                 thread::spawn(move || flag.set())
             })
             .collect();
-        let waker = raw::waker_ref(&task);
+        let waker = waker::waker_ref(&task);
         let mut wait = pin!(flag.wait());
         let first = wait.as_mut().poll(&mut Context::from_waker(&waker));
         for s in setters {

@@ -1,5 +1,5 @@
 //! Stress: many tasks, many timers, cross-thread wake storms, cancel storms — with counts
-//! checked and no leak (`diagnostics::live_tasks` returns to zero).
+//! checked and no leak (`diagnostics::allocated_task_cells` returns to zero).
 //!
 //! Sizes scale with `STRESS_SCALE` (a divisor; default 1, or 2000 under Miri): the sanitizer
 //! run uses 20. Run in release for the full sizes: `cargo test --release -p uasyncio --test stress`.
@@ -31,7 +31,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 fn assert_no_live_tasks() {
     new_event_loop().unwrap();
-    assert_eq!(diagnostics::live_tasks(), 0, "task cells leaked");
+    assert_eq!(diagnostics::allocated_task_cells(), 0, "task cells leaked");
 }
 
 #[test]
@@ -327,7 +327,7 @@ fn million_items_through_a_queue() {
 
 static TG_REPORTS: AtomicU32 = AtomicU32::new(0);
 
-fn count_reports(_lp: &uasyncio::Loop, _ctx: &uasyncio::Context) {
+fn count_reports(_lp: &uasyncio::Loop, _ctx: &uasyncio::ExceptionContext) {
     TG_REPORTS.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -416,7 +416,7 @@ async fn storm_group(kinds: Vec<(u32, u32)>, body: u32, body_ms: u32) -> uasynci
 fn task_group_storm_leaks_nothing() {
     let _s = serial();
     new_event_loop().unwrap();
-    let start = diagnostics::live_tasks();
+    let start = diagnostics::allocated_task_cells();
     let groups = scaled(20_000);
     let lp = get_event_loop();
     lp.use_virtual_time(true);
@@ -475,5 +475,5 @@ fn task_group_storm_leaks_nothing() {
         "a group's error reached the handler"
     );
     new_event_loop().unwrap();
-    assert_eq!(diagnostics::live_tasks(), start, "task cells leaked");
+    assert_eq!(diagnostics::allocated_task_cells(), start, "task cells leaked");
 }

@@ -7,7 +7,7 @@ use core::task::{Context, Poll};
 
 use super::promote_to_task;
 use crate::error::{Error, Result};
-use crate::task::raw::flag;
+use crate::raw::flag;
 use crate::task::{Task, TaskRef};
 
 /// The shared engine of every gather form: waits for `tasks` to finish.

@@ -11,8 +11,8 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
 use crate::error::{Error, Result};
+use crate::raw::flag;
 use crate::scheduler;
-use crate::task::raw::flag;
 use crate::task::{create_task, Task, TaskRef};
 
 /// What the group's handles, its children and its [`TaskGroupRun`] future share.

@@ -7,8 +7,9 @@ use core::task::{Context, Poll, Waker};
 
 use crate::error::{Error, Result};
 use crate::scheduler;
+use crate::scheduler::Timer;
 use crate::task::{Task, TaskRef};
-use crate::time::{seconds_to_ms, Timer};
+use crate::time::seconds_to_ms;
 
 /// When [`wait`] returns: CPython's `return_when` constants.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -7,8 +7,9 @@ use core::task::{Context, Poll};
 use super::promote_to_task;
 use crate::error::{Error, Result};
 use crate::scheduler;
+use crate::scheduler::Timer;
 use crate::task::Task;
-use crate::time::{seconds_to_ms, Timer};
+use crate::time::seconds_to_ms;
 
 enum Phase {
     Racing,

@@ -15,13 +15,18 @@
 //! sleeps in the kernel, which is what lets a battery-powered modem sleep.
 //!
 //! ## Wakes
-//! A wake on the loop thread costs a `fetch_or` on the task's state word and a push to a
-//! `VecDeque`; a task that wakes itself (a yield) is requeued without touching its refcount.
-//! A wake from another thread or an ISR goes through [`shared::Shared::push_remote`].
+//! See [`waker`]: a wake on the loop thread goes straight to the ready queue; one from another
+//! thread or an ISR goes through the cross-context stack of `raw::wake`.
+//!
+//! ## Layer
+//! Layer 2 of the core (see `raw`): it uses only `raw` beneath it. What the loop reports (a
+//! task error nobody retrieved) goes to a `report` function its caller — `event_loop`, two
+//! layers up — passes to [`LoopCore::run_until`].
 
 mod current;
-pub(crate) mod event_loop;
-pub(crate) mod shared;
+mod exception;
+pub(crate) mod timers;
+pub(crate) mod waker;
 
 use crate::atomic::Arc;
 use alloc::collections::VecDeque;
@@ -33,35 +38,34 @@ use core::task::{Context, Poll, Waker};
 
 use slab::Slab;
 
-pub use event_loop::{get_event_loop, new_event_loop, run, ExceptionContext, ExceptionHandler, Loop};
-use shared::Shared as SharedInner;
+pub(crate) use current::{try_with, with_or_init};
+pub use exception::{ExceptionContext, ExceptionHandler, Loop};
+pub(crate) use timers::Timer;
+use timers::Timers;
 
 use crate::atomic::Ordering;
 use crate::error::{Error, Result};
-use crate::task::raw::{self, flag, Header, SCHEDULED};
-use crate::task::TaskRef;
-use crate::time::Timers;
-
-pub(crate) use shared::Shared;
+use crate::raw::{self, flag, Header, Shared, TaskRef, SCHEDULED};
 
 /// The loop-thread half of an event loop.
 pub(crate) struct LoopCore {
-    pub(crate) shared: Arc<SharedInner>,
-    ready: RefCell<VecDeque<TaskRef>>,
+    pub(crate) shared: Arc<Shared<Header>>,
+    pub(crate) ready: RefCell<VecDeque<TaskRef>>,
     pub(crate) timers: RefCell<Timers>,
     /// Every unfinished task, so a reset or the thread's exit can finish them on this thread.
-    registry: RefCell<Slab<TaskRef>>,
+    pub(crate) registry: RefCell<Slab<TaskRef>>,
     current: Cell<Option<NonNull<Header>>>,
     self_woken: Cell<bool>,
-    running: Cell<bool>,
+    pub(crate) running: Cell<bool>,
     /// Stop once this many tasks have been popped in total (`Loop::stop`).
-    stop_at: Cell<Option<u64>>,
-    popped: Cell<u64>,
+    pub(crate) stop_at: Cell<Option<u64>>,
+    pub(crate) popped: Cell<u64>,
     next_id: Cell<u32>,
     done_seq: Cell<u64>,
-    handler: Cell<Option<ExceptionHandler>>,
+    /// The exception handler `Loop::set_exception_handler` installed (`None`: the default).
+    pub(crate) handler: Cell<Option<ExceptionHandler>>,
     /// `Some(now)` when the loop runs on virtual time (tests).
-    virtual_now: Cell<Option<u64>>,
+    pub(crate) virtual_now: Cell<Option<u64>>,
     /// Bumped by `new_event_loop()`; timers armed before it are void.
     pub(crate) epoch: Cell<u32>,
     fired: RefCell<Vec<Waker>>,
@@ -70,7 +74,7 @@ pub(crate) struct LoopCore {
 impl LoopCore {
     fn new() -> Result<Self> {
         Ok(LoopCore {
-            shared: Arc::new(SharedInner::new()?),
+            shared: Arc::new(Shared::new()?),
             ready: RefCell::new(VecDeque::new()),
             timers: RefCell::new(Timers::new()),
             registry: RefCell::new(Slab::new()),
@@ -141,7 +145,10 @@ impl LoopCore {
     }
 
     /// Runs until `main` finishes (or, with `None`, until `stop()` or no task is left).
-    fn run_until(&self, main: Option<NonNull<Header>>) -> Result<()> {
+    ///
+    /// `report` receives each task that ended with an error nobody retrieved, one pass after
+    /// it ended (the exception handler lives with the caller, in `event_loop`).
+    pub(crate) fn run_until(&self, main: Option<NonNull<Header>>, report: &dyn Fn(&TaskRef)) -> Result<()> {
         if self.running.get() {
             return Err(Error::runtime("event loop already running"));
         }
@@ -180,7 +187,7 @@ impl LoopCore {
                 };
                 let popped = self.popped.get() + 1;
                 self.popped.set(popped);
-                self.run_one(task);
+                self.run_one(task, report);
                 if main_done() {
                     return Ok(());
                 }
@@ -205,7 +212,7 @@ impl LoopCore {
         self.shared.sleep(deadline.map(|d| d.saturating_sub(now)));
     }
 
-    fn run_one(&self, task: TaskRef) {
+    fn run_one(&self, task: TaskRef, report: &dyn Fn(&TaskRef)) {
         let ptr = task.ptr();
         let header = task.header();
         let local = &header.local;
@@ -215,7 +222,7 @@ impl LoopCore {
             if local.has(flag::REPORT_PENDING) {
                 local.clear(flag::REPORT_PENDING);
                 if !local.has(flag::AWAITED) {
-                    self.report(&task);
+                    report(&task);
                 }
             }
             // A finished task never needs to run again: keep its SCHEDULED bit set so stale
@@ -237,7 +244,7 @@ impl LoopCore {
         }
         self.current.set(Some(ptr));
         self.self_woken.set(false);
-        let waker = raw::waker_ref(&ptr);
+        let waker = waker::waker_ref(&ptr);
         let mut cx = Context::from_waker(&waker);
         let poll = header.vtable.poll;
         // SAFETY: loop thread; the task was popped from the ready queue, so it is not being
@@ -282,17 +289,8 @@ impl LoopCore {
         }
     }
 
-    fn report(&self, task: &TaskRef) {
-        let ctx = ExceptionContext {
-            message: "Task exception wasn't retrieved".into(),
-            exception: task.error(),
-            future: Some(task.clone()),
-        };
-        event_loop::call_handler(self, &ctx);
-    }
-
     /// Finishes every live task with `err` on this thread and empties the queues.
-    fn reset(&self, err: &Error) {
+    pub(crate) fn reset(&self, err: &Error) {
         // Take everything out first: dropping futures may call back into the loop.
         let registry = core::mem::take(&mut *self.registry.borrow_mut());
         let ready = core::mem::take(&mut *self.ready.borrow_mut());
@@ -352,7 +350,7 @@ impl Drop for RunningGuard<'_> {
     }
 }
 
-/// Called by `raw::schedule` on every wake: queue locally if this is the task's loop thread.
+/// Called by `waker::schedule` on every wake: queue locally if this is the task's loop thread.
 pub(crate) fn enqueue_local(ptr: NonNull<Header>) -> bool {
     current::try_with(|core| {
         // SAFETY: the waker calling us owns a reference.
@@ -381,7 +379,7 @@ where
 fn orphan<T: 'static>(err: Error) -> TaskRef {
     let ptr = raw::allocate(
         async { Err::<T, Error>(Error::Cancelled) },
-        Arc::new(SharedInner::orphan()),
+        Arc::new(Shared::orphan()),
         0,
     );
     let task = TaskRef::from_raw(ptr);
@@ -441,6 +439,6 @@ pub(crate) fn cancel(ptr: NonNull<Header>) -> Result<bool> {
         return Err(Error::runtime("can't cancel self"));
     }
     target.local().set(flag::CANCEL_PENDING);
-    raw::schedule(target.ptr());
+    waker::schedule(target.ptr());
     Ok(true)
 }

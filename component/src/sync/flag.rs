@@ -32,8 +32,8 @@ use core::task::{Context, Poll};
 
 use crate::atomic::{AtomicBool, AtomicPtr, Ordering};
 use crate::error::{Error, Result};
-use crate::scheduler;
-use crate::task::raw::{self, Header};
+use crate::raw::{self, Header};
+use crate::scheduler::{self, waker};
 
 /// A flag set from outside the loop (another thread, an ISR) that one task waits for:
 /// MicroPython's `asyncio.ThreadSafeFlag`. Starts cleared.
@@ -99,7 +99,7 @@ impl ThreadSafeFlag {
     pub fn set(&self) {
         self.flag.store(true, Ordering::SeqCst);
         if let Some(task) = NonNull::new(self.task.swap(ptr::null_mut(), Ordering::SeqCst)) {
-            raw::schedule(task);
+            waker::schedule(task);
             // SAFETY: the slot owned this reference and we took it out with the swap; the
             // module docs argue it is not the last one in interrupt context.
             unsafe { raw::drop_ref(task) };
@@ -194,7 +194,7 @@ impl Future for FlagWait<'_> {
             this.finish();
             return Poll::Ready(Ok(()));
         }
-        let Some(task) = raw::waker_task(cx.waker()).or_else(scheduler::current_task_ptr) else {
+        let Some(task) = waker::waker_task(cx.waker()).or_else(scheduler::current_task_ptr) else {
             this.finish();
             return Poll::Ready(Err(Error::runtime(
                 "ThreadSafeFlag.wait() must be awaited in a uasyncio task",

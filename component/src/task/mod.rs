@@ -18,134 +18,16 @@
 //!   the outer goes on);
 //! - cancelled twice before it runs: both `Ok(true)`, one `Cancelled` delivered.
 
-pub(crate) mod raw;
-
 use core::fmt;
 use core::future::Future;
 use core::marker::PhantomData;
 use core::pin::Pin;
-use core::ptr::NonNull;
-use core::task::{Context, Poll, Waker};
-
-use raw::{flag, Header};
+use core::task::{Context, Poll};
 
 use crate::error::{Error, Result};
+use crate::raw::flag;
+pub use crate::raw::TaskRef;
 use crate::scheduler;
-
-/// A type-erased, clonable reference to a task: what [`current_task`] returns and what the
-/// exception handler's [`Context::future`](crate::Context::future) carries.
-///
-/// ```
-/// uasyncio::run(async {
-///     let me = uasyncio::current_task()?;
-///     assert!(!me.done());
-///     assert!(me.cancel().is_err()); // can't cancel self
-///     Ok(())
-/// }).unwrap();
-/// ```
-pub struct TaskRef {
-    ptr: NonNull<Header>,
-    _not_send: PhantomData<*const ()>,
-}
-
-impl TaskRef {
-    /// Takes ownership of one reference to the cell at `ptr`.
-    pub(crate) fn from_raw(ptr: NonNull<Header>) -> Self {
-        TaskRef {
-            ptr,
-            _not_send: PhantomData,
-        }
-    }
-
-    /// A new owned reference to the cell at `ptr`, which the caller keeps alive meanwhile.
-    pub(crate) fn clone_from_ptr(ptr: NonNull<Header>) -> Self {
-        raw::inc_ref(ptr);
-        TaskRef::from_raw(ptr)
-    }
-
-    pub(crate) fn ptr(&self) -> NonNull<Header> {
-        self.ptr
-    }
-
-    pub(crate) fn header(&self) -> &Header {
-        // SAFETY: a TaskRef owns a reference, so the cell is alive while `self` is.
-        unsafe { self.ptr.as_ref() }
-    }
-
-    pub(crate) fn local(&self) -> &raw::Local {
-        &self.header().local
-    }
-
-    /// True once the task has finished (returned, failed or was cancelled).
-    pub fn done(&self) -> bool {
-        self.local().has(flag::FINISHED)
-    }
-
-    /// Cancels the task (see the [module docs](crate::task) for the cases).
-    ///
-    /// Returns `Ok(false)` if it had already finished, `Ok(true)` if the cancel was delivered
-    /// (or forwarded to the task it awaits), `Err(Error::Runtime)` if called from the task
-    /// itself.
-    pub fn cancel(&self) -> Result<bool> {
-        scheduler::cancel(self.ptr)
-    }
-
-    /// A small number that tells tasks of one loop apart in logs.
-    pub fn id(&self) -> u32 {
-        self.local().id
-    }
-
-    /// The error the task ended with, if it ended with one that is still stored.
-    pub(crate) fn error(&self) -> Option<Error> {
-        if !self.done() {
-            return None;
-        }
-        let error = self.header().vtable.error;
-        // SAFETY: called on the loop thread (TaskRef is !Send) for a finished task.
-        unsafe { error(self.ptr) }
-    }
-
-    /// Registers `waker` to be woken when the task finishes (the task's single join slot).
-    pub(crate) fn set_join_waker(&self, waker: &Waker) {
-        let slot = &self.local().join_waker;
-        match slot.take() {
-            Some(old) if old.will_wake(waker) => slot.set(Some(old)),
-            _ => slot.set(Some(waker.clone())),
-        }
-    }
-}
-
-impl Clone for TaskRef {
-    fn clone(&self) -> Self {
-        TaskRef::clone_from_ptr(self.ptr)
-    }
-}
-
-impl Drop for TaskRef {
-    fn drop(&mut self) {
-        // SAFETY: `self` owned one reference and is going away.
-        unsafe { raw::drop_ref(self.ptr) };
-    }
-}
-
-impl PartialEq for TaskRef {
-    fn eq(&self, other: &Self) -> bool {
-        self.ptr == other.ptr
-    }
-}
-impl Eq for TaskRef {}
-
-impl fmt::Debug for TaskRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<Task {}{}>", self.id(), if self.done() { " done" } else { "" })
-    }
-}
-
-impl fmt::Display for TaskRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
 
 /// A running task whose output is `Result<T>`: MicroPython's `Task`.
 ///
@@ -168,6 +50,17 @@ pub struct Task<T> {
     /// The task currently awaiting this one, whose `awaiting` link points back here.
     awaiter: Option<TaskRef>,
     _output: PhantomData<T>,
+}
+
+impl TaskRef {
+    /// Cancels the task (see the [module docs](crate::task) for the cases).
+    ///
+    /// Returns `Ok(false)` if it had already finished, `Ok(true)` if the cancel was delivered
+    /// (or forwarded to the task it awaits), `Err(Error::Runtime)` if called from the task
+    /// itself.
+    pub fn cancel(&self) -> Result<bool> {
+        scheduler::cancel(self.ptr())
+    }
 }
 
 impl<T> Task<T> {
@@ -215,7 +108,7 @@ impl<T> Task<T> {
         let take = self.raw.header().vtable.take_output;
         // SAFETY: on the loop thread (Task is !Send); the out pointer is an `Option<Result<T>>`
         // with the `T` this task was spawned with.
-        unsafe { take(self.raw.ptr, (&mut out as *mut Option<Result<T>>).cast()) };
+        unsafe { take(self.raw.ptr(), (&mut out as *mut Option<Result<T>>).cast()) };
         out.unwrap_or_else(|| Err(Error::runtime("task result already retrieved")))
     }
 
@@ -259,7 +152,7 @@ impl<T> Future for Task<T> {
     /// itself; `Cancelled` if the awaiting task had a pending cancel that was not forwarded.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = self.get_mut();
-        if scheduler::current_task_ptr() == Some(this.raw.ptr) {
+        if scheduler::current_task_ptr() == Some(this.raw.ptr()) {
             return Poll::Ready(Err(Error::runtime("can't await self")));
         }
         if crate::cancel::poll_cancelled(cx) {
@@ -278,7 +171,7 @@ impl<T> Drop for Task<T> {
         if local.has(flag::FINISHED) {
             let drop_output = self.raw.header().vtable.drop_output;
             // SAFETY: on the loop thread; the task finished, so its stage is not being polled.
-            unsafe { drop_output(self.raw.ptr) };
+            unsafe { drop_output(self.raw.ptr()) };
         }
     }
 }

@@ -159,13 +159,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let before = uasyncio::diagnostics::live_tasks();
+    let before = uasyncio::diagnostics::allocated_task_cells();
     let outcome = uasyncio::run(async move {
         let r = run(port, args.cfg).await;
         // Let the stopped stack driver finish its last pass.
         uasyncio::sleep_ms(10).await?;
         // Tasks still alive besides this one: none may be left behind.
-        Ok((r, uasyncio::diagnostics::live_tasks().saturating_sub(before + 1)))
+        Ok((r, uasyncio::diagnostics::allocated_task_cells().saturating_sub(before + 1)))
     });
     match outcome {
         Ok((Ok(summary), tasks_left)) => {

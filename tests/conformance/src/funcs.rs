@@ -286,7 +286,7 @@ fn return_exceptions_in_order() -> Outcome {
 
 static REPORTS: HandlerLog = HandlerLog::new();
 
-fn record(_lp: &uasyncio::Loop, ctx: &uasyncio::Context) {
+fn record(_lp: &uasyncio::Loop, ctx: &uasyncio::ExceptionContext) {
     REPORTS.push(format!("{:?}", ctx.exception));
 }
 

@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use critical_section::Mutex;
-use uasyncio::{create_task, current_task, get_event_loop, run, sleep, sleep_ms, Context, Error, Loop};
+use uasyncio::{create_task, current_task, get_event_loop, run, sleep, sleep_ms, Error, ExceptionContext, Loop};
 
 use crate::{expect_eq, fresh_loop, Case, Log, Outcome};
 
@@ -118,7 +118,7 @@ impl HandlerLog {
 
 static REPORTS: HandlerLog = HandlerLog::new();
 
-fn recording_handler(_lp: &Loop, ctx: &Context) {
+fn recording_handler(_lp: &Loop, ctx: &ExceptionContext) {
     REPORTS.push(format!(
         "{} {} | {} | {}",
         uasyncio::ticks_ms(),
@@ -292,14 +292,14 @@ fn handler_get_set_call() -> Outcome {
     expect_eq("default handler", lp.get_exception_handler().is_none(), true)?;
     lp.set_exception_handler(Some(recording_handler));
     expect_eq("custom handler", lp.get_exception_handler().is_some(), true)?;
-    lp.call_exception_handler(&Context::new("custom").with_exception(Error::Timeout));
+    lp.call_exception_handler(&ExceptionContext::new("custom").with_exception(Error::Timeout));
     expect_eq(
         "reports",
         REPORTS.take(),
         alloc::vec![String::from("0 custom | TimeoutError | ")],
     )?;
     // The default handler logs and never panics, with or without a task.
-    lp.default_exception_handler(&Context::new("default"));
+    lp.default_exception_handler(&ExceptionContext::new("default"));
     lp.set_exception_handler(None);
     expect_eq("reset to default", lp.get_exception_handler().is_none(), true)
 }

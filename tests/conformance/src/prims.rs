@@ -977,7 +977,7 @@ fn task_group_all_succeed() -> Outcome {
 
 static TG_REPORTS: HandlerLog = HandlerLog::new();
 
-fn tg_record(_lp: &uasyncio::Loop, ctx: &uasyncio::Context) {
+fn tg_record(_lp: &uasyncio::Loop, ctx: &uasyncio::ExceptionContext) {
     TG_REPORTS.push(format!("handler {:?}", ctx.exception));
 }
 

@@ -295,7 +295,7 @@ fn lock_three_tasks() -> Outcome {
 
 static HANDLER_LOG: crate::loop_api::HandlerLog = crate::loop_api::HandlerLog::new();
 
-fn global_handler(_lp: &uasyncio::Loop, ctx: &uasyncio::Context) {
+fn global_handler(_lp: &uasyncio::Loop, ctx: &uasyncio::ExceptionContext) {
     HANDLER_LOG.push(format!(
         "{} Global handler: {} / {}",
         uasyncio::ticks_ms(),

@@ -29,16 +29,28 @@
 use crate::atomic::Arc;
 use alloc::boxed::Box;
 use core::cell::{Cell, UnsafeCell};
+use core::fmt;
 use core::future::Future;
 use core::marker::PhantomData;
 use core::pin::Pin;
 use core::ptr::{self, NonNull};
-use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+use core::task::{Context, Poll, Waker};
 
+use super::wake::{Linked, Shared};
 use crate::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use crate::error::Error;
-use crate::scheduler::Shared;
-use crate::task::TaskRef;
+
+/// Task cells allocated and not yet freed (read by `diagnostics::allocated_task_cells`).
+///
+/// A plain atomic even under loom: a static counter outside the modelled protocols (loom's
+/// atomics cannot be statics). Otherwise the crate's, which are portable-atomic's on targets
+/// without atomic read-modify-write (Armv6-M).
+#[cfg(feature = "diagnostics")]
+pub(crate) static LIVE_CELLS: LiveCounter = LiveCounter::new(0);
+#[cfg(all(feature = "diagnostics", not(loom)))]
+type LiveCounter = AtomicUsize;
+#[cfg(all(feature = "diagnostics", loom))]
+type LiveCounter = core::sync::atomic::AtomicUsize;
 
 /// `Header::state`: the task is in a ready queue (local deque or wake stack).
 pub(crate) const SCHEDULED: u32 = 1;
@@ -109,8 +121,19 @@ pub(crate) struct Header {
     pub(crate) state: AtomicU32,
     pub(crate) next: AtomicPtr<Header>,
     pub(crate) vtable: &'static Vtable,
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared<Header>>,
     pub(crate) local: Local,
+}
+
+impl Linked for Header {
+    fn next(&self) -> &AtomicPtr<Self> {
+        &self.next
+    }
+
+    unsafe fn release(node: NonNull<Self>) {
+        // SAFETY: the caller owns the reference it gives up (the trait's contract).
+        unsafe { drop_ref(node) };
+    }
 }
 
 enum Stage<F, T> {
@@ -143,7 +166,7 @@ where
 }
 
 /// Allocates a task cell holding `fut`, with one reference owned by the returned pointer.
-pub(crate) fn allocate<F, T>(fut: F, shared: Arc<Shared>, id: u32) -> NonNull<Header>
+pub(crate) fn allocate<F, T>(fut: F, shared: Arc<Shared<Header>>, id: u32) -> NonNull<Header>
 where
     F: Future<Output = crate::Result<T>> + 'static,
     T: 'static,
@@ -167,7 +190,7 @@ where
         stage: UnsafeCell::new(Stage::<F, T>::Pending(fut)),
     });
     #[cfg(feature = "diagnostics")]
-    crate::diagnostics::LIVE_TASKS.fetch_add(1, Ordering::Relaxed);
+    LIVE_CELLS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     // The cell is `#[repr(C)]` with the header first, so a pointer to the cell is a pointer to
     // its header, and it keeps the provenance of the whole allocation for the casts back.
     NonNull::from(Box::leak(cell)).cast()
@@ -250,7 +273,7 @@ unsafe fn error<F, T>(ptr: NonNull<Header>) -> Option<Error> {
 
 unsafe fn dealloc<F, T>(ptr: NonNull<Header>) {
     #[cfg(feature = "diagnostics")]
-    crate::diagnostics::LIVE_TASKS.fetch_sub(1, Ordering::Relaxed);
+    LIVE_CELLS.fetch_sub(1, core::sync::atomic::Ordering::Relaxed);
     // SAFETY: the last reference is gone (refcount reached zero), so nothing else can reach
     // the cell; it was made by `Box` in `allocate::<F, T>`.
     drop(unsafe { Box::from_raw(ptr.cast::<TaskCell<F, T>>().as_ptr()) });
@@ -284,69 +307,112 @@ pub(crate) unsafe fn drop_ref(ptr: NonNull<Header>) {
     }
 }
 
-/// Marks the task ready and puts it in its loop's queue, unless it already is in one.
+/// A type-erased, clonable reference to a task: what [`current_task`](crate::current_task) returns and what the
+/// exception handler's [`Context::future`](crate::ExceptionContext::future) carries.
 ///
-/// Callable from any thread and from interrupt context: from a foreign context it touches
-/// only atomics, the wake stack and (if the loop sleeps) the semaphore.
-pub(crate) fn schedule(ptr: NonNull<Header>) {
-    // SAFETY: the caller owns a reference, so the header is alive.
-    let header = unsafe { ptr.as_ref() };
-    // AcqRel: the loop's `swap(0)` before polling reads this, so whatever the waker wrote
-    // before waking is visible to the poll that follows.
-    if header.state.fetch_or(SCHEDULED, Ordering::AcqRel) & SCHEDULED != 0 {
-        return;
+/// ```
+/// uasyncio::run(async {
+///     let me = uasyncio::current_task()?;
+///     assert!(!me.done());
+///     assert!(me.cancel().is_err()); // can't cancel self
+///     Ok(())
+/// }).unwrap();
+/// ```
+///
+/// Defined here, in the task cell's layer, because every layer above holds tasks through it
+/// (the scheduler's queues, wakers' owners); its user-facing `cancel` is added by
+/// [`crate::task`], the layer of handles and cancellation.
+pub struct TaskRef {
+    ptr: NonNull<Header>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl TaskRef {
+    /// Takes ownership of one reference to the cell at `ptr`.
+    pub(crate) fn from_raw(ptr: NonNull<Header>) -> Self {
+        TaskRef {
+            ptr,
+            _not_send: PhantomData,
+        }
     }
-    if !crate::scheduler::enqueue_local(ptr) {
+
+    /// A new owned reference to the cell at `ptr`, which the caller keeps alive meanwhile.
+    pub(crate) fn clone_from_ptr(ptr: NonNull<Header>) -> Self {
         inc_ref(ptr);
-        header.shared.push_remote(ptr);
+        TaskRef::from_raw(ptr)
+    }
+
+    pub(crate) fn ptr(&self) -> NonNull<Header> {
+        self.ptr
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: a TaskRef owns a reference, so the cell is alive while `self` is.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    pub(crate) fn local(&self) -> &Local {
+        &self.header().local
+    }
+
+    /// True once the task has finished (returned, failed or was cancelled).
+    pub fn done(&self) -> bool {
+        self.local().has(flag::FINISHED)
+    }
+
+    /// A small number that tells tasks of one loop apart in logs.
+    pub fn id(&self) -> u32 {
+        self.local().id
+    }
+
+    /// The error the task ended with, if it ended with one that is still stored.
+    pub(crate) fn error(&self) -> Option<Error> {
+        if !self.done() {
+            return None;
+        }
+        let error = self.header().vtable.error;
+        // SAFETY: called on the loop thread (TaskRef is !Send) for a finished task.
+        unsafe { error(self.ptr) }
+    }
+
+    /// Registers `waker` to be woken when the task finishes (the task's single join slot).
+    pub(crate) fn set_join_waker(&self, waker: &Waker) {
+        let slot = &self.local().join_waker;
+        match slot.take() {
+            Some(old) if old.will_wake(waker) => slot.set(Some(old)),
+            _ => slot.set(Some(waker.clone())),
+        }
     }
 }
 
-static WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
-
-fn header_ptr(data: *const ()) -> NonNull<Header> {
-    // SAFETY (of the non-null claim): every RawWaker of this vtable is made from a
-    // `NonNull<Header>` in `waker` or `waker_clone`.
-    NonNull::new(data.cast_mut().cast::<Header>()).unwrap_or(NonNull::dangling())
+impl Clone for TaskRef {
+    fn clone(&self) -> Self {
+        TaskRef::clone_from_ptr(self.ptr)
+    }
 }
 
-unsafe fn waker_clone(data: *const ()) -> RawWaker {
-    inc_ref(header_ptr(data));
-    RawWaker::new(data, &WAKER_VTABLE)
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        // SAFETY: `self` owned one reference and is going away.
+        unsafe { drop_ref(self.ptr) };
+    }
 }
 
-unsafe fn waker_wake(data: *const ()) {
-    let ptr = header_ptr(data);
-    schedule(ptr);
-    // SAFETY: `wake` consumes the waker, which owned one reference.
-    unsafe { drop_ref(ptr) };
+impl PartialEq for TaskRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.ptr == other.ptr
+    }
+}
+impl Eq for TaskRef {}
+
+impl fmt::Debug for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<Task {}{}>", self.id(), if self.done() { " done" } else { "" })
+    }
 }
 
-unsafe fn waker_wake_by_ref(data: *const ()) {
-    schedule(header_ptr(data));
-}
-
-unsafe fn waker_drop(data: *const ()) {
-    // SAFETY: the dropped waker owned one reference.
-    unsafe { drop_ref(header_ptr(data)) };
-}
-
-/// A waker that borrows the caller's reference (no refcount traffic): the loop's poll path.
-pub(crate) fn waker_ref(ptr: &NonNull<Header>) -> core::mem::ManuallyDrop<Waker> {
-    // SAFETY: the vtable's functions uphold the RawWaker contract (clone takes a reference,
-    // wake/drop give one back, `schedule` is safe from any thread). The waker is wrapped in
-    // ManuallyDrop so the caller's borrowed reference is never given back, and `clone()` on
-    // it takes a reference of its own.
-    core::mem::ManuallyDrop::new(unsafe {
-        Waker::from_raw(RawWaker::new(ptr.as_ptr().cast_const().cast(), &WAKER_VTABLE))
-    })
-}
-
-/// The task a waker belongs to, if it is one of ours.
-pub(crate) fn waker_task(waker: &Waker) -> Option<NonNull<Header>> {
-    if ptr::eq(waker.vtable(), &WAKER_VTABLE) {
-        NonNull::new(waker.data().cast_mut().cast::<Header>())
-    } else {
-        None
+impl fmt::Display for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
     }
 }

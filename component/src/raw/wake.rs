@@ -17,24 +17,26 @@
 //!   wake-up.
 //!
 //! Wakes from the loop's own thread never come here: they go straight to the loop's local
-//! ready queue (see `scheduler::enqueue_local`), touching no kernel object.
+//! ready queue (see `scheduler::waker`), touching no kernel object.
 
 use core::ptr::{self, NonNull};
 
 use rtos_shims::Semaphore;
 
 use crate::atomic::{AtomicPtr, AtomicU32, Ordering};
-use crate::task::raw::Header;
 
-/// A node of the wake stack: something with an intrusive `next` link.
+/// A node of the wake stack: something with an intrusive `next` link, handed over with a
+/// reference that the stack gives back through [`release`](Linked::release) when it cannot
+/// keep it. The task cell's header is the one node type (`raw::cell`); the stack is generic
+/// so that this layer sits below the cell and `loom` can model it with a plain node.
 pub(crate) trait Linked: Sized {
     fn next(&self) -> &AtomicPtr<Self>;
-}
 
-impl Linked for Header {
-    fn next(&self) -> &AtomicPtr<Self> {
-        &self.next
-    }
+    /// Gives back the reference a push handed over.
+    ///
+    /// # Safety
+    /// The caller owns that reference and does not use `node` afterwards.
+    unsafe fn release(node: NonNull<Self>);
 }
 
 /// A multi-producer, single-consumer, lock-free stack (see the module docs).
@@ -170,14 +172,14 @@ impl IdleState {
 }
 
 /// The part of a loop that other threads and interrupt handlers may touch.
-pub(crate) struct Shared {
-    stack: WakeStack<Header>,
+pub(crate) struct Shared<N> {
+    stack: WakeStack<N>,
     idle: IdleState,
     /// `None` only for the placeholder of a task created where no loop can exist.
     sem: Option<Semaphore>,
 }
 
-impl Shared {
+impl<N: Linked> Shared<N> {
     pub(crate) fn new() -> crate::Result<Self> {
         let sem = Semaphore::new().map_err(|_| crate::Error::Os(12 /* ENOMEM */))?;
         Ok(Shared {
@@ -198,12 +200,12 @@ impl Shared {
 
     /// Queues a woken task from another thread or an ISR and wakes the loop if it sleeps.
     /// The caller hands over one reference to the task.
-    pub(crate) fn push_remote(&self, task: NonNull<Header>) {
+    pub(crate) fn push_remote(&self, task: NonNull<N>) {
         if let Err(task) = self.stack.push(task) {
             // The loop is gone (its thread exited): nobody will run the task again, so give
             // the reference back instead of queueing it.
             // SAFETY: the caller handed this reference over to the queue.
-            unsafe { crate::task::raw::drop_ref(task) };
+            unsafe { N::release(task) };
             return;
         }
         if self.idle.pend() {
@@ -218,12 +220,12 @@ impl Shared {
     }
 
     /// Takes every task woken from other contexts, oldest first.
-    pub(crate) fn drain(&self, f: impl FnMut(NonNull<Header>)) {
+    pub(crate) fn drain(&self, f: impl FnMut(NonNull<N>)) {
         self.stack.drain(f);
     }
 
     /// Drains for the last time; later wakes from other contexts are dropped.
-    pub(crate) fn close(&self, f: impl FnMut(NonNull<Header>)) {
+    pub(crate) fn close(&self, f: impl FnMut(NonNull<N>)) {
         self.stack.close(f);
     }
 

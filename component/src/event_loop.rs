@@ -4,77 +4,37 @@
 //! firmware (no `std`). [`Loop`] is a handle to the calling thread's loop: it cannot be
 //! created directly, only through [`get_event_loop`] and [`new_event_loop`], as in the seed.
 
-use alloc::borrow::Cow;
+//!
+//! Layer 5 of the core (see `raw`), the top: it starts the loop of `scheduler` and gives it
+//! the function that reports unretrieved task errors to the exception handler.
+
 use core::future::Future;
 use core::marker::PhantomData;
 
-use super::{current, LoopCore};
 use crate::error::{Error, Result};
 use crate::funcs::promote_to_task;
-use crate::task::raw::flag;
-use crate::task::{Task, TaskRef};
-
-/// An exception handler: `handler(loop, context)`, as set by [`Loop::set_exception_handler`].
-pub type ExceptionHandler = fn(&Loop, &ExceptionContext);
-
-/// What the exception handler receives: MicroPython's context dict with the keys `message`,
-/// `exception` and `future`.
-///
-/// ```
-/// use uasyncio::{Context, Error};
-/// let ctx = Context::new("something went wrong").with_exception(Error::Timeout);
-/// assert_eq!(ctx.message, "something went wrong");
-/// assert_eq!(ctx.exception, Some(Error::Timeout));
-/// assert!(ctx.future.is_none());
-/// ```
-#[derive(Debug, Clone)]
-pub struct ExceptionContext {
-    /// `context["message"]`: what happened ("Task exception wasn't retrieved").
-    pub message: Cow<'static, str>,
-    /// `context["exception"]`: the error.
-    pub exception: Option<Error>,
-    /// `context["future"]`: the task it came from.
-    pub future: Option<TaskRef>,
-}
-
-impl ExceptionContext {
-    /// A context with a message only.
-    pub fn new(message: impl Into<Cow<'static, str>>) -> Self {
-        ExceptionContext {
-            message: message.into(),
-            exception: None,
-            future: None,
-        }
-    }
-
-    /// Adds `exception`.
-    pub fn with_exception(mut self, exception: Error) -> Self {
-        self.exception = Some(exception);
-        self
-    }
-
-    /// Adds `future`.
-    pub fn with_future(mut self, task: TaskRef) -> Self {
-        self.future = Some(task);
-        self
-    }
-}
-
-/// The object that schedules and runs tasks: MicroPython's `Loop`.
-///
-/// ```
-/// let lp = uasyncio::get_event_loop();
-/// let t = lp.create_task(async { Ok(7) });
-/// assert_eq!(lp.run_until_complete(t).unwrap(), 7);
-/// ```
-#[derive(Clone, Copy, Debug)]
-pub struct Loop {
-    _not_send: PhantomData<*const ()>,
-}
+use crate::raw::{flag, TaskRef};
+use crate::scheduler::{self as current};
+pub use crate::scheduler::{ExceptionContext, ExceptionHandler, Loop};
+use crate::task::Task;
 
 /// The calling thread's event loop (created on first use).
 pub fn get_event_loop() -> Loop {
     Loop { _not_send: PhantomData }
+}
+
+/// What the scheduler calls for a task that ended with an error nobody retrieved.
+fn report_unretrieved(task: &TaskRef) {
+    let ctx = ExceptionContext {
+        message: "Task exception wasn't retrieved".into(),
+        exception: task.error(),
+        future: Some(task.clone()),
+    };
+    let lp = get_event_loop();
+    match current::try_with(|core| core.handler.get()).flatten() {
+        Some(handler) => handler(&lp, &ctx),
+        None => lp.default_exception_handler(&ctx),
+    }
 }
 
 /// Resets the calling thread's loop and returns it: every pending task is dropped (its
@@ -117,14 +77,6 @@ where
     get_event_loop().run_until_complete(coro)
 }
 
-pub(super) fn call_handler(core: &LoopCore, ctx: &ExceptionContext) {
-    let lp = get_event_loop();
-    match core.handler.get() {
-        Some(handler) => handler(&lp, ctx),
-        None => lp.default_exception_handler(ctx),
-    }
-}
-
 impl Loop {
     /// Creates a task on this loop; see [`create_task`](crate::create_task).
     pub fn create_task<F, T>(&self, coro: F) -> Task<T>
@@ -147,7 +99,7 @@ impl Loop {
     /// lp.run_forever().unwrap();
     /// ```
     pub fn run_forever(&self) -> Result<()> {
-        current::with_or_init(|core| core.run_until(None))?
+        current::with_or_init(|core| core.run_until(None, &report_unretrieved))?
     }
 
     /// Runs until `aw` completes and returns its output. A future that is not a [`Task`]
@@ -163,7 +115,7 @@ impl Loop {
         let mut task = promote_to_task(aw);
         task.raw().local().set(flag::AWAITED);
         let ptr = task.raw().ptr();
-        current::with_or_init(|core| core.run_until(Some(ptr)))??;
+        current::with_or_init(|core| core.run_until(Some(ptr), &report_unretrieved))??;
         if task.done() {
             task.take_result()
         } else {
@@ -195,8 +147,8 @@ impl Loop {
     /// `None` restores the default.
     ///
     /// ```
-    /// use uasyncio::{get_event_loop, Context, Loop};
-    /// fn handler(_lp: &Loop, ctx: &Context) {
+    /// use uasyncio::{get_event_loop, ExceptionContext, Loop};
+    /// fn handler(_lp: &Loop, ctx: &ExceptionContext) {
     ///     println!("{}: {:?}", ctx.message, ctx.exception);
     /// }
     /// let lp = get_event_loop();
@@ -247,7 +199,17 @@ impl Loop {
         let _ = current::with_or_init(|core| core.virtual_now.set(enabled.then_some(0)));
     }
 
-    /// The number of tasks on this loop that have not finished yet.
+    /// The number of tasks on this loop that have not finished yet (the main task of a
+    /// running `run()` included). Memory is another count: a finished task's cell lives on
+    /// while a handle holds it (`diagnostics::allocated_task_cells`, feature `diagnostics`).
+    ///
+    /// ```
+    /// let lp = uasyncio::get_event_loop();
+    /// let t = lp.create_task(async { Ok(()) });
+    /// assert_eq!(lp.live_tasks(), 1);
+    /// lp.run_until_complete(t).unwrap();
+    /// assert_eq!(lp.live_tasks(), 0);
+    /// ```
     pub fn live_tasks(&self) -> usize {
         current::try_with(|core| core.registry.borrow().len()).unwrap_or(0)
     }

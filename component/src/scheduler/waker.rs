@@ -1,0 +1,79 @@
+//! The waker of every task, and where a wake goes.
+//!
+//! A wake on the loop's own thread costs a `fetch_or` on the task's state word and a push to
+//! the loop's ready queue; a task that wakes itself (a yield) is requeued without touching its
+//! refcount. A wake from another thread or an interrupt handler goes through the cross-context
+//! path of the layer below (`raw::wake`), which takes one reference to the task with it.
+
+use core::ptr::{self, NonNull};
+use core::task::{RawWaker, RawWakerVTable, Waker};
+
+use crate::atomic::Ordering;
+use crate::raw::{drop_ref, inc_ref, Header, SCHEDULED};
+
+/// Marks the task ready and puts it in its loop's queue, unless it already is in one.
+///
+/// Callable from any thread and from interrupt context: from a foreign context it touches
+/// only atomics, the wake stack and (if the loop sleeps) the semaphore.
+pub(crate) fn schedule(ptr: NonNull<Header>) {
+    // SAFETY: the caller owns a reference, so the header is alive.
+    let header = unsafe { ptr.as_ref() };
+    // AcqRel: the loop's `swap(0)` before polling reads this, so whatever the waker wrote
+    // before waking is visible to the poll that follows.
+    if header.state.fetch_or(SCHEDULED, Ordering::AcqRel) & SCHEDULED != 0 {
+        return;
+    }
+    if !super::enqueue_local(ptr) {
+        inc_ref(ptr);
+        header.shared.push_remote(ptr);
+    }
+}
+
+static WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+fn header_ptr(data: *const ()) -> NonNull<Header> {
+    // SAFETY (of the non-null claim): every RawWaker of this vtable is made from a
+    // `NonNull<Header>` in `waker` or `waker_clone`.
+    NonNull::new(data.cast_mut().cast::<Header>()).unwrap_or(NonNull::dangling())
+}
+
+unsafe fn waker_clone(data: *const ()) -> RawWaker {
+    inc_ref(header_ptr(data));
+    RawWaker::new(data, &WAKER_VTABLE)
+}
+
+unsafe fn waker_wake(data: *const ()) {
+    let ptr = header_ptr(data);
+    schedule(ptr);
+    // SAFETY: `wake` consumes the waker, which owned one reference.
+    unsafe { drop_ref(ptr) };
+}
+
+unsafe fn waker_wake_by_ref(data: *const ()) {
+    schedule(header_ptr(data));
+}
+
+unsafe fn waker_drop(data: *const ()) {
+    // SAFETY: the dropped waker owned one reference.
+    unsafe { drop_ref(header_ptr(data)) };
+}
+
+/// A waker that borrows the caller's reference (no refcount traffic): the loop's poll path.
+pub(crate) fn waker_ref(ptr: &NonNull<Header>) -> core::mem::ManuallyDrop<Waker> {
+    // SAFETY: the vtable's functions uphold the RawWaker contract (clone takes a reference,
+    // wake/drop give one back, `schedule` is safe from any thread). The waker is wrapped in
+    // ManuallyDrop so the caller's borrowed reference is never given back, and `clone()` on
+    // it takes a reference of its own.
+    core::mem::ManuallyDrop::new(unsafe {
+        Waker::from_raw(RawWaker::new(ptr.as_ptr().cast_const().cast(), &WAKER_VTABLE))
+    })
+}
+
+/// The task a waker belongs to, if it is one of ours.
+pub(crate) fn waker_task(waker: &Waker) -> Option<NonNull<Header>> {
+    if ptr::eq(waker.vtable(), &WAKER_VTABLE) {
+        NonNull::new(waker.data().cast_mut().cast::<Header>())
+    } else {
+        None
+    }
+}
