@@ -89,7 +89,7 @@ function(uasyncio_detect_rust_target out)
     set(${out} "${t}" PARENT_SCOPE)
 endfunction()
 
-find_program(UASYNCIO_CARGO cargo HINTS "$ENV{HOME}/.cargo/bin" REQUIRED)
+include("${CMAKE_CURRENT_LIST_DIR}/cargo-crate.cmake")
 
 function(uasyncio_add_rust_library name)
     cmake_parse_arguments(ARG "" "CRATE_DIR;LIB_NAME;RUST_TARGET;PROFILE" "FEATURES;CARGO_ENV" ${ARGN})
@@ -97,12 +97,10 @@ function(uasyncio_add_rust_library name)
         message(FATAL_ERROR "uasyncio_add_rust_library(${name}): CRATE_DIR is required")
     endif()
     get_filename_component(crate_dir "${ARG_CRATE_DIR}" ABSOLUTE)
-    if(NOT ARG_LIB_NAME)
-        # The [package] name, with '-' turned into '_' as rustc does for the library file.
-        file(STRINGS "${crate_dir}/Cargo.toml" name_line REGEX "^name *= *\"" LIMIT_COUNT 1)
-        string(REGEX REPLACE "^name *= *\"([^\"]+)\".*" "\\1" lib_name "${name_line}")
-        string(REPLACE "-" "_" lib_name "${lib_name}")
-    else()
+    # The library's file name (checked to be a staticlib) from `cargo metadata`; see
+    # cmake/cargo-crate.cmake.
+    uasyncio_crate_lib_name(lib_name "${crate_dir}" "uasyncio_add_rust_library(${name})")
+    if(ARG_LIB_NAME)
         set(lib_name "${ARG_LIB_NAME}")
     endif()
     if(ARG_RUST_TARGET)
@@ -110,21 +108,9 @@ function(uasyncio_add_rust_library name)
     else()
         uasyncio_detect_rust_target(target)
     endif()
+    uasyncio_check_rust_target(${target})
     if(NOT ARG_PROFILE)
         set(ARG_PROFILE release)
-    endif()
-    if(ARG_PROFILE STREQUAL "dev")
-        set(profile_dir debug)
-    else()
-        set(profile_dir "${ARG_PROFILE}")
-    endif()
-
-    set(cargo_target_dir "${CMAKE_CURRENT_BINARY_DIR}/${name}-cargo")
-    set(lib_path "${cargo_target_dir}/${target}/${profile_dir}/lib${lib_name}.a")
-    set(feature_args "")
-    if(ARG_FEATURES)
-        list(JOIN ARG_FEATURES "," features)
-        set(feature_args --features "${features}")
     endif()
 
     # A no_std staticlib cannot unwind: panic = "abort" for the profile we build. On a hosted
@@ -132,19 +118,15 @@ function(uasyncio_add_rust_library name)
     # `rust_eh_personality`, which only LTO removes: lto = true too. Set through cargo's
     # environment overrides, so a crate whose Cargo.toml lacks them still links; ARG_CARGO_ENV
     # comes after and can override them.
-    string(TOUPPER "${ARG_PROFILE}" profile_env)
-    string(REPLACE "-" "_" profile_env "${profile_env}")
-    set(profile_args CARGO_PROFILE_${profile_env}_PANIC=abort CARGO_PROFILE_${profile_env}_LTO=true)
-
-    # cargo decides itself whether anything changed: run it on every build.
-    add_custom_target(${name}_cargo ALL
-        COMMAND ${CMAKE_COMMAND} -E env CARGO_TARGET_DIR=${cargo_target_dir} ${profile_args} ${ARG_CARGO_ENV}
-                "${UASYNCIO_CARGO}" build --manifest-path "${crate_dir}/Cargo.toml"
-                --target ${target} --profile ${ARG_PROFILE} ${feature_args}
-        BYPRODUCTS "${lib_path}"
-        WORKING_DIRECTORY "${crate_dir}"
-        USES_TERMINAL
-        COMMENT "cargo build ${lib_name} for ${target}")
+    uasyncio_cargo_build(${name}_cargo LTO
+        CRATE_DIR "${crate_dir}"
+        LIB_NAME "${lib_name}"
+        RUST_TARGET "${target}"
+        TARGET_DIR "${CMAKE_CURRENT_BINARY_DIR}/${name}-cargo"
+        PROFILE "${ARG_PROFILE}"
+        FEATURES ${ARG_FEATURES}
+        CARGO_ENV ${ARG_CARGO_ENV}
+        OUT_LIB_PATH lib_path)
 
     add_library(${name} STATIC IMPORTED GLOBAL)
     set_target_properties(${name} PROPERTIES

@@ -3,7 +3,7 @@
 # only the Rust toolchain (rustup), gcc, Python and apt. Idempotent: quick when all is there.
 #   - rustup: clippy, rustfmt; nightly with miri + rust-src (Miri, ThreadSanitizer);
 #     the thumbv7m-none-eabi and thumbv6m-none-eabi targets (Cortex-M3, Cortex-M0 builds);
-#     cargo-fuzz.
+#     cargo-fuzz; cbindgen (pinned) for scripts/check-headers.sh.
 #   - Debian (as root): see each suite's own dependency script (net, FreeRTOS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +30,13 @@ done
 if ! cargo fuzz --version >/dev/null 2>&1; then
     log "cargo install cargo-fuzz"
     cargo install --locked cargo-fuzz
+fi
+
+# cbindgen, pinned, for scripts/check-headers.sh (the C API's declarations from the Rust side).
+CBINDGEN_VERSION=0.29.0
+if [ "$(cbindgen --version 2>/dev/null)" != "cbindgen $CBINDGEN_VERSION" ]; then
+    log "cargo install cbindgen --version $CBINDGEN_VERSION"
+    cargo install cbindgen --version "$CBINDGEN_VERSION" --locked
 fi
 
 # Debian packages, per suite (each script is idempotent and skips cleanly when not root).

@@ -34,6 +34,8 @@ suite "fmt" cargo fmt --all -- --check
 suite "clippy" cargo clippy --workspace --all-targets -- -D warnings
 # ... and on the no_std feature sets and Cortex-M targets the line above never builds.
 suite "clippy: no_std ports, C API, net and cellular on Cortex-M" bash scripts/clippy-targets.sh
+# The C headers (C API, FreeRTOS port, Zephyr shim, serial) agree with the Rust declarations.
+suite "C headers vs Rust (cbindgen, extern blocks)" bash scripts/check-headers.sh
 
 # The runtime: unit tests, doc tests, and the MicroPython conformance suite on the std port.
 suite "runtime + conformance (std port)" cargo test --workspace

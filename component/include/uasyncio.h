@@ -95,25 +95,29 @@ typedef struct uasyncio_flag uasyncio_flag_t;
 
 /* Sets the flag and wakes the Rust task waiting on it. Sets before the wait collapse into one;
  * the flag clears when the wait returns. NULL is ignored. [ISR-safe] */
-void uasyncio_flag_set( uasyncio_flag_t * flag );
+void uasyncio_flag_set( const uasyncio_flag_t * flag );
 
 /* The same, for interrupt handlers (it is what uasyncio_flag_set does in an ISR: the
  * FromISR give, then portYIELD_FROM_ISR if the loop thread outranks the interrupted one).
  * [ISR-safe] */
-void uasyncio_flag_set_from_isr( uasyncio_flag_t * flag );
+void uasyncio_flag_set_from_isr( const uasyncio_flag_t * flag );
 
 /* 1 if the flag is set, 0 if not (a snapshot). [ISR-safe] */
 int uasyncio_flag_is_set( const uasyncio_flag_t * flag );
 
 /* A new flag on the heap, for C code that creates its own; it lives until reset. Rust reaches
- * it with `uasyncio::ffi::flag_from_c`. NULL when out of memory. [task only] */
-uasyncio_flag_t * uasyncio_flag_create( void );
+ * it with `uasyncio::ffi::flag_from_c`. NULL when out of memory. [task only]
+ * (Flags are const everywhere in this API: setting one changes only its atomic state.) */
+const uasyncio_flag_t * uasyncio_flag_create( void );
 
 /* ---- message queue: C → loop -------------------------------------------------------------- */
 
 /* A bounded FIFO of small messages, each up to item_size bytes, that one Rust task awaits
- * (`uasyncio::ffi::MessageQueue::recv` / `recv_into`). Senders copy the message in a short
- * critical section: keep item_size small (tens to a few hundred bytes). */
+ * (`uasyncio::ffi::MessageQueue::recv` / `recv_into`). Lock-free: a sender claims a slot with
+ * one compare-and-swap and copies the message into it, with no lock and no critical section
+ * (an interrupt that preempts a sender mid-copy just takes the next slot). The copy runs in
+ * the sender's context, maybe an interrupt handler: keep item_size small (tens to a few
+ * hundred bytes). */
 typedef struct uasyncio_queue uasyncio_queue_t;
 
 /* Creates a queue of `capacity` messages of at most `item_size` bytes each; it lives until
@@ -124,7 +128,7 @@ uasyncio_queue_t * uasyncio_queue_create( size_t capacity, size_t item_size );
  * Returns UASYNCIO_OK, UASYNCIO_E_FULL (not queued; counted in uasyncio_queue_dropped),
  * UASYNCIO_E_TOO_BIG (len > item_size) or UASYNCIO_E_INVAL (NULL queue, or NULL msg with
  * len > 0). [ISR-safe] */
-int uasyncio_queue_send( uasyncio_queue_t * queue, const void * msg, size_t len );
+int uasyncio_queue_send( const uasyncio_queue_t * queue, const void * msg, size_t len );
 
 /* Messages waiting in the queue (a snapshot). [ISR-safe] */
 size_t uasyncio_queue_count( const uasyncio_queue_t * queue );

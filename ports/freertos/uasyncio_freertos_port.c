@@ -335,11 +335,6 @@ uint64_t uasyncio_rtos_now_us( void )
     return prvTicksToUs( ticks ) + sub_us;
 }
 
-uint32_t uasyncio_rtos_tick_rate_hz( void )
-{
-    return ( uint32_t ) configTICK_RATE_HZ;
-}
-
 uint64_t uasyncio_rtos_timeout_ticks( uint64_t timeout_us )
 {
     uint32_t sub_us;

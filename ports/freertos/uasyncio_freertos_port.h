@@ -50,7 +50,6 @@ int uasyncio_rtos_notify_take( uint64_t ticks );
  * converted to the number of ticks to block so that the wake is never before the deadline. */
 uint64_t uasyncio_rtos_now_us( void );
 uint64_t uasyncio_rtos_timeout_ticks( uint64_t timeout_us );
-uint32_t uasyncio_rtos_tick_rate_hz( void );
 
 /* Context. */
 int uasyncio_rtos_in_isr( void );
