@@ -25,11 +25,13 @@ m0=thumbv6m-none-eabi
 check $m3 -p uasyncio --no-default-features --features freertos,ffi
 check $m0 -p uasyncio --no-default-features --features freertos,ffi
 check $m3 -p uasyncio --no-default-features --features zephyr,ffi
+check $m3 -p uasyncio --no-default-features --features freertos,rtos-trace
 check $m3 -p rtos-shims --no-default-features --features freertos,global-allocator,panic-handler
 check $m3 -p uasyncio-net --no-default-features --features ppp,tls,uasyncio/freertos
 check $m3 -p uasyncio-cellular --no-default-features --features ffi,uasyncio/freertos
 check $m3 -p cellular --no-default-features --features tls,uasyncio/freertos
 check "" -p uasyncio --all-targets --features ffi,diagnostics
+check "" -p uasyncio --all-targets --features rtos-trace
 check "" -p uasyncio-net --all-targets --all-features
 check "" -p uasyncio-cellular --all-targets --all-features
 

@@ -85,6 +85,21 @@ int uasyncio_loop_state( int * exit_code );
  * uxTaskGetStackHighWaterMark), or NULL before it runs. [ISR-safe] */
 void * uasyncio_loop_thread( void );
 
+/* ---- introspection ----------------------------------------------------------------------- */
+
+/* Writes a dump of the loop into buf (NUL-terminated, cut to len - 1 bytes): a line of
+ * statistics (polls, wake-ups by source, time asleep, the longest poll and its task when
+ * measured), then one line per unfinished task: id, name, state (running / ready / waiting)
+ * and what it waits on. Returns the whole dump's length (>= len: it was cut; len 0 only
+ * measures), UASYNCIO_E_STATE when not called on the loop's thread, UASYNCIO_E_INVAL for a
+ * NULL buf with len > 0. [loop thread only] */
+int uasyncio_dump_tasks( char * buf, size_t len );
+
+/* The same dump, logged line by line through the Rust `log` facade at info level: for a
+ * debugger (`call uasyncio_log_tasks()` with the loop's thread selected) or a shell command.
+ * Returns UASYNCIO_OK or UASYNCIO_E_STATE off the loop's thread. [loop thread only] */
+int uasyncio_log_tasks( void );
+
 /* ---- ThreadSafeFlag ------------------------------------------------------------------------ */
 
 /* A Rust `uasyncio::ThreadSafeFlag`, opaque to C. A flag defined in Rust as

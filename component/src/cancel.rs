@@ -14,7 +14,7 @@
 
 use core::task::Context;
 
-use crate::raw::flag;
+use crate::raw::{flag, WaitingOn};
 use crate::scheduler;
 
 /// True — and the pending cancel is consumed — if the task being polled has a pending cancel.
@@ -38,9 +38,32 @@ use crate::scheduler;
 /// });
 /// assert_eq!(r, Err(Error::Cancelled));
 /// ```
-pub fn poll_cancelled(_cx: &mut Context<'_>) -> bool {
+pub fn poll_cancelled(cx: &mut Context<'_>) -> bool {
+    poll_cancelled_waiting(cx, WaitingOn::Other)
+}
+
+/// [`poll_cancelled`], and records what the task waits on for task dumps
+/// ([`crate::task::dump_tasks`]) and [`crate::task::WaitingOn`]: what an awaitable of another
+/// crate (a driver, a network stream) calls first in its poll so that a dump names it.
+///
+/// ```
+/// use core::future::poll_fn;
+/// use core::task::Poll;
+/// use uasyncio::{cancel::poll_cancelled_waiting, task::WaitingOn, Error};
+///
+/// // An awaitable that waits for a modem and shows up as "I/O" in task dumps.
+/// let wait_modem = poll_fn(|cx| {
+///     if poll_cancelled_waiting(cx, WaitingOn::Io) {
+///         return Poll::Ready(Err::<(), _>(Error::Cancelled));
+///     }
+///     Poll::Ready(Ok(()))
+/// });
+/// uasyncio::run(wait_modem).unwrap();
+/// ```
+pub fn poll_cancelled_waiting(_cx: &mut Context<'_>, on: WaitingOn) -> bool {
     scheduler::with_current(|task| {
         let local = &task.local;
+        local.waiting.set(on as u8);
         let pending = local.has(flag::CANCEL_PENDING);
         if pending {
             local.clear(flag::CANCEL_PENDING);

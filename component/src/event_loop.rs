@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::funcs::promote_to_task;
 use crate::raw::{flag, TaskRef};
 use crate::scheduler::{self as current};
-pub use crate::scheduler::{ExceptionContext, ExceptionHandler, Loop};
+pub use crate::scheduler::{ExceptionContext, ExceptionHandler, Loop, LoopStats, Trace};
 use crate::task::Task;
 
 /// The calling thread's event loop (created on first use).
@@ -212,5 +212,60 @@ impl Loop {
     /// ```
     pub fn live_tasks(&self) -> usize {
         current::try_with(|core| core.registry.borrow().len()).unwrap_or(0)
+    }
+
+    /// The loop's counters: polls, tasks created and finished, wake-ups by source, time
+    /// asleep, and (while [`measure_polls`](Self::measure_polls) is on) the longest poll and
+    /// the task that made it — the task that blocks the loop. See [`LoopStats`].
+    pub fn stats(&self) -> LoopStats {
+        current::try_with(|core| core.stats.snapshot()).unwrap_or_default()
+    }
+
+    /// Times every poll (two clock reads per poll) so that [`stats`](Self::stats) reports
+    /// the longest one. Off by default.
+    ///
+    /// ```
+    /// let lp = uasyncio::get_event_loop();
+    /// lp.measure_polls(true);
+    /// uasyncio::run(async {
+    ///     uasyncio::current_task()?.set_name("busy");
+    ///     std::thread::sleep(std::time::Duration::from_millis(5)); // blocks the loop
+    ///     Ok(())
+    /// }).unwrap();
+    /// let s = lp.stats();
+    /// assert!(s.longest_poll_us >= 5_000);
+    /// assert_eq!(s.longest_poll_task.map(|(_, name)| name).as_deref(), Some("busy"));
+    /// ```
+    pub fn measure_polls(&self, on: bool) {
+        let _ = current::with_or_init(|core| {
+            core.stats.measure.set(on);
+            core.stats.update_timing();
+        });
+    }
+
+    /// Starts recording a timeline of at most `max_events` events (task run slices with what
+    /// woke each task, task creation and end, idle periods); a trace already recording is
+    /// discarded. [`stop_trace`](Self::stop_trace) returns it; [`Trace::to_chrome_json`]
+    /// writes it for Perfetto or `chrome://tracing`. The buffer is allocated as it fills.
+    pub fn start_trace(&self, max_events: usize) {
+        let _ = current::with_or_init(|core| {
+            *core.stats.trace.borrow_mut() = Some((Trace::default(), max_events));
+            core.stats.update_timing();
+        });
+    }
+
+    /// Stops recording and returns the trace (`None` if none was recording), with the names
+    /// of the tasks in it.
+    pub fn stop_trace(&self) -> Option<Trace> {
+        current::try_with(|core| {
+            let live: alloc::vec::Vec<TaskRef> = core.registry.borrow().iter().map(|(_, t)| t.clone()).collect();
+            for t in &live {
+                core.stats.name_task(t.id(), t.name_string());
+            }
+            let out = core.stats.trace.borrow_mut().take();
+            core.stats.update_timing();
+            out.map(|(trace, _)| trace)
+        })
+        .flatten()
     }
 }

@@ -252,6 +252,58 @@ pub unsafe extern "C" fn uasyncio_loop_state(exit_code: *mut c_int) -> c_int {
     c_int::from(state)
 }
 
+/// `uasyncio_dump_tasks`: writes [`crate::task::dump_tasks`]'s text (statistics, then one line
+/// per unfinished task: id, name, state, what it waits on) into `buf`, NUL-terminated and cut
+/// to `len - 1` bytes; returns the length of the whole dump (as `snprintf` does: a return of
+/// `len` or more means it was cut), or [`E_STATE`] when not called on the loop's thread (the
+/// loop's data belongs to it), [`E_INVAL`] for a NULL `buf` with `len > 0`. `len` 0 only
+/// measures. [loop thread only]
+///
+/// # Safety
+/// `buf` is valid for `len` bytes of writes (or NULL with `len` 0).
+#[no_mangle]
+pub unsafe extern "C" fn uasyncio_dump_tasks(buf: *mut c_char, len: usize) -> c_int {
+    if buf.is_null() && len > 0 {
+        return E_INVAL;
+    }
+    if rtos_shims::in_isr() || crate::scheduler::try_with(|_| ()).is_none() {
+        return E_STATE;
+    }
+    let mut text = alloc::string::String::new();
+    if crate::task::dump_tasks(&mut text).is_err() {
+        return E_NOMEM;
+    }
+    if len > 0 {
+        let n = text.len().min(len - 1);
+        // SAFETY: `buf` is valid for `len` bytes (the contract) and `n + 1 <= len`; `text`
+        // is a separate allocation, so the ranges do not overlap.
+        unsafe {
+            core::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), n);
+            buf.add(n).write(0);
+        }
+    }
+    c_int::try_from(text.len()).unwrap_or(c_int::MAX)
+}
+
+/// `uasyncio_log_tasks`: logs the dump of [`uasyncio_dump_tasks`] through `log` at info level
+/// (on Zephyr: `printk`, with `CONFIG_UASYNCIO_LOG_LEVEL` >= 3), line by line; for a debugger
+/// (`call uasyncio_log_tasks()` with the loop's thread selected) or a shell command. Returns
+/// [`OK`] or [`E_STATE`] off the loop's thread. [loop thread only]
+#[no_mangle]
+pub extern "C" fn uasyncio_log_tasks() -> c_int {
+    if rtos_shims::in_isr() || crate::scheduler::try_with(|_| ()).is_none() {
+        return E_STATE;
+    }
+    let mut text = alloc::string::String::new();
+    if crate::task::dump_tasks(&mut text).is_err() {
+        return E_NOMEM;
+    }
+    for line in text.lines() {
+        log::info!("{line}");
+    }
+    OK
+}
+
 /// `uasyncio_loop_thread`: the loop thread's identity (FreeRTOS: its `TaskHandle_t`) or NULL.
 /// [ISR-safe]
 #[no_mangle]

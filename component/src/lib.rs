@@ -83,13 +83,13 @@ pub mod ffi;
 mod loom_tests;
 
 pub use error::{Error, Result, UserError};
-pub use event_loop::{get_event_loop, new_event_loop, run, ExceptionContext, ExceptionHandler, Loop};
+pub use event_loop::{get_event_loop, new_event_loop, run, ExceptionContext, ExceptionHandler, Loop, LoopStats, Trace};
 pub use funcs::{
     gather, wait, wait_for, wait_for_ms, wait_ms, ReturnWhen, TaskGroup, ALL_COMPLETED, FIRST_COMPLETED,
     FIRST_EXCEPTION,
 };
 pub use sync::{BoundedSemaphore, Event, Lock, LockGuard, Queue, QueueFull, Semaphore, ThreadSafeFlag};
-pub use task::{create_task, current_task, Task, TaskRef};
+pub use task::{all_tasks, create_task, current_task, Task, TaskRef};
 pub use time::{sleep, sleep_ms, ticks_ms, Sleep};
 
 /// The FreeRTOS heap (`pvPortMalloc`/`vPortFree`, alignment honoured) as a Rust global

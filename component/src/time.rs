@@ -41,7 +41,7 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
-        if crate::cancel::poll_cancelled(cx) {
+        if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::Sleep) {
             scheduler::with_core(|core| this.timer.disarm(core));
             return Poll::Ready(Err(Error::Cancelled));
         }

@@ -83,7 +83,7 @@ pub async fn sleep_until(deadline_us: u64) -> Result<()> {
 /// leaves all received bytes in place for the next read.
 #[inline]
 pub fn cancel_requested(cx: &mut Context<'_>) -> bool {
-    uasyncio::cancel::poll_cancelled(cx)
+    uasyncio::cancel::poll_cancelled_waiting(cx, uasyncio::task::WaitingOn::Io)
 }
 
 /// Start one of this crate's internal tasks (driver, accept loop, TLS pump), detached.

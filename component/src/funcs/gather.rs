@@ -27,7 +27,7 @@ where
             t.local().set(flag::AWAITED);
         }
     }
-    if crate::cancel::poll_cancelled(cx) {
+    if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::Gather) {
         for t in tasks.filter(|t| !t.done()) {
             let _ = t.cancel();
         }

@@ -405,7 +405,7 @@ where
             }
         }
         if state.live.get() > 0 {
-            if crate::cancel::poll_cancelled(cx) && !state.aborting.get() {
+            if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::TaskGroup) && !state.aborting.get() {
                 this.propagate_cancel = true;
                 state.abort();
             }

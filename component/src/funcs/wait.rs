@@ -170,7 +170,7 @@ impl<T> Future for Wait<T> {
         if this.tasks.is_empty() {
             return Poll::Ready(Err(Error::value("Set of Tasks/Futures is empty.")));
         }
-        if crate::cancel::poll_cancelled(cx) {
+        if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::Wait) {
             this.stop();
             return Poll::Ready(Err(Error::Cancelled));
         }

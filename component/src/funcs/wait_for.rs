@@ -82,7 +82,7 @@ impl<T> Future for WaitFor<T> {
             return Pin::new(&mut this.task).poll(cx);
         };
         if let Phase::Racing = this.phase {
-            if crate::cancel::poll_cancelled(cx) {
+            if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::WaitFor) {
                 scheduler::with_core(|core| this.timer.disarm(core));
                 let _ = this.task.cancel();
                 return Poll::Ready(Err(Error::Cancelled));

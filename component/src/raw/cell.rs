@@ -27,6 +27,7 @@
 //! goes away. What may remain is an `Error`, which is `Send + Sync` by construction.
 
 use crate::atomic::Arc;
+use alloc::borrow::Cow;
 use alloc::boxed::Box;
 use core::cell::{Cell, UnsafeCell};
 use core::fmt;
@@ -54,6 +55,8 @@ type LiveCounter = core::sync::atomic::AtomicUsize;
 
 /// `Header::state`: the task is in a ready queue (local deque or wake stack).
 pub(crate) const SCHEDULED: u32 = 1;
+/// `Header::state`: the wake that queued it came from an interrupt handler (for traces).
+pub(crate) const FROM_ISR: u32 = 2;
 
 /// Loop-thread-only flags in [`Local::flags`].
 pub(crate) mod flag {
@@ -87,6 +90,92 @@ pub(crate) struct Vtable {
     pub(crate) dealloc: unsafe fn(NonNull<Header>),
 }
 
+/// What a suspended task waits on, as the runtime's awaitables record it for task dumps
+/// ([`crate::task::dump_tasks`]); an awaitable outside this crate records its own with
+/// [`crate::cancel::poll_cancelled_waiting`].
+///
+/// ```
+/// use uasyncio::task::WaitingOn;
+/// assert_eq!(WaitingOn::Sleep.as_str(), "sleep");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+#[repr(u8)]
+pub enum WaitingOn {
+    /// Not suspended in a runtime awaitable (ready, running, finished, or awaiting a future
+    /// that records nothing).
+    Nothing,
+    /// `sleep` / `sleep_ms`.
+    Sleep,
+    /// `Event::wait`.
+    Event,
+    /// `Lock::acquire`.
+    Lock,
+    /// `ThreadSafeFlag::wait`.
+    Flag,
+    /// `Queue::get` / `put` / `join`, or a channel's receive.
+    Queue,
+    /// `Semaphore::acquire`.
+    Semaphore,
+    /// Awaiting another task.
+    Task,
+    /// `gather`.
+    Gather,
+    /// `wait_for` (its inner awaitable runs as a task of its own).
+    WaitFor,
+    /// `wait`.
+    Wait,
+    /// The end of a `TaskGroup`.
+    TaskGroup,
+    /// Network or serial I/O (a stream read/write, a connect, an accept, a datagram).
+    Io,
+    /// Something else that records itself.
+    Other,
+}
+
+impl WaitingOn {
+    const ALL: [WaitingOn; 14] = [
+        WaitingOn::Nothing,
+        WaitingOn::Sleep,
+        WaitingOn::Event,
+        WaitingOn::Lock,
+        WaitingOn::Flag,
+        WaitingOn::Queue,
+        WaitingOn::Semaphore,
+        WaitingOn::Task,
+        WaitingOn::Gather,
+        WaitingOn::WaitFor,
+        WaitingOn::Wait,
+        WaitingOn::TaskGroup,
+        WaitingOn::Io,
+        WaitingOn::Other,
+    ];
+
+    /// A short lower-case label, as dumps print it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitingOn::Nothing => "-",
+            WaitingOn::Sleep => "sleep",
+            WaitingOn::Event => "Event.wait",
+            WaitingOn::Lock => "Lock.acquire",
+            WaitingOn::Flag => "ThreadSafeFlag.wait",
+            WaitingOn::Queue => "queue",
+            WaitingOn::Semaphore => "Semaphore.acquire",
+            WaitingOn::Task => "task",
+            WaitingOn::Gather => "gather",
+            WaitingOn::WaitFor => "wait_for",
+            WaitingOn::Wait => "wait",
+            WaitingOn::TaskGroup => "TaskGroup",
+            WaitingOn::Io => "I/O",
+            WaitingOn::Other => "other",
+        }
+    }
+
+    pub(crate) fn from_u8(v: u8) -> WaitingOn {
+        WaitingOn::ALL.get(usize::from(v)).copied().unwrap_or(WaitingOn::Other)
+    }
+}
+
 /// Loop-thread-only bookkeeping of a task. `Cell`s, so no `&mut` ever aliases across a poll.
 pub(crate) struct Local {
     pub(crate) flags: Cell<u8>,
@@ -100,6 +189,13 @@ pub(crate) struct Local {
     pub(crate) join_waker: Cell<Option<Waker>>,
     /// The task this task is awaiting, so `cancel()` can be forwarded to it.
     pub(crate) awaiting: Cell<Option<TaskRef>>,
+    /// What the task last said it waits on (a [`WaitingOn`] as `u8`): for task dumps.
+    pub(crate) waiting: Cell<u8>,
+    /// What made the task ready last (`scheduler::stats::WokenBy` as `u8`): for traces.
+    pub(crate) woken_by: Cell<u8>,
+    /// The name `set_name` gave; `None`: the default `Task-<id>`. Boxed so that an unnamed
+    /// task pays one pointer.
+    pub(crate) name: Cell<Option<Box<Cow<'static, str>>>>,
 }
 
 impl Local {
@@ -185,6 +281,9 @@ where
                 done_seq: Cell::new(0),
                 join_waker: Cell::new(None),
                 awaiting: Cell::new(None),
+                waiting: Cell::new(WaitingOn::Nothing as u8),
+                woken_by: Cell::new(0),
+                name: Cell::new(None),
             },
         },
         stage: UnsafeCell::new(Stage::<F, T>::Pending(fut)),
@@ -373,6 +472,18 @@ impl TaskRef {
         let error = self.header().vtable.error;
         // SAFETY: called on the loop thread (TaskRef is !Send) for a finished task.
         unsafe { error(self.ptr) }
+    }
+
+    /// The task's name: the one `set_name` gave, else `Task-<id>` (as CPython's default).
+    pub(crate) fn name_string(&self) -> alloc::string::String {
+        let local = self.local();
+        let name = local.name.take();
+        let out = match &name {
+            Some(n) => alloc::string::String::from(n.as_ref().as_ref()),
+            None => alloc::format!("Task-{}", local.id),
+        };
+        local.name.set(name);
+        out
     }
 
     /// Registers `waker` to be woken when the task finishes (the task's single join slot).

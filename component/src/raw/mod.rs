@@ -24,6 +24,6 @@
 pub(crate) mod cell;
 pub(crate) mod wake;
 
-pub use cell::TaskRef;
-pub(crate) use cell::{allocate, drop_ref, flag, inc_ref, Header, SCHEDULED};
+pub use cell::{TaskRef, WaitingOn};
+pub(crate) use cell::{allocate, drop_ref, flag, inc_ref, Header, FROM_ISR, SCHEDULED};
 pub(crate) use wake::Shared;

@@ -200,7 +200,8 @@ impl<N: Linked> Shared<N> {
 
     /// Queues a woken task from another thread or an ISR and wakes the loop if it sleeps.
     /// The caller hands over one reference to the task.
-    pub(crate) fn push_remote(&self, task: NonNull<N>) {
+    /// `isr`: the caller runs in an interrupt handler (`rtos_shims::in_isr()`).
+    pub(crate) fn push_remote(&self, task: NonNull<N>, isr: bool) {
         if let Err(task) = self.stack.push(task) {
             // The loop is gone (its thread exited): nobody will run the task again, so give
             // the reference back instead of queueing it.
@@ -210,7 +211,7 @@ impl<N: Linked> Shared<N> {
         }
         if self.idle.pend() {
             if let Some(sem) = &self.sem {
-                if rtos_shims::in_isr() {
+                if isr {
                     sem.give_from_isr();
                 } else {
                     sem.give();

@@ -25,6 +25,7 @@
 
 mod current;
 mod exception;
+pub(crate) mod stats;
 pub(crate) mod timers;
 pub(crate) mod waker;
 
@@ -40,12 +41,14 @@ use slab::Slab;
 
 pub(crate) use current::{try_with, with_or_init};
 pub use exception::{ExceptionContext, ExceptionHandler, Loop};
+pub use stats::{LoopStats, Trace};
+use stats::{bump, Event, Recorder, WokenBy};
 pub(crate) use timers::Timer;
 use timers::Timers;
 
 use crate::atomic::Ordering;
 use crate::error::{Error, Result};
-use crate::raw::{self, flag, Header, Shared, TaskRef, SCHEDULED};
+use crate::raw::{self, flag, Header, Shared, TaskRef, FROM_ISR, SCHEDULED};
 
 /// The loop-thread half of an event loop.
 pub(crate) struct LoopCore {
@@ -69,6 +72,10 @@ pub(crate) struct LoopCore {
     /// Bumped by `new_event_loop()`; timers armed before it are void.
     pub(crate) epoch: Cell<u32>,
     fired: RefCell<Vec<Waker>>,
+    /// True while `fire_timers` wakes timers' wakers (so their wakes count as timer wakes).
+    firing_timers: Cell<bool>,
+    /// Counters and the trace recorder (`Loop::stats`, `Loop::start_trace`).
+    pub(crate) stats: Recorder,
 }
 
 impl LoopCore {
@@ -89,6 +96,8 @@ impl LoopCore {
             virtual_now: Cell::new(None),
             epoch: Cell::new(0),
             fired: RefCell::new(Vec::new()),
+            firing_timers: Cell::new(false),
+            stats: Recorder::default(),
         })
     }
 
@@ -111,11 +120,32 @@ impl LoopCore {
         // A new task is ready at once; nobody else can see it yet, so no race on the bit.
         task.header().state.store(SCHEDULED, Ordering::Relaxed);
         self.ready.borrow_mut().push_back(task.clone());
+        bump(&self.stats.spawned);
+        #[cfg(feature = "rtos-trace")]
+        {
+            rtos_trace::trace::task_new(id);
+            rtos_trace::trace::task_ready_begin(id);
+        }
+        if self.stats.timing.get() {
+            self.stats.record(Event::Spawn { task: id, at: self.now_us() });
+        }
         task
     }
 
     /// Puts a task woken on this thread in the ready queue (its SCHEDULED bit is already set).
     fn enqueue(&self, ptr: NonNull<Header>) -> bool {
+        let by = if self.firing_timers.get() {
+            bump(&self.stats.timer_wakes);
+            WokenBy::Timer
+        } else {
+            bump(&self.stats.task_wakes);
+            WokenBy::Task
+        };
+        // SAFETY: the waker calling us owns a reference, so the header is alive.
+        let local = &unsafe { ptr.as_ref() }.local;
+        local.woken_by.set(by as u8);
+        #[cfg(feature = "rtos-trace")]
+        rtos_trace::trace::task_ready_begin(local.id);
         if self.current.get() == Some(ptr) {
             self.self_woken.set(true);
             return true;
@@ -132,15 +162,26 @@ impl LoopCore {
             return;
         }
         let mut ready = self.ready.borrow_mut();
-        self.shared.drain(|ptr| ready.push_back(TaskRef::from_raw(ptr)));
+        self.shared.drain(|ptr| {
+            bump(&self.stats.remote_wakes);
+            // Thread or ISR: `run_one` tells them apart by the state word's FROM_ISR bit.
+            // SAFETY: the wake stack handed over a reference with the pointer.
+            let local = &unsafe { ptr.as_ref() }.local;
+            local.woken_by.set(WokenBy::Thread as u8);
+            #[cfg(feature = "rtos-trace")]
+            rtos_trace::trace::task_ready_begin(local.id);
+            ready.push_back(TaskRef::from_raw(ptr));
+        });
     }
 
     fn fire_timers(&self, now: u64) {
         let mut fired = self.fired.take();
         self.timers.borrow_mut().expire(now, &mut fired);
+        self.firing_timers.set(true);
         for w in fired.drain(..) {
             w.wake();
         }
+        self.firing_timers.set(false);
         self.fired.replace(fired);
     }
 
@@ -209,7 +250,16 @@ impl LoopCore {
                 return;
             }
         }
+        bump(&self.stats.sleeps);
+        #[cfg(feature = "rtos-trace")]
+        rtos_trace::trace::system_idle();
         self.shared.sleep(deadline.map(|d| d.saturating_sub(now)));
+        let after = self.now_us();
+        let slept = after.saturating_sub(now);
+        self.stats.idle_us.set(self.stats.idle_us.get().wrapping_add(slept));
+        if self.stats.timing.get() {
+            self.stats.record(Event::Idle { start: now, dur: slept });
+        }
     }
 
     fn run_one(&self, task: TaskRef, report: &dyn Fn(&TaskRef)) {
@@ -217,7 +267,10 @@ impl LoopCore {
         let header = task.header();
         let local = &header.local;
         // Acquire what wakers wrote before setting the bit; a wake from now on requeues.
-        header.state.swap(0, Ordering::AcqRel);
+        let state = header.state.swap(0, Ordering::AcqRel);
+        if state & FROM_ISR != 0 {
+            local.woken_by.set(WokenBy::Isr as u8);
+        }
         if local.has(flag::FINISHED) {
             if local.has(flag::REPORT_PENDING) {
                 local.clear(flag::REPORT_PENDING);
@@ -244,13 +297,24 @@ impl LoopCore {
         }
         self.current.set(Some(ptr));
         self.self_woken.set(false);
+        local.waiting.set(crate::raw::WaitingOn::Nothing as u8);
+        bump(&self.stats.polls);
+        let timing = self.stats.timing.get();
+        let start = if timing { self.now_us() } else { 0 };
         let waker = waker::waker_ref(&ptr);
         let mut cx = Context::from_waker(&waker);
         let poll = header.vtable.poll;
+        #[cfg(feature = "rtos-trace")]
+        rtos_trace::trace::task_exec_begin(local.id);
         // SAFETY: loop thread; the task was popped from the ready queue, so it is not being
         // polled anywhere else, and `task` keeps it alive.
         let res = unsafe { poll(ptr, &mut cx) };
+        #[cfg(feature = "rtos-trace")]
+        rtos_trace::trace::task_exec_end();
         self.current.set(None);
+        if timing {
+            self.poll_timed(&task, start);
+        }
         match res {
             Poll::Ready(()) => self.finished(task),
             Poll::Pending => {
@@ -261,10 +325,33 @@ impl LoopCore {
         }
     }
 
+    /// Records a poll that started at `start` (poll timing on).
+    fn poll_timed(&self, task: &TaskRef, start: u64) {
+        let dur = self.now_us().saturating_sub(start);
+        let local = task.local();
+        if dur > self.stats.longest_poll_us.get() || self.stats.longest_poll_task.borrow().is_none() {
+            self.stats.longest_poll_us.set(dur);
+            *self.stats.longest_poll_task.borrow_mut() = Some((local.id, task.name_string()));
+        }
+        self.stats.record(Event::Slice {
+            task: local.id,
+            start,
+            dur,
+            woken_by: WokenBy::from_u8(local.woken_by.get()),
+        });
+    }
+
     /// Bookkeeping when a task's outcome has just been stored.
     fn finished(&self, task: TaskRef) {
         let header = task.header();
         let local = &header.local;
+        bump(&self.stats.finished);
+        #[cfg(feature = "rtos-trace")]
+        rtos_trace::trace::task_terminate(local.id);
+        if self.stats.tracing() {
+            self.stats.record(Event::End { task: local.id, at: self.now_us() });
+            self.stats.name_task(local.id, task.name_string());
+        }
         local.set(flag::FINISHED);
         header.state.fetch_or(SCHEDULED, Ordering::AcqRel);
         let seq = self.done_seq.get() + 1;

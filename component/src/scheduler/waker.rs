@@ -9,7 +9,7 @@ use core::ptr::{self, NonNull};
 use core::task::{RawWaker, RawWakerVTable, Waker};
 
 use crate::atomic::Ordering;
-use crate::raw::{drop_ref, inc_ref, Header, SCHEDULED};
+use crate::raw::{drop_ref, inc_ref, Header, FROM_ISR, SCHEDULED};
 
 /// Marks the task ready and puts it in its loop's queue, unless it already is in one.
 ///
@@ -25,7 +25,12 @@ pub(crate) fn schedule(ptr: NonNull<Header>) {
     }
     if !super::enqueue_local(ptr) {
         inc_ref(ptr);
-        header.shared.push_remote(ptr);
+        let isr = rtos_shims::in_isr();
+        if isr {
+            // Before the push: once pushed, the loop may read the state word at any time.
+            header.state.fetch_or(FROM_ISR, Ordering::Relaxed);
+        }
+        header.shared.push_remote(ptr, isr);
     }
 }
 

@@ -180,7 +180,7 @@ impl Future for FlagWait<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
-        if crate::cancel::poll_cancelled(cx) {
+        if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::Flag) {
             this.finish();
             return Poll::Ready(Err(Error::Cancelled));
         }

@@ -127,7 +127,7 @@ impl<'a> Future for Acquire<'a> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if crate::cancel::poll_cancelled(cx) {
+        if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::Lock) {
             this.leave();
             return Poll::Ready(Err(Error::Cancelled));
         }

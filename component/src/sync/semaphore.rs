@@ -168,7 +168,7 @@ impl<'a> Future for SemaphoreAcquire<'a> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if crate::cancel::poll_cancelled(cx) {
+        if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::Semaphore) {
             this.leave();
             return Poll::Ready(Err(Error::Cancelled));
         }

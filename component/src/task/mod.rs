@@ -18,6 +18,10 @@
 //!   the outer goes on);
 //! - cancelled twice before it runs: both `Ok(true)`, one `Cancelled` delivered.
 
+use alloc::borrow::Cow;
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
 use core::marker::PhantomData;
@@ -26,7 +30,7 @@ use core::task::{Context, Poll};
 
 use crate::error::{Error, Result};
 use crate::raw::flag;
-pub use crate::raw::TaskRef;
+pub use crate::raw::{TaskRef, WaitingOn};
 use crate::scheduler;
 
 /// A running task whose output is `Result<T>`: MicroPython's `Task`.
@@ -61,6 +65,38 @@ impl TaskRef {
     pub fn cancel(&self) -> Result<bool> {
         scheduler::cancel(self.ptr())
     }
+
+    /// The task's name: the one [`set_name`](Self::set_name) gave, else `Task-<id>`, as
+    /// CPython's `Task.get_name()` (MicroPython has no names).
+    ///
+    /// ```
+    /// uasyncio::run(async {
+    ///     let me = uasyncio::current_task()?;
+    ///     assert_eq!(me.get_name(), format!("Task-{}", me.id()));
+    ///     me.set_name("modem");
+    ///     assert_eq!(me.get_name(), "modem");
+    ///     Ok(())
+    /// }).unwrap();
+    /// ```
+    pub fn get_name(&self) -> String {
+        self.name_string()
+    }
+
+    /// Names the task (CPython's `Task.set_name()`): dumps, traces and the loop's statistics
+    /// show it. A `&'static str` costs one small allocation, a `String` its own.
+    pub fn set_name(&self, name: impl Into<Cow<'static, str>>) {
+        self.local().name.set(Some(Box::new(name.into())));
+    }
+
+    /// What the task waits on, as far as the runtime knows (see [`WaitingOn`]): the awaitable
+    /// it polled last when it is suspended; [`WaitingOn::Nothing`] when it is ready, running
+    /// or done.
+    pub fn waiting_on(&self) -> WaitingOn {
+        if self.done() || self.header().state.load(core::sync::atomic::Ordering::Relaxed) & crate::raw::SCHEDULED != 0 {
+            return WaitingOn::Nothing;
+        }
+        WaitingOn::from_u8(self.local().waiting.get())
+    }
 }
 
 impl<T> Task<T> {
@@ -91,6 +127,16 @@ impl<T> Task<T> {
     /// True once the task has finished.
     pub fn done(&self) -> bool {
         self.raw.done()
+    }
+
+    /// The task's name (see [`TaskRef::get_name`]).
+    pub fn get_name(&self) -> String {
+        self.raw.get_name()
+    }
+
+    /// Names the task (see [`TaskRef::set_name`]).
+    pub fn set_name(&self, name: impl Into<Cow<'static, str>>) {
+        self.raw.set_name(name)
     }
 
     /// A type-erased reference to the task.
@@ -155,7 +201,7 @@ impl<T> Future for Task<T> {
         if scheduler::current_task_ptr() == Some(this.raw.ptr()) {
             return Poll::Ready(Err(Error::runtime("can't await self")));
         }
-        if crate::cancel::poll_cancelled(cx) {
+        if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::Task) {
             this.unlink();
             return Poll::Ready(Err(Error::Cancelled));
         }
@@ -219,3 +265,91 @@ pub fn current_task() -> Result<TaskRef> {
 
 // The handle never pins the output: it only points at the heap cell.
 impl<T> Unpin for Task<T> {}
+
+/// Every task of the calling thread's loop that has not finished yet (CPython's
+/// `asyncio.all_tasks()`), oldest first; empty where no loop exists.
+///
+/// ```
+/// use uasyncio::{all_tasks, create_task, run, sleep_ms};
+/// run(async {
+///     let t = create_task(sleep_ms(10));
+///     t.set_name("sleeper");
+///     let names: Vec<String> = all_tasks().iter().map(|t| t.get_name()).collect();
+///     assert!(names.contains(&"sleeper".to_string()));
+///     assert_eq!(names.len(), 2); // the main task and the sleeper
+///     t.await
+/// }).unwrap();
+/// ```
+pub fn all_tasks() -> Vec<TaskRef> {
+    scheduler::with_core(|core| {
+        let mut tasks: Vec<TaskRef> = core.registry.borrow().iter().map(|(_, t)| t.clone()).collect();
+        tasks.sort_by_key(|t| t.id());
+        tasks
+    })
+    .unwrap_or_default()
+}
+
+/// Writes a dump of the calling thread's loop: a line of statistics, then one line per
+/// unfinished task with its id, name, state (`running`, `ready`, `waiting`, with `cancel
+/// pending` when a cancel has not been seen yet) and what it waits on (the task it awaits,
+/// by name, or the runtime awaitable it polled last). From C: `uasyncio_dump_tasks()`;
+/// from a debugger: `call uasyncio_log_tasks()` on the loop's thread.
+///
+/// ```
+/// use uasyncio::{create_task, run, sleep_ms, Event};
+/// run(async {
+///     let ev = std::rc::Rc::new(Event::new());
+///     let e2 = ev.clone();
+///     let t = create_task(async move { e2.wait().await });
+///     t.set_name("waiter");
+///     sleep_ms(1).await?;
+///     let mut dump = String::new();
+///     uasyncio::task::dump_tasks(&mut dump).unwrap();
+///     assert!(dump.contains("'waiter' waiting on Event.wait"), "{dump}");
+///     ev.set();
+///     t.await
+/// }).unwrap();
+/// ```
+pub fn dump_tasks(out: &mut dyn fmt::Write) -> fmt::Result {
+    let tasks = all_tasks();
+    let current = scheduler::current_task_ptr();
+    let stats = crate::get_event_loop().stats();
+    writeln!(
+        out,
+        "uasyncio: {} unfinished task(s); {} polls, wakes: {} task {} timer {} remote; {} sleeps, {} us idle",
+        tasks.len(),
+        stats.polls,
+        stats.task_wakes,
+        stats.timer_wakes,
+        stats.remote_wakes,
+        stats.sleeps,
+        stats.idle_us
+    )?;
+    if let Some((id, name)) = &stats.longest_poll_task {
+        writeln!(out, "  longest poll: {} us by Task {} '{}'", stats.longest_poll_us, id, name)?;
+    }
+    for t in &tasks {
+        let local = t.local();
+        let state = if current == Some(t.ptr()) {
+            "running"
+        } else if t.header().state.load(core::sync::atomic::Ordering::Relaxed) & crate::raw::SCHEDULED != 0 {
+            "ready"
+        } else {
+            "waiting"
+        };
+        write!(out, "  {:>4} '{}' {}", t.id(), t.get_name(), state)?;
+        if state == "waiting" {
+            let awaited = local.awaiting.take();
+            match &awaited {
+                Some(inner) if !inner.done() => write!(out, " on task {} '{}'", inner.id(), inner.get_name())?,
+                _ => write!(out, " on {}", t.waiting_on().as_str())?,
+            }
+            local.awaiting.set(awaited);
+        }
+        if local.has(flag::CANCEL_PENDING) {
+            write!(out, " (cancel pending)")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}

@@ -116,6 +116,10 @@ pub(crate) const FUNCS_CASES: &[Case] = &[
         name: "task_group::create_task_after_end_or_shutting_down",
         run: task_group_create_task_refused,
     },
+    Case {
+        name: "introspect::task_names_and_all_tasks",
+        run: task_names_all_tasks,
+    },
 ];
 
 /// Python's spelling of a bool.
@@ -1345,5 +1349,85 @@ fn task_group_create_task_refused() -> Outcome {
         "5 child, shutting down: RuntimeError shutting down",
         "5 body, shutting down: RuntimeError shutting down",
         "5 group of 1",
+    ])
+}
+
+// from common import *
+// def num(t):
+//     return int(t.get_name().split("-")[1])
+// async def worker(d):
+//     await asyncio.sleep(d / 1000)
+//     log(f"{asyncio.current_task().get_name()} done")
+// async def main():
+//     me = asyncio.current_task()
+//     a = asyncio.create_task(worker(10))
+//     b = asyncio.create_task(worker(20))
+//     log(f"a is main+{num(a) - num(me)}, b is main+{num(b) - num(me)}")
+//     b.set_name("modem")
+//     a.set_name("sensor")
+//     log(f"names {sorted(t.get_name() for t in asyncio.all_tasks() if t is not me)}")
+//     await asyncio.sleep(0.015)
+//     log(f"all {len(asyncio.all_tasks())}, main in it {me in asyncio.all_tasks()}, a done {a.done()}, a named {a.get_name()}")
+//     await b
+//     log(f"all {len(asyncio.all_tasks())}")
+// run(main)
+fn task_names_all_tasks() -> Outcome {
+    fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    fn num(t: &TaskRef) -> i64 {
+        t.get_name()
+            .strip_prefix("Task-")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(-1)
+    }
+    let worker = |log: Log, d: u32| async move {
+        sleep_ms(d).await?;
+        log.at(format!("{} done", uasyncio::current_task()?.get_name()));
+        Ok(())
+    };
+    run(async move {
+        let me = uasyncio::current_task()?;
+        let a = create_task(worker(l.clone(), 10));
+        let b = create_task(worker(l.clone(), 20));
+        let (ra, rb) = (a.task_ref(), b.task_ref());
+        l.at(format!(
+            "a is main+{}, b is main+{}",
+            num(&ra) - num(&me),
+            num(&rb) - num(&me)
+        ));
+        b.set_name("modem");
+        a.set_name("sensor");
+        let mut names: Vec<String> = uasyncio::all_tasks()
+            .iter()
+            .filter(|t| **t != me)
+            .map(|t| t.get_name())
+            .collect();
+        names.sort();
+        l.at(format!(
+            "names [{}]",
+            names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+        ));
+        sleep_ms(15).await?;
+        let all = uasyncio::all_tasks();
+        l.at(format!(
+            "all {}, main in it {}, a done {}, a named {}",
+            all.len(),
+            py(all.contains(&me)),
+            py(a.done()),
+            a.get_name()
+        ));
+        b.await?;
+        l.at(format!("all {}", uasyncio::all_tasks().len()));
+        Ok(())
+    })
+    .map_err(err)?;
+    log.expect(&[
+        "0 a is main+1, b is main+2",
+        "0 names ['modem', 'sensor']",
+        "10 sensor done",
+        "15 all 2, main in it True, a done True, a named sensor",
+        "20 modem done",
+        "20 all 1",
     ])
 }

@@ -1,0 +1,272 @@
+//! What the loop counts about itself ([`LoopStats`]) and, when asked, records ([`Trace`]).
+//!
+//! The counters are plain `Cell` increments on the loop thread, always on: a few adds per
+//! poll. Timing each poll (for the longest poll, and for a trace) reads the clock twice per
+//! poll, so it is off until [`Loop::measure_polls`](crate::Loop::measure_polls) or
+//! [`Loop::start_trace`](crate::Loop::start_trace) turns it on.
+//!
+//! A trace is a bounded buffer of events in the loop's memory: task run slices (with what
+//! woke the task: another task, a timer, another thread or an interrupt handler), task
+//! creation and end, and the loop's idle periods. [`Trace::to_chrome_json`] writes it in the
+//! Chrome trace event format, which Perfetto (<https://ui.perfetto.dev>) and
+//! `chrome://tracing` open.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
+use core::fmt::Write as _;
+
+/// What woke a task, as recorded for traces (`Local::woken_by`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum WokenBy {
+    /// Ready since it was created.
+    Spawn = 0,
+    /// A waker called on the loop's thread (another task, or the task itself: a yield).
+    Task = 1,
+    /// A timer the loop fired.
+    Timer = 2,
+    /// Another thread.
+    Thread = 3,
+    /// An interrupt handler.
+    Isr = 4,
+}
+
+impl WokenBy {
+    pub(crate) fn from_u8(v: u8) -> WokenBy {
+        match v {
+            1 => WokenBy::Task,
+            2 => WokenBy::Timer,
+            3 => WokenBy::Thread,
+            4 => WokenBy::Isr,
+            _ => WokenBy::Spawn,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            WokenBy::Spawn => "spawn",
+            WokenBy::Task => "task",
+            WokenBy::Timer => "timer",
+            WokenBy::Thread => "thread",
+            WokenBy::Isr => "isr",
+        }
+    }
+}
+
+/// The loop's counters: [`Loop::stats`](crate::Loop::stats).
+///
+/// ```
+/// let lp = uasyncio::get_event_loop();
+/// lp.measure_polls(true);
+/// uasyncio::run(async { uasyncio::sleep_ms(1).await }).unwrap();
+/// let s = lp.stats();
+/// assert!(s.polls >= 2 && s.timer_wakes >= 1);
+/// assert!(s.longest_poll_task.is_some());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoopStats {
+    /// Task polls.
+    pub polls: u64,
+    /// Tasks created.
+    pub spawned: u64,
+    /// Tasks that finished.
+    pub finished: u64,
+    /// Wakes on the loop's thread by tasks (a yield included).
+    pub task_wakes: u64,
+    /// Wakes by timers the loop fired.
+    pub timer_wakes: u64,
+    /// Wakes from other threads and from interrupt handlers.
+    pub remote_wakes: u64,
+    /// Times the loop blocked in its semaphore with nothing to do.
+    pub sleeps: u64,
+    /// Microseconds the loop spent blocked (asleep) in total.
+    pub idle_us: u64,
+    /// The longest single poll seen while [`Loop::measure_polls`](crate::Loop::measure_polls)
+    /// was on, in microseconds.
+    pub longest_poll_us: u64,
+    /// The task that made that poll: its id and name.
+    pub longest_poll_task: Option<(u32, String)>,
+}
+
+/// One recorded event; times in microseconds of the loop's clock.
+#[derive(Clone, Debug)]
+pub(crate) enum Event {
+    Slice { task: u32, start: u64, dur: u64, woken_by: WokenBy },
+    Spawn { task: u32, at: u64 },
+    End { task: u32, at: u64 },
+    Idle { start: u64, dur: u64 },
+}
+
+/// A recorded timeline: [`Loop::stop_trace`](crate::Loop::stop_trace).
+///
+/// ```
+/// let lp = uasyncio::get_event_loop();
+/// lp.start_trace(1000);
+/// uasyncio::run(async { uasyncio::sleep_ms(2).await }).unwrap();
+/// let trace = lp.stop_trace().unwrap();
+/// assert!(trace.len() >= 2);
+/// assert!(trace.to_chrome_json().starts_with("{\"traceEvents\":["));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    pub(crate) events: Vec<Event>,
+    pub(crate) names: BTreeMap<u32, String>,
+    /// Events that did not fit the buffer (the newest are dropped).
+    pub dropped: u64,
+}
+
+impl Trace {
+    /// Recorded events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The trace in the Chrome trace event format (JSON object with `traceEvents`), which
+    /// <https://ui.perfetto.dev> and `chrome://tracing` open: one track ("thread") per task
+    /// with its run slices, the loop's idle periods on a track of their own, instants for
+    /// task creation and end. Each slice's `args.woken_by` says what made the task ready.
+    pub fn to_chrome_json(&self) -> String {
+        let mut out = String::from("{\"traceEvents\":[");
+        let mut first = true;
+        let mut push = |out: &mut String, s: &str| {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push_str(s);
+        };
+        let mut line = String::new();
+        // Track names: tid 0 is the loop itself (idle), tid N is task N.
+        push(
+            &mut out,
+            "{\"ph\":\"M\",\"pid\":1,\"tid\":0,\"name\":\"thread_name\",\"args\":{\"name\":\"loop (idle)\"}}",
+        );
+        for (id, name) in &self.names {
+            line.clear();
+            let _ = write!(
+                line,
+                "{{\"ph\":\"M\",\"pid\":1,\"tid\":{id},\"name\":\"thread_name\",\"args\":{{\"name\":\"{}\"}}}}",
+                Escaped(name)
+            );
+            push(&mut out, &line);
+        }
+        for e in &self.events {
+            line.clear();
+            let _ = match e {
+                Event::Slice { task, start, dur, woken_by } => write!(
+                    line,
+                    "{{\"ph\":\"X\",\"pid\":1,\"tid\":{task},\"ts\":{start},\"dur\":{dur},\"name\":\"run\",\"args\":{{\"woken_by\":\"{}\"}}}}",
+                    woken_by.as_str()
+                ),
+                Event::Spawn { task, at } => write!(
+                    line,
+                    "{{\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":{task},\"ts\":{at},\"name\":\"created\"}}"
+                ),
+                Event::End { task, at } => write!(
+                    line,
+                    "{{\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":{task},\"ts\":{at},\"name\":\"finished\"}}"
+                ),
+                Event::Idle { start, dur } => write!(
+                    line,
+                    "{{\"ph\":\"X\",\"pid\":1,\"tid\":0,\"ts\":{start},\"dur\":{dur},\"name\":\"idle\"}}"
+                ),
+            };
+            push(&mut out, &line);
+        }
+        out.push_str("]}");
+        out
+    }
+}
+
+/// JSON string escaping for task names.
+struct Escaped<'a>(&'a str);
+
+impl core::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for c in self.0.chars() {
+            match c {
+                '"' => f.write_str("\\\"")?,
+                '\\' => f.write_str("\\\\")?,
+                c if (c as u32) < 0x20 => write!(f, "\\u{:04x}", c as u32)?,
+                c => f.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The loop's live counters and its recorder (in `LoopCore`).
+#[derive(Default)]
+pub(crate) struct Recorder {
+    pub(crate) polls: Cell<u64>,
+    pub(crate) spawned: Cell<u64>,
+    pub(crate) finished: Cell<u64>,
+    pub(crate) task_wakes: Cell<u64>,
+    pub(crate) timer_wakes: Cell<u64>,
+    pub(crate) remote_wakes: Cell<u64>,
+    pub(crate) sleeps: Cell<u64>,
+    pub(crate) idle_us: Cell<u64>,
+    pub(crate) longest_poll_us: Cell<u64>,
+    pub(crate) longest_poll_task: RefCell<Option<(u32, String)>>,
+    /// Poll timing on (`measure_polls`, or a trace).
+    pub(crate) timing: Cell<bool>,
+    pub(crate) measure: Cell<bool>,
+    /// `Some` while a trace records: the buffer and its capacity.
+    pub(crate) trace: RefCell<Option<(Trace, usize)>>,
+}
+
+pub(crate) fn bump(c: &Cell<u64>) {
+    c.set(c.get().wrapping_add(1));
+}
+
+impl Recorder {
+    pub(crate) fn snapshot(&self) -> LoopStats {
+        LoopStats {
+            polls: self.polls.get(),
+            spawned: self.spawned.get(),
+            finished: self.finished.get(),
+            task_wakes: self.task_wakes.get(),
+            timer_wakes: self.timer_wakes.get(),
+            remote_wakes: self.remote_wakes.get(),
+            sleeps: self.sleeps.get(),
+            idle_us: self.idle_us.get(),
+            longest_poll_us: self.longest_poll_us.get(),
+            longest_poll_task: self.longest_poll_task.borrow().clone(),
+        }
+    }
+
+    pub(crate) fn tracing(&self) -> bool {
+        self.trace.try_borrow().map(|t| t.is_some()).unwrap_or(false)
+    }
+
+    pub(crate) fn record(&self, e: Event) {
+        if let Ok(mut slot) = self.trace.try_borrow_mut() {
+            if let Some((trace, cap)) = slot.as_mut() {
+                if trace.events.len() < *cap {
+                    trace.events.push(e);
+                } else {
+                    trace.dropped += 1;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn name_task(&self, id: u32, name: String) {
+        if let Ok(mut slot) = self.trace.try_borrow_mut() {
+            if let Some((trace, _)) = slot.as_mut() {
+                trace.names.insert(id, name);
+            }
+        }
+    }
+
+    pub(crate) fn update_timing(&self) {
+        self.timing.set(self.measure.get() || self.tracing());
+    }
+}
