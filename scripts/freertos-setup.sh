@@ -13,6 +13,8 @@ command -v arm-none-eabi-gcc >/dev/null 2>&1 || need_apt+=(gcc-arm-none-eabi)
 command -v qemu-system-arm >/dev/null 2>&1 || need_apt+=(qemu-system-arm)
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
+# gdb: scripts/gdb-task-dump.sh (the task dump called from a debugger).
+command -v gdb >/dev/null 2>&1 || need_apt+=(gdb)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 
 if [ "${#need_apt[@]}" -gt 0 ] && [ "$(id -u)" -ne 0 ]; then

@@ -47,6 +47,8 @@ suite "net: echo_server sample over TAP" bash scripts/net-echo-sample.sh
 suite "stress (release)" cargo test --release -p uasyncio --test stress
 # The rtos-trace hooks (off by default) as a tracer sees them.
 suite "rtos-trace hooks" cargo test -p uasyncio --features rtos-trace --test rtos_trace
+# The task dump typed into gdb at a breakpoint (C API uasyncio_log_tasks).
+suite "task dump from gdb" bash scripts/gdb-task-dump.sh
 # The no_std build of the runtime (FreeRTOS port + C API) stays buildable for Cortex-M3.
 suite "no_std build (thumbv7m, freertos + ffi)" cargo build -p uasyncio --no-default-features --features freertos,ffi --target thumbv7m-none-eabi
 suite "no_std build (thumbv7m, zephyr)" cargo check -p uasyncio --no-default-features --features zephyr --target thumbv7m-none-eabi
