@@ -26,6 +26,12 @@ set(UASYNCIO_DIR "${_uasyncio_dir}" CACHE INTERNAL "Root of the uasyncio-rs Zeph
 
 zephyr_library_named(uasyncio_shim)
 zephyr_library_sources(${UASYNCIO_DIR}/rtos-shims/zephyr-shim/uasyncio_shim.c)
+# The shim's kernel calls (heap, semaphore, clock, context, output). With
+# CONFIG_UASYNCIO_ZEPHYR_SYS=y (zephyr-lang-rust) the crate uasyncio-zephyr-sys
+# (rtos-shims/zephyr-sys-port) defines the same functions in Rust through zephyr-sys instead.
+if(NOT CONFIG_UASYNCIO_ZEPHYR_SYS)
+  zephyr_library_sources(${UASYNCIO_DIR}/rtos-shims/zephyr-shim/uasyncio_shim_kernel.c)
+endif()
 zephyr_library_include_directories(${UASYNCIO_DIR}/rtos-shims/zephyr-shim)
 zephyr_include_directories(${UASYNCIO_DIR}/component/include)
 
@@ -61,8 +67,12 @@ function(uasyncio_check_lang_rust_crate crate_dir)
     return()
   endif()
   math(EXPR last "${n_deps} - 1")
+  set(has_sys_port FALSE)
   foreach(i RANGE ${last})
     string(JSON dep GET "${metadata}" packages 0 dependencies ${i} name)
+    if(dep STREQUAL "uasyncio-zephyr-sys")
+      set(has_sys_port TRUE)
+    endif()
     if(dep STREQUAL "uasyncio")
       string(JSON features GET "${metadata}" packages 0 dependencies ${i} features)
       string(JSON defaults GET "${metadata}" packages 0 dependencies ${i} uses_default_features)
@@ -78,6 +88,18 @@ function(uasyncio_check_lang_rust_crate crate_dir)
       endif()
     endif()
   endforeach()
+  # CONFIG_UASYNCIO_ZEPHYR_SYS=y leaves the C shim's kernel calls out: the crate
+  # uasyncio-zephyr-sys must provide them, or the link fails with undefined
+  # uasyncio_shim_sem_give etc.
+  if(CONFIG_UASYNCIO_ZEPHYR_SYS AND NOT has_sys_port)
+    message(FATAL_ERROR
+      "uasyncio: CONFIG_UASYNCIO_ZEPHYR_SYS=y (the default with CONFIG_RUST=y) makes the port's "
+      "kernel calls from Rust through zephyr-sys, but ${crate_dir}/Cargo.toml does not depend "
+      "on the crate that does it. Add\n"
+      "  uasyncio-zephyr-sys = { path = \"${UASYNCIO_DIR}/rtos-shims/zephyr-sys-port\" }\n"
+      "to its [dependencies] and `use uasyncio_zephyr_sys as _;` to its lib.rs, or set "
+      "CONFIG_UASYNCIO_ZEPHYR_SYS=n (the C shim then makes the calls).")
+  endif()
 endfunction()
 
 function(uasyncio_check_application)
@@ -169,6 +191,9 @@ function(uasyncio_rust_target out)
   set(${out} ${triple} PARENT_SCOPE)
 endfunction()
 
+# The cargo steps shared with the FreeRTOS component (crate name, staticlib check, cargo build).
+include(${CMAKE_CURRENT_LIST_DIR}/cargo-crate.cmake)
+
 # uasyncio_cargo_application([CRATE_DIR <dir>] [LIB_NAME <name>] [FEATURES <f>...]
 #                            [CARGO_ARGS <arg>...])
 #
@@ -199,105 +224,37 @@ function(uasyncio_cargo_application)
     set(ARG_CRATE_DIR ${CMAKE_CURRENT_SOURCE_DIR})
   endif()
   get_filename_component(crate_dir "${ARG_CRATE_DIR}" ABSOLUTE)
-  if(NOT EXISTS ${crate_dir}/Cargo.toml)
-    message(FATAL_ERROR "uasyncio_cargo_application: no Cargo.toml in ${crate_dir}")
-  endif()
 
-  find_program(UASYNCIO_CARGO cargo HINTS $ENV{CARGO_HOME}/bin $ENV{HOME}/.cargo/bin REQUIRED)
-  find_program(UASYNCIO_RUSTC rustc HINTS $ENV{CARGO_HOME}/bin $ENV{HOME}/.cargo/bin REQUIRED)
-
-  # The crate's library target, as cargo sees it: its name (the file is lib<name>.a) and its
-  # crate types. Without "staticlib" cargo builds no .a and the link would only say that
-  # lib<name>.a cannot be found.
-  execute_process(
-    COMMAND ${UASYNCIO_CARGO} metadata --no-deps --format-version 1 --offline
-      --manifest-path ${crate_dir}/Cargo.toml
-    OUTPUT_VARIABLE metadata ERROR_VARIABLE metadata_err RESULT_VARIABLE metadata_rc)
-  if(NOT metadata_rc EQUAL 0)
-    message(FATAL_ERROR "uasyncio_cargo_application: `cargo metadata` failed for "
-      "${crate_dir}/Cargo.toml:\n${metadata_err}")
-  endif()
-  # In a Cargo workspace the metadata lists every member: take the crate's own package.
-  file(REAL_PATH "${crate_dir}/Cargo.toml" manifest)
-  string(JSON n_packages LENGTH "${metadata}" packages)
-  math(EXPR last_package "${n_packages} - 1")
-  set(package 0)
-  foreach(p RANGE ${last_package})
-    string(JSON path GET "${metadata}" packages ${p} manifest_path)
-    file(REAL_PATH "${path}" path)
-    if(path STREQUAL manifest)
-      set(package ${p})
-    endif()
-  endforeach()
-  string(JSON n_targets LENGTH "${metadata}" packages ${package} targets)
-  set(lib_name)
-  set(lib_kinds)
-  math(EXPR last "${n_targets} - 1")
-  foreach(i RANGE ${last})
-    string(JSON kinds GET "${metadata}" packages ${package} targets ${i} kind)
-    if(kinds MATCHES "\"(lib|staticlib|rlib|cdylib|dylib)\"")
-      string(JSON lib_name GET "${metadata}" packages ${package} targets ${i} name)
-      set(lib_kinds "${kinds}")
-    endif()
-  endforeach()
-  if(NOT lib_name)
-    message(FATAL_ERROR "uasyncio_cargo_application: ${crate_dir}/Cargo.toml has no library "
-      "target. The Rust part of a Zephyr app is a library: add src/lib.rs and\n"
-      "  [lib]\n  crate-type = [\"staticlib\"]")
-  endif()
-  if(NOT lib_kinds MATCHES "\"staticlib\"")
-    message(FATAL_ERROR "uasyncio_cargo_application: the library of ${crate_dir}/Cargo.toml is "
-      "${lib_kinds}, not a staticlib, so cargo would build no lib${lib_name}.a to link. Add to "
-      "that Cargo.toml:\n  [lib]\n  crate-type = [\"staticlib\"]")
-  endif()
-  string(REPLACE "-" "_" lib_name "${lib_name}")
+  # The crate's library (its file is lib<name>.a), which must be a staticlib: read and checked
+  # through `cargo metadata` (cmake/cargo-crate.cmake). LIB_NAME overrides the name.
+  uasyncio_crate_lib_name(lib_name "${crate_dir}" uasyncio_cargo_application)
   if(ARG_LIB_NAME)
     set(lib_name ${ARG_LIB_NAME})
   endif()
 
   uasyncio_rust_target(rust_target)
-  execute_process(COMMAND ${UASYNCIO_RUSTC} --print sysroot
-    OUTPUT_VARIABLE rust_sysroot OUTPUT_STRIP_TRAILING_WHITESPACE)
-  if(NOT EXISTS "${rust_sysroot}/lib/rustlib/${rust_target}")
-    message(FATAL_ERROR
-      "uasyncio: the Rust standard library for ${rust_target} is not installed; "
-      "run: rustup target add ${rust_target}")
-  endif()
+  uasyncio_check_rust_target(${rust_target})
 
   if(CONFIG_UASYNCIO_RUST_RELEASE)
-    set(profile_flag --release)
-    set(profile_dir release)
+    set(profile release)
   else()
-    set(profile_flag)
-    set(profile_dir debug)
+    set(profile dev)
   endif()
   if(DEFINED ENV{CARGO_TARGET_DIR})
     set(target_dir $ENV{CARGO_TARGET_DIR})
   else()
     set(target_dir ${CMAKE_BINARY_DIR}/rust-target)
   endif()
-  set(lib_path ${target_dir}/${rust_target}/${profile_dir}/lib${lib_name}.a)
 
-  set(feature_args)
-  if(ARG_FEATURES)
-    string(REPLACE ";" "," features "${ARG_FEATURES}")
-    set(feature_args --features ${features})
-  endif()
-
-  add_custom_target(uasyncio_cargo_${lib_name} ALL
-    COMMAND ${CMAKE_COMMAND} -E env
-      CARGO_TARGET_DIR=${target_dir}
-      CARGO_PROFILE_RELEASE_PANIC=abort
-      CARGO_PROFILE_DEV_PANIC=abort
-      ${UASYNCIO_CARGO} build
-        --manifest-path ${crate_dir}/Cargo.toml
-        --target ${rust_target}
-        ${profile_flag} ${feature_args} ${ARG_CARGO_ARGS}
-    BYPRODUCTS ${lib_path}
-    WORKING_DIRECTORY ${crate_dir}
-    COMMENT "cargo: building ${lib_name} for ${rust_target} (${profile_dir})"
-    USES_TERMINAL
-    VERBATIM)
+  uasyncio_cargo_build(uasyncio_cargo_${lib_name}
+    CRATE_DIR ${crate_dir}
+    LIB_NAME ${lib_name}
+    RUST_TARGET ${rust_target}
+    TARGET_DIR ${target_dir}
+    PROFILE ${profile}
+    FEATURES ${ARG_FEATURES}
+    CARGO_ARGS ${ARG_CARGO_ARGS}
+    OUT_LIB_PATH lib_path)
 
   add_dependencies(app uasyncio_cargo_${lib_name})
   target_link_libraries(app PUBLIC ${lib_path})

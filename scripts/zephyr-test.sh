@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# Builds and runs this module's Zephyr samples and tests (samples/zephyr/*, tests/zephyr/*):
-# on native_sim 64-bit, and on qemu_cortex_m3 (QEMU lm3s6965evb) when the Arm toolchain and
-# QEMU are installed. Checks each app's expected console lines (sample.yaml/testcase.yaml
-# `harness_config.regex`, in order) and, for tests, the exit status. Prints the size of the
-# Rust part and of the C shim of every image, read from the linker map.
+# Builds and runs this module's Zephyr samples and tests (samples/zephyr/*, tests/zephyr/*)
+# with twister, Zephyr's own test runner ($ZEPHYR_BASE/scripts/twister), which reads their
+# sample.yaml / testcase.yaml (platforms, extra_args, expected console lines): on native_sim
+# 64-bit, and on qemu_cortex_m3 and mps2 an385 (QEMU) when the Arm toolchain and QEMU are
+# installed. On top of twister it
+#   - fails the run when an app ran on no configuration of a board it was asked for (twister
+#     counts such an app as "filtered" and passes; e.g. a yaml without the 4.x board name),
+#   - builds the README's app (samples/zephyr/hello) out of tree with the README's own
+#     commands (plain CMake, -DZEPHYR_MODULES), runs it and checks its output,
+#   - runs the zephyr-lang-rust app (samples/zephyr/lang_rust) when a zephyr-lang-rust
+#     checkout is given,
+#   - prints the size of the Rust part and of the C shim of every image (linker map),
+#   - runs scripts/cellular-zephyr.sh.
+# scripts/zephyr-report.py reads twister's twister.json for the first and the sizes.
 #
-# Needs a Zephyr tree (>= 3.4) with its Python requirements; this script never fetches one.
+# Needs a Zephyr tree (>= 3.4) with its Python requirements (scripts/requirements-base.txt,
+# -build-test.txt, -run-test.txt); this script never fetches one.
 #
 # Environment:
 #   ZEPHYR_BASE              the Zephyr tree. Unset: the script prints a skip line and exits 0.
@@ -21,14 +31,17 @@
 #                            (default: all samples/zephyr/* and tests/zephyr/* apps, then
 #                            the README's app built out of tree; the word README in the
 #                            list selects that one)
-#   UASYNCIO_ZEPHYR_BUILD    build root (default: <repo>/build/zephyr)
-#   UASYNCIO_ZEPHYR_CMAKE_ARGS extra CMake arguments for every build, space-separated, e.g.
-#                            -DCONFIG_UASYNCIO_RAM_REPORT=y (each app then prints its loop
-#                            thread's stack high-water mark and heap peak)
+#   UASYNCIO_ZEPHYR_BUILD    build root (default: <repo>/build/zephyr); twister's output goes
+#                            to <root>/twister-native and <root>/twister-arm
+#   UASYNCIO_ZEPHYR_CMAKE_ARGS extra CMake arguments for every build, space-separated, as
+#                            -DNAME=VALUE, e.g. -DCONFIG_UASYNCIO_RAM_REPORT=y (each app
+#                            then prints its loop thread's stack high-water mark and heap
+#                            peak, in twister's handler.log)
 #   UASYNCIO_ZEPHYR_LANG_RUST a zephyr-lang-rust checkout (Zephyr 4.0: its v4.0-branch, with
 #                            libclang for bindgen, BINDGEN_EXTRA_CLANG_ARGS if needed): the
-#                            CONFIG_RUST=y apps (samples/zephyr/lang_rust) are built with it on
+#                            CONFIG_RUST=y apps (samples/zephyr/lang_rust) are run with it on
 #                            the Arm boards. Unset: they are listed as not built.
+#   UASYNCIO_TWISTER_ARGS    extra twister arguments, space-separated (e.g. -j 1)
 #   CARGO_TARGET_DIR         shared cargo target directory (default: one per build)
 #
 # Exit status: 0 when every app built and ran as expected on every board (or ZEPHYR_BASE is
@@ -95,68 +108,87 @@ echo "zephyr: boards: $UASYNCIO_ZEPHYR_BOARDS"
 passed=0
 failed=0
 failures=""
+
+# Arm toolchain: the Zephyr SDK when installed, else the GNU Arm Embedded toolchain on PATH.
+arm_toolchain=()
+if [ -n "${ZEPHYR_SDK_INSTALL_DIR:-}" ]; then
+    arm_toolchain=(ZEPHYR_TOOLCHAIN_VARIANT=zephyr)
+elif gcc_path="$(command -v arm-none-eabi-gcc)"; then
+    arm_toolchain=(ZEPHYR_TOOLCHAIN_VARIANT=gnuarmemb "GNUARMEMB_TOOLCHAIN_PATH=$(dirname "$(dirname "$gcc_path")")")
+fi
+# UASYNCIO_ZEPHYR_CMAKE_ARGS (-DNAME=VALUE) as twister extra args (NAME=VALUE).
+cmake_extra=()
+for arg in ${UASYNCIO_ZEPHYR_CMAKE_ARGS:-}; do cmake_extra+=(-x "${arg#-D}"); done
+
+# run_twister <label> <modules> <boards> <apps> <toolchain env...>: one twister run (one
+# toolchain: native_sim builds with the host compiler, the Arm boards with the Arm one), then
+# zephyr-report.py over its twister.json.
+run_twister() {
+    local label="$1" mods="$2" boards="$3" apps="$4"
+    shift 4
+    [ -n "$boards" ] && [ -n "$apps" ] || return 0
+    local outdir="$build_root/twister-$label" args=() b a
+    for b in $boards; do args+=(-p "$b"); done
+    for a in $apps; do args+=(-T "$repo/${a%/}"); done
+    mkdir -p "$build_root"
+    echo "zephyr: twister ($label): boards $boards"
+    echo "zephyr:   $ZEPHYR_BASE/scripts/twister ${args[*]} -x ZEPHYR_MODULES=$mods --outdir $outdir"
+    local rc=0
+    env "$@" python3 "$ZEPHYR_BASE/scripts/twister" "${args[@]}" -x "ZEPHYR_MODULES=$mods" \
+        ${cmake_extra[@]+"${cmake_extra[@]}"} --outdir "$outdir" --clobber-output --inline-logs \
+        ${UASYNCIO_TWISTER_ARGS:-} >"$outdir.log" 2>&1 || rc=$?
+    # twister's summary lines (counts of passed/failed/filtered configurations).
+    grep -E "test (scenarios|configurations)|executed test|test cases passed|ERROR +- +[^P]" "$outdir.log" | grep -v "not found in the list of platforms" | sed 's/^/zephyr:   twister: /' || true
+    if [ ! -f "$outdir/twister.json" ]; then
+        tail -n 40 "$outdir.log"
+        echo "zephyr: twister ($label) produced no report (log: $outdir.log)"
+        failed=$((failed + 1)); failures="$failures twister-$label"
+        return 0
+    fi
+    local report
+    report="$(python3 "$repo/scripts/zephyr-report.py" twister --json "$outdir/twister.json" --outdir "$outdir" \
+        --zephyr-base "$ZEPHYR_BASE" --repo "$repo" --boards "$boards" $(for a in $apps; do echo "$repo/${a%/}"; done))" || rc=1
+    echo "$report"
+    local p f
+    p="$(sed -n 's/^zephyr-report: passed=\([0-9]*\) failed=\([0-9]*\)$/\1/p' <<<"$report")"
+    f="$(sed -n 's/^zephyr-report: passed=\([0-9]*\) failed=\([0-9]*\)$/\2/p' <<<"$report")"
+    passed=$((passed + ${p:-0}))
+    if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then f=1; fi
+    if [ "${f:-0}" -gt 0 ]; then
+        failed=$((failed + f)); failures="$failures twister-$label(log: $outdir.log)"
+    fi
+}
+
+native_boards=""
+arm_boards=""
 for board in $UASYNCIO_ZEPHYR_BOARDS; do
-    # QEMU boards: semihosting lets a test end QEMU with its exit status (twister, which stops
-    # QEMU itself once the expected line appeared, builds without it).
-    extra=(-DCONFIG_SEMIHOST=y)
     case "$board" in
-        native_sim*|native_posix*)
-            extra=()
-            toolchain=(ZEPHYR_TOOLCHAIN_VARIANT=host) ;;
-        *)
-            if [ -n "${ZEPHYR_SDK_INSTALL_DIR:-}" ]; then
-                toolchain=(ZEPHYR_TOOLCHAIN_VARIANT=zephyr)
-            else
-                gcc_path="$(command -v arm-none-eabi-gcc)"
-                toolchain=(ZEPHYR_TOOLCHAIN_VARIANT=gnuarmemb "GNUARMEMB_TOOLCHAIN_PATH=$(dirname "$(dirname "$gcc_path")")")
-            fi ;;
+        native_sim*|native_posix*) native_boards="$native_boards $board" ;;
+        *) arm_boards="$arm_boards $board" ;;
     esac
-    for app in $UASYNCIO_ZEPHYR_APPS; do
-        app="${app%/}"
-        name="$(basename "$app")"
-        if ! python3 "$repo/scripts/zephyr-run.py" --check-platform --board "$board" --app "$repo/$app" --build none; then
-            # Every app is meant for every board this script runs: a skip means a yaml lacks a
-            # board name (e.g. the 4.x spelling), so it fails the run instead of hiding it.
-            echo "zephyr: [$board] $app: FAILED: '$board' is not in its platform_allow (add it to its yaml)"
-            failed=$((failed + 1)); failures="$failures $board:$app(platform_allow)"
-            continue
-        fi
-        # One build per test entry of the yaml that runs on this board (its extra_args become
-        # CMake cache entries, as with twister): e.g. the conformance suite in two halves on
-        # qemu_cortex_m3, whose flash cannot hold all of it.
-        variants="$(python3 "$repo/scripts/zephyr-run.py" --variants --board "$board" --app "$repo/$app" --build none)"
-        if [ -z "$variants" ]; then
-            echo "zephyr: [$board] $app: FAILED: no test entry of its yaml runs on '$board'"
-            failed=$((failed + 1)); failures="$failures $board:$app(no-variant)"
-            continue
-        fi
-        for variant in $variants; do
-        vargs=()
-        suffix=""
-        if [ "$variant" != "-" ]; then
-            for kv in ${variant//,/ }; do vargs+=("-D$kv"); done
-            suffix="-${variant##*=}"
-        fi
-        bdir="$build_root/${board//\//_}/$name$suffix"
-        log="$bdir.log"
-        mkdir -p "$(dirname "$bdir")"
-        echo "zephyr: [$board] $app$suffix: building"
-        if ! env "${toolchain[@]}" cmake -G Ninja -S "$repo/$app" -B "$bdir" -DBOARD="$board" \
-                "-DZEPHYR_MODULES=$modules" ${extra[@]+"${extra[@]}"} ${vargs[@]+"${vargs[@]}"} ${UASYNCIO_ZEPHYR_CMAKE_ARGS:-} >"$log" 2>&1 \
-            || ! env "${toolchain[@]}" cmake --build "$bdir" >>"$log" 2>&1; then
-            tail -n 30 "$log"
-            echo "zephyr: [$board] $app$suffix: BUILD FAILED (log: $log)"
-            failed=$((failed + 1)); failures="$failures $board:$app$suffix(build)"
-            continue
-        fi
-        if python3 "$repo/scripts/zephyr-run.py" --board "$board" --app "$repo/$app" --build "$bdir"; then
-            passed=$((passed + 1))
-        else
-            failed=$((failed + 1)); failures="$failures $board:$app$suffix"
-        fi
-        done
-    done
 done
+run_twister native "$modules" "$native_boards" "$UASYNCIO_ZEPHYR_APPS" ZEPHYR_TOOLCHAIN_VARIANT=host
+# zephyr-lang-rust apps (CONFIG_RUST=y): uasyncio as a plain dependency of the app's one Rust
+# crate. zephyr-lang-rust supports Cortex-M and RISC-V only, so these run on the Arm boards,
+# in the same twister run (the zephyr-lang-rust module is harmless to the other apps).
+arm_apps="$UASYNCIO_ZEPHYR_APPS"
+arm_modules="$modules"
+if [ -n "$lang_rust_apps" ]; then
+    if [ -z "${UASYNCIO_ZEPHYR_LANG_RUST:-}" ]; then
+        for app in $lang_rust_apps; do
+            echo "zephyr: $app: not built (UASYNCIO_ZEPHYR_LANG_RUST, a zephyr-lang-rust checkout, is unset)"
+        done
+    else
+        arm_apps="$arm_apps $lang_rust_apps"
+        arm_modules="$modules;$UASYNCIO_ZEPHYR_LANG_RUST"
+    fi
+fi
+if [ -n "$arm_boards" ] && [ "${#arm_toolchain[@]}" -eq 0 ]; then
+    echo "zephyr: FAILED: boards$arm_boards need arm-none-eabi-gcc or the Zephyr SDK"
+    failed=$((failed + 1)); failures="$failures arm-toolchain"
+else
+    run_twister arm "$arm_modules" "$arm_boards" "$arm_apps" ${arm_toolchain[@]+"${arm_toolchain[@]}"}
+fi
 
 # The application of README.md (section Zephyr), samples/zephyr/hello, built out of tree the
 # way the README says: copied into a folder of its own, its Cargo.toml pointing at this
@@ -189,54 +221,19 @@ for board in $UASYNCIO_ZEPHYR_README_BOARDS; do
         tail -n 30 "$log"
         echo "zephyr: [$board] README app: BUILD FAILED (log: $log)"
         failed=$((failed + 1)); failures="$failures $board:README-app(build)"
-    elif python3 "$repo/scripts/zephyr-run.py" --board "$board" --app "$readme_root/hello" --build "$bdir"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1)); failures="$failures $board:README-app"
-    fi
-done
-
-# zephyr-lang-rust apps (CONFIG_RUST=y): uasyncio as a plain dependency of the app's one Rust
-# crate. zephyr-lang-rust supports Cortex-M and RISC-V only, so these run on the Arm boards.
-for app in $lang_rust_apps; do
-    app="${app%/}"
-    name="$(basename "$app")"
-    if [ -z "${UASYNCIO_ZEPHYR_LANG_RUST:-}" ]; then
-        echo "zephyr: $app: not built (UASYNCIO_ZEPHYR_LANG_RUST, a zephyr-lang-rust checkout, is unset)"
         continue
     fi
-    for board in $UASYNCIO_ZEPHYR_BOARDS; do
-        case "$board" in native_sim*|native_posix*) continue ;; esac
-        if ! python3 "$repo/scripts/zephyr-run.py" --check-platform --board "$board" --app "$repo/$app" --build none; then
-            echo "zephyr: [$board] $app: FAILED: '$board' is not in its platform_allow (add it to its yaml)"
-            failed=$((failed + 1)); failures="$failures $board:$app(platform_allow)"
-            continue
-        fi
-        if [ -n "${ZEPHYR_SDK_INSTALL_DIR:-}" ]; then
-            toolchain=(ZEPHYR_TOOLCHAIN_VARIANT=zephyr)
-        else
-            gcc_path="$(command -v arm-none-eabi-gcc)"
-            toolchain=(ZEPHYR_TOOLCHAIN_VARIANT=gnuarmemb "GNUARMEMB_TOOLCHAIN_PATH=$(dirname "$(dirname "$gcc_path")")")
-        fi
-        bdir="$build_root/${board//\//_}/$name"
-        log="$bdir.log"
-        mkdir -p "$(dirname "$bdir")"
-        echo "zephyr: [$board] $app: building (zephyr-lang-rust: $UASYNCIO_ZEPHYR_LANG_RUST)"
-        if ! env "${toolchain[@]}" cmake -G Ninja -S "$repo/$app" -B "$bdir" -DBOARD="$board" \
-                "-DZEPHYR_MODULES=$modules;$UASYNCIO_ZEPHYR_LANG_RUST" -DCONFIG_MINIMAL_LIBC=y \
-                ${UASYNCIO_ZEPHYR_CMAKE_ARGS:-} >"$log" 2>&1 \
-            || ! env "${toolchain[@]}" cmake --build "$bdir" >>"$log" 2>&1; then
-            tail -n 30 "$log"
-            echo "zephyr: [$board] $app: BUILD FAILED (log: $log)"
-            failed=$((failed + 1)); failures="$failures $board:$app(build)"
-            continue
-        fi
-        if python3 "$repo/scripts/zephyr-run.py" --board "$board" --app "$repo/$app" --build "$bdir"; then
-            passed=$((passed + 1))
-        else
-            failed=$((failed + 1)); failures="$failures $board:$app"
-        fi
-    done
+    # Run it the way the README's reader would (`ninja run`: native_sim's executable, or QEMU
+    # for the Arm boards) until its expected lines appeared (it never exits by itself).
+    run_log="$bdir.run.log"
+    if python3 "$repo/scripts/zephyr-report.py" console --app "$readme_root/hello" --log "$run_log" \
+            --build "$bdir" --label "$board README app" -- ninja -C "$bdir" run; then
+        echo "zephyr: [$board] README app: PASS"
+        passed=$((passed + 1))
+    else
+        echo "zephyr: [$board] README app: FAIL (log: $run_log)"
+        failed=$((failed + 1)); failures="$failures $board:README-app"
+    fi
 done
 
 # The cellular sample as a Zephyr app against the modem simulator (needs root; skips cleanly

@@ -5,8 +5,18 @@
  * the build's headers (k_sem_give, k_sem_take, k_uptime_ticks, k_current_get, irq_lock,
  * k_cycle_get_64), so Rust cannot call them directly. This file is compiled inside the
  * Zephyr build, with the application's Kconfig, and exports each one as a plain function
- * with a fixed C ABI. rtos-shims/src/zephyr/ffi.rs declares the same functions; the two
+ * with a fixed C ABI. rtos-shims/src/zephyr/ffi.rs declares the same functions; the
  * files change together.
+ *
+ * Two files: this one is always compiled; uasyncio_shim_kernel.c (heap calls, semaphore,
+ * clock, context queries, Kconfig getters, output) is left out with
+ * CONFIG_UASYNCIO_ZEPHYR_SYS=y (zephyr-lang-rust apps), where the uasyncio-zephyr-sys crate
+ * (rtos-shims/zephyr-sys-port) implements the same functions in Rust through zephyr-sys.
+ * What stays here is what zephyr-sys does not expose: irq_lock()/irq_unlock() (macros over
+ * the arch's always-inline arch_irq_lock(), outside zephyr-sys's allowlist of k_, sys_ and gpio_ names),
+ * the heap object (K_HEAP_DEFINE), thread creation (its stack size and alignment are the
+ * function-like macros K_KERNEL_STACK_LEN and Z_KERNEL_STACK_OBJ_ALIGN), k_panic() (an arch
+ * macro), SYS_INIT, K_THREAD_DEFINE and the RAM report.
  *
  * Design rules:
  * - No policy here: conversions (µs to ticks, priority mapping) live in Rust as pure
@@ -29,134 +39,23 @@
 #include "uasyncio_shim.h"
 
 /* ---------------------------------------------------------------------------------------
- * Heap: a dedicated k_heap (CONFIG_UASYNCIO_HEAP_SIZE > 0) or the system heap.
+ * Heap: a dedicated k_heap (CONFIG_UASYNCIO_HEAP_SIZE > 0) or the system heap; the functions
+ * that allocate from it are in uasyncio_shim_kernel.c (or the uasyncio-zephyr-sys crate).
  */
 
 #if CONFIG_UASYNCIO_HEAP_SIZE > 0
+/* Not static: the allocation functions (uasyncio_shim_kernel.c, or the uasyncio-zephyr-sys
+ * crate with CONFIG_UASYNCIO_ZEPHYR_SYS=y) use it by name. The macro places it where the
+ * kernel initialises it at boot. */
 K_HEAP_DEFINE(uasyncio_heap, CONFIG_UASYNCIO_HEAP_SIZE);
-
-void *uasyncio_shim_alloc(size_t align, size_t size)
-{
-	return k_heap_aligned_alloc(&uasyncio_heap, align, size, K_NO_WAIT);
-}
-
-void uasyncio_shim_free(void *ptr)
-{
-	k_heap_free(&uasyncio_heap, ptr);
-}
-#else
-#if !defined(CONFIG_HEAP_MEM_POOL_SIZE) || CONFIG_HEAP_MEM_POOL_SIZE == 0
-#error "CONFIG_UASYNCIO_HEAP_SIZE=0 puts Rust allocations on the system heap, but it has no memory: set CONFIG_HEAP_MEM_POOL_SIZE (e.g. 16384) or CONFIG_UASYNCIO_HEAP_SIZE > 0"
-#endif
-void *uasyncio_shim_alloc(size_t align, size_t size)
-{
-	/* k_aligned_alloc() wants a power of two that is a multiple of sizeof(void *). */
-	if (align < sizeof(void *)) {
-		align = sizeof(void *);
-	}
-	return k_aligned_alloc(align, size);
-}
-
-void uasyncio_shim_free(void *ptr)
-{
-	k_free(ptr);
-}
 #endif
 
 /* ---------------------------------------------------------------------------------------
- * Binary semaphore: a k_sem with limit 1 (gives before a take coalesce).
+ * Interrupt lock (the Rust critical-section implementation). Kept in C in every
+ * configuration: irq_lock() is a macro over the arch's always-inline arch_irq_lock(), which
+ * zephyr-sys does not expose, and the k_spin_lock() it does expose does not nest (a second
+ * take of one lock fails CONFIG_SPIN_VALIDATE), as critical sections must.
  */
-
-void *uasyncio_shim_sem_new(void)
-{
-	struct k_sem *sem = uasyncio_shim_alloc(__alignof__(struct k_sem), sizeof(struct k_sem));
-
-	if (sem != NULL) {
-		k_sem_init(sem, 0, 1);
-	}
-	return sem;
-}
-
-void uasyncio_shim_sem_delete(void *sem)
-{
-	uasyncio_shim_free(sem);
-}
-
-void uasyncio_shim_sem_give(void *sem)
-{
-	k_sem_give((struct k_sem *)sem);
-}
-
-int uasyncio_shim_sem_take(void *sem, int64_t ticks)
-{
-	k_timeout_t timeout;
-
-	if (ticks < 0) {
-		timeout = K_FOREVER;
-	} else if (ticks == 0) {
-		timeout = K_NO_WAIT;
-	} else {
-		/* The Rust side clamps to uasyncio_shim_max_timeout_ticks(). */
-		timeout = K_TICKS((k_ticks_t)ticks);
-	}
-	return k_sem_take((struct k_sem *)sem, timeout) == 0;
-}
-
-int64_t uasyncio_shim_max_timeout_ticks(void)
-{
-#ifdef CONFIG_TIMEOUT_64BIT
-	return INT64_MAX;
-#else
-	/* k_ticks_t is uint32_t and (k_ticks_t)-1 means K_FOREVER. */
-	return (int64_t)UINT32_MAX - 1;
-#endif
-}
-
-/* ---------------------------------------------------------------------------------------
- * Time.
- */
-
-uint32_t uasyncio_shim_ticks_per_sec(void)
-{
-	return CONFIG_SYS_CLOCK_TICKS_PER_SEC;
-}
-
-/*
- * The monotonic clock's raw value and its rate. The 64-bit hardware cycle counter gives
- * microsecond resolution where the timer driver has one (native_sim; Cortex-M SysTick with
- * CONFIG_CORTEX_M_SYSTICK_64BIT_CYCLE_COUNTER=y); otherwise the kernel tick count.
- */
-uint64_t uasyncio_shim_clock_raw(void)
-{
-#ifdef CONFIG_TIMER_HAS_64BIT_CYCLE_COUNTER
-	return k_cycle_get_64();
-#else
-	return (uint64_t)k_uptime_ticks();
-#endif
-}
-
-uint32_t uasyncio_shim_clock_hz(void)
-{
-#ifdef CONFIG_TIMER_HAS_64BIT_CYCLE_COUNTER
-	return (uint32_t)sys_clock_hw_cycles_per_sec();
-#else
-	return CONFIG_SYS_CLOCK_TICKS_PER_SEC;
-#endif
-}
-
-/* ---------------------------------------------------------------------------------------
- * Context.
- */
-
-int uasyncio_shim_in_isr(void)
-{
-	return k_is_in_isr() ? 1 : 0;
-}
-
-uintptr_t uasyncio_shim_current_thread(void)
-{
-	return (uintptr_t)k_current_get();
-}
 
 unsigned int uasyncio_shim_irq_lock(void)
 {
@@ -234,11 +133,6 @@ static void thread_trampoline(void *p1, void *p2, void *p3)
 	/* Returning ends the thread (z_thread_entry calls k_thread_abort). */
 }
 
-int uasyncio_shim_num_preempt_priorities(void)
-{
-	return CONFIG_NUM_PREEMPT_PRIORITIES;
-}
-
 int uasyncio_shim_num_coop_priorities(void)
 {
 	return CONFIG_NUM_COOP_PRIORITIES;
@@ -287,27 +181,8 @@ int uasyncio_shim_thread_spawn(const char *name, size_t name_len, size_t stack_s
 }
 
 /* ---------------------------------------------------------------------------------------
- * Output, log level, fatal errors.
+ * Fatal errors (k_panic() is an arch macro: no Rust binding).
  */
-
-void uasyncio_shim_print(const char *buf, size_t len)
-{
-	printk("%.*s", (int)len, buf);
-}
-
-size_t uasyncio_shim_heap_size(void)
-{
-#if CONFIG_UASYNCIO_HEAP_SIZE > 0
-	return CONFIG_UASYNCIO_HEAP_SIZE;
-#else
-	return 0;
-#endif
-}
-
-int uasyncio_shim_log_level(void)
-{
-	return CONFIG_UASYNCIO_LOG_LEVEL;
-}
 
 FUNC_NORETURN void uasyncio_shim_panic(void)
 {

@@ -3,6 +3,11 @@
 //! The shim is compiled inside the Zephyr build with the application's Kconfig and exports
 //! Zephyr's static-inline and syscall APIs as plain functions. Types match the header
 //! exactly: `int` is `c_int`, `size_t` is `usize`, `uintptr_t` is `usize`.
+//!
+//! In a zephyr-lang-rust application (`CONFIG_UASYNCIO_ZEPHYR_SYS=y`) the crate
+//! `uasyncio-zephyr-sys` (`rtos-shims/zephyr-sys-port`, outside the workspace) defines the
+//! functions of `uasyncio_shim_kernel.c` in Rust through `zephyr-sys` instead; the
+//! declarations here are the contract for both, with the same names and types.
 
 use core::ffi::{c_char, c_int, c_uint, c_void};
 

@@ -10,6 +10,9 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 use uasyncio::{create_task, run, ThreadSafeFlag};
+// The port's kernel calls (semaphore, heap, clock, output) through zephyr-sys: linked only
+// when named.
+use uasyncio_zephyr_sys as _;
 use zephyr::printkln;
 
 /// Ticks the task waits for.
