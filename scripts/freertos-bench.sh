@@ -4,8 +4,10 @@
 # interrupt firing to the waiting task running again. Raw FreeRTOS first, then through
 # rtos-shims, then through uasyncio's ThreadSafeFlag set from the C ISR. Then uasyncio's own
 # costs, clocked by free-running timer1 (median of 201 short batches): a task switch (two
-# tasks looping on sleep_ms(0)) and a spawn + complete (create_task(trivial).await). Then
-# sizes (of a build without the conformance suite: runtime, C API, board programs).
+# tasks looping on sleep_ms(0)) and a spawn + complete (create_task(trivial).await). Then,
+# unless FREERTOS_BENCH_EMBASSY=0, the same three costs on embassy-executor's Cortex-M
+# executor, bare metal (scripts/cortexm-bench.sh), in a table beside ours. Then sizes (of a
+# build without the conformance suite: runtime, C API, board programs).
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${FREERTOS_TARGET_DIR:-$ROOT/target/freertos}/mps2-an385-min"
@@ -30,6 +32,14 @@ awk -v f="${med[bench-flag]}" -v s="${med[raw-sem]}" -v n="${med[raw-notify]}" '
 echo "uasyncio task switch (sleep_ms(0), 2 tasks): ${med[bench-yield]} instructions per switch"
 echo "uasyncio spawn + complete (create_task(trivial).await): ${med[bench-spawn]} instructions per task"
 
+# The embassy column (bench/cortex-m/embassy-mps2, bare metal) and the side-by-side table;
+# FREERTOS_BENCH_EMBASSY=0 skips it.
+status=0
+if [ "${FREERTOS_BENCH_EMBASSY:-1}" != 0 ]; then
+    echo
+    "$ROOT/scripts/cortexm-bench.sh" "${med[bench-yield]}" "${med[bench-spawn]}" "${med[bench-flag]}" "${med[raw-sem]}" || status=1
+fi
+
 echo
 echo "sizes (arm-none-eabi-size, Berkeley):"
 arm-none-eabi-size "$ELF"
@@ -41,3 +51,4 @@ awk '
     /^ \.(text|rodata|data|bss)[^ ]*$/ { sec = $1; if ((getline line) > 0 && line ~ /libuasyncio_fw_mps2\.a/) { split(line, f, " "); add(sec, f[2]) } }
     END { printf "Rust part (libuasyncio_fw_mps2.a, linked): text+rodata %d, data %d, bss %d bytes\n", tot["text"], tot["data"], tot["bss"] }
 ' "$BUILD/fw.map"
+exit $status
