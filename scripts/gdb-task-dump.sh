@@ -16,11 +16,15 @@ out="$(gdb -q -batch -nx \
     -ex 'break checkpoint' -ex run \
     -ex 'set language c' -ex 'call (int) uasyncio_log_tasks()' \
     -ex continue "$bin" 2>&1)"
-printf '%s\n' "$out" | grep -E "^(uasyncio:| +[0-9]+ '|\\\$1)" || true
+printf '%s\n' "$out" | grep -E "^(uasyncio:| +[0-9]+ '|\\\$1|\\[Inferior)" || true
 fail=0
 # Lines from the gdb call start with the text; the program's own copy starts with "self: ".
+# The call's return value (`$1 = 0`) is not required: on some CPUs gdb 13 cannot restore the
+# extended register state after an inferior call ("Couldn't write extended state status"),
+# and prints no value although the call ran; the program must still go on and exit normally.
 for want in "^uasyncio: 3 unfinished task\(s\)" "^ +[0-9]+ 'main' running" \
-    "^ +[0-9]+ 'modem rx' waiting on Event.wait" "^ +[0-9]+ 'signal poller' waiting on sleep" '^\$1 = 0'; do
+    "^ +[0-9]+ 'modem rx' waiting on Event.wait" "^ +[0-9]+ 'signal poller' waiting on sleep" \
+    '^\[Inferior 1 \(process [0-9]+\) exited normally\]'; do
     if ! grep -qE -- "$want" <<<"$out"; then
         echo "gdb-task-dump: missing: $want"
         fail=1

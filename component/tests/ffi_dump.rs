@@ -66,5 +66,8 @@ fn dump_refuses_bad_input_and_other_threads() {
     // A thread without a loop: the loop's data is not this thread's to read.
     let rc = std::thread::spawn(|| dump(64).0).join().unwrap();
     assert_eq!(rc, E_STATE);
-    assert_eq!(std::thread::spawn(|| ffi::uasyncio_log_tasks()).join().unwrap(), E_STATE);
+    assert_eq!(
+        std::thread::spawn(|| ffi::uasyncio_log_tasks()).join().unwrap(),
+        E_STATE
+    );
 }

@@ -78,7 +78,10 @@ fn hooks_follow_the_loop() {
     // Two tasks (main, t): each created and ended once; every poll begins and ends.
     assert_eq!((new, term), (2, 2));
     assert_eq!(begin, end);
-    assert!(begin >= 4, "main: start, after sleep, after t; t: start, after sleep ({begin})");
+    assert!(
+        begin >= 4,
+        "main: start, after sleep, after t; t: start, after sleep ({begin})"
+    );
     assert!(ready >= begin, "every poll follows a ready ({ready} < {begin})");
     assert!(idle >= 1, "the loop slept while both tasks waited");
 }

@@ -326,7 +326,11 @@ pub fn dump_tasks(out: &mut dyn fmt::Write) -> fmt::Result {
         stats.idle_us
     )?;
     if let Some((id, name)) = &stats.longest_poll_task {
-        writeln!(out, "  longest poll: {} us by Task {} '{}'", stats.longest_poll_us, id, name)?;
+        writeln!(
+            out,
+            "  longest poll: {} us by Task {} '{}'",
+            stats.longest_poll_us, id, name
+        )?;
     }
     for t in &tasks {
         let local = t.local();

@@ -165,7 +165,10 @@ fn main() -> ExitCode {
         // Let the stopped stack driver finish its last pass.
         uasyncio::sleep_ms(10).await?;
         // Tasks still alive besides this one: none may be left behind.
-        Ok((r, uasyncio::diagnostics::allocated_task_cells().saturating_sub(before + 1)))
+        Ok((
+            r,
+            uasyncio::diagnostics::allocated_task_cells().saturating_sub(before + 1),
+        ))
     });
     match outcome {
         Ok((Ok(summary), tasks_left)) => {
