@@ -14,7 +14,8 @@ use loom::sync::{Condvar, Mutex};
 use loom::thread;
 
 use crate::atomic::{AtomicPtr, Ordering};
-use crate::raw::wake::{IdleState, Linked, Shared, WakeStack};
+use crate::raw::shared::Shared;
+use crate::raw::wake::{IdleState, Linked, WakeStack};
 use crate::raw::{self, Header, SCHEDULED};
 use crate::scheduler::waker;
 use crate::sync::ThreadSafeFlag;

@@ -27,17 +27,20 @@
 //! goes away. What may remain is an `Error`, which is `Send + Sync` by construction.
 
 use crate::atomic::Arc;
+use alloc::alloc::Layout;
 use alloc::borrow::Cow;
 use alloc::boxed::Box;
 use core::cell::{Cell, UnsafeCell};
 use core::fmt;
 use core::future::Future;
 use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
 use core::pin::Pin;
 use core::ptr::{self, NonNull};
 use core::task::{Context, Poll, Waker};
 
-use super::wake::{Linked, Shared};
+use super::shared::Shared;
+use super::wake::Linked;
 use crate::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use crate::error::Error;
 
@@ -217,7 +220,8 @@ pub(crate) struct Header {
     pub(crate) state: AtomicU32,
     pub(crate) next: AtomicPtr<Header>,
     pub(crate) vtable: &'static Vtable,
-    pub(crate) shared: Arc<Shared<Header>>,
+    /// Taken out by hand when the cell is freed (see `dealloc`).
+    pub(crate) shared: ManuallyDrop<Arc<Shared<Header>>>,
     pub(crate) local: Local,
 }
 
@@ -262,18 +266,29 @@ where
 }
 
 /// Allocates a task cell holding `fut`, with one reference owned by the returned pointer.
+///
+/// The memory comes from `shared`'s cell cache (`raw::cache`) when it has a block of the
+/// cell's size class. Called only on the loop's thread (its callers: the loop's spawn, and
+/// the orphan task of a `Shared` no other context has seen yet), as the cache requires.
 pub(crate) fn allocate<F, T>(fut: F, shared: Arc<Shared<Header>>, id: u32) -> NonNull<Header>
 where
     F: Future<Output = crate::Result<T>> + 'static,
     T: 'static,
 {
-    let cell = Box::new(TaskCell {
+    let layout = Layout::new::<TaskCell<F, T>>();
+    // SAFETY: on the loop's thread (see above), the only one that takes from the cache.
+    let mem = unsafe { shared.cells.take(layout) }.cast::<TaskCell<F, T>>();
+    let Some(mem) = NonNull::new(mem) else {
+        // What `Box::new` does when the heap is exhausted.
+        alloc::alloc::handle_alloc_error(layout)
+    };
+    let cell = TaskCell {
         header: Header {
             refs: AtomicUsize::new(1),
             state: AtomicU32::new(0),
             next: AtomicPtr::new(ptr::null_mut()),
             vtable: &VtableFor::<F, T>::VTABLE,
-            shared,
+            shared: ManuallyDrop::new(shared),
             local: Local {
                 flags: Cell::new(flag::HANDLE_ALIVE),
                 id,
@@ -287,12 +302,15 @@ where
             },
         },
         stage: UnsafeCell::new(Stage::<F, T>::Pending(fut)),
-    });
+    };
+    // SAFETY: `mem` is a fresh block of at least `layout`'s size and alignment (the cache's
+    // contract), unused by anyone else.
+    unsafe { mem.as_ptr().write(cell) };
     #[cfg(feature = "diagnostics")]
     LIVE_CELLS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     // The cell is `#[repr(C)]` with the header first, so a pointer to the cell is a pointer to
     // its header, and it keeps the provenance of the whole allocation for the casts back.
-    NonNull::from(Box::leak(cell)).cast()
+    mem.cast()
 }
 
 /// Gives the stage of `ptr`'s cell.
@@ -373,9 +391,18 @@ unsafe fn error<F, T>(ptr: NonNull<Header>) -> Option<Error> {
 unsafe fn dealloc<F, T>(ptr: NonNull<Header>) {
     #[cfg(feature = "diagnostics")]
     LIVE_CELLS.fetch_sub(1, core::sync::atomic::Ordering::Relaxed);
+    let cell = ptr.cast::<TaskCell<F, T>>().as_ptr();
     // SAFETY: the last reference is gone (refcount reached zero), so nothing else can reach
-    // the cell; it was made by `Box` in `allocate::<F, T>`.
-    drop(unsafe { Box::from_raw(ptr.cast::<TaskCell<F, T>>().as_ptr()) });
+    // the cell, which `allocate::<F, T>` initialised. The loop's `Shared` is taken out first
+    // (the cell's drop below leaves it alone: `ManuallyDrop`): its cache receives the block,
+    // and this may be the last reference to it.
+    let shared = unsafe { ManuallyDrop::take(&mut (*cell).header.shared) };
+    // SAFETY: as above; every other field is dropped once, here.
+    unsafe { ptr::drop_in_place(cell) };
+    // SAFETY: the block came from this `Shared`'s cache with this layout (`allocate`), and
+    // its contents are dropped.
+    unsafe { shared.cells.give(cell.cast(), Layout::new::<TaskCell<F, T>>()) };
+    drop(shared);
 }
 
 /// Takes one more reference to the cell.

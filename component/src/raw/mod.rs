@@ -4,7 +4,9 @@
 //! one below (no module circles):
 //!
 //! 1. `raw` (here): [`wake`] — the lock-free stack other threads and interrupt handlers wake
-//!    tasks through, the loop's idle word and its semaphore; then [`cell`] — the task cell
+//!    tasks through and the loop's idle word; [`cache`] — freed task cells kept for the next
+//!    spawns (on that same stack); [`shared`] — a loop's cross-context half (its wake stack,
+//!    idle word, semaphore and cache); then [`cell`] — the task cell
 //!    (one heap allocation per task, type-erased behind a vtable), its reference count and
 //!    [`TaskRef`], the owned reference every layer holds tasks by.
 //! 2. `scheduler` — the loop's thread-local half: ready queue, registry of unfinished tasks,
@@ -21,9 +23,11 @@
 //! `error`, `atomic` and `fmt` sit beneath all of them; `ffi` (the C API) and `diagnostics`
 //! on top.
 
+pub(crate) mod cache;
 pub(crate) mod cell;
+pub(crate) mod shared;
 pub(crate) mod wake;
 
-pub use cell::{TaskRef, WaitingOn};
 pub(crate) use cell::{allocate, drop_ref, flag, inc_ref, Header, FROM_ISR, SCHEDULED};
-pub(crate) use wake::Shared;
+pub use cell::{TaskRef, WaitingOn};
+pub(crate) use shared::Shared;

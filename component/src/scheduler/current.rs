@@ -84,6 +84,10 @@ mod imp {
                 "the event loop API is not available in interrupt context",
             ));
         }
+        if SLOT.state.load(Ordering::Acquire) == READY {
+            // The common case: one identity check, in `try_with`.
+            return try_with(f).ok_or_else(|| Error::runtime("the event loop belongs to another thread"));
+        }
         let me = rtos_shims::current_thread_id();
         if SLOT.state.load(Ordering::Acquire) == EMPTY
             && SLOT

@@ -41,8 +41,8 @@ use slab::Slab;
 
 pub(crate) use current::{try_with, with_or_init};
 pub use exception::{ExceptionContext, ExceptionHandler, Loop};
-pub use stats::{LoopStats, Trace};
 use stats::{bump, Event, Recorder, WokenBy};
+pub use stats::{LoopStats, Trace};
 pub(crate) use timers::Timer;
 use timers::Timers;
 
@@ -127,7 +127,10 @@ impl LoopCore {
             rtos_trace::trace::task_ready_begin(id);
         }
         if self.stats.timing.get() {
-            self.stats.record(Event::Spawn { task: id, at: self.now_us() });
+            self.stats.record(Event::Spawn {
+                task: id,
+                at: self.now_us(),
+            });
         }
         task
     }
@@ -254,10 +257,11 @@ impl LoopCore {
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::system_idle();
         self.shared.sleep(deadline.map(|d| d.saturating_sub(now)));
-        let after = self.now_us();
-        let slept = after.saturating_sub(now);
-        self.stats.idle_us.set(self.stats.idle_us.get().wrapping_add(slept));
+        // One clock read more per wake-up, so only while timing is on (it is on the interrupt
+        // → task path).
         if self.stats.timing.get() {
+            let slept = self.now_us().saturating_sub(now);
+            self.stats.idle_us.set(self.stats.idle_us.get().wrapping_add(slept));
             self.stats.record(Event::Idle { start: now, dur: slept });
         }
     }
@@ -349,7 +353,10 @@ impl LoopCore {
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::task_terminate(local.id);
         if self.stats.tracing() {
-            self.stats.record(Event::End { task: local.id, at: self.now_us() });
+            self.stats.record(Event::End {
+                task: local.id,
+                at: self.now_us(),
+            });
             self.stats.name_task(local.id, task.name_string());
         }
         local.set(flag::FINISHED);

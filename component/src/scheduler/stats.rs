@@ -81,7 +81,9 @@ pub struct LoopStats {
     pub remote_wakes: u64,
     /// Times the loop blocked in its semaphore with nothing to do.
     pub sleeps: u64,
-    /// Microseconds the loop spent blocked (asleep) in total.
+    /// Microseconds the loop spent blocked (asleep) while
+    /// [`Loop::measure_polls`](crate::Loop::measure_polls) (or a trace) was on: measuring it
+    /// costs a clock read per wake-up, which the interrupt → task path does not pay otherwise.
     pub idle_us: u64,
     /// The longest single poll seen while [`Loop::measure_polls`](crate::Loop::measure_polls)
     /// was on, in microseconds.
@@ -93,10 +95,24 @@ pub struct LoopStats {
 /// One recorded event; times in microseconds of the loop's clock.
 #[derive(Clone, Debug)]
 pub(crate) enum Event {
-    Slice { task: u32, start: u64, dur: u64, woken_by: WokenBy },
-    Spawn { task: u32, at: u64 },
-    End { task: u32, at: u64 },
-    Idle { start: u64, dur: u64 },
+    Slice {
+        task: u32,
+        start: u64,
+        dur: u64,
+        woken_by: WokenBy,
+    },
+    Spawn {
+        task: u32,
+        at: u64,
+    },
+    End {
+        task: u32,
+        at: u64,
+    },
+    Idle {
+        start: u64,
+        dur: u64,
+    },
 }
 
 /// A recorded timeline: [`Loop::stop_trace`](crate::Loop::stop_trace).

@@ -2,6 +2,7 @@
 
 use alloc::boxed::Box;
 use core::ffi::c_void;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::ffi;
 use crate::{Error, ThreadBody, ThreadConfig};
@@ -30,15 +31,34 @@ pub fn in_isr() -> bool {
     }
 }
 
+/// Set once a call has seen the scheduler running. FreeRTOS never returns to "not started"
+/// (`vTaskEndScheduler` is not supported by the Cortex-M ports), so from then on the
+/// scheduler-state query can be skipped.
+static SCHEDULER_STARTED: AtomicBool = AtomicBool::new(false);
+
 /// The calling task's handle (`xTaskGetCurrentTaskHandle()`), non-zero. In an interrupt
 /// handler `usize::MAX`, before the scheduler starts `1`: neither is ever a task handle.
+///
+/// The loop calls this on every access to its thread-local half (a wake, a spawn, a
+/// cancellation check), so it is kept short: once the scheduler is known to run, one call
+/// that returns the current handle.
+#[inline]
 pub fn current_thread_id() -> usize {
     if in_isr() {
         return INTERRUPT;
     }
+    if SCHEDULER_STARTED.load(Ordering::Relaxed) {
+        // SAFETY: a plain C call with no arguments; in task context it returns the running
+        // task's handle (the scheduler runs, so that is the caller).
+        return unsafe { ffi::uasyncio_rtos_current_task() } as usize;
+    }
     // SAFETY: a plain C call with no arguments (it repeats the ISR check, then asks the
     // scheduler state and the current handle).
-    unsafe { ffi::uasyncio_rtos_thread_id() }
+    let id = unsafe { ffi::uasyncio_rtos_thread_id() };
+    if id != BEFORE_SCHEDULER && id != INTERRUPT {
+        SCHEDULER_STARTED.store(true, Ordering::Relaxed);
+    }
+    id
 }
 
 /// Starts a FreeRTOS task (`xTaskCreate`) that runs `body` and then deletes itself.
