@@ -88,7 +88,10 @@ pub use funcs::{
     gather, wait, wait_for, wait_for_ms, wait_ms, ReturnWhen, TaskGroup, ALL_COMPLETED, FIRST_COMPLETED,
     FIRST_EXCEPTION,
 };
-pub use sync::{BoundedSemaphore, Event, Lock, LockGuard, Queue, QueueFull, Semaphore, ThreadSafeFlag};
+pub use sync::{
+    BoundedSemaphore, Event, Lock, LockGuard, Queue, QueueFull, Semaphore, ThreadSafeFlag, ThreadSafeQueue,
+    TryRecvError, TrySendError,
+};
 pub use task::{all_tasks, create_task, current_task, Task, TaskRef};
 pub use time::{sleep, sleep_ms, ticks_ms, Sleep};
 
