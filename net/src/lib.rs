@@ -24,6 +24,20 @@
 //! | `ppp` (feature `ppp`) | PPP over a serial byte stream (a cellular modem) as the stack's link | — |
 //! | [`rt`] | the seam to the runtime (error type, spawn, sleep, cancel probe) | — |
 //!
+//! # Layers
+//! The modules form layers without circles: each one uses only modules of lower layers
+//! (within layer 1, only ones listed before it), and `lib.rs` only declares and re-exports.
+//!
+//! 1. `rt`, `select`, `fmt`, `buf`, `io_error`, `device`: the runtime seam, small helpers,
+//!    the shared byte queue and [`IoError`], the devices;
+//! 2. `stack`: the interface and its driver task;
+//! 3. `tcp`, `udp`, `dns`: the socket core on the stack (`tcp` owns the keep-alive
+//!    defaults that `stream` re-exports);
+//! 4. `tls`: the TLS pump over a `tcp` connection;
+//! 5. `stream`: the user's stream over either transport (`tcp` or `tls`);
+//! 6. `client`, `server`, `nal`, `ppp`: the entry points and the `embedded-io-async` /
+//!    `embedded-nal-async` adapters, on top of all the above.
+//!
 //! Every async function states its cancellation behaviour. Cancellation is MicroPython's
 //! cooperative kind: a cancelled task gets `Err(Cancelled)` from the next await on this
 //! crate, and no received byte is lost.
@@ -37,10 +51,12 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod buf;
 pub mod client;
 pub mod device;
 mod dns;
 mod fmt;
+mod io_error;
 pub mod nal;
 #[cfg(feature = "ppp")]
 pub mod ppp;

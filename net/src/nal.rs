@@ -1,6 +1,10 @@
 //! Ecosystem traits: `embedded-io-async` on [`Stream`], `embedded-nal-async` on [`Stack`]
 //! (TCP, DNS, UDP) and [`UdpSocket`].
 //!
+//! Layer 6, the top of the crate (see the crate docs): adapters on `stream`, `udp` and
+//! `stack`; no module below uses this one. [`IoError`] lives in the bottom layer and is
+//! re-exported here, so the TLS pump can use it without depending on the adapters.
+//!
 //! With these, drivers and clients written against the embedded traits (HTTP clients such
 //! as `reqwless`, MQTT clients, `embedded-tls` itself; CoAP, NTP and DNS clients over UDP)
 //! run on a uasyncio stack unchanged.
@@ -15,55 +19,13 @@
 
 use core::net::{IpAddr, SocketAddr};
 
-use embedded_io::ErrorKind;
 use embedded_nal_async::{AddrType, ConnectedUdp, Dns, TcpConnect, UdpStack, UnconnectedUdp};
 
+pub use crate::io_error::IoError;
 use crate::rt::{errno, Error};
 use crate::stack::Stack;
 use crate::stream::Stream;
 use crate::udp::{effective_local, local_matches, UdpSocket};
-
-/// The runtime's [`Error`] as an `embedded_io::Error`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IoError(pub Error);
-
-impl core::fmt::Display for IoError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        core::fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl core::error::Error for IoError {}
-
-impl From<Error> for IoError {
-    fn from(e: Error) -> Self {
-        IoError(e)
-    }
-}
-
-impl From<IoError> for Error {
-    fn from(e: IoError) -> Self {
-        e.0
-    }
-}
-
-impl embedded_io::Error for IoError {
-    fn kind(&self) -> ErrorKind {
-        match self.0 {
-            Error::Os(errno::ECONNRESET) => ErrorKind::ConnectionReset,
-            Error::Os(errno::ECONNREFUSED) => ErrorKind::ConnectionRefused,
-            Error::Os(errno::ENOTCONN) => ErrorKind::NotConnected,
-            Error::Os(errno::EADDRINUSE) => ErrorKind::AddrInUse,
-            Error::Os(errno::EADDRNOTAVAIL) => ErrorKind::AddrNotAvailable,
-            Error::Os(errno::ETIMEDOUT) | Error::Timeout => ErrorKind::TimedOut,
-            Error::Os(errno::ENOMEM | errno::ENOBUFS) => ErrorKind::OutOfMemory,
-            Error::Os(errno::EINVAL | errno::EMSGSIZE) | Error::Value(_) => ErrorKind::InvalidInput,
-            Error::Os(errno::EBADF) => ErrorKind::BrokenPipe,
-            Error::Cancelled => ErrorKind::Interrupted,
-            _ => ErrorKind::Other,
-        }
-    }
-}
 
 impl embedded_io::ErrorType for Stream {
     type Error = IoError;

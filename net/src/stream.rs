@@ -4,6 +4,9 @@
 //! and the server callback hand out two handles of the same stream, the "reader" and the
 //! "writer", as MicroPython does; any handle can do anything.
 //!
+//! Layer 5 of the crate (see the crate docs): a stream sits on a `tcp` connection or on a
+//! `tls` pump; `nal`, `client` and `server` sit on it, and nothing below it uses it.
+//!
 //! # Buffers and the two directions
 //! Each stream has a read buffer and a write buffer, both owned by the stream, not by the
 //! futures that use them:
@@ -54,6 +57,7 @@ use core::future::poll_fn;
 use core::net::{SocketAddr, SocketAddrV4};
 use core::task::{ready, Context, Poll};
 
+use crate::buf::Buf;
 use crate::rt::{self, Error, Result};
 use crate::select::{select, Either};
 use crate::tcp::Conn;
@@ -62,57 +66,11 @@ use crate::tls::TlsHandle;
 /// The largest single allocation a `read(n)` makes, whatever `n` is.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Keep-alive interval of new connections, ms: an idle connection sends a probe this often.
-pub const DEFAULT_KEEPALIVE_MS: u32 = 30_000;
-/// Peer timeout of new connections, ms: a peer silent this long ends the connection
-/// (`OSError(ETIMEDOUT)`); with the keep-alive above that is four unanswered probes.
-pub const DEFAULT_PEER_TIMEOUT_MS: u32 = 120_000;
+pub use crate::tcp::{DEFAULT_KEEPALIVE_MS, DEFAULT_PEER_TIMEOUT_MS};
+
 /// Send timeout of new streams, ms: a `drain` that moves no byte this long fails with
 /// `OSError(ETIMEDOUT)` and resets the connection.
 pub const DEFAULT_SEND_TIMEOUT_MS: u32 = 120_000;
-
-/// A byte queue with a moving start (cheap consumption from the front).
-#[derive(Default)]
-pub(crate) struct Buf {
-    data: Vec<u8>,
-    start: usize,
-}
-
-impl Buf {
-    pub(crate) fn len(&self) -> usize {
-        self.data.len() - self.start
-    }
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    pub(crate) fn as_slice(&self) -> &[u8] {
-        &self.data[self.start..]
-    }
-    pub(crate) fn extend(&mut self, b: &[u8]) {
-        if self.start > 0 && self.start >= self.data.len() / 2 {
-            self.data.drain(..self.start);
-            self.start = 0;
-        }
-        self.data.extend_from_slice(b);
-    }
-    pub(crate) fn consume(&mut self, n: usize) {
-        self.start += n.min(self.len());
-        if self.start == self.data.len() {
-            self.data.clear();
-            self.start = 0;
-        }
-    }
-    pub(crate) fn take(&mut self, n: usize) -> Vec<u8> {
-        let n = n.min(self.len());
-        let v = self.data[self.start..self.start + n].to_vec();
-        self.consume(n);
-        v
-    }
-    pub(crate) fn clear(&mut self) {
-        self.data.clear();
-        self.start = 0;
-    }
-}
 
 /// What carries the bytes.
 pub(crate) enum Transport {
@@ -725,28 +683,5 @@ impl Stream {
             wb.consume(n);
         }
         Poll::Ready(Ok(()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Buf;
-
-    #[test]
-    fn buf_consumes_from_the_front_and_compacts() {
-        let mut b = Buf::default();
-        b.extend(b"hello world");
-        assert_eq!(b.take(6), b"hello ");
-        assert_eq!(b.as_slice(), b"world");
-        b.extend(b"!");
-        assert_eq!(b.len(), 6);
-        b.consume(100);
-        assert!(b.is_empty());
-        for i in 0..1000u32 {
-            b.extend(&i.to_le_bytes());
-            b.consume(2);
-        }
-        assert_eq!(b.len(), 2000);
-        assert!(b.data.len() <= 4000, "the consumed prefix is reclaimed");
     }
 }

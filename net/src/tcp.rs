@@ -6,6 +6,9 @@
 //! driver when they changed something smoltcp must transmit. Each direction has its own
 //! waker, which is what lets one task read while another writes.
 //!
+//! Layer 3 of the crate (see the crate docs): it uses only the stack and the runtime seam;
+//! `tls` and `stream` are built on it.
+//!
 //! Errors: a reset from the peer is `OSError(ECONNRESET)` (smoltcp drops to CLOSED without
 //! having seen a FIN); an operation after our own abort is `OSError(EBADF)`; a write after
 //! `close()` is `OSError(EBADF)`; an operation on a connection that the link took down
@@ -13,7 +16,7 @@
 //!
 //! # Liveness
 //! Every established connection gets smoltcp's keep-alive and timeout
-//! ([`crate::stream::DEFAULT_KEEPALIVE_MS`], [`crate::stream::DEFAULT_PEER_TIMEOUT_MS`]),
+//! ([`DEFAULT_KEEPALIVE_MS`], [`DEFAULT_PEER_TIMEOUT_MS`], re-exported by `stream`),
 //! **armed only while the transmit buffer holds data** (queued or in flight, which
 //! includes a zero window with data waiting): an idle connection sends nothing and sets no
 //! timer, because a cellular link pays for every packet and every radio wake-up. The
@@ -50,6 +53,12 @@ use smoltcp::wire::{IpAddress, IpEndpoint};
 use crate::rt::{self, errno, Error, Result};
 use crate::select::{select, Either};
 use crate::stack::Core;
+
+/// Keep-alive interval of new connections, ms: an idle connection sends a probe this often.
+pub const DEFAULT_KEEPALIVE_MS: u32 = 30_000;
+/// Peer timeout of new connections, ms: a peer silent this long ends the connection
+/// (`OSError(ETIMEDOUT)`); with the keep-alive above that is four unanswered probes.
+pub const DEFAULT_PEER_TIMEOUT_MS: u32 = 120_000;
 
 /// An owned TCP connection.
 pub(crate) struct Conn {
@@ -105,10 +114,7 @@ impl Conn {
             armed: Cell::new(false),
             send_waiting: Cell::new(false),
         };
-        conn.set_liveness(
-            Some(crate::stream::DEFAULT_KEEPALIVE_MS),
-            Some(crate::stream::DEFAULT_PEER_TIMEOUT_MS),
-        );
+        conn.set_liveness(Some(DEFAULT_KEEPALIVE_MS), Some(DEFAULT_PEER_TIMEOUT_MS));
         Some(conn)
     }
 
@@ -190,10 +196,7 @@ impl Conn {
                     conn.local = v4(l);
                 }
                 conn.last_progress_us.set(conn.core.now_us());
-                conn.set_liveness(
-                    Some(crate::stream::DEFAULT_KEEPALIVE_MS),
-                    Some(crate::stream::DEFAULT_PEER_TIMEOUT_MS),
-                );
+                conn.set_liveness(Some(DEFAULT_KEEPALIVE_MS), Some(DEFAULT_PEER_TIMEOUT_MS));
                 Ok(conn)
             }
             Err(e) => {

@@ -10,6 +10,10 @@
 //! streams touch smoltcp's socket buffers, so every guarantee of `stream` holds for TLS
 //! too. A cancel of the user's task never reaches the pump.
 //!
+//! Layer 4 of the crate (see the crate docs): the pump uses a `tcp` connection, the
+//! stack, the shared byte queue and [`IoError`](crate::nal::IoError) (both in the bottom
+//! layer); `stream` is built on it and it uses no `stream` or `nal` item.
+//!
 //! Supported: TLS 1.3, AES-128-GCM-SHA256, P-256 key exchange, ECDSA P-256 server
 //! certificates (what `embedded-tls` 0.19 offers without an allocator-heavy RSA backend).
 //! Server certificates are verified against [`TlsClientConfig::ca_der`] when it is set,

@@ -17,10 +17,10 @@ use rand_chacha::ChaCha20Rng;
 
 use super::guard::RecordGuard;
 use super::TlsClientConfig;
-use crate::nal::IoError;
+use crate::buf::Buf;
+use crate::io_error::IoError;
 use crate::rt::{self, errno, Error, Result};
 use crate::stack::Core;
-use crate::stream::Buf;
 use crate::tcp::Conn;
 
 /// Plaintext bytes queued per direction between a stream and its pump task.
