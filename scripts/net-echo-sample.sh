@@ -4,19 +4,15 @@
 # the namespace on exit. Needs root and /dev/net/tun (prints SKIP otherwise); ~10 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "$(id -u)" != 0 ] || [ ! -e /dev/net/tun ]; then
+. scripts/tap-netns.sh
+if ! tapns_ok; then
     echo "SKIP net-echo-sample: needs root and /dev/net/tun"; exit 0
 fi
 scripts/net-deps.sh
 cargo build -q -p echo_server
 BIN=${CARGO_TARGET_DIR:-$(pwd)/target}/debug/echo_server
 NS=uanet-sample-$$
-trap 'ip netns del "$NS" 2>/dev/null || true' EXIT
-ip netns add "$NS"
-ip -n "$NS" link set lo up
-ip -n "$NS" tuntap add dev tap0 mode tap
-ip -n "$NS" addr add 192.168.69.100/24 dev tap0
-ip -n "$NS" link set tap0 up
+tapns_up "$NS"
 ip netns exec "$NS" "$BIN" --tap tap0 --ip 192.168.69.1 --port 7000 --seconds 20 &
 SRV=$!
 timeout 60 ip netns exec "$NS" python3 - <<'PY'
