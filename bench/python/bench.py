@@ -40,6 +40,7 @@ class Params:
             self.timer_tasks, self.timer_max_ms = 100, 20
             self.wake_iters = 100
             self.lock_tasks, self.lock_total = 10, 1000
+            self.queue_rounds = 1000
         else:
             self.reps = 5
             self.spawn_tasks = 10_000
@@ -48,6 +49,7 @@ class Params:
             self.timer_tasks, self.timer_max_ms = 10_000, 1000
             self.wake_iters = 10_000
             self.lock_tasks, self.lock_total = 10, 100_000
+            self.queue_rounds = 100_000
         self.wake_gap_s = 50e-6
         if "--reps" in argv:
             self.reps = int(argv[argv.index("--reps") + 1])
@@ -193,6 +195,22 @@ async def lock(tasks, total):
     return elapsed
 
 
+async def queue_round_trip(rounds):
+    there, back = asyncio.Queue(1), asyncio.Queue(1)
+
+    async def echo():
+        for _ in range(rounds):
+            await back.put(await there.get())
+
+    t0 = time.perf_counter_ns()
+    e = asyncio.create_task(echo())
+    for i in range(rounds):
+        await there.put(i)
+        assert await back.get() == i
+    await e
+    return time.perf_counter_ns() - t0
+
+
 async def task_bytes(n):
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
@@ -245,6 +263,9 @@ def main(argv):
         if p.runs("lock"):
             progress("lock")
             m["lock_ns"] = median_of(p.reps, lambda: lock(p.lock_tasks, p.lock_total)) / p.lock_total
+        if p.runs("queue"):
+            progress("queue round trip")
+            m["queue_ns"] = median_of(p.reps, lambda: queue_round_trip(p.queue_rounds)) / p.queue_rounds
         if p.runs("memory"):
             progress("memory")
             m["task_bytes"] = asyncio.run(task_bytes(n))

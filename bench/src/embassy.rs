@@ -2,7 +2,8 @@
 //! allocated tasks (`#[embassy_executor::task(pool_size = N)]`), `embassy_futures::yield_now`,
 //! `embassy_sync::signal::Signal` and `embassy_sync::mutex::Mutex` (`NoopRawMutex` between
 //! tasks of one executor, `CriticalSectionRawMutex` when another thread signals),
-//! `embassy_time::Timer` with the std time driver.
+//! `embassy_time::Timer` with the std time driver, `embassy_sync::channel::Channel` (a
+//! `CriticalSectionRawMutex` one where an ISR or a thread may send).
 //!
 //! Embassy tasks have no join handle and return `()`, so completion is counted down in a
 //! [`Ctx`] shared by reference and the main task waits for a `Signal`.
@@ -13,11 +14,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use embassy_executor::{raw::TaskStorage, Spawner};
 use embassy_futures::yield_now;
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
+use embassy_sync::channel::Channel;
 use embassy_sync::mutex::Mutex;
 use embassy_sync::signal::Signal;
 use embassy_time::Timer;
@@ -141,6 +144,27 @@ pub fn run_all(name: &str, p: &Params) -> Metrics {
         m.put("lock_ns", measure::per_op_ns(d, total));
     }
 
+    if p.runs("queue") {
+        measure::progress(name, "queue round trip");
+        let rounds = p.queue_rounds;
+        let d = measure::median_of(p.reps, || {
+            let ctx = run_workload(|s, ctx| s.spawn(queue_main(s, rounds, ctx).expect("spawn")));
+            ctx.elapsed.get()
+        });
+        m.put("queue_ns", measure::per_op_ns(d, rounds));
+        let d = measure::median_of(p.reps, || {
+            let ctx = run_workload(|s, ctx| s.spawn(xqueue_rt_main(s, rounds, ctx).expect("spawn")));
+            ctx.elapsed.get()
+        });
+        m.put("xqueue_rt_ns", measure::per_op_ns(d, rounds));
+    }
+
+    if p.runs("xqueue") {
+        measure::progress(name, "queue from an OS thread");
+        let d = measure::median_of(p.reps, || xqueue_thread(p.xqueue_items));
+        m.put("xqueue_thread_ns", measure::per_op_ns(d, p.xqueue_items));
+    }
+
     if p.runs("memory") {
         // Embassy tasks are static: each pool slot is a `TaskStorage<F>` in .bss, reserved
         // whether or not the task runs. Report that slot's size for the trivial task.
@@ -159,6 +183,74 @@ pub fn run_all(name: &str, p: &Params) -> Metrics {
 /// Workload 1 (all alive) once, for the peak-RSS child.
 pub fn run_rss(p: &Params) {
     spawn_alive(p.spawn_tasks);
+}
+
+/// Workload 8's channels: between tasks of one executor, and the cross-context kind.
+type LocalChannel = Channel<NoopRawMutex, usize, 1>;
+type SharedChannel = Channel<CriticalSectionRawMutex, usize, 1>;
+
+#[embassy_executor::task]
+async fn queue_echo(rounds: usize, there: &'static LocalChannel, back: &'static LocalChannel) {
+    for _ in 0..rounds {
+        let v = there.receive().await;
+        back.send(v).await;
+    }
+}
+
+#[embassy_executor::task]
+async fn queue_main(spawner: Spawner, rounds: usize, ctx: &'static Ctx) {
+    let there = leak(Channel::new());
+    let back = leak(Channel::new());
+    let t0 = Instant::now();
+    spawner.spawn(queue_echo(rounds, there, back).expect("spawn"));
+    for i in 0..rounds {
+        there.send(i).await;
+        assert_eq!(back.receive().await, i);
+    }
+    ctx.finish(t0);
+}
+
+#[embassy_executor::task]
+async fn xqueue_echo(rounds: usize, there: &'static SharedChannel, back: &'static SharedChannel) {
+    for _ in 0..rounds {
+        let v = there.receive().await;
+        back.try_send(v).expect("room");
+    }
+}
+
+#[embassy_executor::task]
+async fn xqueue_rt_main(spawner: Spawner, rounds: usize, ctx: &'static Ctx) {
+    let there = leak(Channel::new());
+    let back = leak(Channel::new());
+    let t0 = Instant::now();
+    spawner.spawn(xqueue_echo(rounds, there, back).expect("spawn"));
+    for i in 0..rounds {
+        there.try_send(i).expect("room");
+        assert_eq!(back.receive().await, i);
+    }
+    ctx.finish(t0);
+}
+
+/// Workload 9's channel: an OS thread sends, a task receives.
+type ThreadChannel = Channel<CriticalSectionRawMutex, usize, { measure::XQUEUE_CAPACITY }>;
+
+fn xqueue_thread(items: usize) -> Duration {
+    let q: &'static ThreadChannel = leak(Channel::new());
+    let go: &'static AtomicBool = leak(AtomicBool::new(false));
+    let producer = std::thread::spawn(move || measure::produce(items, go, |i| q.try_send(i).is_ok()));
+    let ctx = run_workload(|s, ctx| s.spawn(xqueue_thread_main(items, q, go, ctx).expect("spawn")));
+    producer.join().expect("producer thread");
+    ctx.elapsed.get()
+}
+
+#[embassy_executor::task]
+async fn xqueue_thread_main(items: usize, q: &'static ThreadChannel, go: &'static AtomicBool, ctx: &'static Ctx) {
+    let t0 = Instant::now();
+    go.store(true, Ordering::Release);
+    for i in 0..items {
+        assert_eq!(q.receive().await, i);
+    }
+    ctx.finish(t0);
 }
 
 fn storage_bytes<F: Future + 'static>(_future: &F) -> usize {

@@ -163,7 +163,8 @@ fn parent(args: &[String]) {
     } else {
         println!(
             "Median of {} runs x {} round(s); workloads: 1) {} tasks 2) {} tasks x {} yields 3) {} round trips \
-             4) {} timers 0..{} ms 5) {} wakes 6) {} tasks, {} acquires in total.",
+             4) {} timers 0..{} ms 5) {} wakes 6) {} tasks, {} acquires in total 8) {} queue round trips \
+             9) {} items from a thread.",
             p.reps,
             rounds,
             p.spawn_tasks,
@@ -174,7 +175,9 @@ fn parent(args: &[String]) {
             p.timer_max_ms,
             p.wake_iters,
             p.lock_tasks,
-            p.lock_total
+            p.lock_total,
+            p.queue_rounds,
+            p.xqueue_items
         );
     }
     println!("Machine: {}", report::machine());

@@ -11,7 +11,7 @@
 
 #![allow(dead_code)] // each of the two binaries uses a different subset
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Workload sizes. `full()` is issue 6's definition; `quick()` is the CI smoke pass: every
@@ -38,12 +38,22 @@ pub struct Params {
     /// Workload 6: tasks contending for one lock, and acquire/release pairs in total.
     pub lock_tasks: usize,
     pub lock_total: usize,
+    /// Workload 8: put/get round trips between two tasks through two queues of capacity 1.
+    pub queue_rounds: usize,
+    /// Workload 9: items an OS thread sends into the loop through a queue of
+    /// [`XQUEUE_CAPACITY`].
+    pub xqueue_items: usize,
     /// `--workloads a,b`: run only these (names in [`WORKLOADS`]); `None` runs all.
     pub workloads: Option<Vec<String>>,
 }
 
 /// Workload names for `--workloads`, in the order they run.
-pub const WORKLOADS: &[&str] = &["spawn", "yield", "pingpong", "timers", "xwake", "lock", "memory"];
+pub const WORKLOADS: &[&str] = &[
+    "spawn", "yield", "pingpong", "timers", "xwake", "lock", "queue", "xqueue", "memory",
+];
+
+/// Workload 9's queue capacity, the same for every runtime.
+pub const XQUEUE_CAPACITY: usize = 64;
 
 impl Params {
     /// Issue 6's sizes.
@@ -61,6 +71,8 @@ impl Params {
             wake_gap: Duration::from_micros(50),
             lock_tasks: 10,
             lock_total: 100_000,
+            queue_rounds: 100_000,
+            xqueue_items: 100_000,
             workloads: None,
         }
     }
@@ -80,6 +92,8 @@ impl Params {
             wake_gap: Duration::from_micros(50),
             lock_tasks: 10,
             lock_total: 1000,
+            queue_rounds: 1000,
+            xqueue_items: 1000,
             workloads: None,
         }
     }
@@ -227,6 +241,27 @@ impl WakeProbe {
         let lat = now.saturating_sub(self.stamp_ns.load(Ordering::Acquire));
         self.acked.fetch_add(1, Ordering::Release);
         lat
+    }
+}
+
+/// Workload 9's producer, an OS thread standing for an interrupt handler: waits for `go`
+/// (set by the consuming task when its clock starts), then sends `0..items` with `try_send`
+/// (true when sent), spinning while the queue is full and yielding the CPU every 64 tries so
+/// the loop thread gets one on a loaded machine.
+pub fn produce(items: usize, go: &AtomicBool, mut try_send: impl FnMut(usize) -> bool) {
+    while !go.load(Ordering::Acquire) {
+        std::thread::yield_now();
+    }
+    for i in 0..items {
+        let mut tries = 0u32;
+        while !try_send(i) {
+            tries = tries.wrapping_add(1);
+            if tries % 64 == 0 {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
     }
 }
 

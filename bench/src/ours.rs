@@ -1,13 +1,16 @@
 //! The workloads on our runtime (`uasyncio`, std port), written the way the seed's asyncio
 //! programs are: `create_task` + awaiting the `Task`, `sleep_ms(0)` to yield, two `Event`s,
-//! `Lock`, a static `ThreadSafeFlag` set from another thread, `sleep_ms` timers.
+//! `Lock`, a static `ThreadSafeFlag` set from another thread, `sleep_ms` timers, `Queue`
+//! between tasks and `ThreadSafeQueue` from another thread.
 //! A fresh `run` (a fresh loop) per repetition.
 
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use uasyncio::{create_task, sleep_ms, Event, Lock, ThreadSafeFlag};
+use uasyncio::{create_task, sleep_ms, Error, Event, Lock, Queue, ThreadSafeFlag, ThreadSafeQueue};
 
 use crate::alloc_count;
 use crate::measure::{self, Metrics, Params, WakeProbe};
@@ -60,6 +63,20 @@ pub fn run_all(p: &Params) -> Metrics {
         measure::progress(NAME, "lock");
         let d = measure::median_of(p.reps, || run(lock(p.lock_tasks, p.lock_total)));
         m.put("lock_ns", measure::per_op_ns(d, p.lock_total));
+    }
+
+    if p.runs("queue") {
+        measure::progress(NAME, "queue round trip");
+        let d = measure::median_of(p.reps, || run(queue_round_trip(p.queue_rounds)));
+        m.put("queue_ns", measure::per_op_ns(d, p.queue_rounds));
+        let d = measure::median_of(p.reps, || run(xqueue_round_trip(p.queue_rounds)));
+        m.put("xqueue_rt_ns", measure::per_op_ns(d, p.queue_rounds));
+    }
+
+    if p.runs("xqueue") {
+        measure::progress(NAME, "queue from an OS thread");
+        let d = measure::median_of(p.reps, || xqueue_thread(p.xqueue_items));
+        m.put("xqueue_thread_ns", measure::per_op_ns(d, p.xqueue_items));
     }
 
     if p.runs("memory") {
@@ -196,6 +213,73 @@ async fn lock(tasks: usize, total: usize) -> uasyncio::Result<Duration> {
     let elapsed = t0.elapsed();
     assert_eq!(count.get(), per_task * tasks);
     Ok(elapsed)
+}
+
+/// Workload 8, task to task: an item there and back through two `Queue`s of capacity 1.
+async fn queue_round_trip(rounds: usize) -> uasyncio::Result<Duration> {
+    let there = Rc::new(Queue::new(1));
+    let back = Rc::new(Queue::new(1));
+    let t0 = Instant::now();
+    let echo = {
+        let (there, back) = (there.clone(), back.clone());
+        create_task(async move {
+            for _ in 0..rounds {
+                let v = there.get().await?;
+                back.put(v).await?;
+            }
+            Ok(())
+        })
+    };
+    for i in 0..rounds {
+        there.put(i).await?;
+        assert_eq!(back.get().await?, i);
+    }
+    echo.await?;
+    Ok(t0.elapsed())
+}
+
+/// Workload 8, cross-context queue: the same through two `ThreadSafeQueue`s of capacity 1.
+async fn xqueue_round_trip(rounds: usize) -> uasyncio::Result<Duration> {
+    let closed = || Error::runtime("queue closed");
+    let there = Rc::new(ThreadSafeQueue::new(1)?);
+    let back = Rc::new(ThreadSafeQueue::new(1)?);
+    let t0 = Instant::now();
+    let echo = {
+        let (there, back) = (there.clone(), back.clone());
+        create_task(async move {
+            for _ in 0..rounds {
+                let v = there.recv().await?.ok_or_else(closed)?;
+                back.try_send(v)?;
+            }
+            Ok(())
+        })
+    };
+    for i in 0..rounds {
+        there.try_send(i)?;
+        assert_eq!(back.recv().await?.ok_or_else(closed)?, i);
+    }
+    echo.await?;
+    Ok(t0.elapsed())
+}
+
+/// Workload 9: an OS thread sends `items` into a `ThreadSafeQueue`; the main task receives.
+fn xqueue_thread(items: usize) -> Duration {
+    let q = Arc::new(ThreadSafeQueue::new(measure::XQUEUE_CAPACITY).expect("ThreadSafeQueue::new"));
+    let go = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let (q, go) = (q.clone(), go.clone());
+        std::thread::spawn(move || measure::produce(items, &go, |i| q.try_send(i).is_ok()))
+    };
+    let d = run(async move {
+        let t0 = Instant::now();
+        go.store(true, Ordering::Release);
+        for i in 0..items {
+            assert_eq!(q.recv().await?, Some(i));
+        }
+        Ok(t0.elapsed())
+    });
+    producer.join().expect("producer thread");
+    d
 }
 
 async fn task_bytes(n: usize) -> uasyncio::Result<f64> {

@@ -1,13 +1,15 @@
 //! The workloads on tokio's current-thread runtime, written the way a tokio user would:
-//! `tokio::spawn` + `JoinHandle`, `yield_now`, `Notify`, `tokio::sync::Mutex`, `tokio::time`.
+//! `tokio::spawn` + `JoinHandle`, `yield_now`, `Notify`, `tokio::sync::Mutex`, `tokio::time`,
+//! bounded `tokio::sync::mpsc` channels.
 //! The runtime is built as `#[tokio::main(flavor = "current_thread")]` builds it (all drivers
 //! enabled), a fresh one per repetition.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::{mpsc, Mutex, Notify};
 
 use crate::alloc_count;
 use crate::measure::{self, Metrics, Params, WakeProbe};
@@ -64,6 +66,20 @@ pub fn run_all(p: &Params) -> Metrics {
         measure::progress(NAME, "lock");
         let d = measure::median_of(p.reps, || block_on(lock(p.lock_tasks, p.lock_total)));
         m.put("lock_ns", measure::per_op_ns(d, p.lock_total));
+    }
+
+    if p.runs("queue") {
+        measure::progress(NAME, "queue round trip");
+        let d = measure::median_of(p.reps, || block_on(queue_round_trip(p.queue_rounds, false)));
+        m.put("queue_ns", measure::per_op_ns(d, p.queue_rounds));
+        let d = measure::median_of(p.reps, || block_on(queue_round_trip(p.queue_rounds, true)));
+        m.put("xqueue_rt_ns", measure::per_op_ns(d, p.queue_rounds));
+    }
+
+    if p.runs("xqueue") {
+        measure::progress(NAME, "queue from an OS thread");
+        let d = measure::median_of(p.reps, || xqueue_thread(p.xqueue_items));
+        m.put("xqueue_thread_ns", measure::per_op_ns(d, p.xqueue_items));
     }
 
     if p.runs("memory") {
@@ -194,6 +210,54 @@ async fn lock(tasks: usize, total: usize) -> Duration {
     let elapsed = t0.elapsed();
     assert_eq!(*mutex.lock().await, per_task * tasks);
     elapsed
+}
+
+/// Workload 8: an item there and back through two `mpsc::channel(1)`s; `try_send` for the
+/// cross-context row (always room: the other side took the previous item), `send` otherwise.
+async fn queue_round_trip(rounds: usize, try_send: bool) -> Duration {
+    let (there_tx, mut there_rx) = mpsc::channel(1);
+    let (back_tx, mut back_rx) = mpsc::channel(1);
+    let t0 = Instant::now();
+    let echo = tokio::spawn(async move {
+        for _ in 0..rounds {
+            let v = there_rx.recv().await.expect("open");
+            if try_send {
+                back_tx.try_send(v).expect("room");
+            } else {
+                back_tx.send(v).await.expect("open");
+            }
+        }
+    });
+    for i in 0..rounds {
+        if try_send {
+            there_tx.try_send(i).expect("room");
+        } else {
+            there_tx.send(i).await.expect("open");
+        }
+        assert_eq!(back_rx.recv().await, Some(i));
+    }
+    echo.await.expect("task");
+    t0.elapsed()
+}
+
+/// Workload 9: an OS thread sends `items` into an `mpsc` channel; the main task receives.
+fn xqueue_thread(items: usize) -> Duration {
+    let (tx, mut rx) = mpsc::channel(measure::XQUEUE_CAPACITY);
+    let go = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let go = go.clone();
+        std::thread::spawn(move || measure::produce(items, &go, |i| tx.try_send(i).is_ok()))
+    };
+    let d = block_on(async move {
+        let t0 = Instant::now();
+        go.store(true, Ordering::Release);
+        for i in 0..items {
+            assert_eq!(rx.recv().await, Some(i));
+        }
+        t0.elapsed()
+    });
+    producer.join().expect("producer thread");
+    d
 }
 
 async fn task_bytes(n: usize) -> f64 {
