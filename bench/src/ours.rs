@@ -38,6 +38,27 @@ pub fn run_all(p: &Params) -> Metrics {
         measure::progress(NAME, "yield");
         let d = measure::median_of(p.reps, || run(yields(p.yield_tasks, p.yields_per_task)));
         m.put("yield_ns", measure::per_op_ns(d, p.yield_tasks * p.yields_per_task));
+        // What looking costs: the same with the poll timer on, then with the timeline
+        // recorded (room for every event, so none is dropped).
+        let switches = p.yield_tasks * p.yields_per_task;
+        let (tasks, per_task) = (p.yield_tasks, p.yields_per_task);
+        let d = measure::median_of(p.reps, || {
+            run(async move {
+                uasyncio::get_event_loop().measure_polls(true);
+                yields(tasks, per_task).await
+            })
+        });
+        m.put("yield_timed_ns", measure::per_op_ns(d, switches));
+        let d = measure::median_of(p.reps, || {
+            run(async move {
+                let lp = uasyncio::get_event_loop();
+                lp.start_trace(2 * switches + 4 * tasks + 16);
+                let d = yields(tasks, per_task).await;
+                drop(lp.stop_trace());
+                d
+            })
+        });
+        m.put("yield_traced_ns", measure::per_op_ns(d, switches));
     }
 
     if p.runs("pingpong") {

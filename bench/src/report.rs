@@ -18,6 +18,8 @@ pub const ROWS: &[(&str, &str)] = &[
     ("spawn_alive_ns", "1 spawn+complete, all alive (ns/task)"),
     ("spawn_serial_ns", "1 spawn+complete, one at a time (ns/task)"),
     ("yield_ns", "2 yield (ns/switch)"),
+    ("yield_timed_ns", "2 yield, ours with poll timing on"),
+    ("yield_traced_ns", "2 yield, ours recording a trace"),
     ("pingpong_ns", "3 event ping-pong (ns/round trip)"),
     ("timer_cpu_ns", "4 timers: CPU time (ns/timer)"),
     ("timer_late_p50_us", "4 timers: lateness p50 (us)"),
@@ -47,6 +49,10 @@ pub const NOTES: &[&str] = &[
     "Row 5: another OS thread sets the flag (ours: ThreadSafeFlag; tokio: Notify; embassy: \
      Signal<CriticalSectionRawMutex>; CPython: call_soon_threadsafe(Event.set)) after a 50 us \
      pause, so the loop is idle; latency = stamp before set to the woken task's first instruction.",
+    "Row 2, timing and trace: ours only, to compare with row 2 (recorder off): the same yields with \
+     Loop::measure_polls(true) (two clock reads per poll), then with Loop::start_trace recording \
+     every run slice (clock reads plus one event stored per poll). The rtos-trace hooks are a \
+     cargo feature: off, they are not compiled in.",
     "Row 6: each holder yields once while holding the lock, so the other tasks queue behind it \
      (the row includes that yield).",
     "Row 8: two tasks, two queues of capacity 1, an item there and back per round trip. Task to task: \
