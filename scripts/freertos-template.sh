@@ -104,7 +104,7 @@ for t in "${targets[@]}"; do
             printf '%s\n' "$out"
             check_output "posix: run" "$rc" "$out"
         else
-            tail -40 "$WORK/cfg-posix.log" "$WORK/build-posix.log"; result "posix: build" 0
+            tail -n 40 "$WORK/cfg-posix.log" "$WORK/build-posix.log"; result "posix: build" 0
         fi
         ;;
     mps2-an385|microbit)
@@ -121,7 +121,7 @@ for t in "${targets[@]}"; do
             printf '%s\n' "$out"
             check_output "$t: run" "$rc" "$out"
         else
-            tail -40 "$WORK/cfg-$t.log" "$WORK/build-$t.log"; result "$t: build" 0
+            tail -n 40 "$WORK/cfg-$t.log" "$WORK/build-$t.log"; result "$t: build" 0
         fi
         ;;
     bad-config)

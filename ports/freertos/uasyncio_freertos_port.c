@@ -503,6 +503,19 @@ __attribute__( ( weak ) ) void uasyncio_panic_hook( const char * msg, size_t len
     ( void ) len;
 }
 
+#if UASYNCIO_POSIX
+/* The POSIX simulator builds the Rust part for a hosted Linux target, whose precompiled core
+ * and alloc carry unwind tables naming Rust's personality routine. Panics abort
+ * (panic = "abort"), so it is never called, and LTO usually drops every reference; but not
+ * for every crate version (seen with the crates resolved on 2026-12-05: "undefined reference
+ * to `rust_eh_personality'"). This weak, never-called definition satisfies the linker
+ * whatever the application's crates are; one of the application's own wins over it. Bare-metal
+ * Rust targets have no such reference. */
+__attribute__( ( weak ) ) void rust_eh_personality( void )
+{
+}
+#endif
+
 void uasyncio_rtos_panic_mask( void )
 {
     taskDISABLE_INTERRUPTS();
