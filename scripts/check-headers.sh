@@ -62,7 +62,7 @@ for cc in "${compilers[@]}"; do
         externs --cc "$cc" --label "freertos port ($cc)" --rust rtos-shims/src/freertos/*.rs \
         --header ports/freertos/uasyncio_freertos_port.h --context component/include/uasyncio.h \
         --c-only uasyncio_isr_enter --c-only uasyncio_isr_exit --c-only uasyncio_rtos_scheduler_running \
-        --external pvPortMalloc --external vPortFree
+        --external pvPortMalloc --external vPortFree --external pxCurrentTCB
 
     # uasyncio_ram_report: called by the shim at exit and by Rust samples, defined by the shim.
     # uasyncio_shim_num_coop_priorities: nothing calls it (yet); listed so the check stays green.

@@ -35,6 +35,10 @@
 
 /* ---- configuration checks: what uasyncio needs from FreeRTOSConfig.h ---------------------- */
 
+#if defined( configNUMBER_OF_CORES ) && ( configNUMBER_OF_CORES != 1 )
+    #error "uasyncio's FreeRTOS port needs single-core FreeRTOS (configNUMBER_OF_CORES 1): it reads the running task from the kernel's pxCurrentTCB"
+#endif
+
 #if ( configSUPPORT_DYNAMIC_ALLOCATION != 1 )
     #error "uasyncio needs configSUPPORT_DYNAMIC_ALLOCATION 1 (tasks and the Rust heap use pvPortMalloc)"
 #endif

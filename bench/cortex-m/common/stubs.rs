@@ -35,6 +35,11 @@ static RESET_VECTOR: extern "C" fn() -> ! = Reset;
 #[no_mangle]
 static uasyncio_rtos_heap_alignment: usize = 8;
 
+/// The kernel's running-task pointer, which the port reads directly (a stand-in, as above).
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+static pxCurrentTCB: usize = 1;
+
 macro_rules! stubs {
     ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $val:expr;)*) => {
         $(

@@ -60,21 +60,32 @@ mod imp {
     unsafe impl Sync for Slot {}
 
     static SLOT: Slot = Slot {
-        owner: AtomicUsize::new(0),
+        owner: AtomicUsize::new(NO_OWNER),
         state: AtomicU8::new(EMPTY),
         core: UnsafeCell::new(None),
     };
 
-    fn is_owner() -> bool {
-        !rtos_shims::in_isr() && SLOT.owner.load(Ordering::Acquire) == rtos_shims::current_thread_id()
-    }
+    /// `owner` before any loop exists: no context has this identity (task handles are
+    /// pointers; `rtos_shims` reports 1 before the scheduler starts and `usize::MAX` in an
+    /// interrupt handler).
+    const NO_OWNER: usize = 0;
 
+    /// The loop's fast path, taken on every loop-local access (a wake, a cancellation check, a
+    /// spawn): an interrupt check, one load and one identity query. (An interrupt handler
+    /// must never match: on Zephyr `current_thread_id` there is the interrupted thread's.)
+    ///
+    /// `owner` alone decides, without looking at `state`: it is stored once, by the thread
+    /// that initialised `core`, after `core` was written and before `state` became READY, and
+    /// never changes again. A caller whose identity equals it is that thread (or a task
+    /// created later in the same TCB memory after the owner was deleted, which the `Acquire`
+    /// load makes see `core` complete).
     pub(crate) fn try_with<R>(f: impl FnOnce(&LoopCore) -> R) -> Option<R> {
-        if SLOT.state.load(Ordering::Acquire) != READY || !is_owner() {
+        if rtos_shims::in_isr() || SLOT.owner.load(Ordering::Acquire) != rtos_shims::current_thread_id() {
             return None;
         }
-        // SAFETY: READY and we are the owner thread: nobody else reads or writes `core`, and
-        // it is never written again after initialisation.
+        // SAFETY: the caller is the owner thread (the argument above): `core` was written
+        // before `owner` was stored (Release, loaded with Acquire), is never written again,
+        // and no other context reads it, since every access comes through this check.
         unsafe { (*SLOT.core.get()).as_ref() }.map(f)
     }
 

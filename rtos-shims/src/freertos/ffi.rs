@@ -48,6 +48,12 @@ extern "C" {
     pub(crate) fn uasyncio_rtos_current_task() -> *mut c_void;
     pub(crate) fn uasyncio_rtos_thread_id() -> usize;
 
+    /// The running task's TCB: the kernel's own global (tasks.c, FreeRTOS V11 with
+    /// `configNUMBER_OF_CORES == 1`, which the C port checks), exactly what
+    /// `xTaskGetCurrentTaskHandle()` returns there. Read directly because the loop asks for
+    /// its thread's identity on every loop-local access: two loads instead of two calls.
+    pub(crate) static pxCurrentTCB: *mut c_void;
+
     pub(crate) fn uasyncio_rtos_task_create(
         name: *const c_char,
         name_len: usize,

@@ -21,7 +21,10 @@ pub fn in_isr() -> bool {
     {
         let ipsr: u32;
         // SAFETY: reading IPSR has no side effects; it is readable in every mode on M-profile.
-        unsafe { core::arch::asm!("mrs {}, IPSR", out(reg) ipsr, options(nomem, nostack, preserves_flags)) };
+        // `pure`: within one execution context (a task, or one handler) IPSR reads the same
+        // every time (an interrupt that comes in between returns to the same state), so the
+        // compiler may merge repeated reads.
+        unsafe { core::arch::asm!("mrs {}, IPSR", out(reg) ipsr, options(pure, nomem, nostack, preserves_flags)) };
         ipsr & 0x1FF != 0
     }
     #[cfg(not(all(target_arch = "arm", target_os = "none")))]
@@ -40,17 +43,20 @@ static SCHEDULER_STARTED: AtomicBool = AtomicBool::new(false);
 /// handler `usize::MAX`, before the scheduler starts `1`: neither is ever a task handle.
 ///
 /// The loop calls this on every access to its thread-local half (a wake, a spawn, a
-/// cancellation check), so it is kept short: once the scheduler is known to run, one call
-/// that returns the current handle.
+/// cancellation check), so it is kept short: once the scheduler is known to run, a read of
+/// the kernel's `pxCurrentTCB` (no call).
 #[inline]
 pub fn current_thread_id() -> usize {
     if in_isr() {
         return INTERRUPT;
     }
     if SCHEDULER_STARTED.load(Ordering::Relaxed) {
-        // SAFETY: a plain C call with no arguments; in task context it returns the running
-        // task's handle (the scheduler runs, so that is the caller).
-        return unsafe { ffi::uasyncio_rtos_current_task() } as usize;
+        // SAFETY: `pxCurrentTCB` is a word-sized kernel global that lives for the whole
+        // program; a volatile read of it is what `xTaskGetCurrentTaskHandle()` does. In task
+        // context it is the running task's handle (the scheduler runs, so that is the
+        // caller): the kernel changes it only in a context switch, which completes before this
+        // task runs again, so the caller always reads its own handle.
+        return unsafe { core::ptr::read_volatile(core::ptr::addr_of!(ffi::pxCurrentTCB)) } as usize;
     }
     // SAFETY: a plain C call with no arguments (it repeats the ISR check, then asks the
     // scheduler state and the current handle).
