@@ -61,14 +61,18 @@ pub fn poll_cancelled(cx: &mut Context<'_>) -> bool {
 /// uasyncio::run(wait_modem).unwrap();
 /// ```
 pub fn poll_cancelled_waiting(_cx: &mut Context<'_>, on: WaitingOn) -> bool {
-    scheduler::with_current(|task| {
-        let local = &task.local;
-        local.waiting.set(on as u8);
-        let pending = local.has(flag::CANCEL_PENDING);
-        if pending {
-            local.clear(flag::CANCEL_PENDING);
-        }
-        pending
-    })
-    .unwrap_or(false)
+    scheduler::with_current(|task| take_cancel(task, on)).unwrap_or(false)
+}
+
+/// The body of [`poll_cancelled_waiting`] for a caller that already holds the header of the
+/// task being polled (from `scheduler::with_current`, or `current_task_ptr` on the loop
+/// thread): records `on` and takes a pending cancel, without looking up the loop again.
+pub(crate) fn take_cancel(task: &crate::raw::Header, on: WaitingOn) -> bool {
+    let local = &task.local;
+    local.waiting.set(on as u8);
+    let pending = local.has(flag::CANCEL_PENDING);
+    if pending {
+        local.clear(flag::CANCEL_PENDING);
+    }
+    pending
 }

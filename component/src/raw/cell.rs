@@ -90,7 +90,8 @@ pub(crate) struct Vtable {
     /// A copy of the error, if the task finished with one that is still stored.
     pub(crate) error: unsafe fn(NonNull<Header>) -> Option<Error>,
     /// Frees the cell.
-    pub(crate) dealloc: unsafe fn(NonNull<Header>),
+    /// Frees the cell; `on_loop`: the caller runs on the loop's thread (see `drop_ref_on_loop`).
+    pub(crate) dealloc: unsafe fn(NonNull<Header>, bool),
 }
 
 /// What a suspended task waits on, as the runtime's awaitables record it for task dumps
@@ -388,7 +389,7 @@ unsafe fn error<F, T>(ptr: NonNull<Header>) -> Option<Error> {
     }
 }
 
-unsafe fn dealloc<F, T>(ptr: NonNull<Header>) {
+unsafe fn dealloc<F, T>(ptr: NonNull<Header>, on_loop: bool) {
     #[cfg(feature = "diagnostics")]
     LIVE_CELLS.fetch_sub(1, core::sync::atomic::Ordering::Relaxed);
     let cell = ptr.cast::<TaskCell<F, T>>().as_ptr();
@@ -400,8 +401,15 @@ unsafe fn dealloc<F, T>(ptr: NonNull<Header>) {
     // SAFETY: as above; every other field is dropped once, here.
     unsafe { ptr::drop_in_place(cell) };
     // SAFETY: the block came from this `Shared`'s cache with this layout (`allocate`), and
-    // its contents are dropped.
-    unsafe { shared.cells.give(cell.cast(), Layout::new::<TaskCell<F, T>>()) };
+    // its contents are dropped; `give_local` only when the caller vouched for the loop's
+    // thread.
+    unsafe {
+        if on_loop {
+            shared.cells.give_local(cell.cast(), Layout::new::<TaskCell<F, T>>());
+        } else {
+            shared.cells.give(cell.cast(), Layout::new::<TaskCell<F, T>>());
+        }
+    }
     drop(shared);
 }
 
@@ -419,6 +427,23 @@ pub(crate) fn inc_ref(ptr: NonNull<Header>) {
 /// # Safety
 /// The caller owns the reference it gives up and does not use `ptr` afterwards.
 pub(crate) unsafe fn drop_ref(ptr: NonNull<Header>) {
+    // SAFETY: the caller's contract is ours.
+    unsafe { drop_ref_in(ptr, false) }
+}
+
+/// [`drop_ref`] on the loop's thread: a freed cell goes straight to the loop's list of free
+/// blocks, without the cross-context push. `TaskRef` uses it: it is `!Send`, made and dropped
+/// on its task's loop thread only.
+///
+/// # Safety
+/// As [`drop_ref`], and the caller runs on the thread of the task's loop.
+pub(crate) unsafe fn drop_ref_on_loop(ptr: NonNull<Header>) {
+    // SAFETY: the caller's contract is ours.
+    unsafe { drop_ref_in(ptr, true) }
+}
+
+#[inline(always)]
+unsafe fn drop_ref_in(ptr: NonNull<Header>, on_loop: bool) {
     // SAFETY: the caller still owns a reference, so the header is alive here.
     let header = unsafe { ptr.as_ref() };
     if header.refs.fetch_sub(1, Ordering::Release) == 1 {
@@ -428,8 +453,8 @@ pub(crate) unsafe fn drop_ref(ptr: NonNull<Header>) {
         // (it does not model fences; std's `Arc` makes the same swap under TSan).
         header.refs.load(Ordering::Acquire);
         let dealloc = header.vtable.dealloc;
-        // SAFETY: that was the last reference.
-        unsafe { dealloc(ptr) };
+        // SAFETY: that was the last reference; `on_loop` is the caller's promise.
+        unsafe { dealloc(ptr, on_loop) };
     }
 }
 
@@ -531,8 +556,10 @@ impl Clone for TaskRef {
 
 impl Drop for TaskRef {
     fn drop(&mut self) {
-        // SAFETY: `self` owned one reference and is going away.
-        unsafe { drop_ref(self.ptr) };
+        // SAFETY: `self` owned one reference and is going away; a `TaskRef` is `!Send` and
+        // is only made on its task's loop thread (`current_task`, the loop's queues and
+        // registry, `Task` handles, all created there), so that is where it is dropped.
+        unsafe { drop_ref_on_loop(self.ptr) };
     }
 }
 

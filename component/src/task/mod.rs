@@ -26,10 +26,11 @@ use core::fmt;
 use core::future::Future;
 use core::marker::PhantomData;
 use core::pin::Pin;
+use core::ptr::NonNull;
 use core::task::{Context, Poll};
 
 use crate::error::{Error, Result};
-use crate::raw::flag;
+use crate::raw::{flag, Header};
 pub use crate::raw::{TaskRef, WaitingOn};
 use crate::scheduler;
 
@@ -161,6 +162,13 @@ impl<T> Task<T> {
     /// Poll for completion. `link` records this task as awaited by the current task, so that
     /// cancelling the current task is forwarded here.
     pub(crate) fn poll_join(&mut self, cx: &mut Context<'_>, link: bool) -> Poll<Result<T>> {
+        let cur = if link { scheduler::current_task_ptr() } else { None };
+        self.poll_join_from(cx, cur)
+    }
+
+    /// [`poll_join`](Self::poll_join) for a caller that already looked up the task being
+    /// polled (`cur`, from `scheduler::current_task_ptr` in this poll); `None` links nothing.
+    fn poll_join_from(&mut self, cx: &mut Context<'_>, cur: Option<NonNull<Header>>) -> Poll<Result<T>> {
         let local = self.raw.local();
         local.set(flag::AWAITED);
         if local.has(flag::FINISHED) {
@@ -168,8 +176,8 @@ impl<T> Task<T> {
             return Poll::Ready(self.take_result());
         }
         self.raw.set_join_waker(cx.waker());
-        if link && self.awaiter.is_none() {
-            if let Some(cur) = scheduler::current_task_ptr() {
+        if self.awaiter.is_none() {
+            if let Some(cur) = cur {
                 let cur = TaskRef::clone_from_ptr(cur);
                 cur.local().awaiting.set(Some(self.raw.clone()));
                 self.awaiter = Some(cur);
@@ -198,14 +206,20 @@ impl<T> Future for Task<T> {
     /// itself; `Cancelled` if the awaiting task had a pending cancel that was not forwarded.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = self.get_mut();
-        if scheduler::current_task_ptr() == Some(this.raw.ptr()) {
+        // One look at the loop serves the three questions below.
+        let cur = scheduler::current_task_ptr();
+        if cur == Some(this.raw.ptr()) {
             return Poll::Ready(Err(Error::runtime("can't await self")));
         }
-        if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::Task) {
-            this.unlink();
-            return Poll::Ready(Err(Error::Cancelled));
+        if let Some(cur) = cur {
+            // SAFETY: `cur` is the task this thread's loop is polling right now (so we are on
+            // its thread), and the loop holds a reference to it for the whole poll.
+            if crate::cancel::take_cancel(unsafe { cur.as_ref() }, crate::raw::WaitingOn::Task) {
+                this.unlink();
+                return Poll::Ready(Err(Error::Cancelled));
+            }
         }
-        this.poll_join(cx, true)
+        this.poll_join_from(cx, cur)
     }
 }
 
