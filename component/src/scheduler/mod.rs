@@ -41,7 +41,7 @@ use slab::Slab;
 
 pub(crate) use current::{try_with, with_or_init};
 pub use exception::{ExceptionContext, ExceptionHandler, Loop};
-use stats::{bump, Event, Recorder, WokenBy};
+use stats::{bump, Recorder, WokenBy};
 pub use stats::{LoopStats, Trace};
 pub(crate) use timers::Timer;
 use timers::Timers;
@@ -126,11 +126,8 @@ impl LoopCore {
             rtos_trace::trace::task_new(id);
             rtos_trace::trace::task_ready_begin(id);
         }
-        if self.stats.timing.get() {
-            self.stats.record(Event::Spawn {
-                task: id,
-                at: self.now_us(),
-            });
+        if let Some(hooks) = self.stats.hooks.get() {
+            (hooks.spawned)(self, id);
         }
         task
     }
@@ -259,10 +256,8 @@ impl LoopCore {
         self.shared.sleep(deadline.map(|d| d.saturating_sub(now)));
         // One clock read more per wake-up, so only while timing is on (it is on the interrupt
         // → task path).
-        if self.stats.timing.get() {
-            let slept = self.now_us().saturating_sub(now);
-            self.stats.idle_us.set(self.stats.idle_us.get().wrapping_add(slept));
-            self.stats.record(Event::Idle { start: now, dur: slept });
+        if let Some(hooks) = self.stats.hooks.get() {
+            (hooks.woke)(self, now);
         }
     }
 
@@ -303,8 +298,8 @@ impl LoopCore {
         self.self_woken.set(false);
         local.waiting.set(crate::raw::WaitingOn::Nothing as u8);
         bump(&self.stats.polls);
-        let timing = self.stats.timing.get();
-        let start = if timing { self.now_us() } else { 0 };
+        let hooks = self.stats.hooks.get();
+        let start = hooks.map_or(0, |h| (h.poll_start)(self));
         let waker = waker::waker_ref(&ptr);
         let mut cx = Context::from_waker(&waker);
         let poll = header.vtable.poll;
@@ -316,8 +311,8 @@ impl LoopCore {
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::task_exec_end();
         self.current.set(None);
-        if timing {
-            self.poll_timed(&task, start);
+        if let Some(hooks) = hooks {
+            (hooks.polled)(self, &task, start);
         }
         match res {
             Poll::Ready(()) => self.finished(task),
@@ -329,22 +324,6 @@ impl LoopCore {
         }
     }
 
-    /// Records a poll that started at `start` (poll timing on).
-    fn poll_timed(&self, task: &TaskRef, start: u64) {
-        let dur = self.now_us().saturating_sub(start);
-        let local = task.local();
-        if dur > self.stats.longest_poll_us.get() || self.stats.longest_poll_task.borrow().is_none() {
-            self.stats.longest_poll_us.set(dur);
-            *self.stats.longest_poll_task.borrow_mut() = Some((local.id, task.name_string()));
-        }
-        self.stats.record(Event::Slice {
-            task: local.id,
-            start,
-            dur,
-            woken_by: WokenBy::from_u8(local.woken_by.get()),
-        });
-    }
-
     /// Bookkeeping when a task's outcome has just been stored.
     fn finished(&self, task: TaskRef) {
         let header = task.header();
@@ -352,12 +331,8 @@ impl LoopCore {
         bump(&self.stats.finished);
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::task_terminate(local.id);
-        if self.stats.tracing() {
-            self.stats.record(Event::End {
-                task: local.id,
-                at: self.now_us(),
-            });
-            self.stats.name_task(local.id, task.name_string());
+        if let Some(hooks) = self.stats.hooks.get() {
+            (hooks.finished)(self, &task);
         }
         local.set(flag::FINISHED);
         header.state.fetch_or(SCHEDULED, Ordering::AcqRel);

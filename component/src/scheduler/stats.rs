@@ -17,6 +17,9 @@ use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::fmt::Write as _;
 
+use super::LoopCore;
+use crate::raw::TaskRef;
+
 /// What woke a task, as recorded for traces (`Local::woken_by`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -231,8 +234,8 @@ pub(crate) struct Recorder {
     pub(crate) idle_us: Cell<u64>,
     pub(crate) longest_poll_us: Cell<u64>,
     pub(crate) longest_poll_task: RefCell<Option<(u32, String)>>,
-    /// Poll timing on (`measure_polls`, or a trace).
-    pub(crate) timing: Cell<bool>,
+    /// Poll timing on (`measure_polls`, or a trace): what the loop calls then.
+    pub(crate) hooks: Cell<Option<&'static TimingHooks>>,
     pub(crate) measure: Cell<bool>,
     /// `Some` while a trace records: the buffer and its capacity.
     pub(crate) trace: RefCell<Option<(Trace, usize)>>,
@@ -282,7 +285,71 @@ impl Recorder {
         }
     }
 
+    /// Turns the timing hooks on or off to match `measure` and the trace. Only
+    /// `Loop::measure_polls`, `start_trace` and `stop_trace` call this, so only a program that
+    /// calls one of them links the hooks (see [`TimingHooks`]).
     pub(crate) fn update_timing(&self) {
-        self.timing.set(self.measure.get() || self.tracing());
+        let on = self.measure.get() || self.tracing();
+        self.hooks.set(on.then_some(&HOOKS));
     }
 }
+
+/// What the loop calls while poll timing is on, through one pointer that is `None` otherwise.
+///
+/// The loop's hot path names none of this code: it only tests `Recorder::hooks`. The table is
+/// installed by `update_timing`, which only the methods that turn timing on call, so a
+/// firmware that never measures or traces links none of it (the clock reads, the trace
+/// buffer, the task names and their formatting: about 2 KiB of flash on Cortex-M).
+pub(crate) struct TimingHooks {
+    /// A task was created (`id`).
+    pub(crate) spawned: fn(&LoopCore, u32),
+    /// The loop woke after sleeping since `start` (µs).
+    pub(crate) woke: fn(&LoopCore, u64),
+    /// The loop is about to poll a task: the start time to hand to `polled`.
+    pub(crate) poll_start: fn(&LoopCore) -> u64,
+    /// A poll of the task that started at `start` ended.
+    pub(crate) polled: fn(&LoopCore, &TaskRef, u64),
+    /// A task finished.
+    pub(crate) finished: fn(&LoopCore, &TaskRef),
+}
+
+static HOOKS: TimingHooks = TimingHooks {
+    spawned: |core, task| {
+        core.stats.record(Event::Spawn {
+            task,
+            at: core.now_us(),
+        })
+    },
+    woke: |core, start| {
+        let slept = core.now_us().saturating_sub(start);
+        let stats = &core.stats;
+        stats.idle_us.set(stats.idle_us.get().wrapping_add(slept));
+        stats.record(Event::Idle { start, dur: slept });
+    },
+    poll_start: |core| core.now_us(),
+    polled: |core, task, start| {
+        let stats = &core.stats;
+        let dur = core.now_us().saturating_sub(start);
+        let local = task.local();
+        if dur > stats.longest_poll_us.get() || stats.longest_poll_task.borrow().is_none() {
+            stats.longest_poll_us.set(dur);
+            *stats.longest_poll_task.borrow_mut() = Some((local.id, task.name_string()));
+        }
+        stats.record(Event::Slice {
+            task: local.id,
+            start,
+            dur,
+            woken_by: WokenBy::from_u8(local.woken_by.get()),
+        });
+    },
+    finished: |core, task| {
+        if core.stats.tracing() {
+            let id = task.local().id;
+            core.stats.record(Event::End {
+                task: id,
+                at: core.now_us(),
+            });
+            core.stats.name_task(id, task.name_string());
+        }
+    },
+};
