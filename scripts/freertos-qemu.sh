@@ -5,6 +5,7 @@
 #   conformance   the whole tests/conformance suite
 #   flag-isr      10,000 timer0 IRQs -> uasyncio_flag_set_from_isr (C) -> awaiting task
 #   queue-isr     a C ISR sending into a full queue gets UASYNCIO_E_FULL and goes on
+#   tsq-isr       a Rust ISR sends 10,000 items into a typed ThreadSafeQueue: none lost or reordered
 #   app           uasyncio_start() from C, a legacy C task meeting its deadlines, C -> loop queue
 #   task-ram      heap bytes per uasyncio task
 #   misuse-isr    a [task only] C API call from an ISR must stop the firmware with a message
@@ -31,7 +32,7 @@ qemu_run() {
 }
 
 programs=("$@")
-[ "${#programs[@]}" -gt 0 ] || programs=(selftest conformance flag-isr queue-isr app task-ram misuse-isr)
+[ "${#programs[@]}" -gt 0 ] || programs=(selftest conformance flag-isr queue-isr tsq-isr app task-ram misuse-isr)
 passed=0; failed=0
 for p in "${programs[@]}"; do
     echo "=== $p"

@@ -1,11 +1,12 @@
 //! uasyncio itself on the board: the C API's flag and queue driven from the C timer0 ISR and
-//! a legacy C task, instruction counts through `ThreadSafeFlag`, RAM per task.
+//! a legacy C task, the typed `ThreadSafeQueue` fed by a Rust interrupt handler, instruction
+//! counts through `ThreadSafeFlag`, RAM per task.
 
 use alloc::vec::Vec;
 use core::ffi::{c_int, c_void};
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
-use uasyncio::{create_task, run, sleep_ms, Error, Result, ThreadSafeFlag};
+use uasyncio::{create_task, run, sleep_ms, Error, Result, ThreadSafeFlag, ThreadSafeQueue, TrySendError};
 
 use crate::ffi::{self, MessageQueue};
 use crate::{board, println};
@@ -142,6 +143,90 @@ pub fn queue_isr() -> i32 {
         }
         Err(e) => {
             println!("queue-isr: {e}");
+            1
+        }
+    }
+}
+
+/// The queue `tsq_hook` sends into (set before timer0 starts; leaked, so it lives forever).
+static TSQ: AtomicPtr<ThreadSafeQueue<u32>> = AtomicPtr::new(core::ptr::null_mut());
+/// Items the handler has sent (the next one to send), and sends refused because the queue
+/// was full (the handler retries the same item at the next interrupt).
+static TSQ_SENT: AtomicU32 = AtomicU32::new(0);
+static TSQ_FULL: AtomicU32 = AtomicU32::new(0);
+const TSQ_ITEMS: u32 = 10_000;
+const TSQ_CAPACITY: usize = 4;
+
+/// Timer0's body in `tsq-isr` (a Rust interrupt handler): sends the next sequence number; a
+/// full queue hands it back and it is sent again at the next interrupt. After the last one
+/// the handler closes the queue.
+extern "C" fn tsq_hook() {
+    // SAFETY: TSQ is null or a leaked `ThreadSafeQueue` that lives for the rest of the program.
+    let Some(q) = (unsafe { TSQ.load(Ordering::Acquire).as_ref() }) else {
+        return;
+    };
+    let n = TSQ_SENT.load(Ordering::Relaxed);
+    if n >= TSQ_ITEMS {
+        return;
+    }
+    match q.try_send(n) {
+        Ok(()) => {
+            TSQ_SENT.store(n + 1, Ordering::Relaxed);
+            if n + 1 == TSQ_ITEMS {
+                q.close();
+            }
+        }
+        Err(TrySendError::Full(_)) => {
+            TSQ_FULL.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(TrySendError::Closed(_)) => {}
+    }
+}
+
+/// `tsq-isr`: a Rust interrupt handler sends 10,000 sequence numbers into a typed
+/// `ThreadSafeQueue<u32>` of 4 and then closes it; a task receives them, sleeping 5 ms after
+/// every 1,000th so that the handler meets a full queue (5 interrupts per sleep, 4 fit). Passes if
+/// every number arrives once and in order, the end of the queue is seen, and full sends
+/// were refused and retried.
+pub fn tsq_isr() -> i32 {
+    let q: &'static ThreadSafeQueue<u32> = match ThreadSafeQueue::new(TSQ_CAPACITY) {
+        Ok(q) => alloc::boxed::Box::leak(alloc::boxed::Box::new(q)),
+        Err(e) => {
+            println!("tsq-isr: {e}");
+            return 1;
+        }
+    };
+    TSQ.store(core::ptr::from_ref(q).cast_mut(), Ordering::Release);
+    let result = run(async move {
+        board::timer0_start(tsq_hook, 24_999); // 1 ms
+        let mut expect = 0u32;
+        while let Some(v) = q.recv().await? {
+            if v != expect {
+                return Err(Error::value("an item was lost, repeated or reordered"));
+            }
+            expect += 1;
+            if expect % 1_000 == 0 {
+                sleep_ms(5).await?;
+            }
+        }
+        Ok(expect)
+    });
+    board::timer0_stop();
+    let full = TSQ_FULL.load(Ordering::Relaxed);
+    match result {
+        Ok(got) => {
+            println!(
+                "report: timer0 IRQ (Rust handler) -> ThreadSafeQueue<u32>::try_send -> task: {got} items received in order, then the close; {full} sends refused (queue full) and retried"
+            );
+            if got == TSQ_ITEMS && full > 0 {
+                0
+            } else {
+                println!("tsq-isr: expected {TSQ_ITEMS} items and some refused sends");
+                1
+            }
+        }
+        Err(e) => {
+            println!("tsq-isr: {e}");
             1
         }
     }

@@ -51,6 +51,7 @@ pub unsafe extern "C" fn fw_rust_main(cmd: *const u8, len: usize) -> i32 {
         "bench-spawn" => bench::spawn(shift),
         "flag-isr" => app::flag_isr(),
         "queue-isr" => app::queue_isr(),
+        "tsq-isr" => app::tsq_isr(),
         "misuse-isr" => app::misuse_isr(),
         "task-ram" => app::task_ram(),
         #[cfg(feature = "conformance")]
