@@ -121,16 +121,17 @@ fn loom_no_lost_wake() {
 }
 
 /// A real task cell on a loop's `Shared` half (no loop thread: wakes land on its wake stack).
-fn task_on(shared: &Arc<Shared<Header>>) -> NonNull<Header> {
+/// (Shared with the other loom models, e.g. `sync::channel_loom`.)
+pub(crate) fn task_on(shared: &Arc<Shared<Header>>) -> NonNull<Header> {
     raw::allocate(async { Ok::<(), crate::Error>(()) }, shared.clone(), 1)
 }
 
-fn scheduled(task: NonNull<Header>) -> bool {
+pub(crate) fn scheduled(task: NonNull<Header>) -> bool {
     // SAFETY: the test holds a reference to the task.
     unsafe { task.as_ref() }.state.load(Ordering::SeqCst) & SCHEDULED != 0
 }
 
-fn release(shared: &Shared<Header>, task: NonNull<Header>) {
+pub(crate) fn release(shared: &Shared<Header>, task: NonNull<Header>) {
     // SAFETY: each stack entry owns the reference its pusher handed over.
     shared.drain(|p| unsafe { raw::drop_ref(p) });
     // SAFETY: the test's own reference from `task_on`, not used afterwards.

@@ -8,13 +8,12 @@ use std::vec::Vec;
 
 use core::future::Future;
 use core::pin::pin;
-use core::ptr::NonNull;
 
 use loom::thread;
 
 use super::channel::{ThreadSafeQueue, TryRecvError, TrySendError};
-use crate::atomic::Ordering;
-use crate::raw::{self, Header, Shared, SCHEDULED};
+use crate::loom_tests::{release, scheduled, task_on};
+use crate::raw::Shared;
 use crate::scheduler::waker;
 
 /// Two producers, two items each, into a one-slot queue (full on most sends, the slot reused
@@ -125,23 +124,6 @@ fn loom_queue_close_races_send() {
             "an item sent with Ok was lost (or invented)"
         );
     });
-}
-
-/// A real task cell on a loop's `Shared` half (no loop thread: wakes land on its wake stack).
-fn task_on(shared: &Arc<Shared<Header>>) -> NonNull<Header> {
-    raw::allocate(async { Ok::<(), crate::Error>(()) }, shared.clone(), 1)
-}
-
-fn scheduled(task: NonNull<Header>) -> bool {
-    // SAFETY: the test holds a reference to the task.
-    unsafe { task.as_ref() }.state.load(Ordering::SeqCst) & SCHEDULED != 0
-}
-
-fn release(shared: &Shared<Header>, task: NonNull<Header>) {
-    // SAFETY: each stack entry owns the reference its pusher handed over.
-    shared.drain(|p| unsafe { raw::drop_ref(p) });
-    // SAFETY: the test's own reference from `task_on`, not used afterwards.
-    unsafe { raw::drop_ref(task) };
 }
 
 /// A send from another thread races the receiver's poll: afterwards, either the poll returned

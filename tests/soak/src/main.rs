@@ -347,28 +347,20 @@ impl FlagChannel {
 
     /// Setter side: wait until set `k` is seen; false if the hang guard ran out.
     fn wait_seen(&self, k: u64) -> bool {
-        let deadline = Instant::now() + FLAG_GUARD;
-        let mut o = self.observed.lock().unwrap_or_else(|e| e.into_inner());
-        while *o < k {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            o = self
-                .seen
-                .wait_timeout(o, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        true
+        self.wait_until(|observed| observed >= k)
     }
 
     /// Setter side of the shared flag, once every set of the round has returned: wait until
     /// a wake consumed the flag; false if it was still set when the hang guard ran out.
     fn wait_consumed(&self) -> bool {
+        self.wait_until(|_| !self.flag.is_set())
+    }
+
+    /// Waits on `seen` until `done(observed)`; false if the hang guard ran out first.
+    fn wait_until(&self, done: impl Fn(u64) -> bool) -> bool {
         let deadline = Instant::now() + FLAG_GUARD;
         let mut o = self.observed.lock().unwrap_or_else(|e| e.into_inner());
-        while self.flag.is_set() {
+        while !done(*o) {
             let now = Instant::now();
             if now >= deadline {
                 return false;
