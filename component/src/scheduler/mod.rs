@@ -242,7 +242,14 @@ impl LoopCore {
 
     fn idle(&self) {
         let deadline = self.timers.borrow().next_deadline();
-        let now = self.now_us();
+        let hooks = self.stats.hooks.get();
+        // The clock is read only when something needs it (a deadline to sleep to, or timing):
+        // a loop with no timer that an interrupt wakes pays no clock read per wake-up.
+        let now = if deadline.is_some() || hooks.is_some() {
+            self.now_us()
+        } else {
+            0
+        };
         if let (Some(d), Some(_)) = (deadline, self.virtual_now.get()) {
             if !self.shared.has_remote() {
                 // Virtual time: jump to the next deadline instead of waiting for it.
@@ -256,7 +263,7 @@ impl LoopCore {
         self.shared.sleep(deadline.map(|d| d.saturating_sub(now)));
         // One clock read more per wake-up, so only while timing is on (it is on the interrupt
         // → task path).
-        if let Some(hooks) = self.stats.hooks.get() {
+        if let Some(hooks) = hooks {
             (hooks.woke)(self, now);
         }
     }
