@@ -27,7 +27,8 @@ pub(crate) fn seconds_to_ms(seconds: f32) -> u32 {
 /// The future of [`sleep`] and [`sleep_ms`].
 ///
 /// **Cancellation:** a pending cancel makes it return `Err(Error::Cancelled)` at once; the
-/// timer leaves the heap.
+/// timer leaves the heap. **Dropping** it also takes its timer out of the heap, so a dropped
+/// sleep never wakes anything.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     ms: u32,

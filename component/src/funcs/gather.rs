@@ -67,6 +67,11 @@ where
 /// **Cancellation:** cancelling the gathering task cancels every unfinished sub-task and
 /// returns `Err(Error::Cancelled)` at once.
 ///
+/// **Dropping** the future (before or while it waits, e.g. in a `select`) cancels nothing:
+/// the sub-tasks were created as tasks when `gather` was called and **keep running**, as a
+/// task whose `Task` handle is dropped does (MicroPython's rule). Cancel the gathering task
+/// instead of dropping the future to stop them, or keep their `TaskRef`s.
+///
 /// ```
 /// use uasyncio::{gather, run, sleep_ms};
 /// let out = run(async {

@@ -39,6 +39,11 @@ pub struct WaitFor<T> {
 /// **Cancellation:** if the task calling `wait_for` is cancelled, the inner task is cancelled
 /// and `Err(Error::Cancelled)` is returned at once, without waiting for it.
 ///
+/// **Dropping** the future cancels nothing: `aw` runs as a task of its own (made when
+/// `wait_for` was called) and **keeps running** without a deadline, as a task whose `Task`
+/// handle is dropped does; the timer is taken out of the heap. Cancel the calling task
+/// instead to stop it.
+///
 /// ```
 /// use uasyncio::{run, sleep, wait_for, Error};
 /// let r = run(async { wait_for(async { sleep(10.0).await; Ok(()) }, 0.01).await });

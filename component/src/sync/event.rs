@@ -76,6 +76,7 @@ impl Event {
     ///
     /// **Cancellation:** a cancelled waiter leaves the queue (the others keep their order)
     /// and gets `Err(Error::Cancelled)`, even if the event was set just before.
+    /// **Dropping** the future leaves the queue the same way; the event is not changed.
     pub fn wait(&self) -> EventWait<'_> {
         EventWait { event: self, key: None }
     }

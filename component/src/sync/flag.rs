@@ -126,6 +126,8 @@ impl ThreadSafeFlag {
     ///
     /// **Cancellation:** a cancelled waiter gets `Err(Error::Cancelled)`; the flag keeps its
     /// state (a set that arrived meanwhile is not consumed) and the next waiter may wait.
+    /// **Dropping** the future does the same: it gives up the flag's waiter slot and consumes
+    /// nothing.
     pub fn wait(&self) -> FlagWait<'_> {
         FlagWait {
             flag: self,
