@@ -203,6 +203,10 @@ pub unsafe extern "C" fn uasyncio_start(config: *const Config) -> c_int {
         LOOP_THREAD.store(rtos_shims::current_thread_id(), Ordering::Release);
         let code = (args.entry)(args.arg);
         LOOP_EXIT.store(code, Ordering::Release);
+        // The RAM report first: once the state says RETURNED, a C thread polling
+        // uasyncio_loop_state() may print, and its line would split the report's.
+        #[cfg(feature = "zephyr-port")]
+        rtos_shims::ram_report();
         LOOP_STATE.store(RETURNED, Ordering::Release);
     });
     match rtos_shims::spawn_thread(thread, body) {

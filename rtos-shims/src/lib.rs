@@ -73,7 +73,7 @@ pub use freertos::{
 #[cfg(any(feature = "zephyr-port", test))]
 mod zephyr;
 #[cfg(feature = "zephyr-port")]
-pub use zephyr::{current_thread_id, in_isr, now_us, spawn_thread, Semaphore, ZephyrHeap};
+pub use zephyr::{current_thread_id, in_isr, now_us, ram_report, spawn_thread, Semaphore, ZephyrHeap};
 
 #[cfg(any(
     all(feature = "std", feature = "freertos-port"),

@@ -116,15 +116,9 @@ static void thread_trampoline(void *p1, void *p2, void *p3)
 
 	ARG_UNUSED(p2);
 	ARG_UNUSED(p3);
+	/* The loop thread of uasyncio_start() prints its RAM report from Rust (component/src/ffi.rs),
+	 * before it reports itself returned; other threads stay quiet. */
 	t->entry(t->arg);
-#ifdef CONFIG_UASYNCIO_RAM_REPORT
-	/* The loop thread of uasyncio_start() is named "uasyncio"; other threads stay quiet. */
-	const char *name = k_thread_name_get(k_current_get());
-
-	if (name != NULL && strcmp(name, "uasyncio") == 0) {
-		uasyncio_ram_report();
-	}
-#endif
 
 	unsigned int key = irq_lock();
 

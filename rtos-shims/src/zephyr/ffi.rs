@@ -44,6 +44,9 @@ extern "C" {
     ) -> c_int;
 
     pub(crate) fn uasyncio_shim_print(buf: *const c_char, len: usize);
+    /// `CONFIG_UASYNCIO_RAM_REPORT`: prints the calling thread's stack high-water mark and the
+    /// uasyncio heap's peak (`uasyncio_shim.c`); without it, does nothing.
+    pub(crate) fn uasyncio_ram_report();
     pub(crate) fn uasyncio_shim_log_level() -> c_int;
     // Used by the panic handler only (feature `panic-handler`).
     #[cfg_attr(not(feature = "panic-handler"), allow(dead_code))]

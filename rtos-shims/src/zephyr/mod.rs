@@ -45,7 +45,7 @@ mod printk;
 #[cfg(feature = "zephyr-port")]
 pub use heap::ZephyrHeap;
 #[cfg(feature = "zephyr-port")]
-pub use port::{current_thread_id, in_isr, now_us, spawn_thread, Semaphore};
+pub use port::{current_thread_id, in_isr, now_us, ram_report, spawn_thread, Semaphore};
 
 #[cfg(feature = "zephyr-port")]
 mod port {
@@ -129,6 +129,15 @@ mod port {
     pub fn in_isr() -> bool {
         // SAFETY: k_is_in_isr has no preconditions.
         unsafe { ffi::uasyncio_shim_in_isr() != 0 }
+    }
+
+    /// With `CONFIG_UASYNCIO_RAM_REPORT`, prints `uasyncio ram: thread … stack used … heap
+    /// peak …` for the calling thread; otherwise does nothing. The loop thread of
+    /// `uasyncio_start()` calls it before it reports itself returned, so that a C thread
+    /// waiting on `uasyncio_loop_state()` cannot print into the middle of that line.
+    pub fn ram_report() {
+        // SAFETY: no preconditions; the shim reads the current thread and the heap's stats.
+        unsafe { ffi::uasyncio_ram_report() }
     }
 
     /// The calling thread's `k_tid_t` as a number (never zero in a thread).
