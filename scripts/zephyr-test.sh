@@ -236,6 +236,85 @@ for board in $UASYNCIO_ZEPHYR_README_BOARDS; do
     fi
 done
 
+# The same application through west, as README.md's step 1 and the end of step 3 say: a west
+# workspace whose manifest names this repository at modules/lib/uasyncio (the README's
+# project entry), the app at the workspace's top with path = "../modules/lib/uasyncio/component",
+# built with `west build -b <board> hello` and run with `west build -t run`. This machine
+# cannot `west update` from GitHub, so the workspace's project folders are links to the trees
+# given (Zephyr, this repository, the extra modules); west and Zephyr's CMake find every
+# module through the manifest, as after a `west update`.
+if [ -n "$UASYNCIO_ZEPHYR_README_BOARDS" ] && ! command -v west >/dev/null; then
+    echo "zephyr: README app through west: FAILED (west is not installed: pip install west)"
+    failed=$((failed + 1)); failures="$failures README-app(west)"
+elif [ -n "$UASYNCIO_ZEPHYR_README_BOARDS" ]; then
+    ws="$build_root/west-ws"
+    rm -rf "$ws"
+    mkdir -p "$ws/.west" "$ws/manifest" "$ws/modules/lib" "$ws/modules/extra"
+    ln -s "$(cd "$ZEPHYR_BASE" && pwd)" "$ws/zephyr"
+    ln -s "$repo" "$ws/modules/lib/uasyncio"
+    printf '[manifest]\npath = manifest\nfile = west.yml\n[zephyr]\nbase = zephyr\n' >"$ws/.west/config"
+    {
+        echo "manifest:"
+        echo "  projects:"
+        echo "    - name: zephyr"
+        echo "      url: https://github.com/zephyrproject-rtos/zephyr"
+        echo "      path: zephyr"
+        echo "      west-commands: scripts/west-commands.yml"
+        echo "    - name: uasyncio-rs"
+        echo "      url: file://$repo"
+        echo "      revision: main"
+        echo "      path: modules/lib/uasyncio"
+        IFS=';' read -ra extra <<<"${UASYNCIO_ZEPHYR_MODULES:-}"
+        for m in "${extra[@]}"; do
+            [ -n "$m" ] || continue
+            # The folder's name is the module's name for a module.yml without one (CMSIS).
+            name="$(basename "$m")"
+            [ ! -e "$ws/modules/extra/$name" ] || name="$name-$RANDOM"
+            ln -s "$(cd "$m" && pwd)" "$ws/modules/extra/$name"
+            echo "    - name: $name"
+            echo "      url: file://$m"
+            echo "      path: modules/extra/$name"
+        done
+        echo "  self:"
+        echo "    path: manifest"
+    } >"$ws/manifest/west.yml"
+    cp -r "$repo/samples/zephyr/hello" "$ws/hello"
+    sed -i 's#path = "../../../component"#path = "../modules/lib/uasyncio/component"#' "$ws/hello/Cargo.toml"
+    for board in $UASYNCIO_ZEPHYR_README_BOARDS; do
+        bname="build-west-${board//\//_}"
+        log="$ws/$bname.log"
+        # ZEPHYR_BASE as a west user has it: the workspace's zephyr (west and Zephyr's module
+        # lookup find the workspace from there).
+        case "$board" in
+            native_sim*) tc=(env "ZEPHYR_BASE=$ws/zephyr" ZEPHYR_TOOLCHAIN_VARIANT=host) ;;
+            *)
+                if [ -n "${ZEPHYR_SDK_INSTALL_DIR:-}" ]; then
+                    tc=(env "ZEPHYR_BASE=$ws/zephyr")
+                else
+                    gcc_path="$(command -v arm-none-eabi-gcc)"
+                    tc=(env "ZEPHYR_BASE=$ws/zephyr" ZEPHYR_TOOLCHAIN_VARIANT=gnuarmemb
+                        "GNUARMEMB_TOOLCHAIN_PATH=$(dirname "$(dirname "$gcc_path")")")
+                fi ;;
+        esac
+        echo "zephyr: [$board] README app through west (in $ws): west build -b $board -d $bname hello"
+        if ! (cd "$ws" && "${tc[@]}" west build -b "$board" -d "$bname" hello >"$log" 2>&1); then
+            tail -n 30 "$log"
+            echo "zephyr: [$board] README app through west: BUILD FAILED (log: $log)"
+            failed=$((failed + 1)); failures="$failures $board:README-app(west,build)"
+            continue
+        fi
+        run_log="$ws/$bname.run.log"
+        if (cd "$ws" && python3 "$repo/scripts/zephyr-report.py" console --app "$ws/hello" --log "$run_log" \
+                --build "$ws/$bname" --label "$board README app (west)" -- "${tc[@]}" west build -d "$bname" -t run); then
+            echo "zephyr: [$board] README app through west: PASS"
+            passed=$((passed + 1))
+        else
+            echo "zephyr: [$board] README app through west: FAIL (log: $run_log)"
+            failed=$((failed + 1)); failures="$failures $board:README-app(west)"
+        fi
+    done
+fi
+
 # The cellular sample as a Zephyr app against the modem simulator (needs root; skips cleanly
 # without a tree, like this script).
 if bash "$repo/scripts/cellular-zephyr.sh"; then
