@@ -247,8 +247,22 @@ if [ -n "$UASYNCIO_ZEPHYR_README_BOARDS" ] && ! command -v west >/dev/null; then
     echo "zephyr: README app through west: FAILED (west is not installed: pip install west)"
     failed=$((failed + 1)); failures="$failures README-app(west)"
 elif [ -n "$UASYNCIO_ZEPHYR_README_BOARDS" ]; then
-    ws="$build_root/west-ws"
-    rm -rf "$ws"
+    # Where the workspace goes. Zephyr turns some linker-script paths into paths relative to
+    # $ZEPHYR_BASE/include as written (here a link), which the preprocessor then resolves from
+    # the real tree; they land right only if the workspace shares no leading folder with the
+    # real tree and its zephyr/include is at least as deep (the extra ../ stop at /). So: a
+    # folder of its own under /tmp (or /var/tmp when the tree is under /tmp), made deep enough.
+    real_include="$(cd "$ZEPHYR_BASE/include" && pwd -P)"
+    case "$real_include" in /tmp/*) ws_parent=/var/tmp ;; *) ws_parent=/tmp ;; esac
+    # The previous run's workspace goes (its path is kept in the build folder).
+    if [ -f "$build_root/west-ws.path" ]; then
+        old_ws="$(cat "$build_root/west-ws.path")"
+        case "$old_ws" in "$ws_parent"/uasyncio-west.*) rm -rf "${old_ws%%/w/*}" ;; esac
+    fi
+    ws="$(mktemp -d "$ws_parent/uasyncio-west.XXXXXX")"
+    echo "$ws" >"$build_root/west-ws.path"
+    want_depth=$(tr -cd / <<<"$real_include" | wc -c)
+    while [ "$(tr -cd / <<<"$ws/zephyr/include" | wc -c)" -lt "$want_depth" ]; do ws="$ws/w"; done
     mkdir -p "$ws/.west" "$ws/manifest" "$ws/modules/lib" "$ws/modules/extra"
     ln -s "$(cd "$ZEPHYR_BASE" && pwd)" "$ws/zephyr"
     ln -s "$repo" "$ws/modules/lib/uasyncio"
