@@ -199,22 +199,30 @@ rm -rf "$readme_root"
 mkdir -p "$readme_root"
 cp -r "$repo/samples/zephyr/hello" "$readme_root/hello"
 sed -i "s#path = \"../../../component\"#path = \"$repo/component\"#" "$readme_root/hello/Cargo.toml"
+# toolchain_env <board>: sets tc_env to the README's toolchain variables for the board: the
+# host gcc for native_sim; for Arm, Debian's arm-none-eabi-gcc unless a Zephyr SDK is set up.
+toolchain_env() {
+    case "$1" in
+        native_sim*) tc_env=(ZEPHYR_TOOLCHAIN_VARIANT=host) ;;
+        *)
+            if [ -n "${ZEPHYR_SDK_INSTALL_DIR:-}" ]; then
+                tc_env=()
+            else
+                local gcc_path
+                gcc_path="$(command -v arm-none-eabi-gcc)"
+                tc_env=(ZEPHYR_TOOLCHAIN_VARIANT=gnuarmemb "GNUARMEMB_TOOLCHAIN_PATH=$(dirname "$(dirname "$gcc_path")")")
+            fi ;;
+    esac
+}
 for board in $UASYNCIO_ZEPHYR_README_BOARDS; do
     bdir="$readme_root/build-${board//\//_}"
     log="$bdir.log"
+    toolchain_env "$board"
     case "$board" in
-        native_sim*)
-            cmd=(env ZEPHYR_TOOLCHAIN_VARIANT=host cmake -G Ninja -S hello -B "$bdir" "-DBOARD=$board"
-                 "-DZEPHYR_MODULES=$repo") ;;
+        native_sim*) cmd=(env "${tc_env[@]}" cmake -G Ninja -S hello -B "$bdir" "-DBOARD=$board" "-DZEPHYR_MODULES=$repo") ;;
         *)
-            if [ -n "${ZEPHYR_SDK_INSTALL_DIR:-}" ]; then
-                cmd=(cmake -G Ninja -S hello -B "$bdir" "-DBOARD=$board" "-DZEPHYR_MODULES=$modules")
-            else
-                gcc_path="$(command -v arm-none-eabi-gcc)"
-                cmd=(env ZEPHYR_TOOLCHAIN_VARIANT=gnuarmemb "GNUARMEMB_TOOLCHAIN_PATH=$(dirname "$(dirname "$gcc_path")")"
-                     cmake -G Ninja -S hello -B "$bdir" "-DBOARD=$board" "-DZEPHYR_MODULES=$modules"
-                     -DCONFIG_MINIMAL_LIBC=y)
-            fi ;;
+            cmd=(env ${tc_env[@]+"${tc_env[@]}"} cmake -G Ninja -S hello -B "$bdir" "-DBOARD=$board" "-DZEPHYR_MODULES=$modules")
+            [ -n "${ZEPHYR_SDK_INSTALL_DIR:-}" ] || cmd+=(-DCONFIG_MINIMAL_LIBC=y) ;;
     esac
     echo "zephyr: [$board] README app (out of tree): ${cmd[*]} && ninja -C $bdir"
     if ! (cd "$readme_root" && "${cmd[@]}" >"$log" 2>&1 && ninja -C "$bdir" >>"$log" 2>&1); then
@@ -299,17 +307,8 @@ elif [ -n "$UASYNCIO_ZEPHYR_README_BOARDS" ]; then
         log="$ws/$bname.log"
         # ZEPHYR_BASE as a west user has it: the workspace's zephyr (west and Zephyr's module
         # lookup find the workspace from there).
-        case "$board" in
-            native_sim*) tc=(env "ZEPHYR_BASE=$ws/zephyr" ZEPHYR_TOOLCHAIN_VARIANT=host) ;;
-            *)
-                if [ -n "${ZEPHYR_SDK_INSTALL_DIR:-}" ]; then
-                    tc=(env "ZEPHYR_BASE=$ws/zephyr")
-                else
-                    gcc_path="$(command -v arm-none-eabi-gcc)"
-                    tc=(env "ZEPHYR_BASE=$ws/zephyr" ZEPHYR_TOOLCHAIN_VARIANT=gnuarmemb
-                        "GNUARMEMB_TOOLCHAIN_PATH=$(dirname "$(dirname "$gcc_path")")")
-                fi ;;
-        esac
+        toolchain_env "$board"
+        tc=(env "ZEPHYR_BASE=$ws/zephyr" ${tc_env[@]+"${tc_env[@]}"})
         echo "zephyr: [$board] README app through west (in $ws): west build -b $board -d $bname hello"
         if ! (cd "$ws" && "${tc[@]}" west build -b "$board" -d "$bname" hello >"$log" 2>&1); then
             tail -n 30 "$log"
