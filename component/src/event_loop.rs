@@ -199,6 +199,42 @@ impl Loop {
         let _ = current::with_or_init(|core| core.virtual_now.set(enabled.then_some(0)));
     }
 
+    /// Lets the loop fire a timer up to `us` microseconds after its deadline so that timers
+    /// due close together fire in one wake-up: with nothing else to do, the loop sleeps until
+    /// the nearest deadline plus `us`, then fires every timer due by then. Linux's timer slack,
+    /// for this loop's timers (`sleep`, `sleep_ms`, `wait_for` timeouts).
+    ///
+    /// A timer never fires early, and a loop that is awake anyway (tasks ready) fires timers at
+    /// their deadlines: only the sleeps are stretched. The default, 0, wakes at each deadline
+    /// as precisely as the port's clock allows (on an RTOS, the kernel tick: timers due in the
+    /// same tick already fire in one wake-up). A battery-powered device trades up to `us` of
+    /// lateness for fewer wake-ups; [`stats`](Self::stats)`().sleeps` counts them. The setting
+    /// stays across `run()` and [`new_event_loop`].
+    ///
+    /// ```
+    /// use uasyncio::{create_task, get_event_loop, run, sleep_ms, ticks_ms};
+    /// let lp = get_event_loop();
+    /// lp.use_virtual_time(true);
+    /// lp.set_timer_slack_us(5_000);
+    /// let woke = run(async {
+    ///     let a = create_task(async { sleep_ms(10).await?; Ok(ticks_ms()) });
+    ///     let b = create_task(async { sleep_ms(13).await?; Ok(ticks_ms()) });
+    ///     Ok((a.await?, b.await?))
+    /// }).unwrap();
+    /// assert_eq!(woke, (15, 15)); // one wake-up at 10 ms + 5 ms of slack fires both
+    /// assert_eq!(lp.timer_slack_us(), 5_000);
+    /// lp.set_timer_slack_us(0);
+    /// lp.use_virtual_time(false);
+    /// ```
+    pub fn set_timer_slack_us(&self, us: u32) {
+        let _ = current::with_or_init(|core| core.timer_slack_us.set(us));
+    }
+
+    /// The timer slack [`set_timer_slack_us`](Self::set_timer_slack_us) set, in microseconds.
+    pub fn timer_slack_us(&self) -> u32 {
+        current::try_with(|core| core.timer_slack_us.get()).unwrap_or(0)
+    }
+
     /// The number of tasks on this loop that have not finished yet (the main task of a
     /// running `run()` included). Memory is another count: a finished task's cell lives on
     /// while a handle holds it (`diagnostics::allocated_task_cells`, feature `diagnostics`).

@@ -6,7 +6,8 @@
 //! ## A pass of the loop
 //! 1. take every task woken from other contexts (oldest first) into the ready queue;
 //! 2. fire every timer whose deadline has passed (deadline order, FIFO among equal deadlines);
-//! 3. if nothing is ready, block on the semaphore until the nearest deadline or a wake;
+//! 3. if nothing is ready, block on the semaphore until the nearest deadline (plus the timer
+//!    slack, `Loop::set_timer_slack_us`) or a wake;
 //! 4. otherwise poll each task that was ready at the start of the pass, in FIFO order. Tasks
 //!    made ready meanwhile wait for the next pass, so a task that yields in a loop cannot
 //!    starve timers or wakes from other threads.
@@ -71,6 +72,8 @@ pub(crate) struct LoopCore {
     pub(crate) virtual_now: Cell<Option<u64>>,
     /// Bumped by `new_event_loop()`; timers armed before it are void.
     pub(crate) epoch: Cell<u32>,
+    /// How late the loop may fire a timer to fire others with it (`Loop::set_timer_slack_us`).
+    pub(crate) timer_slack_us: Cell<u32>,
     fired: RefCell<Vec<Waker>>,
     /// True while `fire_timers` wakes timers' wakers (so their wakes count as timer wakes).
     firing_timers: Cell<bool>,
@@ -95,6 +98,7 @@ impl LoopCore {
             handler: Cell::new(None),
             virtual_now: Cell::new(None),
             epoch: Cell::new(0),
+            timer_slack_us: Cell::new(0),
             fired: RefCell::new(Vec::new()),
             firing_timers: Cell::new(false),
             stats: Recorder::default(),
@@ -240,8 +244,16 @@ impl LoopCore {
         }
     }
 
+    /// Blocks until a wake from another context or the nearest timer is due.
+    ///
+    /// With a timer slack (`Loop::set_timer_slack_us`) the loop sleeps until the nearest
+    /// deadline *plus the slack*, so every timer due by then fires in the one wake-up (what
+    /// Linux's timer slack does for a thread's timers). A timer never fires early: a loop that
+    /// is awake anyway (tasks ready) fires timers at their deadlines; only the sleep is
+    /// stretched.
     fn idle(&self) {
-        let deadline = self.timers.borrow().next_deadline();
+        let slack = u64::from(self.timer_slack_us.get());
+        let deadline = self.timers.borrow().next_deadline().map(|d| d.saturating_add(slack));
         let hooks = self.stats.hooks.get();
         // The clock is read only when something needs it (a deadline to sleep to, or timing):
         // a loop with no timer that an interrupt wakes pays no clock read per wake-up.
