@@ -10,6 +10,7 @@ mod app;
 mod bench;
 mod board;
 mod selftest;
+mod wakeups;
 
 // The C API (`uasyncio.h`): its symbols are linked from `uasyncio::ffi`.
 pub use uasyncio::ffi;
@@ -54,6 +55,7 @@ pub unsafe extern "C" fn fw_rust_main(cmd: *const u8, len: usize) -> i32 {
         "tsq-isr" => app::tsq_isr(),
         "misuse-isr" => app::misuse_isr(),
         "task-ram" => app::task_ram(),
+        "wakeups" => wakeups::run_all(),
         #[cfg(feature = "conformance")]
         "conformance" => conformance(words.next()),
         other => {
