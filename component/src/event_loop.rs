@@ -128,7 +128,7 @@ impl Loop {
     pub fn stop(&self) {
         current::try_with(|core| {
             if core.running.get() && core.stop_at.get().is_none() {
-                let ready = core.ready.try_borrow().map(|r| r.len() as u64).unwrap_or(0);
+                let ready = core.ready.len() as u64;
                 core.stop_at.set(Some(core.popped.get() + ready));
             }
         });

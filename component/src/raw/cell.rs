@@ -487,6 +487,12 @@ impl TaskRef {
         }
     }
 
+    /// Gives up the handle without giving back its reference (the caller now owns it, to
+    /// hand back with [`TaskRef::from_raw`]).
+    pub(crate) fn into_raw(self) -> NonNull<Header> {
+        ManuallyDrop::new(self).ptr
+    }
+
     /// A new owned reference to the cell at `ptr`, which the caller keeps alive meanwhile.
     pub(crate) fn clone_from_ptr(ptr: NonNull<Header>) -> Self {
         inc_ref(ptr);

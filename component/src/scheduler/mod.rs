@@ -26,12 +26,12 @@
 
 mod current;
 mod exception;
+mod ready;
 pub(crate) mod stats;
 pub(crate) mod timers;
 pub(crate) mod waker;
 
 use crate::atomic::Arc;
-use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::future::Future;
@@ -42,6 +42,7 @@ use slab::Slab;
 
 pub(crate) use current::{try_with, with_or_init};
 pub use exception::{ExceptionContext, ExceptionHandler, Loop};
+use ready::ReadyQueue;
 use stats::{bump, Recorder, WokenBy};
 pub use stats::{LoopStats, Trace};
 pub(crate) use timers::Timer;
@@ -54,7 +55,7 @@ use crate::raw::{self, flag, Header, Shared, TaskRef, FROM_ISR, SCHEDULED};
 /// The loop-thread half of an event loop.
 pub(crate) struct LoopCore {
     pub(crate) shared: Arc<Shared<Header>>,
-    pub(crate) ready: RefCell<VecDeque<TaskRef>>,
+    pub(crate) ready: ReadyQueue,
     pub(crate) timers: RefCell<Timers>,
     /// Every unfinished task, so a reset or the thread's exit can finish them on this thread.
     pub(crate) registry: RefCell<Slab<TaskRef>>,
@@ -85,7 +86,7 @@ impl LoopCore {
     fn new() -> Result<Self> {
         Ok(LoopCore {
             shared: Arc::new(Shared::new()?),
-            ready: RefCell::new(VecDeque::new()),
+            ready: ReadyQueue::new(),
             timers: RefCell::new(Timers::new()),
             registry: RefCell::new(Slab::new()),
             current: Cell::new(None),
@@ -123,7 +124,7 @@ impl LoopCore {
         task.local().registry_key.set(u32::try_from(key).unwrap_or(u32::MAX));
         // A new task is ready at once; nobody else can see it yet, so no race on the bit.
         task.header().state.store(SCHEDULED, Ordering::Relaxed);
-        self.ready.borrow_mut().push_back(task.clone());
+        self.ready.push_back(task.clone());
         bump(&self.stats.spawned);
         #[cfg(feature = "rtos-trace")]
         {
@@ -136,8 +137,25 @@ impl LoopCore {
         task
     }
 
+    /// The task being polled, if any.
+    pub(crate) fn current_task(&self) -> Option<NonNull<Header>> {
+        self.current.get()
+    }
+
+    /// Wakes `ptr`, the task this loop is polling (`current_task`), from inside its poll: what
+    /// its waker's `wake_by_ref` does, without the dispatch through the waker and the second
+    /// look-up of the loop.
+    pub(crate) fn wake_current(&self, ptr: NonNull<Header>) {
+        // SAFETY: the loop holds a reference to the task it is polling.
+        let header = unsafe { ptr.as_ref() };
+        // As in `waker::schedule`: whoever sets the bit queues the task.
+        if header.state.fetch_or(SCHEDULED, Ordering::AcqRel) & SCHEDULED == 0 {
+            self.enqueue(ptr);
+        }
+    }
+
     /// Puts a task woken on this thread in the ready queue (its SCHEDULED bit is already set).
-    fn enqueue(&self, ptr: NonNull<Header>) -> bool {
+    fn enqueue(&self, ptr: NonNull<Header>) {
         let by = if self.firing_timers.get() {
             bump(&self.stats.timer_wakes);
             WokenBy::Timer
@@ -152,20 +170,16 @@ impl LoopCore {
         rtos_trace::trace::task_ready_begin(local.id);
         if self.current.get() == Some(ptr) {
             self.self_woken.set(true);
-            return true;
+            return;
         }
-        let Ok(mut ready) = self.ready.try_borrow_mut() else {
-            return false;
-        };
-        ready.push_back(TaskRef::clone_from_ptr(ptr));
-        true
+        self.ready.push_back(TaskRef::clone_from_ptr(ptr));
     }
 
     fn drain_remote(&self) {
         if !self.shared.has_remote() {
             return;
         }
-        let mut ready = self.ready.borrow_mut();
+        let ready = &self.ready;
         self.shared.drain(|ptr| {
             bump(&self.stats.remote_wakes);
             // Thread or ISR: `run_one` tells them apart by the state word's FROM_ISR bit.
@@ -215,7 +229,7 @@ impl LoopCore {
                     self.fire_timers(now);
                 }
             }
-            let n = self.ready.borrow().len();
+            let n = self.ready.len();
             if n == 0 {
                 if self.stop_at.take().is_some() {
                     return Ok(());
@@ -227,7 +241,7 @@ impl LoopCore {
                 continue;
             }
             for _ in 0..n {
-                let Some(task) = self.ready.borrow_mut().pop_front() else {
+                let Some(task) = self.ready.pop_front() else {
                     break;
                 };
                 let popped = self.popped.get() + 1;
@@ -337,7 +351,7 @@ impl LoopCore {
             Poll::Ready(()) => self.finished(task),
             Poll::Pending => {
                 if self.self_woken.get() {
-                    self.ready.borrow_mut().push_back(task);
+                    self.ready.push_back(task);
                 }
             }
         }
@@ -373,7 +387,7 @@ impl LoopCore {
             // Nobody waits for it: report the error one pass later unless someone awaits it
             // meanwhile (MicroPython requeues the dead task for the same purpose).
             local.set(flag::REPORT_PENDING);
-            self.ready.borrow_mut().push_back(task);
+            self.ready.push_back(task);
         }
     }
 
@@ -381,7 +395,7 @@ impl LoopCore {
     pub(crate) fn reset(&self, err: &Error) {
         // Take everything out first: dropping futures may call back into the loop.
         let registry = core::mem::take(&mut *self.registry.borrow_mut());
-        let ready = core::mem::take(&mut *self.ready.borrow_mut());
+        let ready = self.ready.take_all();
         let timers = core::mem::replace(&mut *self.timers.borrow_mut(), Timers::new());
         self.epoch.set(self.epoch.get().wrapping_add(1));
         self.stop_at.set(None);
@@ -411,7 +425,7 @@ impl LoopCore {
         loop {
             let mut late = Vec::new();
             self.shared.drain(|ptr| late.push(TaskRef::from_raw(ptr)));
-            let ready = core::mem::take(&mut *self.ready.borrow_mut());
+            let ready = self.ready.take_all();
             if late.is_empty() && ready.is_empty() {
                 break;
             }
@@ -443,7 +457,11 @@ pub(crate) fn enqueue_local(ptr: NonNull<Header>) -> bool {
     current::try_with(|core| {
         // SAFETY: the waker calling us owns a reference.
         let header = unsafe { ptr.as_ref() };
-        Arc::ptr_eq(&core.shared, &header.shared) && core.enqueue(ptr)
+        let ours = Arc::ptr_eq(&core.shared, &header.shared);
+        if ours {
+            core.enqueue(ptr);
+        }
+        ours
     })
     .unwrap_or(false)
 }
