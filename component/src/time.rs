@@ -42,30 +42,59 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
-        if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::Sleep) {
-            scheduler::with_core(|core| this.timer.disarm(core));
-            return Poll::Ready(Err(Error::Cancelled));
-        }
-        if this.ms == 0 {
-            // sleep(0) yields once: requeued behind every task that is ready now.
-            if this.yielded {
-                return Poll::Ready(Ok(()));
-            }
-            this.yielded = true;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
+        // One look-up of the loop for the whole poll: the cancellation check, the yield and
+        // the timer all go through it (this is the task switch's hot path).
         let res = scheduler::with_core(|core| {
+            let current = core.current_task();
+            if let Some(task) = current {
+                // SAFETY: the loop holds a reference to the task it is polling.
+                if crate::cancel::take_cancel(unsafe { task.as_ref() }, crate::raw::WaitingOn::Sleep) {
+                    this.timer.disarm(core);
+                    return Poll::Ready(Err(Error::Cancelled));
+                }
+            }
+            if this.ms == 0 {
+                return this.yield_once(cx, Some((core, current)));
+            }
             let deadline = *this
                 .deadline
                 .get_or_insert_with(|| core.now_us() + u64::from(this.ms) * 1000);
-            this.timer.poll_at(core, deadline, cx.waker())
+            if this.timer.poll_at(core, deadline, cx.waker()) {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            }
         });
         match res {
-            Some(true) => Poll::Ready(Ok(())),
-            Some(false) => Poll::Pending,
+            Some(poll) => poll,
+            // No loop on this thread: a yield still works (the waker knows its executor).
+            None if this.ms == 0 => this.yield_once(cx, None),
             None => Poll::Ready(Err(Error::runtime("no running event loop"))),
         }
+    }
+}
+
+impl Sleep {
+    /// `sleep(0)`: pending once, woken at once, so it runs again behind every task that is
+    /// ready now.
+    fn yield_once(
+        &mut self,
+        cx: &mut Context<'_>,
+        on_loop: Option<(&scheduler::LoopCore, Option<core::ptr::NonNull<crate::raw::Header>>)>,
+    ) -> Poll<Result<()>> {
+        if self.yielded {
+            return Poll::Ready(Ok(()));
+        }
+        self.yielded = true;
+        match on_loop {
+            // The task being polled wakes itself: straight onto the loop's queue, without the
+            // waker's dispatch and a second look-up of the loop.
+            Some((core, Some(task))) if scheduler::waker::waker_task(cx.waker()) == Some(task) => {
+                core.wake_current(task)
+            }
+            _ => cx.waker().wake_by_ref(),
+        }
+        Poll::Pending
     }
 }
 
