@@ -156,6 +156,15 @@ impl LoopCore {
 
     /// Puts a task woken on this thread in the ready queue (its SCHEDULED bit is already set).
     fn enqueue(&self, ptr: NonNull<Header>) {
+        if self.note_wake(ptr) {
+            self.ready.push_back(TaskRef::clone_from_ptr(ptr));
+        }
+    }
+
+    /// Counts a wake on this thread of `ptr`, whose SCHEDULED bit the waker just set; false
+    /// if `ptr` is the task being polled (it is requeued when its poll returns), true if the
+    /// caller must put it in the ready queue.
+    fn note_wake(&self, ptr: NonNull<Header>) -> bool {
         let by = if self.firing_timers.get() {
             bump(&self.stats.timer_wakes);
             WokenBy::Timer
@@ -170,9 +179,34 @@ impl LoopCore {
         rtos_trace::trace::task_ready_begin(local.id);
         if self.current.get() == Some(ptr) {
             self.self_woken.set(true);
-            return;
+            return false;
         }
-        self.ready.push_back(TaskRef::clone_from_ptr(ptr));
+        true
+    }
+
+    /// `w.wake()` for a waker the loop itself holds (a fired timer's, a finished task's
+    /// joiner): when it is a waker of this loop's task, the task goes straight to the ready
+    /// queue and takes over the waker's reference, without the waker's dispatch and without
+    /// looking up the loop again (we are on its thread: `&self`).
+    fn wake_from_loop(&self, w: Waker) {
+        let Some(ptr) = waker::waker_task(&w) else {
+            return w.wake();
+        };
+        // SAFETY: the waker owns a reference, so the header is alive.
+        let header = unsafe { ptr.as_ref() };
+        if !Arc::ptr_eq(&self.shared, &header.shared) {
+            return w.wake();
+        }
+        // The waker's reference is ours from here on: the ready queue entry takes it, or it
+        // is given back below.
+        let _ = core::mem::ManuallyDrop::new(w);
+        // As in `waker::schedule`: whoever sets the bit queues the task.
+        if header.state.fetch_or(SCHEDULED, Ordering::AcqRel) & SCHEDULED == 0 && self.note_wake(ptr) {
+            self.ready.push_back(TaskRef::from_raw(ptr));
+        } else {
+            // SAFETY: the waker's reference, given back once, on the loop's thread.
+            unsafe { raw::drop_ref_on_loop(ptr) };
+        }
     }
 
     fn drain_remote(&self) {
@@ -197,7 +231,7 @@ impl LoopCore {
         self.timers.borrow_mut().expire(now, &mut fired);
         self.firing_timers.set(true);
         for w in fired.drain(..) {
-            w.wake();
+            self.wake_from_loop(w);
         }
         self.firing_timers.set(false);
         self.fired.replace(fired);
@@ -382,7 +416,7 @@ impl LoopCore {
             unsafe { drop_output(task.ptr()) };
         }
         if let Some(w) = local.join_waker.take() {
-            w.wake();
+            self.wake_from_loop(w);
         } else if !local.has(flag::AWAITED) && task.error().is_some_and(|e| !e.is_cancelled()) {
             // Nobody waits for it: report the error one pass later unless someone awaits it
             // meanwhile (MicroPython requeues the dead task for the same purpose).
