@@ -28,6 +28,9 @@
 #![no_main]
 
 mod board;
+/// The benchmarks' method, shared with the uasyncio firmware (firmware/mps2-an385).
+#[path = "../../common/measure.rs"]
+mod measure;
 
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -37,13 +40,12 @@ use embassy_executor::{Executor, Spawner};
 use embassy_futures::yield_now;
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
 use embassy_sync::signal::Signal;
+use measure::{BATCHES, BATCH_WARMUP};
 
 /// Timer0's period for the interrupt row: the same as the uasyncio firmware's (main.c).
 const RELOAD: u32 = 19_997;
 const SAMPLES: usize = 201;
 const WARMUP: usize = 5;
-const BATCHES: usize = 201;
-const BATCH_WARMUP: usize = 5;
 /// Iterations of the measuring task per batch; every iteration is two task switches.
 const YIELD_ITERS: u32 = 2;
 /// Spawns per batch.
@@ -121,37 +123,9 @@ fn clock() -> u32 {
     board::timer_value(board::TIMER1)
 }
 
-/// Median timer ticks of an empty batch (two clock reads), subtracted from every batch.
-fn clock_overhead() -> u32 {
-    let mut t = [0u32; 21];
-    for v in t.iter_mut() {
-        let t0 = clock();
-        let t1 = clock();
-        *v = t0.wrapping_sub(t1);
-    }
-    t.sort_unstable();
-    t[t.len() / 2]
-}
-
-/// Prints `report: <what>: n=.. batches of <per_batch>, instructions per op min .. median ..
-/// max ..`, the uasyncio firmware's format.
+/// Prints `report: <what>: <PerOp>`, the uasyncio firmware's format (one shared method).
 fn report_per_op(what: &str, ticks: &mut [u32], per_batch: u32, shift: u32) {
-    ticks.sort_unstable();
-    let n = ticks.len();
-    let (min, med, max) = (ticks[0], ticks[n / 2], ticks[n - 1]);
-    // Instructions per operation, in tenths, rounded.
-    let den = u64::from(per_batch) << shift;
-    let tenths = |t: u32| (u64::from(t) * 400 + den / 2) / den;
-    let int = |t: u32| (tenths(t) + 5) / 10;
-    let m = tenths(med);
-    println!(
-        "report: {what}: n={n} batches of {per_batch}, instructions per op min {} median {} max {} (exact {}.{}; batch timer ticks {min}/{med}/{max}, icount shift {shift})",
-        int(min),
-        int(med),
-        int(max),
-        m / 10,
-        m % 10
-    );
+    println!("report: {what}: {}", measure::PerOp::new(ticks, per_batch, shift));
 }
 
 /// Prints `report: <what>: IRQ -> task resumed, n=.. instructions min .. median .. max ..`,
@@ -186,7 +160,7 @@ async fn partner() {
 
 async fn bench_yield(spawner: Spawner, shift: u32) -> i32 {
     board::timer_start(board::TIMER1, u32::MAX, false);
-    let overhead = clock_overhead();
+    let overhead = measure::clock_overhead(clock);
     match partner() {
         Ok(token) => spawner.spawn(token),
         Err(e) => {
@@ -204,8 +178,8 @@ async fn bench_yield(spawner: Spawner, shift: u32) -> i32 {
             yield_now().await;
         }
         let t1 = clock();
-        if i >= BATCH_WARMUP {
-            ticks[i - BATCH_WARMUP] = t0.wrapping_sub(t1).saturating_sub(overhead);
+        if let Some((slot, v)) = measure::batch(i, t0, t1, overhead) {
+            ticks[slot] = v;
         }
     }
     let partner_runs = PARTNER_YIELDS.load(Ordering::Relaxed) - start;
@@ -239,7 +213,7 @@ async fn trivial() {
 
 async fn bench_spawn(spawner: Spawner, shift: u32) -> i32 {
     board::timer_start(board::TIMER1, u32::MAX, false);
-    let overhead = clock_overhead();
+    let overhead = measure::clock_overhead(clock);
     let mut ticks = [0u32; BATCHES];
     for i in 0..BATCHES + BATCH_WARMUP {
         let t0 = clock();
@@ -255,8 +229,8 @@ async fn bench_spawn(spawner: Spawner, shift: u32) -> i32 {
             core::hint::black_box(TRIVIAL_DONE.0.wait().await);
         }
         let t1 = clock();
-        if i >= BATCH_WARMUP {
-            ticks[i - BATCH_WARMUP] = t0.wrapping_sub(t1).saturating_sub(overhead);
+        if let Some((slot, v)) = measure::batch(i, t0, t1, overhead) {
+            ticks[slot] = v;
         }
     }
     board::timer_stop(board::TIMER1);

@@ -4,6 +4,7 @@
 
 use core::sync::atomic::{AtomicPtr, Ordering};
 
+use crate::measure::{self, BATCHES, BATCH_WARMUP};
 use crate::{board, println};
 
 /// The same period as main.c's raw benchmark.
@@ -76,15 +77,11 @@ pub fn shim<S: Sem>(what: &str, shift: u32) -> i32 {
 
 // ---- uasyncio's own costs: task switch (sleep_ms(0)) and spawn + complete ---------------
 //
-// Timer1 runs free (no interrupt) as a clock: it counts SYSCLK (25 MHz, 40 ns) down, and under
-// `-icount shift=S` one instruction takes 2^S ns, so `ticks * 40 >> S` instructions passed.
-// Batches are short (a few thousand instructions) so that most of them see no SysTick
-// interrupt (every 1 ms); the median batch is then tick-free and the same on every run.
+// Timer1 runs free (no interrupt) as the clock; the method (batches, warm-up, the clock's
+// own cost, ticks to instructions) is `measure`, shared with embassy's image.
 
 /// CMSDK timer1 (the benchmarks and flag tests use timer0 and its IRQ).
 const TIMER1: usize = 0x4000_1000;
-const BATCHES: usize = 201;
-const BATCH_WARMUP: usize = 5;
 
 fn timer1_free_run() {
     // SAFETY: CMSDK timer1 registers (CTRL +0, VALUE +4, RELOAD +8, INTCLEAR +0xC), a device
@@ -109,36 +106,9 @@ fn timer1_value() -> u32 {
     unsafe { core::ptr::read_volatile((TIMER1 + 4) as *const u32) }
 }
 
-/// Median timer ticks of an empty batch (two clock reads), subtracted from every batch.
-fn clock_overhead() -> u32 {
-    let mut t = [0u32; 21];
-    for v in t.iter_mut() {
-        let t0 = timer1_value();
-        let t1 = timer1_value();
-        *v = t0.wrapping_sub(t1);
-    }
-    t.sort_unstable();
-    t[t.len() / 2]
-}
-
-/// Prints `report: <what>: n=.. batches of <per_batch> instructions min .. median .. max ..`
-/// with per-operation instruction counts (integers; the median also with one decimal).
+/// Prints `report: <what>: <PerOp>` (the line the scripts read).
 fn report_per_op(what: &str, ticks: &mut [u32], per_batch: u32, shift: u32) {
-    ticks.sort_unstable();
-    let n = ticks.len();
-    let (min, med, max) = (ticks[0], ticks[n / 2], ticks[n - 1]);
-    // Instructions per operation, in tenths, rounded.
-    let tenths = |t: u32| (u64::from(t) * 400 + (u64::from(per_batch) << shift) / 2) / (u64::from(per_batch) << shift);
-    let int = |t: u32| (tenths(t) + 5) / 10;
-    let m = tenths(med);
-    println!(
-        "report: {what}: n={n} batches of {per_batch}, instructions per op min {} median {} max {} (exact {}.{}; batch timer ticks {min}/{med}/{max}, icount shift {shift})",
-        int(min),
-        int(med),
-        int(max),
-        m / 10,
-        m % 10
-    );
+    println!("report: {what}: {}", measure::PerOp::new(ticks, per_batch, shift));
 }
 
 static STOP: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
@@ -153,7 +123,7 @@ pub fn yield_switch(shift: u32) -> i32 {
     STOP.store(false, Ordering::Relaxed);
     PARTNER_YIELDS.store(0, Ordering::Relaxed);
     timer1_free_run();
-    let overhead = clock_overhead();
+    let overhead = measure::clock_overhead(timer1_value);
     let result = uasyncio::run(async move {
         let partner = uasyncio::create_task(async {
             while !STOP.load(Ordering::Relaxed) {
@@ -172,8 +142,8 @@ pub fn yield_switch(shift: u32) -> i32 {
                 uasyncio::sleep_ms(0).await?;
             }
             let t1 = timer1_value();
-            if i >= BATCH_WARMUP {
-                ticks[i - BATCH_WARMUP] = t0.wrapping_sub(t1).saturating_sub(overhead);
+            if let Some((slot, v)) = measure::batch(i, t0, t1, overhead) {
+                ticks[slot] = v;
             }
         }
         let partner_runs = PARTNER_YIELDS.load(Ordering::Relaxed) - start;
@@ -211,7 +181,7 @@ const SPAWN_ITERS: u32 = 1;
 /// (allocation, first poll, completion, waking and resuming the awaiting task, freeing).
 pub fn spawn(shift: u32) -> i32 {
     timer1_free_run();
-    let overhead = clock_overhead();
+    let overhead = measure::clock_overhead(timer1_value);
     let result = uasyncio::run(async move {
         let mut ticks = [0u32; BATCHES];
         for i in 0..BATCHES + BATCH_WARMUP {
@@ -220,8 +190,8 @@ pub fn spawn(shift: u32) -> i32 {
                 uasyncio::create_task(async { Ok(core::hint::black_box(1u32)) }).await?;
             }
             let t1 = timer1_value();
-            if i >= BATCH_WARMUP {
-                ticks[i - BATCH_WARMUP] = t0.wrapping_sub(t1).saturating_sub(overhead);
+            if let Some((slot, v)) = measure::batch(i, t0, t1, overhead) {
+                ticks[slot] = v;
             }
         }
         Ok(ticks)

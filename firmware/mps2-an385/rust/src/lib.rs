@@ -9,6 +9,9 @@ extern crate alloc;
 mod app;
 mod bench;
 mod board;
+/// The Cortex-M benchmarks' method, shared with embassy's image (bench/cortex-m/embassy-mps2).
+#[path = "../../../../bench/cortex-m/common/measure.rs"]
+mod measure;
 mod selftest;
 mod wakeups;
 

@@ -69,7 +69,9 @@ async fn cases() -> Result<core::result::Result<(), String>> {
         armed[1] - armed[0]
     );
     if armed[1] <= armed[0] {
-        return Ok(Err(String::from("the two deadlines are equal: the case proves nothing")));
+        return Ok(Err(String::from(
+            "the two deadlines are equal: the case proves nothing",
+        )));
     }
     if n != 1 {
         return Ok(Err(format!("two timers due in one tick took {n} wake-ups, expected 1")));
@@ -97,7 +99,9 @@ async fn cases() -> Result<core::result::Result<(), String>> {
         return Ok(Err(String::from("a timer fired before its deadline")));
     }
     if n != 2 {
-        return Ok(Err(format!("four timers with 5 ms of slack took {n} wake-ups, expected 2")));
+        return Ok(Err(format!(
+            "four timers with 5 ms of slack took {n} wake-ups, expected 2"
+        )));
     }
     Ok(Ok(()))
 }
