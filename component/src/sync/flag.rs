@@ -6,8 +6,9 @@
 //!
 //! - `set()` (any context) stores the flag, then swaps the slot to null. If it got a task, it
 //!   schedules it (an atomic `fetch_or`, a push on the loop's lock-free wake stack and, only
-//!   if the loop sleeps, one give of the loop's RTOS semaphore with the `FromISR` call) and
-//!   gives its reference back.
+//!   if the loop sleeps, one give of the loop's RTOS semaphore with the `FromISR` call); the
+//!   slot's reference goes with the task onto the wake stack, or is given back if the task
+//!   was queued already.
 //! - `wait()` (the loop thread) swaps its task into the slot, then looks at the flag again.
 //!
 //! Both pairs of operations are `SeqCst`, so in their single total order either the setter's
@@ -99,10 +100,10 @@ impl ThreadSafeFlag {
     pub fn set(&self) {
         self.flag.store(true, Ordering::SeqCst);
         if let Some(task) = NonNull::new(self.task.swap(ptr::null_mut(), Ordering::SeqCst)) {
-            waker::schedule(task);
-            // SAFETY: the slot owned this reference and we took it out with the swap; the
-            // module docs argue it is not the last one in interrupt context.
-            unsafe { raw::drop_ref(task) };
+            // SAFETY: the slot owned this reference and we took it out with the swap; it
+            // goes to the loop's queue with the task, or is given back (the module docs argue
+            // it is then not the last one in interrupt context).
+            unsafe { waker::schedule_owned(task) };
         }
     }
 
@@ -153,6 +154,11 @@ impl ThreadSafeFlag {
 
     /// Empties the waiter slot (loop thread), so a `static` flag does not keep a task alive.
     fn unregister(&self) {
+        // Only this thread puts a task in the slot, so an empty slot stays empty: no need for
+        // the swap (the common case: the `set()` that woke us emptied it).
+        if self.task.load(Ordering::SeqCst).is_null() {
+            return;
+        }
         if let Some(old) = NonNull::new(self.task.swap(ptr::null_mut(), Ordering::SeqCst)) {
             // SAFETY: the slot owned that reference; we are on the loop thread.
             unsafe { raw::drop_ref(old) };
