@@ -113,8 +113,11 @@ mod imp {
                     return Err(e);
                 }
             };
-            // SAFETY: INITIALISING excludes every other access to `core`.
-            unsafe { *SLOT.core.get() = Some(core) };
+            // SAFETY: INITIALISING excludes every other access to `core`, which is still the
+            // `None` it started as (EMPTY is only ever left once, to here): writing without
+            // dropping the old value leaks nothing, and keeps the whole drop glue of a loop
+            // (never dropped on `no_std`: the slot is a static) out of the firmware.
+            unsafe { SLOT.core.get().write(Some(core)) };
             SLOT.owner.store(me, Ordering::Release);
             SLOT.state.store(READY, Ordering::Release);
         }
