@@ -56,8 +56,8 @@ pub const NOTES: &[&str] = &[
      (CPython: tracemalloc).",
     "Row 4: every task sleeps 0..=max ms (same seed everywhere); lateness = wake time minus \
      (sleep start + duration). tokio's timer wheel has 1 ms resolution.",
-    "Row 4 at 1 ms slack: ours with Loop::set_timer_slack_us(1000) (timers due within 1 ms of each \
-     other fire in one wake-up, never early); the other columns repeat their row 4 figures, \
+    "Row 4 at 1 ms slack: ours with Loop::set_timer_slack_us(1000) (timers due within 1 ms of the \
+     nearest deadline fire in one wake-up, never early); the other columns repeat their row 4 figures, \
      since they have no such setting (tokio's wheel has 1 ms resolution anyway). Ours without \
      slack (the rows above) is the default.",
     "Row 5: another OS thread sets the flag (ours: ThreadSafeFlag; tokio: Notify; embassy: \

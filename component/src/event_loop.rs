@@ -39,7 +39,8 @@ fn report_unretrieved(task: &TaskRef) {
 
 /// Resets the calling thread's loop and returns it: every pending task is dropped (its
 /// future is dropped here, and awaiting its handle gives `RuntimeError`), the ready queue and
-/// the timers are emptied. The exception handler is kept.
+/// the timers are emptied. The exception handler, the timer slack and the counters of
+/// [`Loop::stats`] are kept.
 ///
 /// Errors with `RuntimeError` if the loop is running (call it between runs).
 ///
@@ -204,11 +205,14 @@ impl Loop {
     /// the nearest deadline plus `us`, then fires every timer due by then. Linux's timer slack,
     /// for this loop's timers (`sleep`, `sleep_ms`, `wait_for` timeouts).
     ///
-    /// A timer never fires early, and a loop that is awake anyway (tasks ready) fires timers at
-    /// their deadlines: only the sleeps are stretched. The default, 0, wakes at each deadline
-    /// as precisely as the port's clock allows (on an RTOS, the kernel tick: timers due in the
-    /// same tick already fire in one wake-up). A battery-powered device trades up to `us` of
-    /// lateness for fewer wake-ups; [`stats`](Self::stats)`().sleeps` counts them. The setting
+    /// A timer never fires before its deadline on the loop's clock (whose resolution is the
+    /// port's: a microsecond on the host, a kernel tick or better on an RTOS), and a loop that is awake
+    /// anyway (tasks ready) fires timers at their deadlines: only the sleeps are stretched. The
+    /// default, 0, wakes at each deadline as precisely as the port allows (on an RTOS, the
+    /// kernel tick: timers due in the same tick already fire in one wake-up). A
+    /// battery-powered device accepts up to `us` of extra lateness per timer, on top of the
+    /// usual scheduling delay, for fewer wake-ups; [`stats`](Self::stats)`().sleeps` counts
+    /// the loop's wake-ups (virtual time never sleeps, so it counts none there). The setting
     /// stays across `run()` and [`new_event_loop`].
     ///
     /// ```
@@ -221,7 +225,7 @@ impl Loop {
     ///     let b = create_task(async { sleep_ms(13).await?; Ok(ticks_ms()) });
     ///     Ok((a.await?, b.await?))
     /// }).unwrap();
-    /// assert_eq!(woke, (15, 15)); // one wake-up at 10 ms + 5 ms of slack fires both
+    /// assert_eq!(woke, (15, 15)); // fired together at 10 ms + 5 ms of slack
     /// assert_eq!(lp.timer_slack_us(), 5_000);
     /// lp.set_timer_slack_us(0);
     /// lp.use_virtual_time(false);
