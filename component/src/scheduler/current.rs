@@ -113,10 +113,9 @@ mod imp {
                     return Err(e);
                 }
             };
-            // SAFETY: INITIALISING excludes every other access to `core`, which is still the
-            // `None` it started as (EMPTY is only ever left once, to here): writing without
-            // dropping the old value leaks nothing, and keeps the whole drop glue of a loop
-            // (never dropped on `no_std`: the slot is a static) out of the firmware.
+            // Written without dropping the old value, which keeps a loop's whole drop glue
+            // (never run on `no_std`: the slot is a static) out of the firmware.
+            // SAFETY: INITIALISING excludes other access; `core` is still its first `None` (EMPTY is left once).
             unsafe { SLOT.core.get().write(Some(core)) };
             SLOT.owner.store(me, Ordering::Release);
             SLOT.state.store(READY, Ordering::Release);

@@ -40,8 +40,8 @@ impl ReadyQueue {
     /// Appends `task`, whose `SCHEDULED` bit the caller set (so it is in no other queue).
     pub(crate) fn push_back(&self, task: TaskRef) {
         let ptr = task.into_raw();
-        // SAFETY: the entry's reference keeps the header alive; the link is ours to write
-        // (the module docs: the task is in no queue, and its bit keeps wakers off the link).
+        // The module docs: the task is in no queue, and its bit keeps wakers off the link.
+        // SAFETY: the entry's reference keeps the header alive; the link is ours to write.
         unsafe { ptr.as_ref() }.next.store(ptr::null_mut(), Ordering::Relaxed);
         match self.tail.replace(Some(ptr)) {
             // SAFETY: `tail` is an entry of this queue: alive, its link only ours.
@@ -54,8 +54,8 @@ impl ReadyQueue {
     /// Takes the oldest entry, with its reference.
     pub(crate) fn pop_front(&self) -> Option<TaskRef> {
         let ptr = self.head.get()?;
-        // SAFETY: an entry of this queue (alive, its link only ours), read before the task
-        // leaves the queue and its link may be used by the wake stack again.
+        // Read before the task leaves the queue and its link may serve the wake stack again.
+        // SAFETY: an entry of this queue: alive (its reference), its link only ours.
         let next = NonNull::new(unsafe { ptr.as_ref() }.next.load(Ordering::Relaxed));
         self.head.set(next);
         if next.is_none() {

@@ -25,13 +25,19 @@ pub(crate) fn schedule(ptr: NonNull<Header>) {
     }
     if !super::enqueue_local(ptr) {
         inc_ref(ptr);
-        let isr = rtos_shims::in_isr();
-        if isr {
-            // Before the push: once pushed, the loop may read the state word at any time.
-            header.state.fetch_or(FROM_ISR, Ordering::Relaxed);
-        }
-        header.shared.push_remote(ptr, isr);
+        push_remote(header, ptr);
     }
+}
+
+/// The cross-context half of a wake, after the caller set the SCHEDULED bit: `ptr` goes onto
+/// its loop's wake stack with one reference the caller hands over.
+fn push_remote(header: &Header, ptr: NonNull<Header>) {
+    let isr = rtos_shims::in_isr();
+    if isr {
+        // Before the push: once pushed, the loop may read the state word at any time.
+        header.state.fetch_or(FROM_ISR, Ordering::Relaxed);
+    }
+    header.shared.push_remote(ptr, isr);
 }
 
 /// [`schedule`] for a caller that owns a reference to the task and gives it up (the waiter
@@ -45,17 +51,12 @@ pub(crate) unsafe fn schedule_owned(ptr: NonNull<Header>) {
     // SAFETY: the caller's reference keeps the header alive.
     let header = unsafe { ptr.as_ref() };
     if header.state.fetch_or(SCHEDULED, Ordering::AcqRel) & SCHEDULED != 0 || super::enqueue_local(ptr) {
-        // Already queued, or queued on this (the loop's) thread with a reference of its own.
+        // Already queued, or queued on this (the loop's) thread with a reference of its own:
         // SAFETY: the caller's reference, given back once.
         unsafe { drop_ref(ptr) };
         return;
     }
-    let isr = rtos_shims::in_isr();
-    if isr {
-        // Before the push: once pushed, the loop may read the state word at any time.
-        header.state.fetch_or(FROM_ISR, Ordering::Relaxed);
-    }
-    header.shared.push_remote(ptr, isr);
+    push_remote(header, ptr);
 }
 
 static WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);

@@ -100,9 +100,9 @@ impl ThreadSafeFlag {
     pub fn set(&self) {
         self.flag.store(true, Ordering::SeqCst);
         if let Some(task) = NonNull::new(self.task.swap(ptr::null_mut(), Ordering::SeqCst)) {
-            // SAFETY: the slot owned this reference and we took it out with the swap; it
-            // goes to the loop's queue with the task, or is given back (the module docs argue
-            // it is then not the last one in interrupt context).
+            // The reference goes to the loop's queue with the task, or is given back (the
+            // module docs argue it is then not the last one in interrupt context).
+            // SAFETY: the slot owned this reference and the swap took it out: it is ours, used once.
             unsafe { waker::schedule_owned(task) };
         }
     }
