@@ -177,6 +177,53 @@ impl fmt::Display for Error {
 
 impl core::error::Error for Error {}
 
+/// An [`Error`] as a finished task's cell keeps it: one word and a tag instead of the whole
+/// enum (32 bytes on 64-bit targets, 16 on 32-bit ones), so that a cell is sized by its future
+/// and its output rather than by `Error`. The variants without data stay inline, and so does
+/// an `Os` code; the others (a message, a group, a user's error) move to the heap once, when
+/// the task fails.
+///
+/// On a heap too full for that box, the allocation failure handler runs, as for any other
+/// allocation of the runtime (on the RTOS ports it names the setting to raise).
+pub(crate) enum StoredError {
+    Cancelled,
+    Timeout,
+    Eof,
+    QueueFull,
+    QueueEmpty,
+    Os(i32),
+    Boxed(alloc::boxed::Box<Error>),
+}
+
+impl From<Error> for StoredError {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Cancelled => StoredError::Cancelled,
+            Error::Timeout => StoredError::Timeout,
+            Error::Eof => StoredError::Eof,
+            Error::QueueFull => StoredError::QueueFull,
+            Error::QueueEmpty => StoredError::QueueEmpty,
+            Error::Os(code) => StoredError::Os(code),
+            other => StoredError::Boxed(alloc::boxed::Box::new(other)),
+        }
+    }
+}
+
+impl StoredError {
+    /// A copy of the error it stands for.
+    pub(crate) fn to_error(&self) -> Error {
+        match self {
+            StoredError::Cancelled => Error::Cancelled,
+            StoredError::Timeout => Error::Timeout,
+            StoredError::Eof => Error::Eof,
+            StoredError::QueueFull => Error::QueueFull,
+            StoredError::QueueEmpty => Error::QueueEmpty,
+            StoredError::Os(code) => Error::Os(*code),
+            StoredError::Boxed(err) => Error::clone(err),
+        }
+    }
+}
+
 impl PartialEq for Error {
     /// Errors compare by kind and payload; user errors compare by identity.
     fn eq(&self, other: &Self) -> bool {
@@ -191,6 +238,32 @@ impl PartialEq for Error {
             (Error::Group(a), Error::Group(b)) => a == b,
             (Error::User(a), Error::User(b)) => Arc::ptr_eq(a, b),
             _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    #[test]
+    fn a_stored_error_gives_back_the_same_error() {
+        let all = [
+            Error::Cancelled,
+            Error::Timeout,
+            Error::Eof,
+            Error::QueueFull,
+            Error::QueueEmpty,
+            Error::Os(104),
+            Error::runtime("can't cancel self"),
+            Error::value(alloc::format!("bad {}", 7)),
+            Error::Group(alloc::vec![Error::Timeout, Error::Os(5)]),
+        ];
+        for err in all {
+            let stored = StoredError::from(err.clone());
+            assert_eq!(stored.to_error(), err);
+            assert_eq!(stored.to_error().to_string(), err.to_string());
         }
     }
 }

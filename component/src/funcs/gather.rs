@@ -34,13 +34,16 @@ where
         return Poll::Ready(Err(Error::Cancelled));
     }
     let mut all_done = true;
-    let mut first_error: Option<(u64, Error)> = None;
+    let mut first_error: Option<(u32, Error)> = None;
     for t in tasks {
         if t.done() {
             if fail_fast {
                 if let Some(e) = t.error() {
                     let seq = t.local().done_seq.get();
-                    if first_error.as_ref().is_none_or(|(s, _)| seq < *s) {
+                    if first_error
+                        .as_ref()
+                        .is_none_or(|(s, _)| crate::scheduler::completed_before(seq, *s))
+                    {
                         first_error = Some((seq, e));
                     }
                 }

@@ -3,13 +3,13 @@
 //! ```text
 //! TaskCell<F, T>  (#[repr(C)], Box-allocated)
 //! ├── Header                      shared with wakers on any thread / ISR
-//! │   ├── refs   AtomicUsize      handles, wakers and queue entries each own one
+//! │   ├── refs   AtomicU32        handles, wakers and queue entries each own one
 //! │   ├── state  AtomicU32        SCHEDULED: the task sits in a ready queue
 //! │   ├── next   AtomicPtr        link in the loop's cross-context wake stack
 //! │   ├── vtable &'static Vtable  the operations that need F and T
 //! │   ├── shared Arc<Shared>      the loop's cross-context half (wake stack, semaphore)
 //! │   └── local  Local            loop-thread-only bookkeeping (Cells)
-//! └── stage  Pending(F) | Done(Result<T>) | Taken      loop thread only
+//! └── stage  Pending(F) | Done(Result<T, StoredError>) | Taken      loop thread only
 //! ```
 //!
 //! ## Who touches what
@@ -41,8 +41,8 @@ use core::task::{Context, Poll, Waker};
 
 use super::shared::Shared;
 use super::wake::Linked;
-use crate::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
-use crate::error::Error;
+use crate::atomic::{AtomicPtr, AtomicU32, Ordering};
+use crate::error::{Error, StoredError};
 
 /// Task cells allocated and not yet freed (read by `diagnostics::allocated_task_cells`).
 ///
@@ -52,7 +52,7 @@ use crate::error::Error;
 #[cfg(feature = "diagnostics")]
 pub(crate) static LIVE_CELLS: LiveCounter = LiveCounter::new(0);
 #[cfg(all(feature = "diagnostics", not(loom)))]
-type LiveCounter = AtomicUsize;
+type LiveCounter = crate::atomic::AtomicUsize;
 #[cfg(all(feature = "diagnostics", loom))]
 type LiveCounter = core::sync::atomic::AtomicUsize;
 
@@ -187,8 +187,9 @@ pub(crate) struct Local {
     pub(crate) id: u32,
     /// Key in the loop's registry of unfinished tasks.
     pub(crate) registry_key: Cell<u32>,
-    /// Order of completion within the loop (for gather's "first error in time").
-    pub(crate) done_seq: Cell<u64>,
+    /// Order of completion within the loop (for gather's "first error in time"), wrapping:
+    /// compare two with [`crate::scheduler::completed_before`].
+    pub(crate) done_seq: Cell<u32>,
     /// The one task (or gather) waiting for this task to finish.
     pub(crate) join_waker: Cell<Option<Waker>>,
     /// The task this task is awaiting, so `cancel()` can be forwarded to it.
@@ -217,7 +218,9 @@ impl Local {
 /// The part of a task every context may see. See the module doc for who touches what.
 #[repr(C)]
 pub(crate) struct Header {
-    pub(crate) refs: AtomicUsize,
+    /// 32 bits on every target (so that it pairs with `state` in one word on 64-bit ones),
+    /// guarded against overflow in [`inc_ref`].
+    pub(crate) refs: AtomicU32,
     pub(crate) state: AtomicU32,
     pub(crate) next: AtomicPtr<Header>,
     pub(crate) vtable: &'static Vtable,
@@ -239,7 +242,7 @@ impl Linked for Header {
 
 enum Stage<F, T> {
     Pending(F),
-    Done(crate::Result<T>),
+    Done(core::result::Result<T, StoredError>),
     Taken,
 }
 
@@ -285,7 +288,7 @@ where
     };
     let cell = TaskCell {
         header: Header {
-            refs: AtomicUsize::new(1),
+            refs: AtomicU32::new(1),
             state: AtomicU32::new(0),
             next: AtomicPtr::new(ptr::null_mut()),
             vtable: &VtableFor::<F, T>::VTABLE,
@@ -341,7 +344,7 @@ where
     let fut = unsafe { Pin::new_unchecked(fut) };
     match fut.poll(cx) {
         Poll::Ready(out) => {
-            *stage = Stage::Done(out);
+            *stage = Stage::Done(out.map_err(StoredError::from));
             Poll::Ready(())
         }
         Poll::Pending => Poll::Pending,
@@ -352,7 +355,7 @@ unsafe fn finish_with<F, T>(ptr: NonNull<Header>, err: Error) {
     // SAFETY: as in `poll`; the loop calls this only for a task that is not being polled.
     let stage = unsafe { stage::<F, T>(ptr) };
     if let Stage::Pending(_) = stage {
-        *stage = Stage::Done(Err(err));
+        *stage = Stage::Done(Err(StoredError::from(err)));
     }
 }
 
@@ -369,9 +372,9 @@ unsafe fn take_output<F, T>(ptr: NonNull<Header>, out: *mut ()) {
     let stage = unsafe { stage::<F, T>(ptr) };
     let res = match stage {
         // An error stays stored: awaiting again re-raises it, and a pending report sees it.
-        Stage::Done(Err(e)) => Err(e.clone()),
+        Stage::Done(Err(e)) => Err(e.to_error()),
         Stage::Done(Ok(_)) => match core::mem::replace(stage, Stage::Taken) {
-            Stage::Done(res) => res,
+            Stage::Done(Ok(v)) => Ok(v),
             _ => return,
         },
         _ => return,
@@ -384,7 +387,7 @@ unsafe fn take_output<F, T>(ptr: NonNull<Header>, out: *mut ()) {
 unsafe fn error<F, T>(ptr: NonNull<Header>) -> Option<Error> {
     // SAFETY: as in `poll`; called on the loop thread for a finished task.
     match unsafe { stage::<F, T>(ptr) } {
-        Stage::Done(Err(e)) => Some(e.clone()),
+        Stage::Done(Err(e)) => Some(e.to_error()),
         _ => None,
     }
 }
@@ -419,7 +422,23 @@ pub(crate) fn inc_ref(ptr: NonNull<Header>) {
     let header = unsafe { ptr.as_ref() };
     // Relaxed suffices: a new reference is made from an existing one, which already keeps the
     // cell alive (the same argument as `Arc::clone`).
-    header.refs.fetch_add(1, Ordering::Relaxed);
+    let old = header.refs.fetch_add(1, Ordering::Relaxed);
+    // A count that wrapped would free the cell under its remaining owners. Only a program
+    // that leaks references in a loop (`mem::forget` of a cloned waker) gets here; stop it
+    // before the wrap, as `Arc` does, with half the range as margin for other contexts that
+    // clone at the same moment.
+    if old > MAX_REFS {
+        refs_overflow();
+    }
+}
+
+/// Largest reference count [`inc_ref`] accepts.
+const MAX_REFS: u32 = i32::MAX as u32;
+
+#[cold]
+#[inline(never)]
+fn refs_overflow() -> ! {
+    panic!("uasyncio: over 2^31 references to one task: a waker or task handle is leaked (mem::forget) in a loop")
 }
 
 /// Drops one reference; frees the cell when it was the last.
@@ -585,5 +604,27 @@ impl fmt::Debug for TaskRef {
 impl fmt::Display for TaskRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a task costs in memory is mostly this header: on a 64-bit host it is 80 bytes, so
+    /// a trivial task's whole cell (header and a 16-byte stage) fits the cell cache's 96-byte
+    /// class. A field added here moves every small task up a class (32 bytes).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_trivial_task_fits_96_bytes() {
+        async fn trivial() -> crate::Result<()> {
+            Ok(())
+        }
+        fn cell_size<F: Future<Output = crate::Result<T>>, T>(_: &F) -> usize {
+            core::mem::size_of::<TaskCell<F, T>>()
+        }
+        assert_eq!(core::mem::size_of::<Header>(), 80);
+        assert_eq!(core::mem::size_of::<core::result::Result<(), StoredError>>(), 16);
+        assert!(cell_size(&trivial()) <= 96, "{}", cell_size(&trivial()));
     }
 }

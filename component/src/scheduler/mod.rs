@@ -66,7 +66,8 @@ pub(crate) struct LoopCore {
     pub(crate) stop_at: Cell<Option<u64>>,
     pub(crate) popped: Cell<u64>,
     next_id: Cell<u32>,
-    done_seq: Cell<u64>,
+    /// The last completion's number (see [`completed_before`]).
+    done_seq: Cell<u32>,
     /// The exception handler `Loop::set_exception_handler` installed (`None`: the default).
     pub(crate) handler: Cell<Option<ExceptionHandler>>,
     /// `Some(now)` when the loop runs on virtual time (tests).
@@ -403,7 +404,7 @@ impl LoopCore {
         }
         local.set(flag::FINISHED);
         header.state.fetch_or(SCHEDULED, Ordering::AcqRel);
-        let seq = self.done_seq.get() + 1;
+        let seq = self.done_seq.get().wrapping_add(1);
         self.done_seq.set(seq);
         local.done_seq.set(seq);
         let key = local.registry_key.replace(u32::MAX) as usize;
@@ -500,6 +501,16 @@ pub(crate) fn enqueue_local(ptr: NonNull<Header>) -> bool {
     .unwrap_or(false)
 }
 
+/// Whether the task that finished with number `a` finished before the one with `b`.
+///
+/// Completion numbers are 32 bits and wrap (a cell spends 4 bytes on its number, not 8), so
+/// two are compared by their wrapping distance: right whenever they are less than 2^31
+/// completions apart. `gather`, the one user, compares children it sees finished when it is
+/// polled, and a finished child wakes it at once, so its children's numbers are close.
+pub(crate) fn completed_before(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
 /// Creates a task on this thread's loop.
 pub(crate) fn spawn<F, T>(fut: F) -> TaskRef
 where
@@ -581,4 +592,20 @@ pub(crate) fn cancel(ptr: NonNull<Header>) -> Result<bool> {
     target.local().set(flag::CANCEL_PENDING);
     waker::schedule(target.ptr());
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::completed_before;
+
+    #[test]
+    fn completion_order_survives_the_wrap() {
+        assert!(completed_before(1, 2));
+        assert!(!completed_before(2, 1));
+        assert!(!completed_before(7, 7));
+        // 0 is the completion after u32::MAX.
+        assert!(completed_before(u32::MAX, 0));
+        assert!(completed_before(u32::MAX - 5, 3));
+        assert!(!completed_before(3, u32::MAX - 5));
+    }
 }
