@@ -96,6 +96,37 @@ def report_sizes(build, label):
         print(f"  size [{label}] {name}: text+rodata {t} B, data {d} B, bss+noinit {b} B, kernel tables {o} B")
 
 
+LATENCY = re.compile(r"(?P<what>k_timer ISR -> thread \(k_sem\)|ISR -> task) latency over (?P<n>\d+) .*?"
+                     r"min (?P<min>\d+) / avg (?P<avg>\d+) / max (?P<max>\d+) cycles at (?P<hz>\d+) Hz")
+
+
+def report_latency(build, label, latencies):
+    """The ISR -> thread and ISR -> task latency lines of an app's console log (tests/zephyr/port
+    and tests/zephyr/timer_isr print them), in instructions when QEMU ran with -icount:
+    instructions = cycles x (1e9 / Hz) ns / 2^shift ns."""
+    shift = None
+    try:
+        with open(os.path.join(build, "zephyr", ".config")) as f:
+            conf = f.read()
+        if re.search(r"^CONFIG_QEMU_ICOUNT=y$", conf, re.M):
+            m = re.search(r"^CONFIG_QEMU_ICOUNT_SHIFT=(\d+)$", conf, re.M)
+            shift = int(m.group(1)) if m else None
+        with open(os.path.join(build, "handler.log"), errors="replace") as f:
+            log = f.read()
+    except OSError:
+        return
+    for m in LATENCY.finditer(log):
+        hz = int(m.group("hz"))
+        if shift is None or hz <= 1_000_000:
+            continue  # no instruction clock (native_sim), or a counter too coarse to mean anything
+        per_cycle = 1e9 / hz / (1 << shift)
+        lo, avg = (round(int(m.group(k)) * per_cycle) for k in ("min", "avg"))
+        what = "k_sem" if m.group("what").startswith("k_timer") else "flag"
+        latencies[(label, what)] = (lo, avg)
+        print(f"  latency [{label}] {m.group('what')}: min {lo} / avg {avg} instructions "
+              f"({m.group('min')} / {m.group('avg')} cycles at {hz} Hz, -icount shift={shift}, {m.group('n')} wakes)")
+
+
 def board_matches(platform, board):
     """twister names a board by its full name (4.x: qemu_cortex_m3/ti_lm3s6965)."""
     return platform == board or platform.startswith(board + "/")
@@ -125,6 +156,7 @@ def twister(a):
 
     passed = failed = 0
     ran = {}  # (app, board) -> configurations that passed
+    latencies = {}  # (board, "k_sem" | "flag") -> (min, avg) instructions
     for ts in sorted(suites, key=lambda t: (t.get("platform", ""), t.get("name", ""))):
         app = app_of(ts)
         platform = ts.get("platform", "?")
@@ -144,6 +176,7 @@ def twister(a):
             maps = glob.glob(os.path.join(a.outdir, platform.replace("/", "_"), "**", scenario, "zephyr", "zephyr.map"), recursive=True)
             if maps:
                 report_sizes(os.path.dirname(os.path.dirname(maps[0])), board)
+                report_latency(os.path.dirname(os.path.dirname(maps[0])), board, latencies)
         else:
             failed += 1
     # Every app is meant for every board the script runs it on: an app without a configuration
@@ -157,6 +190,11 @@ def twister(a):
                 print(f"zephyr: [{board}] {os.path.relpath(app, a.repo)}: FAILED: nothing of it ran on '{board}' "
                       f"(twister filtered it: add '{board}' to its yaml's platform_allow)")
                 failed += 1
+    for board in boards:
+        sem, flag = latencies.get((board, "k_sem")), latencies.get((board, "flag"))
+        if sem and flag and sem[0] > 0:
+            print(f"zephyr: [{board}] k_timer ISR -> task awaiting a ThreadSafeFlag: {flag[0]} instructions at best "
+                  f"(avg {flag[1]}), {flag[0] / sem[0]:.2f}x the k_sem_give -> thread hand-off ({sem[0]}, avg {sem[1]})")
     for board in boards:
         n = sum(v for (app, b), v in ran.items() if b == board)
         print(f"zephyr: [{board}] {n} configurations passed")
