@@ -53,7 +53,10 @@ pub const NOTES: &[&str] = &[
      slot (TaskStorage, in .bss, reserved for each of pool_size slots whether used or not).",
     "Rows 1 and 7: the task's future is trivial (a few bytes), so bytes per task is the \
      runtime's per-task overhead; heap bytes counted by a counting global allocator \
-     (CPython: tracemalloc).",
+     (CPython: tracemalloc). Ours is the task cell (96 bytes on x86_64 for a trivial task); the \
+     loop's registry of unfinished tasks takes 16 bytes more per task while it grows, which \
+     earlier workloads of the same child had already done (`uasyncio-bench --child ours \
+     --workloads memory` alone: 122 bytes).",
     "Row 4: every task sleeps 0..=max ms (same seed everywhere); lateness = wake time minus \
      (sleep start + duration). tokio's timer wheel has 1 ms resolution.",
     "Row 4 at 1 ms slack: ours with Loop::set_timer_slack_us(1000) (timers due within 1 ms of the \
