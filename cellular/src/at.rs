@@ -908,7 +908,8 @@ mod tests {
     fn parsers_survive_garbage() {
         let mut seed = 0x1234_5678u32;
         let alphabet = b"+CMEREGS: ,\"0123456789-OKNTA\x00\xff";
-        for _ in 0..if cfg!(miri) { 200 } else { 20_000 } {
+        // Safe parsing code: under Miri (0.2 s per line there) twenty lines are enough.
+        for _ in 0..if cfg!(miri) { 20 } else { 20_000 } {
             seed ^= seed << 13;
             seed ^= seed >> 17;
             seed ^= seed << 5;
