@@ -169,15 +169,16 @@ fn four_threads_setting_at_once() {
     let out = run(async move {
         let mut wakes = 0u64;
         loop {
-            let all_done = f.load(Ordering::Acquire) == 4;
             match wait_for_ms(FLAG.wait(), 50_000).await {
                 Ok(()) => wakes += 1,
                 Err(Error::Timeout) if FLAG.is_set() => return Err(Error::runtime("lost wake: flag set, task asleep")),
-                Err(Error::Timeout) if all_done => return Ok(wakes),
                 Err(Error::Timeout) => {}
                 Err(e) => return Err(e),
             }
-            if all_done && !FLAG.is_set() {
+            // Each thread sets the flag once more after counting itself finished, so with all
+            // four counted and no set pending every set has been seen. (Read after the wait:
+            // read before it, the last wake could leave the task waiting out the whole timeout.)
+            if f.load(Ordering::Acquire) == 4 && !FLAG.is_set() {
                 return Ok(wakes);
             }
         }
