@@ -127,11 +127,6 @@ static void thread_trampoline(void *p1, void *p2, void *p3)
 	/* Returning ends the thread (z_thread_entry calls k_thread_abort). */
 }
 
-int uasyncio_shim_num_coop_priorities(void)
-{
-	return CONFIG_NUM_COOP_PRIORITIES;
-}
-
 int uasyncio_shim_thread_spawn(const char *name, size_t name_len, size_t stack_size, int priority,
 			       void (*entry)(void *arg), void *arg)
 {

@@ -39,7 +39,6 @@ void uasyncio_shim_irq_unlock(unsigned int key);
 
 /* Threads. priority is in Zephyr's scale; stack_size 0 means the Kconfig default. */
 int uasyncio_shim_num_preempt_priorities(void);
-int uasyncio_shim_num_coop_priorities(void);
 int uasyncio_shim_thread_spawn(const char *name, size_t name_len, size_t stack_size, int priority,
 			       void (*entry)(void *arg), void *arg);
 
