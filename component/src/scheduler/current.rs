@@ -24,6 +24,14 @@ mod imp {
         CORE.try_with(|cell| cell.get().map(f)).ok().flatten()
     }
 
+    /// [`try_with`] (the host has no interrupt handlers).
+    ///
+    /// # Safety
+    /// None on the host; the contract of the `no_std` version.
+    pub(crate) unsafe fn try_with_in_task<R>(f: impl FnOnce(&LoopCore) -> R) -> Option<R> {
+        try_with(f)
+    }
+
     /// Runs `f` on this thread's loop, creating it on first use.
     pub(crate) fn with_or_init<R>(f: impl FnOnce(&LoopCore) -> R) -> Result<R> {
         CORE.try_with(|cell| {
@@ -80,10 +88,26 @@ mod imp {
     /// created later in the same TCB memory after the owner was deleted, which the `Acquire`
     /// load makes see `core` complete).
     pub(crate) fn try_with<R>(f: impl FnOnce(&LoopCore) -> R) -> Option<R> {
-        if rtos_shims::in_isr() || SLOT.owner.load(Ordering::Acquire) != rtos_shims::current_thread_id() {
+        if rtos_shims::in_isr() {
             return None;
         }
-        // SAFETY: the caller is the owner thread (the argument above): `core` was written
+        // SAFETY: not an interrupt handler, just checked.
+        unsafe { try_with_in_task(f) }
+    }
+
+    /// [`try_with`] for a caller that already knows it is not an interrupt handler (a waker
+    /// that asked `in_isr()` once for its own purposes), so the question is not asked twice.
+    ///
+    /// # Safety
+    /// The caller is not an interrupt handler. (In one, on Zephyr, `current_thread_id` is the
+    /// interrupted thread's, which may be the owner: the handler would reach `core` while the
+    /// loop thread uses it.)
+    pub(crate) unsafe fn try_with_in_task<R>(f: impl FnOnce(&LoopCore) -> R) -> Option<R> {
+        if SLOT.owner.load(Ordering::Acquire) != rtos_shims::current_thread_id() {
+            return None;
+        }
+        // SAFETY: the caller is the owner thread (the argument above; not an interrupt
+        // handler, by the caller's contract): `core` was written
         // before `owner` was stored (Release, loaded with Acquire), is never written again,
         // and no other context reads it, since every access comes through this check.
         unsafe { (*SLOT.core.get()).as_ref() }.map(f)
@@ -124,4 +148,4 @@ mod imp {
     }
 }
 
-pub(crate) use imp::{try_with, with_or_init};
+pub(crate) use imp::{try_with, try_with_in_task, with_or_init};

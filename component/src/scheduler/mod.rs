@@ -487,9 +487,14 @@ impl Drop for RunningGuard<'_> {
     }
 }
 
-/// Called by `waker::schedule` on every wake: queue locally if this is the task's loop thread.
-pub(crate) fn enqueue_local(ptr: NonNull<Header>) -> bool {
-    current::try_with(|core| {
+/// Called by `waker::schedule` on every wake from a task context: queue locally if this is
+/// the task's loop thread.
+///
+/// # Safety
+/// The caller is not an interrupt handler (`rtos_shims::in_isr()` is false): it asked, and
+/// this does not ask again (see [`current::try_with_in_task`]).
+pub(crate) unsafe fn enqueue_local(ptr: NonNull<Header>) -> bool {
+    let queue = |core: &LoopCore| {
         // SAFETY: the waker calling us owns a reference.
         let header = unsafe { ptr.as_ref() };
         let ours = Arc::ptr_eq(&core.shared, &header.shared);
@@ -497,8 +502,9 @@ pub(crate) fn enqueue_local(ptr: NonNull<Header>) -> bool {
             core.enqueue(ptr);
         }
         ours
-    })
-    .unwrap_or(false)
+    };
+    // SAFETY: the caller's contract (not an interrupt handler).
+    unsafe { current::try_with_in_task(queue) }.unwrap_or(false)
 }
 
 /// Whether the task that finished with number `a` finished before the one with `b`.

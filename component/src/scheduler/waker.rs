@@ -18,26 +18,44 @@ use crate::raw::{drop_ref, inc_ref, Header, FROM_ISR, SCHEDULED};
 pub(crate) fn schedule(ptr: NonNull<Header>) {
     // SAFETY: the caller owns a reference, so the header is alive.
     let header = unsafe { ptr.as_ref() };
-    // AcqRel: the loop's `swap(0)` before polling reads this, so whatever the waker wrote
-    // before waking is visible to the poll that follows.
-    if header.state.fetch_or(SCHEDULED, Ordering::AcqRel) & SCHEDULED != 0 {
-        return;
-    }
-    if !super::enqueue_local(ptr) {
-        inc_ref(ptr);
-        push_remote(header, ptr);
+    match mark_scheduled(header) {
+        Some(isr) if !queued_here(ptr, isr) => {
+            inc_ref(ptr);
+            header.shared.push_remote(ptr, isr);
+        }
+        _ => {}
     }
 }
 
-/// The cross-context half of a wake, after the caller set the SCHEDULED bit: `ptr` goes onto
-/// its loop's wake stack with one reference the caller hands over.
-fn push_remote(header: &Header, ptr: NonNull<Header>) {
-    let isr = rtos_shims::in_isr();
+/// After [`mark_scheduled`] said this call queues the task: true if it was queued on this
+/// thread's loop (the loop's own thread), false if it must go the cross-context way.
+#[inline(always)]
+fn queued_here(ptr: NonNull<Header>, isr: bool) -> bool {
     if isr {
-        // Before the push: once pushed, the loop may read the state word at any time.
-        header.state.fetch_or(FROM_ISR, Ordering::Relaxed);
+        return false;
     }
-    header.shared.push_remote(ptr, isr);
+    // SAFETY: not an interrupt handler (`isr` is false, asked by `mark_scheduled`).
+    unsafe { super::enqueue_local(ptr) }
+}
+
+/// Sets the task's SCHEDULED bit (and, in an interrupt handler, FROM_ISR with it, in the same
+/// atomic operation): `Some(in_isr)` if this call set SCHEDULED and so must queue the task,
+/// `None` if it was queued already.
+///
+/// The context is asked once, here: an interrupt handler is never the loop's thread, so it
+/// goes straight to the cross-context path without asking the loop's slot. FROM_ISR is only
+/// read for traces (`WokenBy::Isr`); set on a task that was queued already, it says that an
+/// interrupt handler was among the wakes it collected before it ran.
+#[inline(always)]
+fn mark_scheduled(header: &Header) -> Option<bool> {
+    let isr = rtos_shims::in_isr();
+    let bits = if isr { SCHEDULED | FROM_ISR } else { SCHEDULED };
+    // AcqRel: the loop's `swap(0)` before polling reads this, so whatever the waker wrote
+    // before waking is visible to the poll that follows.
+    if header.state.fetch_or(bits, Ordering::AcqRel) & SCHEDULED != 0 {
+        return None;
+    }
+    Some(isr)
 }
 
 /// [`schedule`] for a caller that owns a reference to the task and gives it up (the waiter
@@ -50,13 +68,13 @@ fn push_remote(header: &Header, ptr: NonNull<Header>) {
 pub(crate) unsafe fn schedule_owned(ptr: NonNull<Header>) {
     // SAFETY: the caller's reference keeps the header alive.
     let header = unsafe { ptr.as_ref() };
-    if header.state.fetch_or(SCHEDULED, Ordering::AcqRel) & SCHEDULED != 0 || super::enqueue_local(ptr) {
+    match mark_scheduled(header) {
+        // Not on the loop's thread: the wake stack entry takes the caller's reference over.
+        Some(isr) if !queued_here(ptr, isr) => header.shared.push_remote(ptr, isr),
         // Already queued, or queued on this (the loop's) thread with a reference of its own:
         // SAFETY: the caller's reference, given back once.
-        unsafe { drop_ref(ptr) };
-        return;
+        _ => unsafe { drop_ref(ptr) },
     }
-    push_remote(header, ptr);
 }
 
 static WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
