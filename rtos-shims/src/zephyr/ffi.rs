@@ -25,6 +25,8 @@ extern "C" {
     pub(crate) fn uasyncio_shim_clock_raw() -> u64;
     pub(crate) fn uasyncio_shim_clock_hz() -> u32;
 
+    // Cortex-M reads IPSR inline instead (see `in_isr`).
+    #[cfg_attr(uasyncio_cortex_m, allow(dead_code))]
     pub(crate) fn uasyncio_shim_in_isr() -> c_int;
     pub(crate) fn uasyncio_shim_current_thread() -> usize;
     // Used by the critical-section impl only (feature `critical-section-impl`).

@@ -126,9 +126,29 @@ mod port {
     }
 
     /// Whether the caller runs in interrupt context (`k_is_in_isr`).
+    ///
+    /// On Cortex-M this reads IPSR inline, which is what Zephyr's `arch_is_in_isr()` does
+    /// there (`arch/arm/include/cortex_m/exception.h` in 4.0,
+    /// `arch/arm/include/aarch32/cortex_m/exc.h` in 3.4: `__get_IPSR() != 0`): every
+    /// loop-local access asks, so this saves a call into the C shim each time. Elsewhere
+    /// (native_sim, other architectures) it calls `k_is_in_isr` through the shim.
+    #[inline]
     pub fn in_isr() -> bool {
-        // SAFETY: k_is_in_isr has no preconditions.
-        unsafe { ffi::uasyncio_shim_in_isr() != 0 }
+        #[cfg(uasyncio_cortex_m)]
+        {
+            let ipsr: u32;
+            // SAFETY: reading IPSR has no side effects and is allowed in every mode on
+            // M-profile cores (the build script sets `uasyncio_cortex_m` only for those).
+            // `pure`: within one context (a thread, or one handler) IPSR reads the same every
+            // time, so repeated reads may be merged.
+            unsafe { core::arch::asm!("mrs {}, IPSR", out(reg) ipsr, options(pure, nomem, nostack, preserves_flags)) };
+            ipsr & 0x1FF != 0
+        }
+        #[cfg(not(uasyncio_cortex_m))]
+        {
+            // SAFETY: k_is_in_isr has no preconditions.
+            unsafe { ffi::uasyncio_shim_in_isr() != 0 }
+        }
     }
 
     /// With `CONFIG_UASYNCIO_RAM_REPORT`, prints `uasyncio ram: thread … stack used … heap
