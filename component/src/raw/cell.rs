@@ -269,12 +269,15 @@ where
     };
 }
 
-/// Allocates a task cell holding `fut`, with one reference owned by the returned pointer.
+/// Allocates a task cell holding `fut`, with `refs` references owned by the caller (each
+/// becomes one `TaskRef::from_raw` of the returned pointer, or is given back with
+/// `drop_ref`). Counting them here instead of cloning costs no atomic operation: no other
+/// context can see the cell yet.
 ///
 /// The memory comes from `shared`'s cell cache (`raw::cache`) when it has a block of the
 /// cell's size class. Called only on the loop's thread (its callers: the loop's spawn, and
 /// the orphan task of a `Shared` no other context has seen yet), as the cache requires.
-pub(crate) fn allocate<F, T>(fut: F, shared: Arc<Shared<Header>>, id: u32) -> NonNull<Header>
+pub(crate) fn allocate<F, T>(fut: F, shared: Arc<Shared<Header>>, id: u32, refs: u32) -> NonNull<Header>
 where
     F: Future<Output = crate::Result<T>> + 'static,
     T: 'static,
@@ -288,7 +291,7 @@ where
     };
     let cell = TaskCell {
         header: Header {
-            refs: AtomicU32::new(1),
+            refs: AtomicU32::new(refs),
             state: AtomicU32::new(0),
             next: AtomicPtr::new(ptr::null_mut()),
             vtable: &VtableFor::<F, T>::VTABLE,

@@ -119,13 +119,15 @@ impl LoopCore {
     {
         let id = self.next_id.get();
         self.next_id.set(id.wrapping_add(1));
-        let ptr = raw::allocate(fut, self.shared.clone(), id);
+        // Three references, counted at birth instead of cloned (no atomics): the returned
+        // handle's, the registry's and the ready queue's.
+        let ptr = raw::allocate(fut, self.shared.clone(), id, 3);
         let task = TaskRef::from_raw(ptr);
-        let key = self.registry.borrow_mut().insert(task.clone());
+        let key = self.registry.borrow_mut().insert(TaskRef::from_raw(ptr));
         task.local().registry_key.set(u32::try_from(key).unwrap_or(u32::MAX));
         // A new task is ready at once; nobody else can see it yet, so no race on the bit.
         task.header().state.store(SCHEDULED, Ordering::Relaxed);
-        self.ready.push_back(task.clone());
+        self.ready.push_back(TaskRef::from_raw(ptr));
         bump(&self.stats.spawned);
         #[cfg(feature = "rtos-trace")]
         {
@@ -538,6 +540,7 @@ fn orphan<T: 'static>(err: Error) -> TaskRef {
         async { Err::<T, Error>(Error::Cancelled) },
         Arc::new(Shared::orphan()),
         0,
+        1,
     );
     let task = TaskRef::from_raw(ptr);
     let header = task.header();
