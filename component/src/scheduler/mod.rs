@@ -281,13 +281,14 @@ impl LoopCore {
                 let Some(task) = self.ready.pop_front() else {
                     break;
                 };
-                let popped = self.popped.get() + 1;
-                self.popped.set(popped);
+                self.popped.set(self.popped.get() + 1);
                 self.run_one(task, report);
                 if main_done() {
                     return Ok(());
                 }
-                if self.stop_at.get().is_some_and(|at| popped >= at) {
+                // Read back rather than kept across the poll: on a 32-bit core a live u64
+                // costs two registers through `run_one`, and the pass spilled others for it.
+                if self.stop_at.get().is_some_and(|at| self.popped.get() >= at) {
                     self.stop_at.set(None);
                     return Ok(());
                 }
