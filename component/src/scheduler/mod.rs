@@ -369,8 +369,11 @@ impl LoopCore {
         self.self_woken.set(false);
         local.waiting.set(crate::raw::WaitingOn::Nothing as u8);
         bump(&self.stats.polls);
-        let hooks = self.stats.hooks.get();
-        let start = hooks.map_or(0, |h| (h.poll_start)(self));
+        // The hooks are looked up again after the poll rather than kept: nothing but the task
+        // stays live across the call (on a 32-bit core the pass runs short of registers).
+        if let Some(hooks) = self.stats.hooks.get() {
+            (hooks.poll_start)(self);
+        }
         let waker = waker::waker_ref(&ptr);
         let mut cx = Context::from_waker(&waker);
         let poll = header.vtable.poll;
@@ -382,8 +385,8 @@ impl LoopCore {
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::task_exec_end();
         self.current.set(None);
-        if let Some(hooks) = hooks {
-            (hooks.polled)(self, &task, start);
+        if let Some(hooks) = self.stats.hooks.get() {
+            (hooks.polled)(self, &task);
         }
         match res {
             Poll::Ready(()) => self.finished(task),

@@ -233,6 +233,9 @@ pub(crate) struct Recorder {
     pub(crate) sleeps: Cell<u64>,
     pub(crate) idle_us: Cell<u64>,
     pub(crate) longest_poll_us: Cell<u64>,
+    /// When the poll in progress started (µs; set by the `poll_start` hook, taken by
+    /// `polled`; `None` for a poll during which timing was turned on, which is not timed).
+    pub(crate) poll_started_us: Cell<Option<u64>>,
     pub(crate) longest_poll_task: RefCell<Option<(u32, String)>>,
     /// Poll timing on (`measure_polls`, or a trace): what the loop calls then.
     pub(crate) hooks: Cell<Option<&'static TimingHooks>>,
@@ -305,10 +308,11 @@ pub(crate) struct TimingHooks {
     pub(crate) spawned: fn(&LoopCore, u32),
     /// The loop woke after sleeping since `start` (µs).
     pub(crate) woke: fn(&LoopCore, u64),
-    /// The loop is about to poll a task: the start time to hand to `polled`.
-    pub(crate) poll_start: fn(&LoopCore) -> u64,
-    /// A poll of the task that started at `start` ended.
-    pub(crate) polled: fn(&LoopCore, &TaskRef, u64),
+    /// The loop is about to poll a task (the hook notes the time in `poll_started_us`, so
+    /// the loop keeps nothing of it alive across the poll).
+    pub(crate) poll_start: fn(&LoopCore),
+    /// The poll that `poll_start` saw begin ended.
+    pub(crate) polled: fn(&LoopCore, &TaskRef),
     /// A task finished.
     pub(crate) finished: fn(&LoopCore, &TaskRef),
 }
@@ -326,9 +330,12 @@ static HOOKS: TimingHooks = TimingHooks {
         stats.idle_us.set(stats.idle_us.get().wrapping_add(slept));
         stats.record(Event::Idle { start, dur: slept });
     },
-    poll_start: |core| core.now_us(),
-    polled: |core, task, start| {
+    poll_start: |core| core.stats.poll_started_us.set(Some(core.now_us())),
+    polled: |core, task| {
         let stats = &core.stats;
+        let Some(start) = stats.poll_started_us.take() else {
+            return;
+        };
         let dur = core.now_us().saturating_sub(start);
         let local = task.local();
         if dur > stats.longest_poll_us.get() || stats.longest_poll_task.borrow().is_none() {
