@@ -11,7 +11,7 @@
 //! | `give` / `give_from_isr`     | `k_sem_give` (ISR-safe; the kernel reschedules on ISR exit) |
 //! | `take(timeout)`              | `k_sem_take` with `K_TICKS(ceil(µs))`, `K_NO_WAIT` or `K_FOREVER` |
 //! | [`now_us`]                   | `k_cycle_get_64` where the timer has a 64-bit counter, else `k_uptime_ticks` |
-//! | [`in_isr`]                   | `k_is_in_isr`                                            |
+//! | [`in_isr`]                   | `k_is_in_isr`; on Cortex-M its IPSR read, inline         |
 //! | [`current_thread_id`]        | `k_current_get`                                          |
 //! | [`spawn_thread`]             | `k_thread_create` at `K_PRIO_PREEMPT(N - 1 - priority)`, stack and `k_thread` from the uasyncio heap |
 //! | `critical-section`           | `irq_lock` / `irq_unlock` (restore state: the `u32` key); feature `critical-section-impl` |
