@@ -37,6 +37,7 @@ pub enum SimProblem {
     /// The SIM wants a PIN and [`ModemConfig::pin`](crate::modem::ModemConfig::pin) is `None`.
     PinRequired,
     /// The SIM wants something this driver does not enter (`SIM PUK`, `PH-SIM PIN`, ...).
+    /// Empty: the modem's answers to `AT+CPIN?` (asked twice) had no `+CPIN:` line.
     Locked(String),
     /// The PIN was accepted but the SIM did not become `READY` in time.
     NotReady(String),
@@ -138,6 +139,9 @@ impl fmt::Display for CellularError {
                 SimProblem::PinRequired => {
                     f.write_str("SIM: the SIM asks for a PIN and none is configured - set ModemConfig::pin or remove the PIN lock")
                 }
+                SimProblem::Locked(s) if s.is_empty() => f.write_str(
+                    "SIM: the modem answered AT+CPIN? without a +CPIN: status line - check that nothing else talks to the modem on this port",
+                ),
                 SimProblem::Locked(s) => write!(
                     f,
                     "SIM: locked ({s}) - unlock it in a phone (PUK or network lock) and retry"

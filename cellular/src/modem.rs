@@ -3,7 +3,8 @@
 //! [`Modem::bring_up`] runs the steps every 3GPP modem needs, each with its own bounded
 //! wait, and fails with a [`CellularError`] naming the step:
 //!
-//! 1. **sync**: `AT` until `OK` (`sync_attempts` tries of `sync_timeout_ms`). Halfway, in case
+//! 1. **sync**: drops what is on the line for `sync_timeout_ms` (a late answer from an earlier
+//!    session), then `AT` until `OK` (`sync_attempts` tries of `sync_timeout_ms`). Halfway, in case
 //!    the modem is still in data mode from an earlier session, it sends the escape sequence
 //!    (`+++` between guard times) once.
 //! 2. `ATE0` (echo off; the client skips the echo of this one) and `AT+CMEE=1` (numeric
@@ -225,6 +226,17 @@ impl<IO: Read + Write> Modem<IO> {
     }
 
     async fn sync(&mut self) -> Result<(), CellularError> {
+        // Drop what an earlier session left on the line first: an answer that came after its
+        // command gave up (the `OK` of a `+++` slower than our guard time makes the `ATH` take
+        // it, and the `ATH`'s own `OK` waits here). Taken as the answer to our `AT`, it would
+        // shift every later answer by one command (`AT+CPIN?` answered by a bare `OK`).
+        match self.at.drain(self.cfg.sync_timeout_ms).await {
+            Err(e) if e.is_cancelled() => return Err(CellularError::Cancelled),
+            Err(e) if matches!(e.kind, AtErrorKind::Closed | AtErrorKind::Io { .. }) => {
+                return Err(CellularError::At(e))
+            }
+            _ => {}
+        }
         let attempts = self.cfg.sync_attempts;
         let mut last = None;
         for i in 0..attempts {
@@ -254,7 +266,14 @@ impl<IO: Read + Write> Modem<IO> {
                 CellularError::Sim(SimProblem::Error(e))
             }
         };
-        let status = self.cpin().await.map_err(sim_err)?;
+        let mut status = self.cpin().await.map_err(sim_err)?;
+        if status.is_empty() {
+            // A bare `OK`: an answer that belonged to an earlier command (27.007 answers
+            // `AT+CPIN?` with a `+CPIN:` line). Let the line settle and ask once more.
+            log::warn!("modem: AT+CPIN? answered without +CPIN: (a late answer?); asking again");
+            let _ = self.at.drain(self.cfg.sync_timeout_ms).await;
+            status = self.cpin().await.map_err(sim_err)?;
+        }
         match status.as_str() {
             "READY" => return Ok(()),
             "SIM PIN" => {}

@@ -142,6 +142,12 @@ pub struct Script {
     pub start_in_data_mode: bool,
     /// Verbose CME errors (`+CME ERROR: SIM not inserted`).
     pub verbose_errors: bool,
+    /// How long after a `+++` it says `OK`, ms (a modem's trailing guard time; one slower
+    /// than the client's guard answers after the client has moved on).
+    pub escape_answer_ms: u32,
+    /// Answers the first `AT+CPIN?` with a bare `OK` and its real answer 200 ms later (what
+    /// a client sees when it took an earlier command's `OK` for this one).
+    pub first_cpin_late: bool,
 }
 
 impl Default for Script {
@@ -157,6 +163,8 @@ impl Default for Script {
             dial: "CONNECT 150000000",
             start_in_data_mode: false,
             verbose_errors: false,
+            escape_answer_ms: 1000,
+            first_cpin_late: false,
         }
     }
 }
@@ -189,6 +197,7 @@ pub async fn fake_modem(mut io: End, script: Script, rec: Rc<RefCell<Record>>) -
     let mut data_mode = script.start_in_data_mode;
     let mut pluses = 0;
     let mut pin_ok = false;
+    let mut cpin_late = script.first_cpin_late;
     let mut line = Vec::new();
     let mut b = [0u8; 1];
     loop {
@@ -207,7 +216,7 @@ pub async fn fake_modem(mut io: End, script: Script, rec: Rc<RefCell<Record>>) -
                     data_mode = false;
                     rec.borrow_mut().escapes.push(uasyncio::ticks_ms());
                     // A real modem answers after the trailing guard time.
-                    uasyncio::sleep_ms(1000).await?;
+                    uasyncio::sleep_ms(script.escape_answer_ms).await?;
                     say(&mut io, false, &["OK"]).await;
                 }
             } else {
@@ -240,6 +249,13 @@ pub async fn fake_modem(mut io: End, script: Script, rec: Rc<RefCell<Record>>) -
             }
             "AT+CEREG=1" | "AT+CEREG?" if script.no_lte => say(&mut io, g, &["ERROR"]).await,
             "AT+CEREG=1" => say(&mut io, g, &["OK"]).await,
+            "AT+CPIN?" if cpin_late => {
+                cpin_late = false;
+                say(&mut io, g, &["OK"]).await;
+                uasyncio::sleep_ms(200).await?;
+                let l = alloc::format!("+CPIN: {}", script.sim);
+                say(&mut io, g, &[&l, "OK"]).await
+            }
             "AT+CPIN?" => {
                 if script.urcs_mid_command {
                     say(&mut io, false, &["+CREG: 2", "+QIND: \"csq\",20", "RING"]).await;

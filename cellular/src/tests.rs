@@ -233,7 +233,8 @@ fn silent_modem_fails_sync_after_bounded_attempts() {
     };
     scenario(script, async |host, _rec, log| {
         let c = cfg();
-        let expected = u64::from(c.sync_attempts * c.sync_timeout_ms + 2 * c.guard_ms);
+        // The settle read before the first `AT`, the tries, the escape's two guard times.
+        let expected = u64::from((1 + c.sync_attempts) * c.sync_timeout_ms + 2 * c.guard_ms);
         let e = Modem::new(host, c).bring_up().await.unwrap_err();
         assert_eq!(e.layer(), Some(Layer::At));
         assert!(e.to_string().contains("check the modem's power"), "{e}");
@@ -273,6 +274,43 @@ fn hang_up_respects_guard_times() {
         assert!(log[i + 3].0 - t_plus >= guard, "silence after");
         assert_eq!(rec.borrow().escapes.len(), 1);
         assert_eq!(rec.borrow().commands.last().map(String::as_str), Some("ATH"));
+    });
+}
+
+/// A modem that answers the `+++` after the client's guard time (a slow modem, or a busy
+/// host under a simulator) puts an `OK` on the line that the `ATH` takes as its answer; the
+/// `ATH`'s own `OK` then waits in the input. The next bring-up must not take it as the answer
+/// to its first command: every later answer would belong to the command before (here
+/// `AT+CPIN?` got a bare `OK` and the SIM was reported "locked ()").
+#[test]
+fn a_late_answer_to_the_escape_does_not_shift_later_answers() {
+    let script = Script {
+        escape_answer_ms: 1_500,
+        ..Script::default()
+    };
+    scenario(script, async |host, _rec, _log| {
+        let mut m = Modem::new(host, cfg());
+        assert!(m.config().guard_ms < 1_500);
+        m.bring_up().await.unwrap();
+        m.hang_up().await.unwrap();
+        uasyncio::sleep_ms(2_000).await.unwrap();
+        let c = m.bring_up().await.unwrap();
+        assert_eq!(c.registration, RegStatus::Home);
+    });
+}
+
+/// `AT+CPIN?` answered by a bare `OK` (an earlier command's, its real answer coming late) is
+/// asked again once the line settled, not reported as a SIM "locked ()".
+#[test]
+fn a_bare_ok_to_the_sim_query_is_asked_again() {
+    let script = Script {
+        first_cpin_late: true,
+        ..Script::default()
+    };
+    scenario(script, async |host, rec, _log| {
+        Modem::new(host, cfg()).bring_up().await.unwrap();
+        let asked = rec.borrow().commands.iter().filter(|c| *c == "AT+CPIN?").count();
+        assert_eq!(asked, 2);
     });
 }
 
@@ -342,6 +380,7 @@ fn supervisor_redials_with_backoff_and_gives_up() {
             guard_ms: 1_100,
             ..cfg_fn()
         };
+        let settle = u64::from(modem_cfg.sync_timeout_ms);
         let mut sup = Supervisor::new(Modem::new(host, modem_cfg), link, cfg);
         let state = sup.state();
         // A watcher sees the link go up and down.
@@ -361,11 +400,12 @@ fn supervisor_redials_with_backoff_and_gives_up() {
         assert_eq!(runs.len(), 4);
         assert_eq!(t_up, runs[0].0 + 100);
         assert_eq!(t_down, runs[0].1);
-        // Between sessions: hang-up (two guard times) + back-off (+ an instant bring-up).
+        // Between sessions: hang-up (two guard times) + back-off + the bring-up's settle read
+        // (its commands are answered at once).
         let gaps: Vec<u64> = runs.windows(2).map(|w| w[1].0 - w[0].1).collect();
         assert_eq!(
             gaps,
-            [2_200 + 1_000, 2_200 + 1_000, 2_200 + 1_500],
+            [2_200 + 1_000 + settle, 2_200 + 1_000 + settle, 2_200 + 1_500 + settle],
             "1 s after a drop, then doubling, capped"
         );
         let s = state.stats();
