@@ -289,6 +289,11 @@ static mut SHARED: u64 = 0;
 
 fn critical_section_excludes() -> Result<(), String> {
     const PER_TASK: u64 = 300_000;
+    // The workers count themselves out here and then give `done`. The semaphore is binary:
+    // two gives before a take count once (both workers can finish within one time slice,
+    // and on a loaded host they often do), so the case counts the workers, not the gives.
+    static WORKERS_DONE: AtomicU64 = AtomicU64::new(0);
+    WORKERS_DONE.store(0, Ordering::SeqCst);
     let done = NotifySemaphore::make();
     let body = move || {
         for _ in 0..PER_TASK {
@@ -305,18 +310,17 @@ fn critical_section_excludes() -> Result<(), String> {
                 })
             });
         }
+        WORKERS_DONE.fetch_add(1, Ordering::SeqCst);
         done.give();
     };
     spawn("cs-a", CASE_PRIORITY, body);
     spawn("cs-b", CASE_PRIORITY, body);
     // Same priority as the workers: time slicing on every tick interleaves all three.
-    let mut finished = 0;
-    while finished < 2 {
+    while WORKERS_DONE.load(Ordering::SeqCst) < 2 {
         if !done.take(Some(300_000_000)) {
-            return Err("workers did not finish".into());
+            let n = WORKERS_DONE.load(Ordering::SeqCst);
+            return Err(format!("workers did not finish ({n} of 2 within 300 s)"));
         }
-        finished += 1;
-        delay_ms(1);
     }
     delay_ms(20);
     // SAFETY: both workers are done (or blocked forever); read inside a critical section.
