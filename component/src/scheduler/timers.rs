@@ -251,8 +251,8 @@ mod tests {
         }
         fn noop(_: *const ()) {}
         static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
-        // SAFETY: the vtable's functions do nothing with the data pointer (a number, not an
-        // address), which is all the RawWaker contract asks of them here.
+        // The data pointer is a number, not an address; no vtable function dereferences it.
+        // SAFETY: the vtable's functions never touch the data, so any pointer value is valid.
         unsafe { Waker::from_raw(RawWaker::new(core::ptr::without_provenance(tag), &VTABLE)) }
     }
 

@@ -137,10 +137,10 @@ mod port {
         #[cfg(uasyncio_cortex_m)]
         {
             let ipsr: u32;
-            // SAFETY: reading IPSR has no side effects and is allowed in every mode on
-            // M-profile cores (the build script sets `uasyncio_cortex_m` only for those).
             // `pure`: within one context (a thread, or one handler) IPSR reads the same every
-            // time, so repeated reads may be merged.
+            // time, so repeated reads may be merged. The build script sets `uasyncio_cortex_m`
+            // only for M-profile targets.
+            // SAFETY: reading IPSR has no side effects and is allowed in every mode on M-profile.
             unsafe { core::arch::asm!("mrs {}, IPSR", out(reg) ipsr, options(pure, nomem, nostack, preserves_flags)) };
             ipsr & 0x1FF != 0
         }
