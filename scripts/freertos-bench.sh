@@ -43,10 +43,14 @@ fi
 echo
 echo "sizes (arm-none-eabi-size, Berkeley):"
 arm-none-eabi-size "$ELF"
-# The Rust part as linked: input sections taken from the Rust static library (from the map).
+# The Rust part as linked: input sections taken from the Rust static library (from the map;
+# only below "Linker script and memory map": the list above it is of the sections
+# --gc-sections discarded, which are not in the image).
 awk '
     function hex(s,   i, c, v) { v = 0; s = tolower(substr(s, 3)); for (i = 1; i <= length(s); i++) { c = index("0123456789abcdef", substr(s, i, 1)) - 1; v = v * 16 + c } return v }
     function add(sec, size) { tot[sec ~ /bss/ ? "bss" : (sec ~ /^\.data/ ? "data" : "text")] += hex(size) }
+    /^Linker script and memory map/ { linked = 1 }
+    !linked { next }
     /^ \.(text|rodata|data|bss)[^ ]* +0x[0-9a-f]+ +0x[0-9a-f]+ .*libuasyncio_fw_mps2\.a/ { add($1, $3); next }
     /^ \.(text|rodata|data|bss)[^ ]*$/ { sec = $1; if ((getline line) > 0 && line ~ /libuasyncio_fw_mps2\.a/) { split(line, f, " "); add(sec, f[2]) } }
     END { printf "Rust part (libuasyncio_fw_mps2.a, linked): text+rodata %d, data %d, bss %d bytes\n", tot["text"], tot["data"], tot["bss"] }
