@@ -4,7 +4,7 @@
 # any suite failed. The whole run takes about 16 minutes on 2 cores (fresh clone).
 #
 #   bash scripts/test-all.sh            # everything
-#   bash scripts/test-all.sh quick      # lint + host tests only (no Miri, sanitizer, QEMU)
+#   bash scripts/test-all.sh quick      # every suite but loom, Miri, ThreadSanitizer and the fuzz smoke
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-full}
