@@ -174,6 +174,11 @@ class Modem:
     def receive(self, data, now):
         if self.started is None:
             self._power_on(now)
+        # Timers that fell due before these bytes were read fire first. On a loaded host the
+        # simulator may read a command late, after the +++ escape's trailing guard time ran
+        # out: a real modem had switched to command mode by then, so the bytes are a command
+        # (without this, `ATH` after the guard time cancelled the escape as data).
+        self.tick(now)
         if self.muted:
             self.log(f"muted: ignored {len(data)} bytes")
             return

@@ -303,6 +303,20 @@ def escape_online_command_mode_and_hang_up():
 
 
 @test
+def an_escape_whose_guard_ran_out_before_the_next_read_is_not_lost():
+    # A loaded host: the trailing guard time runs out while the simulator does not look, and
+    # the client's ATH is read in the same wake-up. The escape comes first, ATH is a command.
+    m, logs, io = make(guard_s=0.1)
+    up(io)
+    io.sleep(0.2)
+    io.write(b"+++")
+    io.t += 0.15  # no tick: nobody looked at the modem during the guard time
+    io.write(b"ATH\r")
+    got = read_for(io, 1)
+    assert got.count(b"OK") == 2 and m.call is None and has(logs, "call ended (ATH)"), got
+
+
+@test
 def fault_lcp_drop_restart_timer_retransmits():
     m, logs, io = make("lcp-drop=1", restart_s=3.0)
     pppclient.bring_up(io)
