@@ -44,7 +44,9 @@ fn main() {
         let r2 = ready.clone();
         let rx = create_task(async move { r2.wait().await });
         rx.set_name("modem rx");
-        let poll = create_task(sleep_ms(20));
+        // Still asleep at the checkpoint however late this thread gets there (a loaded
+        // machine); cancelled after the dump, so the program does not wait for it.
+        let poll = create_task(sleep_ms(60_000));
         poll.set_name("signal poller");
         sleep_ms(1).await?;
         checkpoint();
@@ -55,7 +57,11 @@ fn main() {
         }
         ready.set();
         rx.await?;
-        poll.await
+        poll.cancel()?;
+        match poll.await {
+            Err(e) if e.is_cancelled() => Ok(()),
+            other => other,
+        }
     });
     if let Err(e) = result {
         eprintln!("task_dump: {e}");

@@ -33,7 +33,14 @@ fn dropped_wait_for_and_gather_leave_their_tasks_running() {
             }
         });
         drop(gather(parts));
-        sleep_ms(20).await?;
+        // Wait until they have all finished, up to 10 s, so a slow or loaded machine is no
+        // failure; had dropping cancelled them, the count would stay short of 31.
+        for _ in 0..2_000 {
+            if d.get() == 31 {
+                break;
+            }
+            sleep_ms(5).await?;
+        }
         Ok(d.get())
     });
     assert_eq!(

@@ -31,7 +31,8 @@ fn dump_names_states_and_waits() {
         let e2 = ev.clone();
         let waiter = create_task(async move { e2.wait().await });
         waiter.set_name("modem rx");
-        let sleeper = create_task(sleep_ms(50));
+        // Still asleep at the dump however late this thread gets there; cancelled at the end.
+        let sleeper = create_task(sleep_ms(60_000));
         sleeper.set_name("poller");
         sleep_ms(1).await?;
 
@@ -54,7 +55,11 @@ fn dump_names_states_and_waits() {
         assert_eq!(ffi::uasyncio_log_tasks(), OK);
         ev.set();
         waiter.await?;
-        sleeper.await
+        sleeper.cancel()?;
+        match sleeper.await {
+            Err(e) if e.is_cancelled() => Ok(()),
+            other => other,
+        }
     })
     .unwrap();
 }

@@ -62,7 +62,10 @@ rtos_trace::global_trace! {Counter}
 #[test]
 fn hooks_follow_the_loop() {
     uasyncio::run(async {
-        let t = uasyncio::create_task(async { uasyncio::sleep_ms(2).await });
+        // `t` sleeps long enough that the loop must go idle waiting for it even if this
+        // thread is held off the CPU for a while (a loaded machine): only a stall of 200 ms
+        // at the wrong moment could leave no idle pass.
+        let t = uasyncio::create_task(async { uasyncio::sleep_ms(200).await });
         uasyncio::sleep_ms(1).await?;
         t.await
     })

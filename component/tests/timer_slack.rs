@@ -1,8 +1,9 @@
 //! Timer slack (`Loop::set_timer_slack_us`) and the idle loop's wake-ups.
 //!
 //! Virtual time pins the exact firing times; the real-clock tests count the loop's wake-ups
-//! (`LoopStats::sleeps`) with margins so wide (a second of slack against a spread of 10 ms)
-//! that a slow or busy machine cannot change the count.
+//! (`LoopStats::sleeps`) with wide margins: a second of slack against a spread of 10 ms, and
+//! every deadline 200 ms or more ahead when it is armed, so only a stall of the loop thread
+//! that long, in a window of about a millisecond, could change a count.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -101,8 +102,11 @@ fn real_clock_slack_coalesces_timers_into_one_wake_up_and_none_fires_early() {
         let before = lp.stats().sleeps;
         let early = run(async {
             let mut tasks = Vec::new();
+            // 200..209 ms: long enough that every timer is still ahead when the loop first
+            // goes idle, even if this thread is held off the CPU for a while (a loaded
+            // machine); with all of them already due it would never sleep.
             for i in 0..50u32 {
-                let ms = 10 + i % 10;
+                let ms = 200 + i % 10;
                 tasks.push(create_task(async move {
                     let t0 = Instant::now();
                     sleep_ms(ms).await?;
@@ -117,7 +121,7 @@ fn real_clock_slack_coalesces_timers_into_one_wake_up_and_none_fires_early() {
         })
         .unwrap();
         assert_eq!(early, 0, "a timer fired before its deadline");
-        // 50 timers due 10..19 ms after they were armed, a second of slack: the loop slept
+        // 50 timers due 200..209 ms after they were armed, a second of slack: the loop slept
         // once, until the first deadline plus the slack, and fired them all.
         assert_eq!(lp.stats().sleeps - before, 1);
     });
@@ -134,7 +138,7 @@ fn real_clock_idle_loop_wakes_once_per_deadline_and_not_in_between() {
         // And a timeout that never fires (the awaited task ends first) costs no wake-up of
         // its own: its timer leaves the heap with the wait_for.
         let before = lp.stats().sleeps;
-        run(async { wait_for_ms(sleep_ms(50), 60_000).await }).unwrap();
+        run(async { wait_for_ms(sleep_ms(300), 60_000).await }).unwrap();
         assert_eq!(lp.stats().sleeps - before, 1);
     });
 }

@@ -54,11 +54,14 @@ pub const ALL_COMPLETED: ReturnWhen = ReturnWhen::AllCompleted;
 /// use uasyncio::{create_task, run, sleep_ms, wait, FIRST_COMPLETED};
 /// run(async {
 ///     let fast = create_task(async { sleep_ms(10).await?; Ok("fast") });
-///     let slow = create_task(async { sleep_ms(50).await?; Ok("slow") });
+///     let slow = create_task(async { sleep_ms(10_000).await?; Ok("slow") });
 ///     let (done, pending) = wait([fast, slow], None, FIRST_COMPLETED).await?;
 ///     assert_eq!((done.len(), pending.len()), (1, 1));
 ///     for t in done {
 ///         assert_eq!(t.await?, "fast");
+///     }
+///     for t in pending {
+///         t.cancel()?; // still asleep: `wait` left it running
 ///     }
 ///     Ok(())
 /// }).unwrap();
