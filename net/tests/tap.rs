@@ -202,7 +202,10 @@ fn stack_config() -> StackConfig {
     if let uasyncio_net::Ipv4Config::Static { dns_servers, .. } = &mut c.ipv4 {
         dns_servers.push(PEER.parse().unwrap());
     }
-    c.connect_timeout_ms = 3000;
+    // Also bounds the TLS handshake, so it is sized for a loaded machine (s_server and the
+    // Python peers are separate processes that may be scheduled late); no test here waits
+    // for a connection to time out.
+    c.connect_timeout_ms = 20_000;
     c.tcp_rx_buffer = 32 * 1024;
     c.tcp_tx_buffer = 32 * 1024;
     c
