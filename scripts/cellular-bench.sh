@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The cellular figures issue 9 asks for, measured (never judged: this script prints, it does
+# The cellular figures of README.md (section Figures), measured (never judged: this script prints, it does
 # not pass or fail on a number). As root, against the modem simulator (tests/cellular):
 #   host  - the release `cellular` sample over a pty: time from CONNECT to IP up, TCP
 #           throughput over PPP (1 MiB each way through the echo server), loop wake-ups

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks every C<->Rust boundary of the repository against the Rust side, which is the source
-# of truth (issue 13): a C header that drifted from the Rust declarations fails here, with the
+# of truth: a C header that drifted from the Rust declarations fails here, with the
 # compiler's "conflicting types" or a failed _Static_assert naming the item.
 #
 #   component/include/uasyncio.h (the C API)  vs  component/src/ffi.rs, as cbindgen sees it

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""CPython asyncio side of uasyncio-bench: issue 6's workloads, written the way an asyncio
+"""CPython asyncio side of uasyncio-bench: the workloads of bench/README.md, written the way an asyncio
 user would. Run by the Rust harness (bench/src/main.rs) as a child process; prints progress
 on stderr and one flat JSON object (the same keys as the Rust children) on its last stdout line.
 

@@ -27,7 +27,7 @@ use embassy_time::Timer;
 
 use crate::measure::{self, Metrics, Params, WakeProbe};
 
-/// Task pool sizes: issue 6's full workload sizes (the quick pass uses fewer).
+/// Task pool sizes: the full workload sizes (the quick pass uses fewer).
 const SPAWN_POOL: usize = 10_000;
 const YIELD_POOL: usize = 100;
 const TIMER_POOL: usize = 10_000;

@@ -1,4 +1,4 @@
-//! `uasyncio-bench`: issue 6's workloads on our runtime and on its peers, side by side in one
+//! `uasyncio-bench`: nine workloads (bench/README.md) on our runtime and on its peers, side by side in one
 //! run, printed as one table (a row per workload, a column per runtime, ratios against ours).
 //!
 //! ```text

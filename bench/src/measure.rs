@@ -14,7 +14,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Workload sizes. `full()` is issue 6's definition; `quick()` is the CI smoke pass: every
+/// Workload sizes. `full()` is the definition in bench/README.md; `quick()` is the CI smoke pass: every
 /// workload runs, tiny, and its numbers mean nothing.
 #[derive(Clone, Debug)]
 pub struct Params {
@@ -56,7 +56,7 @@ pub const WORKLOADS: &[&str] = &[
 pub const XQUEUE_CAPACITY: usize = 64;
 
 impl Params {
-    /// Issue 6's sizes.
+    /// The full sizes (bench/README.md).
     pub fn full() -> Self {
         Self {
             quick: false,

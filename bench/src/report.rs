@@ -13,7 +13,7 @@ pub struct Column {
     pub metrics: Result<MetricMap, String>,
 }
 
-/// The rows, in the order: (metric key, label).
+/// The rows, in bench/README.md's order: (metric key, label).
 pub const ROWS: &[(&str, &str)] = &[
     ("spawn_alive_ns", "1 spawn+complete, all alive (ns/task)"),
     ("spawn_serial_ns", "1 spawn+complete, one at a time (ns/task)"),
