@@ -61,7 +61,7 @@ impl Event {
                 Err(_) => None,
             };
             match waker {
-                Some(w) => w.wake(),
+                Some(w) => crate::scheduler::wake(w),
                 None => break,
             }
         }

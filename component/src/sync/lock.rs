@@ -100,7 +100,7 @@ impl Lock {
         match next {
             Some(w) => {
                 self.state.set(State::HandingOff);
-                w.wake();
+                crate::scheduler::wake(w);
             }
             None => self.state.set(State::Unlocked),
         }

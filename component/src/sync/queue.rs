@@ -84,7 +84,7 @@ fn wake_next(waiters: &RefCell<WaitQueue>) {
         Err(_) => None,
     };
     if let Some(w) = next {
-        w.wake();
+        crate::scheduler::wake(w);
     }
 }
 

@@ -131,7 +131,7 @@ impl Semaphore {
             Err(_) => None,
         };
         match next {
-            Some(w) => w.wake(),
+            Some(w) => crate::scheduler::wake(w),
             None => self.value.set(self.value.get().saturating_add(1)),
         }
     }
