@@ -123,7 +123,7 @@ fn loom_no_lost_wake() {
 /// A real task cell on a loop's `Shared` half (no loop thread: wakes land on its wake stack).
 /// (Shared with the other loom models, e.g. `sync::channel_loom`.)
 pub(crate) fn task_on(shared: &Arc<Shared<Header>>) -> NonNull<Header> {
-    raw::allocate(async { Ok::<(), crate::Error>(()) }, shared.clone(), 1, 1)
+    raw::allocate(async { Ok::<(), crate::Error>(()) }, shared.clone(), 1, 0)
 }
 
 pub(crate) fn scheduled(task: NonNull<Header>) -> bool {

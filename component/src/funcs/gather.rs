@@ -39,7 +39,7 @@ where
         if t.done() {
             if fail_fast {
                 if let Some(e) = t.error() {
-                    let seq = t.local().done_seq.get();
+                    let seq = t.local().key_or_seq.get();
                     if first_error
                         .as_ref()
                         .is_none_or(|(s, _)| crate::scheduler::completed_before(seq, *s))

@@ -3,7 +3,8 @@
 //! ```text
 //! TaskCell<F, T>  (#[repr(C)], Box-allocated)
 //! ├── Header                      shared with wakers on any thread / ISR
-//! │   ├── refs   AtomicU32        handles, wakers and queue entries each own one
+//! │   ├── refs   AtomicU32        wakers, wake stack entries and flag slots each own one;
+//! │   │                           the loop thread's references together own `held`
 //! │   ├── state  AtomicU32        SCHEDULED: the task sits in a ready queue
 //! │   ├── next   AtomicPtr        link in the loop's cross-context wake stack
 //! │   ├── vtable &'static Vtable  the operations that need F and T
@@ -11,6 +12,21 @@
 //! │   └── local  Local            loop-thread-only bookkeeping (Cells)
 //! └── stage  Pending(F) | Done(Result<T, StoredError>) | Taken      loop thread only
 //! ```
+//!
+//! ## Two kinds of reference
+//! A cell is freed when its last reference goes. References that may move to another context
+//! — wakers, the entries of the cross-context wake stack, a `ThreadSafeFlag`'s waiter slot —
+//! are counted in the atomic `refs`. References that never leave the loop's thread —
+//! [`TaskRef`]s: task handles, the registry's entries, the ready queue's, the `awaiting`
+//! links — are counted in the plain `Local::local_refs`, and all of them together own
+//! `Local::held` (at least one while there are any) of the atomic references. Cloning or
+//! dropping a `TaskRef` is then a plain add or subtract; only the last one touches `refs`,
+//! giving back the `held` references in one operation. A counted reference handed to the loop
+//! (a woken task taken from the wake stack, a waker whose wake the loop carries out) becomes a
+//! `TaskRef` by joining `held` ([`TaskRef::from_counted`]), again without an atomic operation.
+//! (An atomic read-modify-write is a locked instruction on x86 and an `LDREX`/`STREX` loop
+//! between barriers on Arm; a spawn and an await of the task made nine of them on reference
+//! counts, and make two now: the waker that joins the awaiting task and the last drop.) Both counts are guarded against overflow, as [`inc_ref`] says.
 //!
 //! ## Who touches what
 //! Wakers are `Send + Sync`, so a `Header` is reachable from other threads and from interrupt
@@ -185,11 +201,16 @@ pub(crate) struct Local {
     pub(crate) flags: Cell<u8>,
     /// A small number for `Display`, unique per loop.
     pub(crate) id: u32,
-    /// Key in the loop's registry of unfinished tasks.
-    pub(crate) registry_key: Cell<u32>,
-    /// Order of completion within the loop (for gather's "first error in time"), wrapping:
-    /// compare two with [`crate::scheduler::completed_before`].
-    pub(crate) done_seq: Cell<u32>,
+    /// Until the task finishes, its key in the loop's registry of unfinished tasks; from then
+    /// on, its order of completion within the loop (for gather's "first error in time"),
+    /// wrapping: compare two with [`crate::scheduler::completed_before`]. One field for both
+    /// keeps a trivial task's cell in the cache's 96-byte class.
+    pub(crate) key_or_seq: Cell<u32>,
+    /// The loop thread's references ([`TaskRef`]s); see the module docs.
+    local_refs: Cell<u32>,
+    /// How many of the atomic `refs` the loop thread's references own together: at least one
+    /// while `local_refs` is not zero, none when it is.
+    held: Cell<u8>,
     /// The one task (or gather) waiting for this task to finish.
     pub(crate) join_waker: Cell<Option<Waker>>,
     /// The task this task is awaiting, so `cancel()` can be forwarded to it.
@@ -269,15 +290,16 @@ where
     };
 }
 
-/// Allocates a task cell holding `fut`, with `refs` references owned by the caller (each
-/// becomes one `TaskRef::from_raw` of the returned pointer, or is given back with
-/// `drop_ref`). Counting them here instead of cloning costs no atomic operation: no other
-/// context can see the cell yet.
+/// Allocates a task cell holding `fut`, with `local` loop-thread references owned by the
+/// caller (each becomes one `TaskRef::from_raw` of the returned pointer); with `local == 0`,
+/// one counted reference instead (given back with `drop_ref`: the loom models, which have no
+/// loop thread). Counting them here instead of cloning costs nothing: no other context can
+/// see the cell yet.
 ///
 /// The memory comes from `shared`'s cell cache (`raw::cache`) when it has a block of the
 /// cell's size class. Called only on the loop's thread (its callers: the loop's spawn, and
 /// the orphan task of a `Shared` no other context has seen yet), as the cache requires.
-pub(crate) fn allocate<F, T>(fut: F, shared: Arc<Shared<Header>>, id: u32, refs: u32) -> NonNull<Header>
+pub(crate) fn allocate<F, T>(fut: F, shared: Arc<Shared<Header>>, id: u32, local: u32) -> NonNull<Header>
 where
     F: Future<Output = crate::Result<T>> + 'static,
     T: 'static,
@@ -291,7 +313,8 @@ where
     };
     let cell = TaskCell {
         header: Header {
-            refs: AtomicU32::new(refs),
+            // The one counted reference: the caller's, or the one `held` for its `TaskRef`s.
+            refs: AtomicU32::new(1),
             state: AtomicU32::new(0),
             next: AtomicPtr::new(ptr::null_mut()),
             vtable: &VtableFor::<F, T>::VTABLE,
@@ -299,8 +322,9 @@ where
             local: Local {
                 flags: Cell::new(flag::HANDLE_ALIVE),
                 id,
-                registry_key: Cell::new(u32::MAX),
-                done_seq: Cell::new(0),
+                key_or_seq: Cell::new(u32::MAX),
+                local_refs: Cell::new(local),
+                held: Cell::new(u8::from(local > 0)),
                 join_waker: Cell::new(None),
                 awaiting: Cell::new(None),
                 waiting: Cell::new(WaitingOn::Nothing as u8),
@@ -454,8 +478,8 @@ pub(crate) unsafe fn drop_ref(ptr: NonNull<Header>) {
 }
 
 /// [`drop_ref`] on the loop's thread: a freed cell goes straight to the loop's list of free
-/// blocks, without the cross-context push. `TaskRef` uses it: it is `!Send`, made and dropped
-/// on its task's loop thread only.
+/// blocks, without the cross-context push (what the last `TaskRef` does too, giving back the
+/// references `held` for the loop thread).
 ///
 /// # Safety
 /// As [`drop_ref`], and the caller runs on the thread of the task's loop.
@@ -466,9 +490,20 @@ pub(crate) unsafe fn drop_ref_on_loop(ptr: NonNull<Header>) {
 
 #[inline(always)]
 unsafe fn drop_ref_in(ptr: NonNull<Header>, on_loop: bool) {
+    // SAFETY: the caller's contract is ours.
+    unsafe { drop_refs_in(ptr, 1, on_loop) }
+}
+
+/// Drops `n` counted references at once; frees the cell when they were the last.
+///
+/// # Safety
+/// The caller owns those `n` references and does not use `ptr` afterwards; `on_loop` as in
+/// [`drop_ref_on_loop`].
+#[inline(always)]
+unsafe fn drop_refs_in(ptr: NonNull<Header>, n: u32, on_loop: bool) {
     // SAFETY: the caller still owns a reference, so the header is alive here.
     let header = unsafe { ptr.as_ref() };
-    if header.refs.fetch_sub(1, Ordering::Release) == 1 {
+    if header.refs.fetch_sub(n, Ordering::Release) == n {
         // Pairs with the Release decrements of the other owners: their uses of the cell
         // happen before the free (the argument of `Arc::drop`). An Acquire load rather than
         // an Acquire fence: the same guarantee here, and ThreadSanitizer understands it
@@ -501,7 +536,8 @@ pub struct TaskRef {
 }
 
 impl TaskRef {
-    /// Takes ownership of one reference to the cell at `ptr`.
+    /// Takes ownership of one loop-thread reference to the cell at `ptr` (one that
+    /// [`into_raw`](Self::into_raw) or [`allocate`] gave).
     pub(crate) fn from_raw(ptr: NonNull<Header>) -> Self {
         TaskRef {
             ptr,
@@ -516,8 +552,45 @@ impl TaskRef {
     }
 
     /// A new owned reference to the cell at `ptr`, which the caller keeps alive meanwhile.
+    /// Called on the task's loop thread only (where `TaskRef`s live).
     pub(crate) fn clone_from_ptr(ptr: NonNull<Header>) -> Self {
-        inc_ref(ptr);
+        // SAFETY: the caller keeps the cell alive.
+        let local = &unsafe { ptr.as_ref() }.local;
+        if local.local_refs.get() == 0 {
+            // The first loop-thread reference of a cell that only counted references keep
+            // alive (a waker's wake): the loop thread's references take one of those.
+            inc_ref(ptr);
+            local.held.set(1);
+        }
+        add_local(local);
+        TaskRef::from_raw(ptr)
+    }
+
+    /// Turns one counted reference (a wake stack entry's, a waker's) into a `TaskRef`: it
+    /// joins the references `held` for the loop thread, so no atomic operation is made.
+    /// Called on the task's loop thread only.
+    ///
+    /// # Safety
+    /// The caller owns that counted reference and does not use it otherwise.
+    pub(crate) unsafe fn from_counted(ptr: NonNull<Header>) -> Self {
+        // SAFETY: the caller's counted reference keeps the header alive.
+        let header = unsafe { ptr.as_ref() };
+        let local = &header.local;
+        match local.held.get() {
+            u8::MAX => {
+                // A long-lived task woken many times: give back all but the one the loop
+                // thread keeps, in one operation (never the last reference: that one stays,
+                // and so does the caller's, which takes its place).
+                header.refs.fetch_sub(u32::from(u8::MAX) - 1, Ordering::Release);
+                local.held.set(2);
+            }
+            held => local.held.set(held + 1),
+        }
+        // Not checked against `MAX_REFS` as clones are: only a leak can grow `local_refs`
+        // that far, a leak of clones, which `add_local` stops first; the entries made here
+        // are never leaked (the loop drops them), one at most per task at a time (the task
+        // is in one queue at most), so the count stays far from wrapping.
+        local.local_refs.set(local.local_refs.get() + 1);
         TaskRef::from_raw(ptr)
     }
 
@@ -578,17 +651,36 @@ impl TaskRef {
 
 impl Clone for TaskRef {
     fn clone(&self) -> Self {
-        TaskRef::clone_from_ptr(self.ptr)
+        add_local(self.local());
+        TaskRef::from_raw(self.ptr)
     }
 }
 
 impl Drop for TaskRef {
     fn drop(&mut self) {
-        // SAFETY: `self` owned one reference and is going away; a `TaskRef` is `!Send` and
-        // is only made on its task's loop thread (`current_task`, the loop's queues and
-        // registry, `Task` handles, all created there), so that is where it is dropped.
-        unsafe { drop_ref_on_loop(self.ptr) };
+        // A `TaskRef` is `!Send` and is only made on its task's loop thread (`current_task`,
+        // the loop's queues and registry, `Task` handles, all created there), so that is
+        // where it is dropped, and the only thread that touches `local_refs` and `held`.
+        let local = self.local();
+        let left = local.local_refs.get() - 1;
+        local.local_refs.set(left);
+        if left == 0 {
+            let held = u32::from(local.held.replace(0));
+            // SAFETY: the loop thread's references owned `held` counted ones (at least one,
+            // the module docs' invariant), and the last of them is going away, on the loop
+            // thread.
+            unsafe { drop_refs_in(self.ptr, held, true) };
+        }
     }
+}
+
+/// Adds one loop-thread reference (see the module docs), refusing to wrap as [`inc_ref`] does.
+fn add_local(local: &Local) {
+    let n = local.local_refs.get();
+    if n > MAX_REFS {
+        refs_overflow();
+    }
+    local.local_refs.set(n + 1);
 }
 
 impl PartialEq for TaskRef {

@@ -124,7 +124,7 @@ impl LoopCore {
         let ptr = raw::allocate(fut, self.shared.clone(), id, 3);
         let task = TaskRef::from_raw(ptr);
         let key = self.registry.borrow_mut().insert(TaskRef::from_raw(ptr));
-        task.local().registry_key.set(u32::try_from(key).unwrap_or(u32::MAX));
+        task.local().key_or_seq.set(u32::try_from(key).unwrap_or(u32::MAX));
         // A new task is ready at once; nobody else can see it yet, so no race on the bit.
         task.header().state.store(SCHEDULED, Ordering::Relaxed);
         self.ready.push_back(TaskRef::from_raw(ptr));
@@ -147,13 +147,16 @@ impl LoopCore {
 
     /// Wakes `ptr`, the task this loop is polling (`current_task`), from inside its poll: what
     /// its waker's `wake_by_ref` does, without the dispatch through the waker and the second
-    /// look-up of the loop.
+    /// look-up of the loop. The task is requeued when its poll returns, so nothing is queued
+    /// here and no reference taken.
     pub(crate) fn wake_current(&self, ptr: NonNull<Header>) {
+        debug_assert_eq!(self.current.get(), Some(ptr));
         // SAFETY: the loop holds a reference to the task it is polling.
         let header = unsafe { ptr.as_ref() };
         // As in `waker::schedule`: whoever sets the bit queues the task.
         if header.state.fetch_or(SCHEDULED, Ordering::AcqRel) & SCHEDULED == 0 {
-            self.enqueue(ptr);
+            self.count_wake(&header.local);
+            self.self_woken.set(true);
         }
     }
 
@@ -168,6 +171,17 @@ impl LoopCore {
     /// if `ptr` is the task being polled (it is requeued when its poll returns), true if the
     /// caller must put it in the ready queue.
     fn note_wake(&self, ptr: NonNull<Header>) -> bool {
+        // SAFETY: the waker calling us owns a reference, so the header is alive.
+        self.count_wake(&unsafe { ptr.as_ref() }.local);
+        if self.current.get() == Some(ptr) {
+            self.self_woken.set(true);
+            return false;
+        }
+        true
+    }
+
+    /// The statistics and trace side of a wake on this thread.
+    fn count_wake(&self, local: &raw::Local) {
         let by = if self.firing_timers.get() {
             bump(&self.stats.timer_wakes);
             WokenBy::Timer
@@ -175,16 +189,9 @@ impl LoopCore {
             bump(&self.stats.task_wakes);
             WokenBy::Task
         };
-        // SAFETY: the waker calling us owns a reference, so the header is alive.
-        let local = &unsafe { ptr.as_ref() }.local;
         local.woken_by.set(by as u8);
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::task_ready_begin(local.id);
-        if self.current.get() == Some(ptr) {
-            self.self_woken.set(true);
-            return false;
-        }
-        true
     }
 
     /// `w.wake()` for a waker the loop itself holds (a fired timer's, a finished task's
@@ -205,7 +212,8 @@ impl LoopCore {
         let _ = core::mem::ManuallyDrop::new(w);
         // As in `waker::schedule`: whoever sets the bit queues the task.
         if header.state.fetch_or(SCHEDULED, Ordering::AcqRel) & SCHEDULED == 0 && self.note_wake(ptr) {
-            self.ready.push_back(TaskRef::from_raw(ptr));
+            // SAFETY: the waker's counted reference, handed over once, on the loop's thread.
+            self.ready.push_back(unsafe { TaskRef::from_counted(ptr) });
         } else {
             // SAFETY: the waker's reference, given back once, on the loop's thread.
             unsafe { raw::drop_ref_on_loop(ptr) };
@@ -225,7 +233,8 @@ impl LoopCore {
             local.woken_by.set(WokenBy::Thread as u8);
             #[cfg(feature = "rtos-trace")]
             rtos_trace::trace::task_ready_begin(local.id);
-            ready.push_back(TaskRef::from_raw(ptr));
+            // SAFETY: as above; the loop's thread.
+            ready.push_back(unsafe { TaskRef::from_counted(ptr) });
         });
     }
 
@@ -412,8 +421,8 @@ impl LoopCore {
         header.state.fetch_or(SCHEDULED, Ordering::AcqRel);
         let seq = self.done_seq.get().wrapping_add(1);
         self.done_seq.set(seq);
-        local.done_seq.set(seq);
-        let key = local.registry_key.replace(u32::MAX) as usize;
+        // The registry key gives way to the completion number (one field for both).
+        let key = local.key_or_seq.replace(seq) as usize;
         let entry = self.registry.borrow_mut().try_remove(key);
         drop(entry);
         drop(local.awaiting.take());
@@ -441,10 +450,14 @@ impl LoopCore {
         self.epoch.set(self.epoch.get().wrapping_add(1));
         self.stop_at.set(None);
         let mut remote = Vec::new();
-        self.shared.drain(|ptr| remote.push(TaskRef::from_raw(ptr)));
+        // SAFETY: each entry's counted reference, handed over once, on the loop's thread.
+        self.shared
+            .drain(|ptr| remote.push(unsafe { TaskRef::from_counted(ptr) }));
         for (_, task) in registry.iter() {
             let header = task.header();
             header.local.set(flag::FINISHED | flag::STARTED);
+            // No completion number (the registry key's field; see `finished`).
+            header.local.key_or_seq.set(0);
             header.state.fetch_or(SCHEDULED, Ordering::AcqRel);
             drop(header.local.awaiting.take());
             let finish_with = header.vtable.finish_with;
@@ -465,7 +478,9 @@ impl LoopCore {
         // let go of those queue entries too, until nothing more arrives.
         loop {
             let mut late = Vec::new();
-            self.shared.drain(|ptr| late.push(TaskRef::from_raw(ptr)));
+            // SAFETY: as above.
+            self.shared
+                .drain(|ptr| late.push(unsafe { TaskRef::from_counted(ptr) }));
             let ready = self.ready.take_all();
             if late.is_empty() && ready.is_empty() {
                 break;
@@ -479,7 +494,8 @@ impl Drop for LoopCore {
         // The thread is exiting: drop every pending future here, on its own thread, then
         // refuse wakes from other contexts (they give their reference back instead).
         self.reset(&Error::runtime("the event loop's thread exited"));
-        self.shared.close(|ptr| drop(TaskRef::from_raw(ptr)));
+        // SAFETY: each entry's counted reference, handed over once, on the loop's thread.
+        self.shared.close(|ptr| drop(unsafe { TaskRef::from_counted(ptr) }));
     }
 }
 
