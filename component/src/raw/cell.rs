@@ -706,6 +706,43 @@ impl fmt::Display for TaskRef {
 mod tests {
     use super::*;
 
+    /// A task woken hundreds of times through handed-over references (an `Event` set is a
+    /// waker's reference joining the loop thread's `held`), past the point where `held` is
+    /// trimmed (255): afterwards the counts still add up — the handle is the only loop-thread
+    /// reference, and the counted references are exactly the ones it holds — and dropping it
+    /// frees the cell (Miri checks that nothing leaks or is freed twice).
+    #[test]
+    fn references_handed_to_the_loop_thread_add_up() {
+        use alloc::rc::Rc;
+        let (a, b) = (Rc::new(crate::Event::new()), Rc::new(crate::Event::new()));
+        let (a2, b2) = (a.clone(), b.clone());
+        let child = crate::run(async move {
+            let t = crate::create_task(async move {
+                for _ in 0..600 {
+                    a2.wait().await?;
+                    a2.clear();
+                    b2.set();
+                }
+                Ok(())
+            });
+            for _ in 0..600 {
+                a.set();
+                b.wait().await?;
+                b.clear();
+            }
+            let r = t.task_ref();
+            t.await?;
+            Ok(r)
+        })
+        .unwrap();
+        assert!(child.done());
+        let local = child.local();
+        assert_eq!(local.local_refs.get(), 1);
+        assert!(local.held.get() >= 1);
+        assert_eq!(child.header().refs.load(Ordering::Relaxed), u32::from(local.held.get()));
+        drop(child);
+    }
+
     /// What a task costs in memory is mostly this header: on a 64-bit host it is 80 bytes, so
     /// a trivial task's whole cell (header and a 16-byte stage) fits the cell cache's 96-byte
     /// class. A field added here moves every small task up a class (32 bytes).
