@@ -91,6 +91,9 @@ pub(crate) mod flag {
     pub(crate) const HANDLE_ALIVE: u8 = 1 << 4;
     /// The task ended in an error nobody awaited; the loop reports it one pass later.
     pub(crate) const REPORT_PENDING: u8 = 1 << 5;
+    /// A spawn's stand-in born finished with an error (`scheduler::orphan`): its cell is not
+    /// typed by the handle's output, so the handle takes the error and never the output.
+    pub(crate) const ORPHAN: u8 = 1 << 6;
 }
 
 /// The operations on a cell that need its concrete future and output types.
@@ -304,6 +307,51 @@ where
     F: Future<Output = crate::Result<T>> + 'static,
     T: 'static,
 {
+    allocate_stage::<F, T>(Stage::Pending(fut), &VtableFor::<F, T>::VTABLE, shared, id, local)
+}
+
+/// The future type of an orphan's cell (`TaskCell<OrphanFuture, ()>`): a task born finished
+/// with an error (`scheduler::orphan`), never polled.
+type OrphanFuture = core::future::Pending<crate::Result<()>>;
+
+/// The orphan's operations: one set for every orphan, whatever the output type of the handle
+/// given out for it. Only `error` and `dealloc` do anything. The stage is `Done(Err)` from
+/// birth and never polled, so `poll`, `finish_with` and `drop_output` have nothing to do; and
+/// `take_output` writes nothing (the caller's pointer is typed by the handle's output, which
+/// is not this cell's), so a handle takes the orphan's error through `error` instead
+/// (`flag::ORPHAN`).
+static ORPHAN_VTABLE: Vtable = Vtable {
+    poll: orphan_poll,
+    finish_with: orphan_finish_with,
+    drop_output: orphan_nothing,
+    take_output: orphan_take_output,
+    error: error::<OrphanFuture, ()>,
+    dealloc: dealloc::<OrphanFuture, ()>,
+};
+
+unsafe fn orphan_poll(_: NonNull<Header>, _: &mut Context<'_>) -> Poll<()> {
+    Poll::Ready(())
+}
+unsafe fn orphan_finish_with(_: NonNull<Header>, _: Error) {}
+unsafe fn orphan_nothing(_: NonNull<Header>) {}
+unsafe fn orphan_take_output(_: NonNull<Header>, _: *mut ()) {}
+
+/// Allocates the cell of an orphan holding `err` (see [`OrphanFuture`]), with one loop-thread
+/// reference owned by the caller.
+pub(crate) fn allocate_orphan(err: Error, shared: Arc<Shared<Header>>) -> NonNull<Header> {
+    let stage: Stage<OrphanFuture, ()> = Stage::Done(Err(StoredError::from(err)));
+    allocate_stage(stage, &ORPHAN_VTABLE, shared, 0, 1)
+}
+
+/// Writes a new cell: `vtable` is `VtableFor::<F, T>::VTABLE`, or the orphan's.
+#[inline(always)]
+fn allocate_stage<F, T>(
+    stage: Stage<F, T>,
+    vtable: &'static Vtable,
+    shared: Arc<Shared<Header>>,
+    id: u32,
+    local: u32,
+) -> NonNull<Header> {
     let layout = Layout::new::<TaskCell<F, T>>();
     // SAFETY: on the loop's thread (see above), the only one that takes from the cache.
     let mem = unsafe { shared.cells.take(layout) }.cast::<TaskCell<F, T>>();
@@ -317,7 +365,7 @@ where
             refs: AtomicU32::new(1),
             state: AtomicU32::new(0),
             next: AtomicPtr::new(ptr::null_mut()),
-            vtable: &VtableFor::<F, T>::VTABLE,
+            vtable,
             shared: ManuallyDrop::new(shared),
             local: Local {
                 flags: Cell::new(flag::HANDLE_ALIVE),
@@ -332,7 +380,7 @@ where
                 name: Cell::new(None),
             },
         },
-        stage: UnsafeCell::new(Stage::<F, T>::Pending(fut)),
+        stage: UnsafeCell::new(stage),
     };
     // SAFETY: `mem` is a fresh block of at least `layout`'s size and alignment (the cache's
     // contract), unused by anyone else.

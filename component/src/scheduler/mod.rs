@@ -545,30 +545,31 @@ where
     F: Future<Output = Result<T>> + 'static,
     T: 'static,
 {
-    let mut fut = Some(fut);
-    match current::with_or_init(|core| fut.take().map(|f| core.spawn(f))) {
-        Ok(Some(task)) => task,
-        Ok(None) => orphan::<T>(Error::runtime("no event loop")),
-        Err(err) => orphan::<T>(err),
+    // On an error the closure was not called, and dropping it dropped `fut`, on this thread.
+    match current::with_or_init(move |core| core.spawn(fut)) {
+        Ok(task) => task,
+        Err(err) => orphan(err),
     }
 }
 
 /// A task for a place where no loop can exist: born finished with `err`, so awaiting it
 /// reports the problem instead of hanging.
-fn orphan<T: 'static>(err: Error) -> TaskRef {
-    let ptr = raw::allocate(
-        async { Err::<T, Error>(Error::Cancelled) },
-        Arc::new(Shared::orphan()),
-        0,
-        1,
-    );
+///
+/// One cell type and one small set of operations for every orphan, whatever the spawned
+/// future and its output (not a set of vtable functions per output type in the firmware); a
+/// typed handle of an orphan takes its error without the cell's `take_output`
+/// (`flag::ORPHAN`).
+#[cold]
+fn orphan(err: Error) -> TaskRef {
+    let ptr = raw::allocate_orphan(err, Arc::new(Shared::orphan()));
     let task = TaskRef::from_raw(ptr);
     let header = task.header();
-    header.local.set(flag::FINISHED | flag::STARTED | flag::AWAITED);
+    header
+        .local
+        .set(flag::FINISHED | flag::STARTED | flag::AWAITED | flag::ORPHAN);
+    // Finished without a completion number (the registry key's field; see `finished`).
+    header.local.key_or_seq.set(0);
     header.state.store(SCHEDULED, Ordering::Relaxed);
-    let finish_with = header.vtable.finish_with;
-    // SAFETY: the task was never polled and is not in any queue.
-    unsafe { finish_with(ptr, err) };
     task
 }
 
@@ -644,6 +645,23 @@ pub(crate) fn cancel(ptr: NonNull<Header>) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::completed_before;
+
+    /// A spawn that finds no loop gives an orphan, one cell type for every output type: a
+    /// handle typed for another output gets the orphan's error (and never reads an output
+    /// the cell does not hold), and dropping the handle frees the cell.
+    #[test]
+    fn an_orphan_gives_its_error_to_a_handle_of_any_output_type() {
+        use core::future::Future;
+        let err = crate::Error::runtime("no event loop here");
+        // An output type whose `Option<Result<_>>` is laid out unlike the orphan cell's own.
+        let task = crate::Task::<[u64; 4]>::from_ref(super::orphan(err.clone()));
+        assert!(task.done());
+        let mut task = core::pin::pin!(task);
+        let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+        assert_eq!(task.as_mut().poll(&mut cx), core::task::Poll::Ready(Err(err.clone())));
+        // Awaiting it again gives the error again, as for any task that failed.
+        assert_eq!(task.as_mut().poll(&mut cx), core::task::Poll::Ready(Err(err)));
+    }
 
     #[test]
     fn completion_order_survives_the_wrap() {

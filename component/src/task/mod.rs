@@ -151,10 +151,15 @@ impl<T> Task<T> {
 
     /// Moves the outcome out of a finished task.
     pub(crate) fn take_result(&mut self) -> Result<T> {
+        if self.raw.local().has(flag::ORPHAN) {
+            // Its cell holds no `T` (see `flag::ORPHAN`), only the error it was born with.
+            return Err(self.raw.error().unwrap_or_else(|| Error::runtime("no event loop")));
+        }
         let mut out: Option<Result<T>> = None;
         let take = self.raw.header().vtable.take_output;
         // SAFETY: on the loop thread (Task is !Send); the out pointer is an `Option<Result<T>>`
-        // with the `T` this task was spawned with.
+        // with the `T` this task was spawned with (not an orphan, checked above; an orphan's
+        // `take_output` would write nothing anyway).
         unsafe { take(self.raw.ptr(), (&mut out as *mut Option<Result<T>>).cast()) };
         out.unwrap_or_else(|| Err(Error::runtime("task result already retrieved")))
     }
