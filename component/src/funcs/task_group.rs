@@ -205,7 +205,7 @@ impl TaskGroup {
 
     /// Creates a task in the group: CPython's `TaskGroup.create_task`.
     ///
-    /// The task runs as one made by [`create_task`](crate::create_task), and its handle works
+    /// The task runs as one made by [`create_task`], and its handle works
     /// the same (await it for its output; dropping the handle leaves the task in the group).
     /// Its error, if any, is collected by the group instead of going to the exception handler.
     ///

@@ -15,7 +15,7 @@
 //! - **Giving** a block back happens wherever the last reference to a cell is dropped: the
 //!   loop's thread, another thread, or an interrupt handler (a waker's last reference). It
 //!   pushes onto `returned`, the same lock-free stack the wake path uses
-//!   ([`WakeStack`](super::wake::WakeStack): one compare-and-swap, no lock, no allocation),
+//!   ([`WakeStack`]: one compare-and-swap, no lock, no allocation),
 //!   with the block's own first word as the link.
 //! - When `local` is empty, the loop's thread takes the whole `returned` stack with one swap
 //!   (single consumer, so no ABA) and makes it its `local` list.

@@ -1,7 +1,7 @@
 //! The loop: one thread, one ready queue, one timer heap, one semaphore.
 //!
 //! [`LoopCore`] is the loop-thread half (plain `Cell`s and `RefCell`s, never shared);
-//! [`shared::Shared`] is the half other threads and interrupt handlers may touch.
+//! [`Shared`] is the half other threads and interrupt handlers may touch.
 //!
 //! ## A pass of the loop
 //! 1. take every task woken from other contexts (oldest first) into the ready queue;
