@@ -34,6 +34,9 @@ suite "fmt" cargo fmt --all -- --check
 suite "clippy" cargo clippy --workspace --all-targets -- -D warnings
 # ... and on the no_std feature sets and Cortex-M targets the line above never builds.
 suite "clippy: no_std ports, C API, net and cellular on Cortex-M" bash scripts/clippy-targets.sh
+# API and internal docs: every intra-doc link resolves (private items too, where the
+# module docs argue the unsafe code), with warnings as errors.
+suite "rustdoc links" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --document-private-items
 # The C headers (C API, FreeRTOS port, Zephyr shim, serial) agree with the Rust declarations.
 suite "C headers vs Rust (cbindgen, extern blocks)" bash scripts/check-headers.sh
 

@@ -8,9 +8,9 @@
 //! against those traits run on it.
 //!
 //! # Buffers and sizes
-//! Each socket has a receive and a transmit buffer of [`StackConfig::udp_rx_buffer`] and
-//! [`StackConfig::udp_tx_buffer`] payload bytes, each holding at most
-//! [`StackConfig::udp_packets`] datagrams. The stack does not fragment IP packets, so a
+//! Each socket has a receive and a transmit buffer of [`StackConfig::udp_rx_buffer`](crate::StackConfig::udp_rx_buffer) and
+//! [`StackConfig::udp_tx_buffer`](crate::StackConfig::udp_tx_buffer) payload bytes, each holding at most
+//! [`StackConfig::udp_packets`](crate::StackConfig::udp_packets) datagrams. The stack does not fragment IP packets, so a
 //! datagram must also fit one packet of the link (1472 bytes on Ethernet with a 1500-byte
 //! MTU). A larger datagram is refused with `OSError(EMSGSIZE)`, nothing sent.
 //!
@@ -37,8 +37,8 @@
 //! operation after it fails with `OSError(EBADF)`, a task waiting in `recv` is woken with that
 //! error, and datagrams not received yet are dropped. Datagrams already queued for sending
 //! still go out: the socket stays in the stack (and in the pool of
-//! [`StackConfig::max_udp_sockets`], with its port) until they are sent, at most the stack's
-//! [`StackConfig::linger_ms`]. A `bind` while every slot is taken fails with
+//! [`StackConfig::max_udp_sockets`](crate::StackConfig::max_udp_sockets), with its port) until they are sent, at most the stack's
+//! [`StackConfig::linger_ms`](crate::StackConfig::linger_ms). A `bind` while every slot is taken fails with
 //! `OSError(ENOMEM)`.
 //!
 //! # Cancellation
@@ -199,7 +199,7 @@ impl UdpSocket {
     /// ```
     ///
     /// # Errors
-    /// `OSError(ENOMEM)` when the stack already holds [`StackConfig::max_udp_sockets`] UDP
+    /// `OSError(ENOMEM)` when the stack already holds [`StackConfig::max_udp_sockets`](crate::StackConfig::max_udp_sockets) UDP
     /// sockets, `OSError(EADDRINUSE)` when another UDP socket has that port,
     /// `OSError(EADDRNOTAVAIL)` for an address that is not the stack's (any IPv6 address but
     /// `[::]`).

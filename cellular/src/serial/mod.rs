@@ -6,7 +6,7 @@
 //! `embedded_io_async::{Read, BufRead, Write}` stream, which the AT client and PPP use.
 //!
 //! On a host, [`tty`] (feature `std`) opens a tty or pty and runs a reader thread that
-//! pushes into the same kind of ring, so tests exercise the interrupt path; [`ffi`] (feature
+//! pushes into the same kind of ring, so tests exercise the interrupt path; `ffi` (feature
 //! `ffi`) gives a C UART driver's interrupt handler a ring to feed.
 //!
 //! **Overruns** are never silent. The ring counts every dropped byte; the port compares the

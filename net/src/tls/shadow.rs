@@ -36,7 +36,7 @@
 //!   `embedded-tls` reads add up to exactly the declared length (it ignores the declared
 //!   length and parses fields in sequence, so a short message would shift its view of the
 //!   next one). A message may not span records (`embedded-tls` cannot parse that either).
-//! - Server handshake order is exactly EncryptedExtensions, [CertificateRequest],
+//! - Server handshake order is exactly EncryptedExtensions, (CertificateRequest),
 //!   Certificate, CertificateVerify, Finished (a certificate-authenticated TLS 1.3
 //!   handshake without PSK, the only kind `embedded-tls` offers); after that only
 //!   NewSessionTicket. Application data before the Finished and unknown inner content
