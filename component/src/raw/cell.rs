@@ -26,7 +26,8 @@
 //! `TaskRef` by joining `held` ([`TaskRef::from_counted`]), again without an atomic operation.
 //! (An atomic read-modify-write is a locked instruction on x86 and an `LDREX`/`STREX` loop
 //! between barriers on Arm; a spawn and an await of the task made nine of them on reference
-//! counts, and make two now: the waker that joins the awaiting task and the last drop.) Both counts are guarded against overflow, as [`inc_ref`] says.
+//! counts, and make two now: the waker that joins the awaiting task and the last drop.)
+//! Both counts are guarded against overflow, as [`inc_ref`] says.
 //!
 //! ## Who touches what
 //! Wakers are `Send + Sync`, so a `Header` is reachable from other threads and from interrupt

@@ -195,9 +195,10 @@ impl LoopCore {
     }
 
     /// `w.wake()` for a waker the loop itself holds (a fired timer's, a finished task's
-    /// joiner) or a loop-thread primitive handed it (the free function [`wake`]): when it is a waker of this loop's task, the task goes straight to the ready
-    /// queue and takes over the waker's reference, without the waker's dispatch and without
-    /// looking up the loop again (we are on its thread: `&self`).
+    /// joiner) or a loop-thread primitive handed it (the free function [`wake`]): when it is a
+    /// waker of this loop's task, the task goes straight to the ready queue and takes over the
+    /// waker's reference, without the waker's dispatch and without looking up the loop again
+    /// (we are on its thread: `&self`).
     fn wake_from_loop(&self, w: Waker) {
         let Some(ptr) = waker::waker_task(&w) else {
             return w.wake();
