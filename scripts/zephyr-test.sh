@@ -178,6 +178,13 @@ if [ -n "$lang_rust_apps" ]; then
         for app in $lang_rust_apps; do
             echo "zephyr: $app: not built (UASYNCIO_ZEPHYR_LANG_RUST, a zephyr-lang-rust checkout, is unset)"
         done
+    elif [ "${major:-0}" -lt 4 ]; then
+        # zephyr-lang-rust's v4.0-branch binds Zephyr 4.0's headers (its bindgen wrapper
+        # includes zephyr/autoconf.h, which 3.x generates elsewhere): a 3.x tree fails to
+        # build it with a bindgen error, so say so instead.
+        for app in $lang_rust_apps; do
+            echo "zephyr: $app: not built (zephyr-lang-rust needs Zephyr 4.0 or later; this tree is $version: unset UASYNCIO_ZEPHYR_LANG_RUST or use a 4.x tree)"
+        done
     else
         arm_apps="$arm_apps $lang_rust_apps"
         arm_modules="$modules;$UASYNCIO_ZEPHYR_LANG_RUST"
