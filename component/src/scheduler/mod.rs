@@ -546,9 +546,16 @@ where
     F: Future<Output = Result<T>> + 'static,
     T: 'static,
 {
-    // On an error the closure was not called, and dropping it dropped `fut`, on this thread.
-    match current::with_or_init(move |core| core.spawn(fut)) {
-        Ok(task) => task,
+    // The closure borrows the future instead of owning it: moved into a closure, a large
+    // future (an application's whole state machine, tens of KiB) was copied onto the stack
+    // once more for each layer the closure passes through, and overflowed a FreeRTOS task's
+    // stack that the borrowed form fits (the cellular firmware's `session`, 24 KiB future).
+    let mut fut = Some(fut);
+    match current::with_or_init(|core| fut.take().map(|f| core.spawn(f))) {
+        Ok(Some(task)) => task,
+        // Not reached (the closure runs once, with the future there); an orphan, not a panic.
+        Ok(None) => orphan(Error::runtime("no event loop")),
+        // The closure did not run; `fut` is dropped here, on this thread.
         Err(err) => orphan(err),
     }
 }
