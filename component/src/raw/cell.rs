@@ -714,10 +714,10 @@ impl Drop for TaskRef {
         let left = local.local_refs.get() - 1;
         local.local_refs.set(left);
         if left == 0 {
+            // The loop thread's references owned `held` counted ones (at least one: the
+            // module docs' invariant), and the last of them is going away, on the loop thread.
             let held = u32::from(local.held.replace(0));
-            // SAFETY: the loop thread's references owned `held` counted ones (at least one,
-            // the module docs' invariant), and the last of them is going away, on the loop
-            // thread.
+            // SAFETY: those `held` references are ours to give back, once (argued above).
             unsafe { drop_refs_in(self.ptr, held, true) };
         }
     }

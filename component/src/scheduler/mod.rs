@@ -442,6 +442,14 @@ impl LoopCore {
         }
     }
 
+    /// Takes every task woken from other contexts into `out` (for `reset`, which drops them).
+    fn take_remote(&self, out: &mut Vec<TaskRef>) {
+        self.shared.drain(|ptr| {
+            // SAFETY: the entry's counted reference, handed over once, on the loop's thread.
+            out.push(unsafe { TaskRef::from_counted(ptr) })
+        });
+    }
+
     /// Finishes every live task with `err` on this thread and empties the queues.
     pub(crate) fn reset(&self, err: &Error) {
         // Take everything out first: dropping futures may call back into the loop.
@@ -451,9 +459,7 @@ impl LoopCore {
         self.epoch.set(self.epoch.get().wrapping_add(1));
         self.stop_at.set(None);
         let mut remote = Vec::new();
-        // SAFETY: each entry's counted reference, handed over once, on the loop's thread.
-        self.shared
-            .drain(|ptr| remote.push(unsafe { TaskRef::from_counted(ptr) }));
+        self.take_remote(&mut remote);
         for (_, task) in registry.iter() {
             let header = task.header();
             header.local.set(flag::FINISHED | flag::STARTED);
@@ -479,9 +485,7 @@ impl LoopCore {
         // let go of those queue entries too, until nothing more arrives.
         loop {
             let mut late = Vec::new();
-            // SAFETY: as above.
-            self.shared
-                .drain(|ptr| late.push(unsafe { TaskRef::from_counted(ptr) }));
+            self.take_remote(&mut late);
             let ready = self.ready.take_all();
             if late.is_empty() && ready.is_empty() {
                 break;
