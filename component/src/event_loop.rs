@@ -128,9 +128,8 @@ impl Loop {
     /// on the next `run_forever()` / `run()`. No effect when the loop is not running.
     pub fn stop(&self) {
         current::try_with(|core| {
-            if core.running.get() && core.stop_at.get().is_none() {
-                let ready = core.ready.len() as u64;
-                core.stop_at.set(Some(core.popped.get() + ready));
+            if core.running.get() && core.stop_after.get().is_none() {
+                core.stop_after.set(Some(core.ready.len()));
             }
         });
     }

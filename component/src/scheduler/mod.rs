@@ -62,9 +62,9 @@ pub(crate) struct LoopCore {
     current: Cell<Option<NonNull<Header>>>,
     self_woken: Cell<bool>,
     pub(crate) running: Cell<bool>,
-    /// Stop once this many tasks have been popped in total (`Loop::stop`).
-    pub(crate) stop_at: Cell<Option<u64>>,
-    pub(crate) popped: Cell<u64>,
+    /// `Loop::stop` was called: stop after this many more tasks have run (the ones that were
+    /// ready then). A countdown, so a loop nobody stops pays one test per task.
+    pub(crate) stop_after: Cell<Option<usize>>,
     next_id: Cell<u32>,
     /// The last completion's number (see [`completed_before`]).
     done_seq: Cell<u32>,
@@ -93,8 +93,7 @@ impl LoopCore {
             current: Cell::new(None),
             self_woken: Cell::new(false),
             running: Cell::new(false),
-            stop_at: Cell::new(None),
-            popped: Cell::new(0),
+            stop_after: Cell::new(None),
             next_id: Cell::new(1),
             done_seq: Cell::new(0),
             handler: Cell::new(None),
@@ -155,7 +154,8 @@ impl LoopCore {
         let header = unsafe { ptr.as_ref() };
         // As in `waker::schedule`: whoever sets the bit queues the task.
         if header.state.fetch_or(SCHEDULED, Ordering::AcqRel) & SCHEDULED == 0 {
-            self.count_wake(&header.local);
+            // A wake by a task: the loop fires timers between polls, never during one.
+            self.count_wake_by(&header.local, WokenBy::Task);
             self.self_woken.set(true);
         }
     }
@@ -183,12 +183,21 @@ impl LoopCore {
     /// The statistics and trace side of a wake on this thread.
     fn count_wake(&self, local: &raw::Local) {
         let by = if self.firing_timers.get() {
-            bump(&self.stats.timer_wakes);
             WokenBy::Timer
         } else {
-            bump(&self.stats.task_wakes);
             WokenBy::Task
         };
+        self.count_wake_by(local, by);
+    }
+
+    /// [`count_wake`](Self::count_wake) when the caller knows what woke the task.
+    #[inline(always)]
+    fn count_wake_by(&self, local: &raw::Local, by: WokenBy) {
+        bump(if by == WokenBy::Timer {
+            &self.stats.timer_wakes
+        } else {
+            &self.stats.task_wakes
+        });
         local.woken_by.set(by as u8);
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::task_ready_begin(local.id);
@@ -250,6 +259,16 @@ impl LoopCore {
         self.fired.replace(fired);
     }
 
+    /// The nearest timer's deadline. Read once per pass: without a `RefCell` borrow's
+    /// increment and decrement, a test of the borrow flag only.
+    fn next_deadline(&self) -> Option<u64> {
+        // SAFETY: the reference lives only for this read; nothing can borrow the timers
+        // mutably before it ends (`try_borrow_unguarded` has already refused a current one).
+        unsafe { self.timers.try_borrow_unguarded() }
+            .ok()
+            .and_then(Timers::next_deadline)
+    }
+
     /// Runs until `main` finishes (or, with `None`, until `stop()` or no task is left).
     ///
     /// `report` receives each task that ended with an error nobody retrieved, one pass after
@@ -269,8 +288,7 @@ impl LoopCore {
                 return Ok(());
             }
             self.drain_remote();
-            let next_deadline = self.timers.borrow().next_deadline();
-            if let Some(deadline) = next_deadline {
+            if let Some(deadline) = self.next_deadline() {
                 let now = self.now_us();
                 if deadline <= now {
                     self.fire_timers(now);
@@ -278,7 +296,7 @@ impl LoopCore {
             }
             let n = self.ready.len();
             if n == 0 {
-                if self.stop_at.take().is_some() {
+                if self.stop_after.take().is_some() {
                     return Ok(());
                 }
                 if main.is_none() && self.registry.borrow().is_empty() {
@@ -291,16 +309,17 @@ impl LoopCore {
                 let Some(task) = self.ready.pop_front() else {
                     break;
                 };
-                self.popped.set(self.popped.get() + 1);
-                self.run_one(task, report);
-                if main_done() {
+                // Only a task that ends can end `main` (the pass's first check covers a reset),
+                // so `main` is looked at only then.
+                if self.run_one(task, report) && main_done() {
                     return Ok(());
                 }
-                // Read back rather than kept across the poll: on a 32-bit core a live u64
-                // costs two registers through `run_one`, and the pass spilled others for it.
-                if self.stop_at.get().is_some_and(|at| self.popped.get() >= at) {
-                    self.stop_at.set(None);
-                    return Ok(());
+                if let Some(left) = self.stop_after.get() {
+                    if left == 0 {
+                        self.stop_after.set(None);
+                        return Ok(());
+                    }
+                    self.stop_after.set(Some(left - 1));
                 }
             }
         }
@@ -315,7 +334,7 @@ impl LoopCore {
     /// stretched.
     fn idle(&self) {
         let slack = u64::from(self.timer_slack_us.get());
-        let deadline = self.timers.borrow().next_deadline().map(|d| d.saturating_add(slack));
+        let deadline = self.next_deadline().map(|d| d.saturating_add(slack));
         let hooks = self.stats.hooks.get();
         // The clock is read only when something needs it (a deadline to sleep to, or timing):
         // a loop with no timer that an interrupt wakes pays no clock read per wake-up.
@@ -342,7 +361,8 @@ impl LoopCore {
         }
     }
 
-    fn run_one(&self, task: TaskRef, report: &dyn Fn(&TaskRef)) {
+    /// Runs one task popped from the ready queue; true if a task ended (or was already over).
+    fn run_one(&self, task: TaskRef, report: &dyn Fn(&TaskRef)) -> bool {
         let ptr = task.ptr();
         let header = task.header();
         let local = &header.local;
@@ -361,7 +381,7 @@ impl LoopCore {
             // A finished task never needs to run again: keep its SCHEDULED bit set so stale
             // wakers do not queue it.
             header.state.fetch_or(SCHEDULED, Ordering::AcqRel);
-            return;
+            return true;
         }
         if !local.has(flag::STARTED) {
             local.set(flag::STARTED);
@@ -372,7 +392,7 @@ impl LoopCore {
                 // SAFETY: loop thread; the task is not being polled.
                 unsafe { finish_with(ptr, Error::Cancelled) };
                 self.finished(task);
-                return;
+                return true;
             }
         }
         self.current.set(Some(ptr));
@@ -399,11 +419,15 @@ impl LoopCore {
             (hooks.polled)(self, &task);
         }
         match res {
-            Poll::Ready(()) => self.finished(task),
+            Poll::Ready(()) => {
+                self.finished(task);
+                true
+            }
             Poll::Pending => {
                 if self.self_woken.get() {
                     self.ready.push_back(task);
                 }
+                false
             }
         }
     }
@@ -457,7 +481,7 @@ impl LoopCore {
         let ready = self.ready.take_all();
         let timers = core::mem::replace(&mut *self.timers.borrow_mut(), Timers::new());
         self.epoch.set(self.epoch.get().wrapping_add(1));
-        self.stop_at.set(None);
+        self.stop_after.set(None);
         let mut remote = Vec::new();
         self.take_remote(&mut remote);
         for (_, task) in registry.iter() {
@@ -510,7 +534,7 @@ impl Drop for RunningGuard<'_> {
     fn drop(&mut self) {
         self.0.running.set(false);
         self.0.current.set(None);
-        self.0.stop_at.set(None);
+        self.0.stop_after.set(None);
     }
 }
 
