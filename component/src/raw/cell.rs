@@ -479,17 +479,18 @@ unsafe fn dealloc<F, T>(ptr: NonNull<Header>, on_loop: bool) {
     let shared = unsafe { ManuallyDrop::take(&mut (*cell).header.shared) };
     // SAFETY: as above; every other field is dropped once, here.
     unsafe { ptr::drop_in_place(cell) };
+    let layout = Layout::new::<TaskCell<F, T>>();
     // SAFETY: the block came from this `Shared`'s cache with this layout (`allocate`), and
-    // its contents are dropped; `give_local` only when the caller vouched for the loop's
-    // thread.
+    // its contents are dropped; the caller vouched for `on_loop`. The loop thread's path (the
+    // common one) is inlined; the other goes out of line, one copy for every cell type.
     unsafe {
         if on_loop {
-            shared.cells.give_local(cell.cast(), Layout::new::<TaskCell<F, T>>());
+            shared.cells.give_local(cell.cast(), layout);
+            Shared::put_cell_ref(shared);
         } else {
-            shared.cells.give(cell.cast(), Layout::new::<TaskCell<F, T>>());
+            Shared::free_cell_remote(shared, cell.cast(), layout);
         }
     }
-    drop(shared);
 }
 
 /// Takes one more reference to the cell.

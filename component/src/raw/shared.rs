@@ -4,12 +4,43 @@
 //! on any thread or in an interrupt handler can reach it, and it outlives the loop's thread
 //! while a cell or waker of that loop is alive.
 
+use core::cell::UnsafeCell;
 use core::ptr::NonNull;
 
 use rtos_shims::Semaphore;
 
 use super::cache::CellCache;
 use super::wake::{IdleState, Linked, WakeStack};
+use crate::atomic::Arc;
+
+/// Most references a loop keeps in reserve (see [`Reserve`]); a freed cell's beyond these is
+/// dropped as before.
+const RESERVE_MAX: u32 = 256;
+
+/// References to its own `Shared` that the loop's thread keeps for the cells it creates.
+///
+/// Every task cell holds an `Arc` to its loop's `Shared`, so that a waker anywhere can reach
+/// the loop. Cloning it at each spawn and dropping it at each free were two atomic
+/// read-modify-writes per task (locked instructions on x86, `LDREX`/`STREX` loops on
+/// Cortex-M). A cell freed on the loop's thread instead leaves its reference here, and the
+/// next spawn takes it back: in a steady state no atomic operation at all. A cell freed
+/// elsewhere (a waker's last reference on another thread) drops its reference as before.
+///
+/// Loop thread only, like the cell cache's `local` list: `open` while a loop owns this
+/// `Shared` (from [`Shared::open_reserve`] to [`Shared::close_reserve`], both called by the
+/// loop on its thread). While it is open the loop holds its own `Arc` as well, so a reference
+/// put here is never the last one; once closed, a freed cell's reference is dropped, and the
+/// close gave back every reference kept.
+struct Reserve {
+    count: UnsafeCell<u32>,
+    open: UnsafeCell<bool>,
+}
+
+// SAFETY: both fields are touched only by the loop's thread (see above); other threads never
+// reach them (they only drop their `Arc`s).
+unsafe impl Sync for Reserve {}
+// SAFETY: as above; the fields are plain numbers.
+unsafe impl Send for Reserve {}
 
 /// The part of a loop that other threads and interrupt handlers may touch.
 pub(crate) struct Shared<N> {
@@ -19,6 +50,7 @@ pub(crate) struct Shared<N> {
     idle: IdleState,
     /// `None` only for the placeholder of a task created where no loop can exist.
     sem: Option<Semaphore>,
+    reserve: Reserve,
 }
 
 impl<N: Linked> Shared<N> {
@@ -29,6 +61,7 @@ impl<N: Linked> Shared<N> {
             stack: WakeStack::new(),
             idle: IdleState::new(),
             sem: Some(sem),
+            reserve: Reserve::new(),
         })
     }
 
@@ -39,7 +72,77 @@ impl<N: Linked> Shared<N> {
             stack: WakeStack::new(),
             idle: IdleState::new(),
             sem: None,
+            reserve: Reserve::new(),
         }
+    }
+
+    /// Starts keeping freed cells' references ([`Reserve`]).
+    ///
+    /// # Safety
+    /// Called by the loop that owns `this`, on its thread, while it holds `this`.
+    pub(crate) unsafe fn open_reserve(this: &Arc<Self>) {
+        // SAFETY: the loop's thread (the contract), the only one that touches the reserve.
+        unsafe { *this.reserve.open.get() = true };
+    }
+
+    /// Gives back every reference kept and stops keeping them.
+    ///
+    /// # Safety
+    /// Called by the loop that owns `this`, on its thread, before it drops its own `Arc`.
+    pub(crate) unsafe fn close_reserve(this: &Arc<Self>) {
+        // SAFETY: the loop's thread (the contract).
+        let (count, open) = unsafe { (&mut *this.reserve.count.get(), &mut *this.reserve.open.get()) };
+        *open = false;
+        for _ in 0..core::mem::take(count) {
+            // SAFETY: each kept reference is one strong count of `this`, owned by the
+            // reserve; the loop's own `Arc` keeps `this` alive past these.
+            unsafe { Arc::decrement_strong_count(Arc::as_ptr(this)) };
+        }
+    }
+
+    /// `this` for a new cell: a kept reference if there is one, else a clone.
+    ///
+    /// # Safety
+    /// The loop's thread (of the loop that owns `this`).
+    #[inline]
+    pub(crate) unsafe fn cell_ref(this: &Arc<Self>) -> Arc<Self> {
+        // SAFETY: the loop's thread (the contract).
+        let count = unsafe { &mut *this.reserve.count.get() };
+        if *count == 0 {
+            return this.clone();
+        }
+        *count -= 1;
+        // SAFETY: a strong count the reserve owned, handed to the new `Arc` once.
+        unsafe { Arc::from_raw(Arc::as_ptr(this)) }
+    }
+
+    /// The reference of a cell freed on the loop's thread: kept while the reserve is open and
+    /// not full, else dropped.
+    ///
+    /// # Safety
+    /// The loop's thread (of the loop that owns `this`'s `Shared`, if any).
+    #[inline(never)]
+    pub(crate) unsafe fn put_cell_ref(this: Arc<Self>) {
+        // SAFETY: the loop's thread (the contract).
+        let (count, open) = unsafe { (&mut *this.reserve.count.get(), *this.reserve.open.get()) };
+        if open && *count < RESERVE_MAX {
+            *count += 1;
+            // The strong count stays, owned by the reserve now (see `Reserve`: not the last).
+            let _ = Arc::into_raw(this);
+        }
+    }
+
+    /// Gives back a cell freed off the loop's thread: its block to the cache's cross-context
+    /// stack, its reference to `this` dropped. Out of line and not generic: one copy for
+    /// every cell type's `dealloc`.
+    ///
+    /// # Safety
+    /// `block` came from `this.cells` with `layout` and nothing uses it any more.
+    #[inline(never)]
+    pub(crate) unsafe fn free_cell_remote(this: Arc<Self>, block: *mut u8, layout: core::alloc::Layout) {
+        // SAFETY: the contract.
+        unsafe { this.cells.give(block, layout) };
+        drop(this);
     }
 
     /// Queues a woken task from another thread or an ISR and wakes the loop if it sleeps.
@@ -87,5 +190,14 @@ impl<N: Linked> Shared<N> {
             sem.take(timeout_us);
         }
         self.idle.woke();
+    }
+}
+
+impl Reserve {
+    fn new() -> Self {
+        Reserve {
+            count: UnsafeCell::new(0),
+            open: UnsafeCell::new(false),
+        }
     }
 }

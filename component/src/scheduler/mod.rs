@@ -85,8 +85,12 @@ pub(crate) struct LoopCore {
 
 impl LoopCore {
     fn new() -> Result<Self> {
+        let shared = Arc::new(Shared::new()?);
+        // SAFETY: this loop owns `shared` and is created on its thread; `close_reserve` in
+        // `Drop` comes before the loop's own `Arc` goes.
+        unsafe { Shared::open_reserve(&shared) };
         Ok(LoopCore {
-            shared: Arc::new(Shared::new()?),
+            shared,
             ready: ReadyQueue::new(),
             timers: RefCell::new(Timers::new()),
             registry: RefCell::new(Slab::new()),
@@ -120,7 +124,8 @@ impl LoopCore {
         self.next_id.set(id.wrapping_add(1));
         // Three references, counted at birth instead of cloned (no atomics): the returned
         // handle's, the registry's and the ready queue's.
-        let ptr = raw::allocate(fut, self.shared.clone(), id, 3);
+        // SAFETY: the loop's thread (`&self`).
+        let ptr = raw::allocate(fut, unsafe { Shared::cell_ref(&self.shared) }, id, 3);
         let task = TaskRef::from_raw(ptr);
         let key = self.registry.borrow_mut().insert(TaskRef::from_raw(ptr));
         task.local().key_or_seq.set(u32::try_from(key).unwrap_or(u32::MAX));
@@ -525,6 +530,8 @@ impl Drop for LoopCore {
         self.reset(&Error::runtime("the event loop's thread exited"));
         // SAFETY: each entry's counted reference, handed over once, on the loop's thread.
         self.shared.close(|ptr| drop(unsafe { TaskRef::from_counted(ptr) }));
+        // SAFETY: the loop's thread, before `self.shared` is dropped (after this function).
+        unsafe { Shared::close_reserve(&self.shared) };
     }
 }
 
@@ -697,6 +704,34 @@ mod tests {
         assert_eq!(task.as_mut().poll(&mut cx), core::task::Poll::Ready(Err(err.clone())));
         // Awaiting it again gives the error again, as for any task that failed.
         assert_eq!(task.as_mut().poll(&mut cx), core::task::Poll::Ready(Err(err)));
+    }
+
+    /// Cells freed on the loop's thread leave their reference to the loop's `Shared` in its
+    /// reserve for the next spawns; the loop's end gives every kept reference back, so the
+    /// `Shared` (its semaphore, its cell cache) is freed with the last outside reference.
+    #[test]
+    #[cfg(feature = "std")]
+    fn a_loop_keeps_its_cells_references_and_gives_them_back_at_its_end() {
+        extern crate std;
+        use crate::atomic::Arc;
+        let shared = std::thread::spawn(|| {
+            let shared = super::with_or_init(|core| core.shared.clone()).unwrap();
+            let before = Arc::strong_count(&shared);
+            crate::run(async {
+                for i in 0..20u32 {
+                    assert_eq!(crate::create_task(async move { Ok(i) }).await?, i);
+                }
+                Ok(())
+            })
+            .unwrap();
+            // The finished tasks' references are kept (each spawn took one back from there).
+            assert!(Arc::strong_count(&shared) > before, "no reference was kept");
+            shared
+        })
+        .join()
+        .unwrap();
+        // The thread exited: its loop gave back the reserve and its own reference.
+        assert_eq!(Arc::strong_count(&shared), 1);
     }
 
     #[test]
