@@ -50,8 +50,27 @@ one() {  # $1 = ours|embassy
 
 echo "net-bench: $RUNS runs x {ours, embassy}; $MIB MiB echo; ${SECS}s of sequential connections"
 printf '%-8s %-4s %s\n' impl run result
+RESULTS=""
 for i in $(seq 1 "$RUNS"); do
     for impl in ours embassy; do
-        printf '%-8s %-4s %s\n' "$impl" "$i" "$(one "$impl")"
+        r="$(one "$impl")"
+        printf '%-8s %-4s %s\n' "$impl" "$i" "$r"
+        RESULTS+="$impl $r"$'\n'
     done
 done
+# The medians side by side, and the ratio ours / embassy (above 1: ours is faster).
+python3 - "$RESULTS" <<'PY'
+import json, statistics, sys
+vals = {}
+for line in sys.argv[1].splitlines():
+    impl, _, js = line.partition(" ")
+    for k, v in json.loads(js).items():
+        if isinstance(v, (int, float)):
+            vals.setdefault((impl, k), []).append(v)
+for k, label in (("echo_MBps_each_way", "echo, MB/s each way"), ("connections_per_s", "sequential connections per s")):
+    o, e = vals.get(("ours", k)), vals.get(("embassy", k))
+    if not o or not e:
+        print(f"{label}: missing results"); continue
+    mo, me = statistics.median(o), statistics.median(e)
+    print(f"{label}: ours {mo:.1f}, embassy-net {me:.1f} (median of {len(o)}); ours / embassy {mo / me:.2f}x")
+PY
