@@ -126,6 +126,14 @@ impl LoopCore {
         // handle's, the registry's and the ready queue's.
         // SAFETY: the loop's thread (`&self`).
         let ptr = raw::allocate(fut, unsafe { Shared::cell_ref(&self.shared) }, id, 3);
+        self.enroll(ptr)
+    }
+
+    /// The part of a spawn that does not depend on the future's type: the registry, the
+    /// ready queue, the counters. Out of line, so that each spawned future type adds only
+    /// its cell's allocation to the image.
+    #[inline(never)]
+    fn enroll(&self, ptr: NonNull<Header>) -> TaskRef {
         let task = TaskRef::from_raw(ptr);
         let key = self.registry.borrow_mut().insert(TaskRef::from_raw(ptr));
         task.local().key_or_seq.set(u32::try_from(key).unwrap_or(u32::MAX));
@@ -135,11 +143,12 @@ impl LoopCore {
         bump(&self.stats.spawned);
         #[cfg(feature = "rtos-trace")]
         {
+            let id = task.local().id;
             rtos_trace::trace::task_new(id);
             rtos_trace::trace::task_ready_begin(id);
         }
         if let Some(hooks) = self.stats.hooks.get() {
-            (hooks.spawned)(self, id);
+            (hooks.spawned)(self, task.local().id);
         }
         task
     }
