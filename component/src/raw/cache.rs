@@ -112,43 +112,73 @@ impl CellCache {
     ///
     /// # Safety
     /// Called on the loop's thread only (see the module docs).
+    #[inline]
     pub(crate) unsafe fn take(&self, layout: Layout) -> *mut u8 {
         let Some((class, block)) = class_of(layout) else {
             // SAFETY: a cell's layout is never zero-sized (it holds a header).
             return unsafe { alloc(layout) };
         };
+        // SAFETY: loop thread only (this function's contract).
+        if let Some(b) = unsafe { self.pop_local(class) } {
+            return b;
+        }
+        // SAFETY: as above.
+        unsafe { self.take_slow(class, block) }
+    }
+
+    /// The next block of `class`'s own list, if it has one.
+    ///
+    /// # Safety
+    /// Called on the loop's thread only (see the module docs).
+    #[inline(always)]
+    unsafe fn pop_local(&self, class: usize) -> Option<*mut u8> {
         let c = &self.classes[class];
         // SAFETY: loop thread only (this function's contract): no other access to `local`
         // and `local_len`.
         let (local, local_len) = unsafe { (&mut *c.local.get(), &mut *c.local_len.get()) };
-        if local.is_null() {
-            let mut list: *mut FreeBlock = ptr::null_mut();
-            let mut tail: *mut FreeBlock = ptr::null_mut();
-            let mut n = 0;
-            c.returned.drain(|b| {
-                n += 1;
-                // Keep the order (oldest first): append at the tail.
-                // SAFETY: a drained block is ours alone; its link is written before use.
-                unsafe { b.as_ref() }.next.store(ptr::null_mut(), Ordering::Relaxed);
-                if tail.is_null() {
-                    list = b.as_ptr();
-                } else {
-                    // SAFETY: `tail` is a block of this list, ours alone.
-                    unsafe { &*tail }.next.store(b.as_ptr(), Ordering::Relaxed);
-                }
-                tail = b.as_ptr();
-            });
-            *local = list;
-            if n > 0 {
-                c.count.fetch_sub(n, Ordering::Relaxed);
-                *local_len = n;
+        let b = NonNull::new(*local)?;
+        // SAFETY: a block of our list; its link was written when it joined it.
+        *local = unsafe { b.as_ref() }.next.load(Ordering::Relaxed);
+        *local_len -= 1;
+        Some(b.as_ptr().cast())
+    }
+
+    /// [`take`](Self::take) when `class`'s own list is empty: the blocks other contexts gave
+    /// back become the list, or the heap gives a new block. Out of line: one copy for every
+    /// cell type, off the common path.
+    ///
+    /// # Safety
+    /// Called on the loop's thread only (see the module docs).
+    #[inline(never)]
+    unsafe fn take_slow(&self, class: usize, block: Layout) -> *mut u8 {
+        let c = &self.classes[class];
+        // SAFETY: loop thread only (this function's contract): no other access to `local`
+        // and `local_len`.
+        let (local, local_len) = unsafe { (&mut *c.local.get(), &mut *c.local_len.get()) };
+        let mut list: *mut FreeBlock = ptr::null_mut();
+        let mut tail: *mut FreeBlock = ptr::null_mut();
+        let mut n = 0;
+        c.returned.drain(|b| {
+            n += 1;
+            // Keep the order (oldest first): append at the tail.
+            // SAFETY: a drained block is ours alone; its link is written before use.
+            unsafe { b.as_ref() }.next.store(ptr::null_mut(), Ordering::Relaxed);
+            if tail.is_null() {
+                list = b.as_ptr();
+            } else {
+                // SAFETY: `tail` is a block of this list, ours alone.
+                unsafe { &*tail }.next.store(b.as_ptr(), Ordering::Relaxed);
             }
+            tail = b.as_ptr();
+        });
+        *local = list;
+        if n > 0 {
+            c.count.fetch_sub(n, Ordering::Relaxed);
+            *local_len = n;
         }
-        if let Some(b) = NonNull::new(*local) {
-            // SAFETY: a block of our list; its link was written when it joined it.
-            *local = unsafe { b.as_ref() }.next.load(Ordering::Relaxed);
-            *local_len -= 1;
-            return b.as_ptr().cast();
+        // SAFETY: loop thread only (the contract).
+        if let Some(b) = unsafe { self.pop_local(class) } {
+            return b;
         }
         // SAFETY: the class layout is not zero-sized.
         unsafe { alloc(block) }
