@@ -167,9 +167,13 @@ impl<N: Linked> Shared<N> {
         }
     }
 
-    /// Takes every task woken from other contexts, oldest first.
+    /// Takes every task woken from other contexts, oldest first, if any: one look at the
+    /// wake stack when it is empty (the common case), one swap when it is not.
+    #[inline]
     pub(crate) fn drain(&self, f: impl FnMut(NonNull<N>)) {
-        self.stack.drain(f);
+        if !self.stack.is_empty() {
+            self.stack.drain_seen(f);
+        }
     }
 
     /// Drains for the last time; later wakes from other contexts are dropped.

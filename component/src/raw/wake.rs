@@ -87,6 +87,13 @@ impl<N: Linked> WakeStack<N> {
         }
     }
 
+    /// [`drain`](Self::drain) for a consumer that has just seen the stack non-empty
+    /// ([`is_empty`](Self::is_empty) false): it is open (only the consumer closes it), so the
+    /// look at the head before the swap is skipped (the loop's wake path).
+    pub(crate) fn drain_seen(&self, f: impl FnMut(NonNull<N>)) {
+        self.take(ptr::null_mut(), f);
+    }
+
     /// Drains for the last time and refuses every later push (the consumer is going away).
     pub(crate) fn close(&self, f: impl FnMut(NonNull<N>)) {
         self.take(Self::closed(), f);

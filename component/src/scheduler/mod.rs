@@ -245,9 +245,6 @@ impl LoopCore {
     }
 
     fn drain_remote(&self) {
-        if !self.shared.has_remote() {
-            return;
-        }
         let ready = &self.ready;
         self.shared.drain(|ptr| {
             bump(&self.stats.remote_wakes);
