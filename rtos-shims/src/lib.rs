@@ -18,7 +18,7 @@
 //! - [`now_us`]: a monotonic clock in microseconds since an arbitrary origin (boot).
 //! - [`in_isr`]: whether the caller runs in interrupt context.
 //! - [`current_thread_id`]: a non-zero number that identifies the calling thread among live
-//!   threads.
+//!   threads; [`is_current_thread`]: whether the caller is the thread of such a number.
 //! - [`spawn_thread`]: start a thread with a name, a stack size and a priority.
 //! - The [`critical-section`](https://docs.rs/critical-section) implementation for the port.
 //!
@@ -60,20 +60,22 @@ use core::fmt;
 #[cfg(feature = "std")]
 mod std_port;
 #[cfg(feature = "std")]
-pub use std_port::{current_thread_id, in_isr, now_us, spawn_thread, Semaphore};
+pub use std_port::{current_thread_id, in_isr, is_current_thread, now_us, spawn_thread, Semaphore};
 
 #[cfg(feature = "freertos-port")]
 mod freertos;
 #[cfg(feature = "freertos-port")]
 pub use freertos::{
-    current_thread_id, in_isr, now_us, spawn_thread, stack_high_water_bytes, BinarySemaphore, FreeRtosHeap,
-    NotifySemaphore, Semaphore,
+    current_thread_id, in_isr, is_current_thread, now_us, spawn_thread, stack_high_water_bytes, BinarySemaphore,
+    FreeRtosHeap, NotifySemaphore, Semaphore,
 };
 
 #[cfg(any(feature = "zephyr-port", test))]
 mod zephyr;
 #[cfg(feature = "zephyr-port")]
-pub use zephyr::{current_thread_id, in_isr, now_us, ram_report, spawn_thread, Semaphore, ZephyrHeap};
+pub use zephyr::{
+    current_thread_id, in_isr, is_current_thread, now_us, ram_report, spawn_thread, Semaphore, ZephyrHeap,
+};
 
 #[cfg(any(
     all(feature = "std", feature = "freertos-port"),

@@ -114,6 +114,17 @@ pub fn current_thread_id() -> usize {
     THREAD_TOKEN.with(|t| t as *const u8 as usize)
 }
 
+/// Whether the caller is the thread `id`, a value [`current_thread_id`] returned.
+///
+/// ```
+/// let me = rtos_shims::current_thread_id();
+/// assert!(rtos_shims::is_current_thread(me));
+/// assert!(!std::thread::spawn(move || rtos_shims::is_current_thread(me)).join().unwrap());
+/// ```
+pub fn is_current_thread(id: usize) -> bool {
+    current_thread_id() == id
+}
+
 /// Starts a thread; `priority` is ignored on a hosted OS.
 pub fn spawn_thread(config: ThreadConfig, body: ThreadBody) -> Result<(), Error> {
     std::thread::Builder::new()

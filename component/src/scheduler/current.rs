@@ -103,7 +103,7 @@ mod imp {
     /// interrupted thread's, which may be the owner: the handler would reach `core` while the
     /// loop thread uses it.)
     pub(crate) unsafe fn try_with_in_task<R>(f: impl FnOnce(&LoopCore) -> R) -> Option<R> {
-        if SLOT.owner.load(Ordering::Acquire) != rtos_shims::current_thread_id() {
+        if !rtos_shims::is_current_thread(SLOT.owner.load(Ordering::Acquire)) {
             return None;
         }
         // SAFETY: the caller is the owner thread (the argument above; not an interrupt

@@ -38,5 +38,5 @@ mod time;
 
 pub use heap::FreeRtosHeap;
 pub use semaphore::{BinarySemaphore, NotifySemaphore, Semaphore};
-pub use thread::{current_thread_id, in_isr, spawn_thread, stack_high_water_bytes};
+pub use thread::{current_thread_id, in_isr, is_current_thread, spawn_thread, stack_high_water_bytes};
 pub use time::now_us;

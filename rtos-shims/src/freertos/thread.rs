@@ -67,6 +67,34 @@ pub fn current_thread_id() -> usize {
     id
 }
 
+/// Whether the caller is the thread `id`, a value [`current_thread_id`] returned:
+/// `current_thread_id() == id`, in fewer instructions for the common question "am I the loop
+/// thread?" asked by the loop thread.
+///
+/// A task handle as `id` can only have been returned once the scheduler ran, and FreeRTOS
+/// never stops it again on these ports, so outside an interrupt handler `pxCurrentTCB` is
+/// the caller's handle: one read and one compare, without the scheduler-state test. Any other
+/// `id` (1 before the scheduler, `usize::MAX` in a handler) is never a handle, and is
+/// answered by the full comparison.
+#[inline]
+pub fn is_current_thread(id: usize) -> bool {
+    if in_isr() {
+        return id == INTERRUPT;
+    }
+    // SAFETY: as in `current_thread_id`: a volatile read of a word-sized kernel global.
+    let tcb = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(ffi::pxCurrentTCB)) } as usize;
+    if tcb == id && id != 0 {
+        return true;
+    }
+    is_current_thread_slow(id)
+}
+
+/// The rest of [`is_current_thread`], out of line: off the loop thread's path.
+#[inline(never)]
+fn is_current_thread_slow(id: usize) -> bool {
+    current_thread_id() == id
+}
+
 /// Starts a FreeRTOS task (`xTaskCreate`) that runs `body` and then deletes itself.
 ///
 /// `stack_size` is in bytes (rounded up to whole `StackType_t` words, at least

@@ -45,7 +45,7 @@ mod printk;
 #[cfg(feature = "zephyr-port")]
 pub use heap::ZephyrHeap;
 #[cfg(feature = "zephyr-port")]
-pub use port::{current_thread_id, in_isr, now_us, ram_report, spawn_thread, Semaphore};
+pub use port::{current_thread_id, in_isr, is_current_thread, now_us, ram_report, spawn_thread, Semaphore};
 
 #[cfg(feature = "zephyr-port")]
 mod port {
@@ -164,6 +164,12 @@ mod port {
     pub fn current_thread_id() -> usize {
         // SAFETY: k_current_get has no preconditions.
         unsafe { ffi::uasyncio_shim_current_thread() }
+    }
+
+    /// Whether the caller is the thread `id`, a value [`current_thread_id`] returned.
+    #[inline]
+    pub fn is_current_thread(id: usize) -> bool {
+        current_thread_id() == id
     }
 
     extern "C" fn thread_entry(arg: *mut c_void) {
