@@ -109,8 +109,11 @@ mod imp {
         // SAFETY: the caller is the owner thread (the argument above; not an interrupt
         // handler, by the caller's contract): `core` was written
         // before `owner` was stored (Release, loaded with Acquire), is never written again,
-        // and no other context reads it, since every access comes through this check.
-        unsafe { (*SLOT.core.get()).as_ref() }.map(f)
+        // and no other context reads it, since every access comes through this check. So it
+        // is `Some`: `owner` holds an identity only once `core` was written (`NO_OWNER`
+        // before, which no caller has), and the slot is never emptied.
+        let core = unsafe { (*SLOT.core.get()).as_ref().unwrap_unchecked() };
+        Some(f(core))
     }
 
     pub(crate) fn with_or_init<R>(f: impl FnOnce(&LoopCore) -> R) -> Result<R> {
