@@ -305,8 +305,11 @@ impl LoopCore {
                     self.fire_timers(now);
                 }
             }
-            let n = self.ready.len();
-            if n == 0 {
+            // The pass runs the tasks ready now, up to the one at the tail: a task queued
+            // during the pass (a yield included) runs in the next one, after the timers and
+            // the other contexts' wakes. Only this loop's pops take entries out while it runs
+            // (a reset needs a loop that is not running), so the tail is always reached.
+            let Some(last) = self.ready.tail() else {
                 if self.stop_after.take().is_some() {
                     return Ok(());
                 }
@@ -315,11 +318,9 @@ impl LoopCore {
                 }
                 self.idle();
                 continue;
-            }
-            for _ in 0..n {
-                let Some(task) = self.ready.pop_front() else {
-                    break;
-                };
+            };
+            while let Some(task) = self.ready.pop_front() {
+                let was_last = task.ptr() == last;
                 // Only a task that ends can end `main` (the pass's first check covers a reset),
                 // so `main` is looked at only then.
                 if self.run_one(task, report) && main_done() {
@@ -331,6 +332,9 @@ impl LoopCore {
                         return Ok(());
                     }
                     self.stop_after.set(Some(left - 1));
+                }
+                if was_last {
+                    break;
                 }
             }
         }

@@ -21,7 +21,6 @@ use crate::raw::{Header, TaskRef};
 pub(crate) struct ReadyQueue {
     head: Cell<Option<NonNull<Header>>>,
     tail: Cell<Option<NonNull<Header>>>,
-    len: Cell<usize>,
 }
 
 impl ReadyQueue {
@@ -29,12 +28,25 @@ impl ReadyQueue {
         ReadyQueue {
             head: Cell::new(None),
             tail: Cell::new(None),
-            len: Cell::new(0),
         }
     }
 
+    /// The entries, counted by walking the list (no count is kept: a push and a pop are then
+    /// a few stores fewer; only `Loop::stop` asks).
     pub(crate) fn len(&self) -> usize {
-        self.len.get()
+        let mut n = 0;
+        let mut at = self.head.get();
+        while let Some(p) = at {
+            n += 1;
+            // SAFETY: an entry of this queue: alive (its reference), its link only ours.
+            at = NonNull::new(unsafe { p.as_ref() }.next.load(Ordering::Relaxed));
+        }
+        n
+    }
+
+    /// The newest entry, if any (the loop's pass runs up to it).
+    pub(crate) fn tail(&self) -> Option<NonNull<Header>> {
+        self.tail.get()
     }
 
     /// Appends `task`, whose `SCHEDULED` bit the caller set (so it is in no other queue).
@@ -48,7 +60,6 @@ impl ReadyQueue {
             Some(tail) => unsafe { tail.as_ref() }.next.store(ptr.as_ptr(), Ordering::Relaxed),
             None => self.head.set(Some(ptr)),
         }
-        self.len.set(self.len.get() + 1);
     }
 
     /// Takes the oldest entry, with its reference.
@@ -61,13 +72,12 @@ impl ReadyQueue {
         if next.is_none() {
             self.tail.set(None);
         }
-        self.len.set(self.len.get() - 1);
         Some(TaskRef::from_raw(ptr))
     }
 
     /// Takes every entry out (oldest first) into a list the caller drops when it chooses.
     pub(crate) fn take_all(&self) -> alloc::vec::Vec<TaskRef> {
-        let mut out = alloc::vec::Vec::with_capacity(self.len());
+        let mut out = alloc::vec::Vec::new();
         while let Some(task) = self.pop_front() {
             out.push(task);
         }
