@@ -394,8 +394,8 @@ impl LoopCore {
                 }
             }
             // A finished task never needs to run again: keep its SCHEDULED bit set so stale
-            // wakers do not queue it.
-            header.state.fetch_or(SCHEDULED, Ordering::AcqRel);
+            // wakers do not queue it (a store, as in `finished`).
+            header.state.store(SCHEDULED, Ordering::Release);
             return true;
         }
         if !local.has(flag::STARTED) {
@@ -458,7 +458,11 @@ impl LoopCore {
             (hooks.finished)(self, &task);
         }
         local.set(flag::FINISHED);
-        header.state.fetch_or(SCHEDULED, Ordering::AcqRel);
+        // Keep stale wakers off (they only ever set this bit): a store, not a read-modify-
+        // write. A waker racing with it either sees the bit and leaves the task alone, or set
+        // it first and queued the task once, which finds it finished; the FROM_ISR bit such a
+        // wake set may be lost, which only changes what a trace says woke a finished task.
+        header.state.store(SCHEDULED, Ordering::Release);
         let seq = self.done_seq.get().wrapping_add(1);
         self.done_seq.set(seq);
         // The registry key gives way to the completion number (one field for both).
