@@ -321,8 +321,7 @@ impl LoopCore {
             };
             while let Some(task) = self.ready.pop_front() {
                 let was_last = task.ptr() == last;
-                // Only a task that ends can end `main` (the pass's first check covers a reset),
-                // so `main` is looked at only then.
+                // Only a task that ends can end `main`, so `main` is looked at only then.
                 if self.run_one(task, report) && main_done() {
                     return Ok(());
                 }
