@@ -133,8 +133,9 @@ impl CellCache {
     #[inline(always)]
     unsafe fn pop_local(&self, class: usize) -> Option<*mut u8> {
         let c = &self.classes[class];
-        // SAFETY: loop thread only (this function's contract): no other access to `local`
-        // and `local_len`.
+        // Loop thread only (this function's contract): no other access to `local` and
+        // `local_len`, so the two exclusive borrows are the only ones.
+        // SAFETY: as just argued.
         let (local, local_len) = unsafe { (&mut *c.local.get(), &mut *c.local_len.get()) };
         let b = NonNull::new(*local)?;
         // SAFETY: a block of our list; its link was written when it joined it.
@@ -152,8 +153,9 @@ impl CellCache {
     #[inline(never)]
     unsafe fn take_slow(&self, class: usize, block: Layout) -> *mut u8 {
         let c = &self.classes[class];
-        // SAFETY: loop thread only (this function's contract): no other access to `local`
-        // and `local_len`.
+        // Loop thread only (this function's contract): no other access to `local` and
+        // `local_len`, so the two exclusive borrows are the only ones.
+        // SAFETY: as just argued.
         let (local, local_len) = unsafe { (&mut *c.local.get(), &mut *c.local_len.get()) };
         let mut list: *mut FreeBlock = ptr::null_mut();
         let mut tail: *mut FreeBlock = ptr::null_mut();
@@ -236,8 +238,9 @@ impl CellCache {
             return;
         };
         let c = &self.classes[class];
-        // SAFETY: loop thread only (this function's contract): no other access to `local`
-        // and `local_len`.
+        // Loop thread only (this function's contract): no other access to `local` and
+        // `local_len`, so the two exclusive borrows are the only ones.
+        // SAFETY: as just argued.
         let (local, local_len) = unsafe { (&mut *c.local.get(), &mut *c.local_len.get()) };
         if *local_len >= PER_CLASS {
             // SAFETY: allocated by `take` with the class layout.

@@ -94,8 +94,9 @@ impl<N: Linked> Shared<N> {
         let (count, open) = unsafe { (&mut *this.reserve.count.get(), &mut *this.reserve.open.get()) };
         *open = false;
         for _ in 0..core::mem::take(count) {
-            // SAFETY: each kept reference is one strong count of `this`, owned by the
-            // reserve; the loop's own `Arc` keeps `this` alive past these.
+            // Each kept reference is one strong count of `this`, owned by the reserve, and
+            // the loop's own `Arc` keeps `this` alive past these.
+            // SAFETY: as just argued: a count we own, given back once.
             unsafe { Arc::decrement_strong_count(Arc::as_ptr(this)) };
         }
     }

@@ -106,12 +106,13 @@ mod imp {
         if !rtos_shims::is_current_thread(SLOT.owner.load(Ordering::Acquire)) {
             return None;
         }
-        // SAFETY: the caller is the owner thread (the argument above; not an interrupt
-        // handler, by the caller's contract): `core` was written
-        // before `owner` was stored (Release, loaded with Acquire), is never written again,
-        // and no other context reads it, since every access comes through this check. So it
-        // is `Some`: `owner` holds an identity only once `core` was written (`NO_OWNER`
-        // before, which no caller has), and the slot is never emptied.
+        // The caller is the owner thread (the argument above; not an interrupt handler, by
+        // the caller's contract): `core` was written before `owner` was stored (Release,
+        // loaded with Acquire), is never written again, and no other context reads it, since
+        // every access comes through this check. So it is `Some`: `owner` holds an identity
+        // only once `core` was written (`NO_OWNER` before, which no caller has), and the
+        // slot is never emptied.
+        // SAFETY: as just argued: a shared read of an initialised `Some`.
         let core = unsafe { (*SLOT.core.get()).as_ref().unwrap_unchecked() };
         Some(f(core))
     }

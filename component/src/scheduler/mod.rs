@@ -86,8 +86,9 @@ pub(crate) struct LoopCore {
 impl LoopCore {
     fn new() -> Result<Self> {
         let shared = Arc::new(Shared::new()?);
-        // SAFETY: this loop owns `shared` and is created on its thread; `close_reserve` in
-        // `Drop` comes before the loop's own `Arc` goes.
+        // This loop owns `shared` and is created on its thread; `close_reserve` in `Drop`
+        // comes before the loop's own `Arc` goes.
+        // SAFETY: as just argued, the contract of `open_reserve`.
         unsafe { Shared::open_reserve(&shared) };
         Ok(LoopCore {
             shared,
@@ -273,8 +274,9 @@ impl LoopCore {
     /// The nearest timer's deadline. Read once per pass: without a `RefCell` borrow's
     /// increment and decrement, a test of the borrow flag only.
     fn next_deadline(&self) -> Option<u64> {
-        // SAFETY: the reference lives only for this read; nothing can borrow the timers
-        // mutably before it ends (`try_borrow_unguarded` has already refused a current one).
+        // The reference lives only for this read, so nothing can borrow the timers mutably
+        // before it ends (`try_borrow_unguarded` has already refused a current borrow).
+        // SAFETY: as just argued.
         unsafe { self.timers.try_borrow_unguarded() }
             .ok()
             .and_then(Timers::next_deadline)
