@@ -394,9 +394,8 @@ impl LoopCore {
                     report(&task);
                 }
             }
-            // A finished task never needs to run again: keep its SCHEDULED bit set so stale
-            // wakers do not queue it (a store, as in `finished`).
-            header.state.store(SCHEDULED, Ordering::Release);
+            // The pickup above cleared the bit; a finished task never runs again.
+            keep_off_queues(header);
             return true;
         }
         if !local.has(flag::STARTED) {
@@ -459,11 +458,7 @@ impl LoopCore {
             (hooks.finished)(self, &task);
         }
         local.set(flag::FINISHED);
-        // Keep stale wakers off (they only ever set this bit): a store, not a read-modify-
-        // write. A waker racing with it either sees the bit and leaves the task alone, or set
-        // it first and queued the task once, which finds it finished; the FROM_ISR bit such a
-        // wake set may be lost, which only changes what a trace says woke a finished task.
-        header.state.store(SCHEDULED, Ordering::Release);
+        keep_off_queues(header);
         let seq = self.done_seq.get().wrapping_add(1);
         self.done_seq.set(seq);
         // The registry key gives way to the completion number (one field for both).
@@ -509,7 +504,7 @@ impl LoopCore {
             header.local.set(flag::FINISHED | flag::STARTED);
             // No completion number (the registry key's field; see `finished`).
             header.local.key_or_seq.set(0);
-            header.state.fetch_or(SCHEDULED, Ordering::AcqRel);
+            keep_off_queues(header);
             drop(header.local.awaiting.take());
             let finish_with = header.vtable.finish_with;
             // SAFETY: loop thread, not running (reset refuses a running loop), so no task is
@@ -548,6 +543,16 @@ impl Drop for LoopCore {
         // SAFETY: the loop's thread, before `self.shared` is dropped (after this function).
         unsafe { Shared::close_reserve(&self.shared) };
     }
+}
+
+/// Keeps a finished task off every queue for good: its `SCHEDULED` bit set, so stale wakers
+/// leave it alone. Wakers only ever set this bit and the loop does not need the old value, so
+/// a store, not a read-modify-write (a locked instruction on x86): a waker racing with it
+/// either sees the bit, or set it first and queued the task once, and that entry finds the
+/// task finished. The `FROM_ISR` bit such a wake set may be lost, which only changes what a
+/// trace says woke a finished task.
+fn keep_off_queues(header: &Header) {
+    header.state.store(SCHEDULED, Ordering::Release);
 }
 
 struct RunningGuard<'a>(&'a LoopCore);
