@@ -12,9 +12,13 @@
 //!   the loop never wakes before its deadline because of rounding (it may wake up to one tick
 //!   late, which is Zephyr's resolution). A timeout too long for a `k_timeout_t` is clamped
 //!   to the largest finite one; the loop wakes, finds no deadline due, and sleeps again.
+//! - [`Scale`] gives the same results as [`clock_to_us`] and [`us_to_ticks_ceil`], bit for
+//!   bit, for every input, only faster (below).
 //! - [`zephyr_priority`] maps the seam's "higher is more urgent" `u8` onto Zephyr's
 //!   preemptible range, where lower is more urgent, or refuses it: a thread never runs at an
 //!   urgency other than the one asked for.
+
+use core::sync::atomic::{AtomicU32, Ordering};
 
 /// Microseconds in a second.
 const US_PER_SEC: u64 = 1_000_000;
@@ -51,6 +55,124 @@ pub(crate) fn us_to_ticks_ceil(us: u64, ticks_per_sec: u32) -> u64 {
     secs.saturating_mul(tps).saturating_add(frac)
 }
 
+/// The ratio of microseconds to counts of a `hz` clock, `10^6 / hz` in lowest terms, when both
+/// terms fit 16 bits: a fast path for [`clock_to_us`] and [`us_to_ticks_ceil`].
+///
+/// Why: the loop reads the clock on every wake that has a timer pending, and converts a
+/// timeout on every wait. Done with `u64` divisions, each is a call into compiler-builtins'
+/// software division (Cortex-M has a 32-bit `UDIV` only): 176 of the about 1,100
+/// instructions of an interrupt-to-task wake in `tests/zephyr/timer_isr` on `mps2/an385`
+/// (Zephyr 4.0, counted in QEMU's instruction trace). Every rate Zephyr boards use reduces to small terms (100 Hz and
+/// 10 kHz ticks: `10000 / 1` and `100 / 1`; a 25 MHz or 12 MHz cycle counter: `1 / 25`,
+/// `1 / 12`; a 32768 Hz RTC: `15625 / 512`), and dividing a `u64` by a 16-bit number takes
+/// four hardware 32-bit divisions ([`div_small`]). A rate whose terms do not fit (say
+/// `u32::MAX` Hz) has no `Scale`, and the callers use the general functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Scale {
+    /// Microseconds per `den` counts; `1..=0xFFFF`.
+    num: u32,
+    /// Counts per `num` microseconds; `1..=0xFFFF`.
+    den: u32,
+}
+
+impl Scale {
+    /// The scale of a `hz` clock; `None` for 0 Hz or when a term would not fit 16 bits.
+    pub(crate) fn new(hz: u32) -> Option<Scale> {
+        if hz == 0 {
+            return None;
+        }
+        let g = gcd(US_PER_SEC as u32, hz);
+        let (num, den) = (US_PER_SEC as u32 / g, hz / g);
+        (num <= 0xFFFF && den <= 0xFFFF).then_some(Scale { num, den })
+    }
+
+    /// The scale as one nonzero word, for a cache ([`Scale::cached`]).
+    fn pack(self) -> u32 {
+        (self.num << 16) | self.den
+    }
+
+    /// The scale a word from [`Scale::pack`] holds, if it is the one of a `hz` clock: the
+    /// check `num * hz == den * 10^6` is what makes a cached word safe to use whatever clock
+    /// rate it was stored for.
+    #[inline]
+    fn unpack(word: u32, hz: u32) -> Option<Scale> {
+        let (num, den) = (word >> 16, word & 0xFFFF);
+        let fits = den != 0 && u64::from(num) * u64::from(hz) == u64::from(den) * US_PER_SEC;
+        fits.then_some(Scale { num, den })
+    }
+
+    /// The scale of a `hz` clock, from `cache` when it holds it, else worked out (a few
+    /// divisions, Euclid's algorithm) and stored there. Any thread or interrupt may call it:
+    /// the word is self-checking ([`Scale::unpack`]), so a store racing a load, or a cache
+    /// shared by two rates, costs at most a recomputation, never a wrong scale.
+    #[inline]
+    pub(crate) fn cached(cache: &AtomicU32, hz: u32) -> Option<Scale> {
+        if let Some(s) = Scale::unpack(cache.load(Ordering::Relaxed), hz) {
+            return Some(s);
+        }
+        Scale::store_new(cache, hz)
+    }
+
+    /// The slow half of [`Scale::cached`], out of line: once per clock in practice.
+    #[inline(never)]
+    fn store_new(cache: &AtomicU32, hz: u32) -> Option<Scale> {
+        let s = Scale::new(hz)?;
+        cache.store(s.pack(), Ordering::Relaxed);
+        Some(s)
+    }
+
+    /// [`clock_to_us`] of `raw` counts: `floor(raw * num / den)`, saturating.
+    #[inline]
+    pub(crate) fn to_us(self, raw: u64) -> u64 {
+        if self.den == 1 {
+            return raw.saturating_mul(u64::from(self.num));
+        }
+        let (q, r) = div_small(raw, self.den);
+        // r < den < 2^16 and num < 2^16: r * num < 2^32.
+        q.saturating_mul(u64::from(self.num))
+            .saturating_add(u64::from(r * self.num / self.den))
+    }
+
+    /// [`us_to_ticks_ceil`] of `us` microseconds: `ceil(us * den / num)`, saturating.
+    #[inline]
+    pub(crate) fn us_to_counts_ceil(self, us: u64) -> u64 {
+        let (q, r) = if self.num == 1 {
+            (us, 0)
+        } else {
+            div_small(us, self.num)
+        };
+        // r < num < 2^16 and den < 2^16: r * den < 2^32.
+        q.saturating_mul(u64::from(self.den))
+            .saturating_add(u64::from((r * self.den).div_ceil(self.num)))
+    }
+}
+
+/// Greatest common divisor (Euclid), `b != 0`.
+fn gcd(mut a: u32, mut b: u32) -> u32 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// `(n / d, n % d)` for `1 <= d <= 0xFFFF`, by long division in base 2^16: each step divides a
+/// 32-bit number (the remainder so far, below `d`, and the next 16-bit digit), which Cortex-M
+/// does in one `UDIV`, where `n / u64::from(d)` would call a software 64-bit division.
+#[inline]
+fn div_small(n: u64, d: u32) -> (u64, u32) {
+    debug_assert!((1..=0xFFFF).contains(&d));
+    let mut q = 0u64;
+    let mut r = 0u32;
+    for shift in [48u32, 32, 16, 0] {
+        // r < d <= 0xFFFF, so this fits 32 bits.
+        let cur = (r << 16) | ((n >> shift) as u32 & 0xFFFF);
+        let digit = cur / d;
+        r = cur - digit * d;
+        q |= u64::from(digit) << shift;
+    }
+    (q, r)
+}
+
 /// The tick count the shim passes to `k_sem_take`: `-1` waits forever, `0` polls, a positive
 /// count waits that many ticks at most. `max_ticks` is the largest finite timeout a
 /// `k_timeout_t` holds in this build (`uasyncio_shim_max_timeout_ticks`).
@@ -58,13 +180,16 @@ pub(crate) fn timeout_ticks(timeout_us: Option<u64>, ticks_per_sec: u32, max_tic
     match timeout_us {
         None => -1,
         Some(0) => 0,
-        Some(us) => {
-            let ticks = us_to_ticks_ceil(us, ticks_per_sec).max(1);
-            let max = u64::try_from(max_ticks.max(1)).unwrap_or(1);
-            // ticks <= max <= i64::MAX, so the conversion cannot fail.
-            i64::try_from(ticks.min(max)).unwrap_or(i64::MAX)
-        }
+        Some(us) => clamp_ticks(us_to_ticks_ceil(us, ticks_per_sec), max_ticks),
     }
+}
+
+/// The tail of [`timeout_ticks`] for a positive timeout already in `ticks` (rounded up): at
+/// least one tick (never a busy poll), at most `max_ticks`.
+pub(crate) fn clamp_ticks(ticks: u64, max_ticks: i64) -> i64 {
+    let max = u64::try_from(max_ticks.max(1)).unwrap_or(1);
+    // ticks <= max <= i64::MAX, so the conversion cannot fail.
+    i64::try_from(ticks.clamp(1, max)).unwrap_or(i64::MAX)
 }
 
 /// The Zephyr priority for a thread started with `priority`. The seam counts priorities as
@@ -143,6 +268,113 @@ mod tests {
         // The fastest rate a 32-bit Kconfig value can hold stays exact.
         assert_eq!(clock_to_us(u64::from(u32::MAX) * 3 + 5, u32::MAX), 3_000_000);
         assert_eq!(clock_to_us(0, 0), 0);
+    }
+
+    /// Rates a Zephyr build may report: tick rates, cycle counters, RTCs, odd ones.
+    const RATES: [u32; 16] = [
+        1,
+        3,
+        100,
+        128,
+        1_000,
+        10_000,
+        32_768,
+        32_000,
+        1_000_000,
+        12_000_000,
+        16_777_216,
+        25_000_000,
+        64_000_000,
+        168_000_000,
+        1_000_000_000,
+        u32::MAX,
+    ];
+
+    /// Values around every power of two and of ten, and pseudo-random ones (xorshift).
+    fn samples() -> impl Iterator<Item = u64> {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let random = core::iter::repeat_with(move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Every magnitude, not only huge numbers.
+            x >> (x % 64)
+        });
+        let pow2 = (0..64).flat_map(|k| {
+            let p = 1u64 << k;
+            [p - 1, p, p + 1]
+        });
+        let pow10 = (0..20).flat_map(|k| {
+            let p = 10u64.pow(k);
+            [p - 1, p, p + 1]
+        });
+        pow2.chain(pow10)
+            .chain([u64::MAX - 1, u64::MAX])
+            .chain(random.take(20_000))
+    }
+
+    #[test]
+    fn scale_exists_for_the_rates_boards_use() {
+        assert_eq!(Scale::new(100), Some(Scale { num: 10_000, den: 1 }));
+        assert_eq!(Scale::new(25_000_000), Some(Scale { num: 1, den: 25 }));
+        assert_eq!(Scale::new(32_768), Some(Scale { num: 15_625, den: 512 }));
+        assert_eq!(Scale::new(1_000_000), Some(Scale { num: 1, den: 1 }));
+        // Terms too large for 16 bits, and 0 Hz: the general functions handle these.
+        assert_eq!(Scale::new(16_777_216), None);
+        assert_eq!(Scale::new(u32::MAX), None);
+        assert_eq!(Scale::new(0), None);
+    }
+
+    #[test]
+    fn scale_gives_the_general_results_bit_for_bit() {
+        for hz in RATES {
+            let Some(s) = Scale::new(hz) else { continue };
+            for v in samples() {
+                assert_eq!(s.to_us(v), clock_to_us(v, hz), "to_us({v}) at {hz} Hz");
+                assert_eq!(
+                    s.us_to_counts_ceil(v),
+                    us_to_ticks_ceil(v, hz),
+                    "us_to_counts_ceil({v}) at {hz} Hz"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn small_division_is_exact() {
+        for d in [1u32, 2, 3, 7, 10, 25, 512, 10_000, 15_625, 0xFFFF] {
+            for n in samples() {
+                assert_eq!(
+                    div_small(n, d),
+                    (n / u64::from(d), (n % u64::from(d)) as u32),
+                    "{n} / {d}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_cached_scale_is_checked_against_the_rate_asked_for() {
+        let cache = AtomicU32::new(0);
+        assert_eq!(Scale::cached(&cache, 100), Scale::new(100));
+        let word = cache.load(Ordering::Relaxed);
+        assert_ne!(word, 0);
+        // The same rate reads the stored word back; another rate does not take it.
+        assert_eq!(Scale::unpack(word, 100), Scale::new(100));
+        assert_eq!(Scale::unpack(word, 1_000), None);
+        assert_eq!(Scale::cached(&cache, 25_000_000), Scale::new(25_000_000));
+        assert_eq!(
+            Scale::unpack(cache.load(Ordering::Relaxed), 25_000_000),
+            Scale::new(25_000_000)
+        );
+        // A rate with no scale leaves the cache as it was and gives None.
+        assert_eq!(Scale::cached(&cache, u32::MAX), None);
+        assert_eq!(
+            Scale::unpack(cache.load(Ordering::Relaxed), 25_000_000),
+            Scale::new(25_000_000)
+        );
+        // An empty word is no scale, even for a rate whose check would pass with num = 0.
+        assert_eq!(Scale::unpack(0, 100), None);
     }
 
     #[test]
