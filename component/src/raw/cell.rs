@@ -509,6 +509,29 @@ pub(crate) fn inc_ref(ptr: NonNull<Header>) {
     }
 }
 
+/// One more counted reference to a task that has [`TaskRef`]s, made on its loop's thread:
+/// one of the references `held` for those `TaskRef`s when they own more than the one they
+/// need (a wake handed one over: [`TaskRef::from_counted`]), without an atomic operation;
+/// else a new one ([`inc_ref`]). For a waker the loop thread makes of the task it is polling
+/// (a task that awaits another registers one each time).
+///
+/// # Safety
+/// The caller runs on the thread of the task's loop and holds a `TaskRef` to it (or knows the
+/// loop does, as for the task it is polling): `local_refs` is not zero, so `held` is at least
+/// one and stays so.
+pub(crate) unsafe fn counted_ref_on_loop(ptr: NonNull<Header>) -> NonNull<Header> {
+    // SAFETY: the caller's `TaskRef` keeps the header alive; loop thread, so `local` is ours.
+    let local = &unsafe { ptr.as_ref() }.local;
+    let held = local.held.get();
+    if held > 1 {
+        // The taken reference stays counted in `refs`; the `TaskRef`s keep at least one.
+        local.held.set(held - 1);
+    } else {
+        inc_ref(ptr);
+    }
+    ptr
+}
+
 /// Largest reference count [`inc_ref`] accepts.
 const MAX_REFS: u32 = i32::MAX as u32;
 
@@ -691,10 +714,17 @@ impl TaskRef {
 
     /// Registers `waker` to be woken when the task finishes (the task's single join slot).
     pub(crate) fn set_join_waker(&self, waker: &Waker) {
+        self.set_join_waker_with(waker, || waker.clone());
+    }
+
+    /// [`set_join_waker`](Self::set_join_waker) with the copy of `waker` made by `make` when
+    /// the slot does not hold one that wakes the same task already.
+    #[inline]
+    pub(crate) fn set_join_waker_with(&self, waker: &Waker, make: impl FnOnce() -> Waker) {
         let slot = &self.local().join_waker;
         match slot.take() {
             Some(old) if old.will_wake(waker) => slot.set(Some(old)),
-            _ => slot.set(Some(waker.clone())),
+            _ => slot.set(Some(make())),
         }
     }
 }
@@ -791,6 +821,28 @@ mod tests {
         assert!(local.held.get() >= 1);
         assert_eq!(child.header().refs.load(Ordering::Relaxed), u32::from(local.held.get()));
         drop(child);
+    }
+
+    /// A task that awaits children one after another: each child's finish hands the parent a
+    /// counted reference (its join waker's), and each await takes one back from `held` for
+    /// the next join waker (`counted_ref_on_loop`) instead of an atomic increment, so `held`
+    /// stays small instead of climbing to the trim at 255, and the counts still add up.
+    #[test]
+    fn awaiting_children_reuses_the_references_their_wakes_hand_over() {
+        let parent = crate::run(async {
+            let me = crate::current_task()?;
+            for i in 0..600u32 {
+                crate::create_task(async move { Ok(i) }).await?;
+                assert!(me.local().held.get() <= 2, "held {} after {i} awaits", me.local().held.get());
+            }
+            Ok(me)
+        })
+        .unwrap();
+        assert!(parent.done());
+        let local = parent.local();
+        assert_eq!(local.local_refs.get(), 1);
+        assert_eq!(parent.header().refs.load(Ordering::Relaxed), u32::from(local.held.get()));
+        drop(parent);
     }
 
     /// What a task costs in memory is mostly this header: on a 64-bit host it is 80 bytes, so

@@ -106,6 +106,18 @@ unsafe fn waker_drop(data: *const ()) {
     unsafe { drop_ref(header_ptr(data)) };
 }
 
+/// The waker of the task at `ptr`, owning the caller's counted reference (what a clone of the
+/// task's waker would own).
+///
+/// # Safety
+/// The caller owns one counted reference to `ptr` and hands it over.
+pub(crate) unsafe fn waker_owning(ptr: NonNull<Header>) -> Waker {
+    // The vtable upholds the RawWaker contract (see `waker_ref`), and the waker owns the
+    // reference the caller handed over, which its drop or wake gives back.
+    // SAFETY: as just argued.
+    unsafe { Waker::from_raw(RawWaker::new(ptr.as_ptr().cast_const().cast(), &WAKER_VTABLE)) }
+}
+
 /// A waker that borrows the caller's reference (no refcount traffic): the loop's poll path.
 pub(crate) fn waker_ref(ptr: &NonNull<Header>) -> core::mem::ManuallyDrop<Waker> {
     // SAFETY: the vtable's functions uphold the RawWaker contract (clone takes a reference,

@@ -27,7 +27,7 @@ use core::future::Future;
 use core::marker::PhantomData;
 use core::pin::Pin;
 use core::ptr::NonNull;
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, Waker};
 
 use crate::error::{Error, Result};
 use crate::raw::{flag, Header};
@@ -180,7 +180,7 @@ impl<T> Task<T> {
             self.unlink();
             return Poll::Ready(self.take_result());
         }
-        self.raw.set_join_waker(cx.waker());
+        register_joiner(&self.raw, cx.waker(), cur);
         if self.awaiter.is_none() {
             if let Some(cur) = cur {
                 let cur = TaskRef::clone_from_ptr(cur);
@@ -199,6 +199,24 @@ impl<T> Task<T> {
                 other => slot.set(other),
             }
         }
+    }
+}
+
+/// Puts the awaiting side's waker in the join slot of `raw` (not generic: one copy for every
+/// output type). `cur`: the task this thread's loop is polling, if any.
+fn register_joiner(raw: &TaskRef, waker: &Waker, cur: Option<NonNull<Header>>) {
+    match cur {
+        // The common case: the task being polled awaits with its own waker. Its copy for the
+        // join slot takes a reference its loop-thread references hold spare (one the last wake
+        // handed over) instead of an atomic increment.
+        Some(c) if scheduler::waker::waker_task(waker) == Some(c) => raw.set_join_waker_with(waker, || {
+            // `c` is the task this thread's loop is polling: we are on its loop's thread, and
+            // the loop holds a `TaskRef` to it for the whole poll. The counted reference made
+            // goes to the waker.
+            // SAFETY: as just argued.
+            unsafe { scheduler::waker::waker_owning(crate::raw::counted_ref_on_loop(c)) }
+        }),
+        _ => raw.set_join_waker(waker),
     }
 }
 
