@@ -833,7 +833,11 @@ mod tests {
             let me = crate::current_task()?;
             for i in 0..600u32 {
                 crate::create_task(async move { Ok(i) }).await?;
-                assert!(me.local().held.get() <= 2, "held {} after {i} awaits", me.local().held.get());
+                assert!(
+                    me.local().held.get() <= 2,
+                    "held {} after {i} awaits",
+                    me.local().held.get()
+                );
             }
             Ok(me)
         })
@@ -841,7 +845,10 @@ mod tests {
         assert!(parent.done());
         let local = parent.local();
         assert_eq!(local.local_refs.get(), 1);
-        assert_eq!(parent.header().refs.load(Ordering::Relaxed), u32::from(local.held.get()));
+        assert_eq!(
+            parent.header().refs.load(Ordering::Relaxed),
+            u32::from(local.held.get())
+        );
         drop(parent);
     }
 

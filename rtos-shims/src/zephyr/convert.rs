@@ -18,6 +18,7 @@
 //!   preemptible range, where lower is more urgent, or refuses it: a thread never runs at an
 //!   urgency other than the one asked for.
 
+use core::num::NonZeroU32;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 /// Microseconds in a second.
@@ -29,6 +30,10 @@ const US_PER_SEC: u64 = 1_000_000;
 /// overflows: `rem < hz < 2^32`, so `rem * 10^6 < 2^52`. Zephyr's rates are 32-bit
 /// (`sys_clock_hw_cycles_per_sec()`, `CONFIG_SYS_CLOCK_TICKS_PER_SEC`), which keeps this to
 /// two `u64` divisions and no 128-bit arithmetic (Cortex-M3 has no 64-bit divide either).
+///
+/// Out of line: a rare fallback where [`Scale`] serves ([`Scale::to_us`]), kept from being
+/// copied into every caller of the fast path.
+#[inline(never)]
 pub(crate) fn clock_to_us(raw: u64, hz: u32) -> u64 {
     let hz = u64::from(hz);
     if hz == 0 {
@@ -43,6 +48,9 @@ pub(crate) fn clock_to_us(raw: u64, hz: u32) -> u64 {
 }
 
 /// Microseconds to kernel ticks, rounded up (a timeout is never shortened). Saturates.
+///
+/// Out of line, as [`clock_to_us`]: the fallback where [`Scale`] serves.
+#[inline(never)]
 pub(crate) fn us_to_ticks_ceil(us: u64, ticks_per_sec: u32) -> u64 {
     let tps = u64::from(ticks_per_sec);
     if tps == 0 {
@@ -62,17 +70,17 @@ pub(crate) fn us_to_ticks_ceil(us: u64, ticks_per_sec: u32) -> u64 {
 /// timeout on every wait. Done with `u64` divisions, each is a call into compiler-builtins'
 /// software division (Cortex-M has a 32-bit `UDIV` only): 176 of the about 1,100
 /// instructions of an interrupt-to-task wake in `tests/zephyr/timer_isr` on `mps2/an385`
-/// (Zephyr 4.0, counted in QEMU's instruction trace). Every rate Zephyr boards use reduces to small terms (100 Hz and
-/// 10 kHz ticks: `10000 / 1` and `100 / 1`; a 25 MHz or 12 MHz cycle counter: `1 / 25`,
-/// `1 / 12`; a 32768 Hz RTC: `15625 / 512`), and dividing a `u64` by a 16-bit number takes
-/// four hardware 32-bit divisions ([`div_small`]). A rate whose terms do not fit (say
+/// (Zephyr 4.0, counted in QEMU's instruction trace). Every rate Zephyr boards use reduces to
+/// small terms (100 Hz and 10 kHz ticks: `10000 / 1` and `100 / 1`; a 25 MHz or 12 MHz cycle
+/// counter: `1 / 25`, `1 / 12`; a 32768 Hz RTC: `15625 / 512`), and dividing a `u64` by a
+/// 16-bit number takes four hardware 32-bit divisions ([`div_small`]). A rate whose terms do not fit (say
 /// `u32::MAX` Hz) has no `Scale`, and the callers use the general functions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Scale {
-    /// Microseconds per `den` counts; `1..=0xFFFF`.
-    num: u32,
-    /// Counts per `num` microseconds; `1..=0xFFFF`.
-    den: u32,
+    /// Microseconds per `den` counts; at most `0xFFFF`.
+    num: NonZeroU32,
+    /// Counts per `num` microseconds; at most `0xFFFF`.
+    den: NonZeroU32,
 }
 
 impl Scale {
@@ -82,13 +90,14 @@ impl Scale {
             return None;
         }
         let g = gcd(US_PER_SEC as u32, hz);
-        let (num, den) = (US_PER_SEC as u32 / g, hz / g);
-        (num <= 0xFFFF && den <= 0xFFFF).then_some(Scale { num, den })
+        // g divides both, so neither quotient is zero.
+        let (num, den) = (NonZeroU32::new(US_PER_SEC as u32 / g)?, NonZeroU32::new(hz / g)?);
+        (num.get() <= 0xFFFF && den.get() <= 0xFFFF).then_some(Scale { num, den })
     }
 
     /// The scale as one nonzero word, for a cache ([`Scale::cached`]).
     fn pack(self) -> u32 {
-        (self.num << 16) | self.den
+        (self.num.get() << 16) | self.den.get()
     }
 
     /// The scale a word from [`Scale::pack`] holds, if it is the one of a `hz` clock: the
@@ -96,8 +105,8 @@ impl Scale {
     /// rate it was stored for.
     #[inline]
     fn unpack(word: u32, hz: u32) -> Option<Scale> {
-        let (num, den) = (word >> 16, word & 0xFFFF);
-        let fits = den != 0 && u64::from(num) * u64::from(hz) == u64::from(den) * US_PER_SEC;
+        let (num, den) = (NonZeroU32::new(word >> 16)?, NonZeroU32::new(word & 0xFFFF)?);
+        let fits = u64::from(num.get()) * u64::from(hz) == u64::from(den.get()) * US_PER_SEC;
         fits.then_some(Scale { num, den })
     }
 
@@ -124,26 +133,24 @@ impl Scale {
     /// [`clock_to_us`] of `raw` counts: `floor(raw * num / den)`, saturating.
     #[inline]
     pub(crate) fn to_us(self, raw: u64) -> u64 {
-        if self.den == 1 {
-            return raw.saturating_mul(u64::from(self.num));
+        let (num, den) = (self.num.get(), self.den);
+        if den.get() == 1 {
+            return raw.saturating_mul(u64::from(num));
         }
-        let (q, r) = div_small(raw, self.den);
+        let (q, r) = div_small(raw, den);
         // r < den < 2^16 and num < 2^16: r * num < 2^32.
-        q.saturating_mul(u64::from(self.num))
-            .saturating_add(u64::from(r * self.num / self.den))
+        q.saturating_mul(u64::from(num))
+            .saturating_add(u64::from(r * num / den))
     }
 
     /// [`us_to_ticks_ceil`] of `us` microseconds: `ceil(us * den / num)`, saturating.
     #[inline]
     pub(crate) fn us_to_counts_ceil(self, us: u64) -> u64 {
-        let (q, r) = if self.num == 1 {
-            (us, 0)
-        } else {
-            div_small(us, self.num)
-        };
-        // r < num < 2^16 and den < 2^16: r * den < 2^32.
-        q.saturating_mul(u64::from(self.den))
-            .saturating_add(u64::from((r * self.den).div_ceil(self.num)))
+        let (num, den) = (self.num, self.den.get());
+        let (q, r) = if num.get() == 1 { (us, 0) } else { div_small(us, num) };
+        // r < num < 2^16 and den < 2^16: r * den + num - 1 < 2^32.
+        q.saturating_mul(u64::from(den))
+            .saturating_add(u64::from((r * den + num.get() - 1) / num))
     }
 }
 
@@ -155,38 +162,57 @@ fn gcd(mut a: u32, mut b: u32) -> u32 {
     a
 }
 
-/// `(n / d, n % d)` for `1 <= d <= 0xFFFF`, by long division in base 2^16: each step divides a
+/// `(n / d, n % d)` for `d <= 0xFFFF`, by long division in base 2^16: each step divides a
 /// 32-bit number (the remainder so far, below `d`, and the next 16-bit digit), which Cortex-M
 /// does in one `UDIV`, where `n / u64::from(d)` would call a software 64-bit division.
-#[inline]
-fn div_small(n: u64, d: u32) -> (u64, u32) {
-    debug_assert!((1..=0xFFFF).contains(&d));
-    let mut q = 0u64;
-    let mut r = 0u32;
-    for shift in [48u32, 32, 16, 0] {
-        // r < d <= 0xFFFF, so this fits 32 bits.
-        let cur = (r << 16) | ((n >> shift) as u32 & 0xFFFF);
+///
+/// One out-of-line copy for both conversions (flash before a few instructions: a call).
+#[inline(never)]
+fn div_small(n: u64, d: NonZeroU32) -> (u64, u32) {
+    debug_assert!(d.get() <= 0xFFFF);
+    let (mut q, mut r, mut left) = (0u64, 0u32, 4);
+    while left > 0 {
+        left -= 1;
+        // The next 16-bit digit, most significant first; r < d <= 0xFFFF, so this fits 32 bits.
+        let cur = (r << 16) | ((n >> (16 * left)) as u32 & 0xFFFF);
         let digit = cur / d;
-        r = cur - digit * d;
-        q |= u64::from(digit) << shift;
+        r = cur - digit * d.get();
+        q = (q << 16) | u64::from(digit);
     }
     (q, r)
 }
 
 /// The tick count the shim passes to `k_sem_take`: `-1` waits forever, `0` polls, a positive
 /// count waits that many ticks at most. `max_ticks` is the largest finite timeout a
-/// `k_timeout_t` holds in this build (`uasyncio_shim_max_timeout_ticks`).
-pub(crate) fn timeout_ticks(timeout_us: Option<u64>, ticks_per_sec: u32, max_ticks: i64) -> i64 {
+/// `k_timeout_t` holds in this build (`uasyncio_shim_max_timeout_ticks`). The rate's
+/// [`Scale`] comes from `cache` ([`Scale::cached`]); a rate without one takes
+/// [`us_to_ticks_ceil`].
+pub(crate) fn timeout_ticks(timeout_us: Option<u64>, ticks_per_sec: u32, max_ticks: i64, cache: &AtomicU32) -> i64 {
     match timeout_us {
         None => -1,
         Some(0) => 0,
-        Some(us) => clamp_ticks(us_to_ticks_ceil(us, ticks_per_sec), max_ticks),
+        Some(us) => {
+            let ticks = match Scale::cached(cache, ticks_per_sec) {
+                Some(s) => s.us_to_counts_ceil(us),
+                None => us_to_ticks_ceil(us, ticks_per_sec),
+            };
+            clamp_ticks(ticks, max_ticks)
+        }
+    }
+}
+
+/// [`clock_to_us`] through the rate's [`Scale`] from `cache` ([`Scale::cached`]), where it has one.
+#[inline]
+pub(crate) fn clock_to_us_cached(raw: u64, hz: u32, cache: &AtomicU32) -> u64 {
+    match Scale::cached(cache, hz) {
+        Some(s) => s.to_us(raw),
+        None => clock_to_us(raw, hz),
     }
 }
 
 /// The tail of [`timeout_ticks`] for a positive timeout already in `ticks` (rounded up): at
 /// least one tick (never a busy poll), at most `max_ticks`.
-pub(crate) fn clamp_ticks(ticks: u64, max_ticks: i64) -> i64 {
+fn clamp_ticks(ticks: u64, max_ticks: i64) -> i64 {
     let max = u64::try_from(max_ticks.max(1)).unwrap_or(1);
     // ticks <= max <= i64::MAX, so the conversion cannot fail.
     i64::try_from(ticks.clamp(1, max)).unwrap_or(i64::MAX)
@@ -313,12 +339,20 @@ mod tests {
             .chain(random.take(20_000))
     }
 
+    fn scale(num: u32, den: u32) -> Scale {
+        let nz = |v| NonZeroU32::new(v).unwrap();
+        Scale {
+            num: nz(num),
+            den: nz(den),
+        }
+    }
+
     #[test]
     fn scale_exists_for_the_rates_boards_use() {
-        assert_eq!(Scale::new(100), Some(Scale { num: 10_000, den: 1 }));
-        assert_eq!(Scale::new(25_000_000), Some(Scale { num: 1, den: 25 }));
-        assert_eq!(Scale::new(32_768), Some(Scale { num: 15_625, den: 512 }));
-        assert_eq!(Scale::new(1_000_000), Some(Scale { num: 1, den: 1 }));
+        assert_eq!(Scale::new(100), Some(scale(10_000, 1)));
+        assert_eq!(Scale::new(25_000_000), Some(scale(1, 25)));
+        assert_eq!(Scale::new(32_768), Some(scale(15_625, 512)));
+        assert_eq!(Scale::new(1_000_000), Some(scale(1, 1)));
         // Terms too large for 16 bits, and 0 Hz: the general functions handle these.
         assert_eq!(Scale::new(16_777_216), None);
         assert_eq!(Scale::new(u32::MAX), None);
@@ -341,11 +375,35 @@ mod tests {
     }
 
     #[test]
+    fn the_cached_conversions_give_the_general_results_at_every_rate() {
+        for hz in RATES {
+            let (clock, ticks) = (AtomicU32::new(0), AtomicU32::new(0));
+            for v in samples() {
+                assert_eq!(
+                    clock_to_us_cached(v, hz, &clock),
+                    clock_to_us(v, hz),
+                    "clock {v} at {hz} Hz"
+                );
+                let want = if v == 0 {
+                    0
+                } else {
+                    clamp_ticks(us_to_ticks_ceil(v, hz), i64::MAX)
+                };
+                assert_eq!(
+                    timeout_ticks(Some(v), hz, i64::MAX, &ticks),
+                    want,
+                    "timeout {v} at {hz} Hz"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn small_division_is_exact() {
         for d in [1u32, 2, 3, 7, 10, 25, 512, 10_000, 15_625, 0xFFFF] {
             for n in samples() {
                 assert_eq!(
-                    div_small(n, d),
+                    div_small(n, NonZeroU32::new(d).unwrap()),
                     (n / u64::from(d), (n % u64::from(d)) as u32),
                     "{n} / {d}"
                 );
@@ -394,24 +452,30 @@ mod tests {
 
     #[test]
     fn timeouts_map_to_forever_poll_or_ticks() {
-        assert_eq!(timeout_ticks(None, 100, i64::MAX), -1);
-        assert_eq!(timeout_ticks(Some(0), 100, i64::MAX), 0);
+        assert_eq!(timeout_ticks(None, 100, i64::MAX, &AtomicU32::new(0)), -1);
+        assert_eq!(timeout_ticks(Some(0), 100, i64::MAX, &AtomicU32::new(0)), 0);
         // A positive timeout shorter than a tick still waits one tick (never a busy poll).
-        assert_eq!(timeout_ticks(Some(1), 100, i64::MAX), 1);
-        assert_eq!(timeout_ticks(Some(25_000), 100, i64::MAX), 3);
-        assert_eq!(timeout_ticks(Some(1_000), 10_000, i64::MAX), 10);
+        assert_eq!(timeout_ticks(Some(1), 100, i64::MAX, &AtomicU32::new(0)), 1);
+        assert_eq!(timeout_ticks(Some(25_000), 100, i64::MAX, &AtomicU32::new(0)), 3);
+        assert_eq!(timeout_ticks(Some(1_000), 10_000, i64::MAX, &AtomicU32::new(0)), 10);
     }
 
     #[test]
     fn long_timeouts_clamp_to_the_largest_finite_one() {
         let max32 = i64::from(u32::MAX) - 1;
-        assert_eq!(timeout_ticks(Some(u64::MAX), 100, max32), max32);
-        assert_eq!(timeout_ticks(Some(u64::MAX), u32::MAX, i64::MAX), i64::MAX);
-        assert_eq!(timeout_ticks(Some(u64::MAX), 10_000, i64::MAX), 184_467_440_737_095_517);
+        assert_eq!(timeout_ticks(Some(u64::MAX), 100, max32, &AtomicU32::new(0)), max32);
+        assert_eq!(
+            timeout_ticks(Some(u64::MAX), u32::MAX, i64::MAX, &AtomicU32::new(0)),
+            i64::MAX
+        );
+        assert_eq!(
+            timeout_ticks(Some(u64::MAX), 10_000, i64::MAX, &AtomicU32::new(0)),
+            184_467_440_737_095_517
+        );
         // 2^32 ms at 1 kHz does not fit 32 bits.
-        assert_eq!(timeout_ticks(Some(1 << 42), 1_000, max32), max32);
+        assert_eq!(timeout_ticks(Some(1 << 42), 1_000, max32, &AtomicU32::new(0)), max32);
         // A nonsensical max still yields a finite, positive wait.
-        assert_eq!(timeout_ticks(Some(10), 100, 0), 1);
+        assert_eq!(timeout_ticks(Some(10), 100, 0, &AtomicU32::new(0)), 1);
     }
 
     #[test]

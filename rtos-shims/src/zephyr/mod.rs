@@ -54,8 +54,7 @@ mod port {
     use core::ptr::NonNull;
     use core::sync::atomic::AtomicU32;
 
-    use super::convert::{self, Scale};
-    use super::ffi;
+    use super::{convert, ffi};
     use crate::{Error, ThreadBody, ThreadConfig};
 
     /// A binary semaphore: a Zephyr `k_sem` with a limit of 1, so gives that happen before a
@@ -106,14 +105,7 @@ mod port {
                     ffi::uasyncio_shim_max_timeout_ticks(),
                 )
             };
-            let ticks = match timeout_us {
-                // The common case, a finite wait at a rate with a `Scale`: no 64-bit division.
-                Some(us) if us > 0 => match Scale::cached(&TICK_SCALE, tps) {
-                    Some(s) => convert::clamp_ticks(s.us_to_counts_ceil(us), max),
-                    None => convert::timeout_ticks(timeout_us, tps, max),
-                },
-                _ => convert::timeout_ticks(timeout_us, tps, max),
-            };
+            let ticks = convert::timeout_ticks(timeout_us, tps, max, &TICK_SCALE);
             // SAFETY: `self.sem` is a live, initialised k_sem until drop.
             unsafe { ffi::uasyncio_shim_sem_take(self.sem.as_ptr(), ticks) != 0 }
         }
@@ -126,8 +118,8 @@ mod port {
         }
     }
 
-    /// The clock's [`Scale`] ([`now_us`]) and the tick rate's ([`Semaphore::take`]), worked out
-    /// at the first use; self-checking words, see [`Scale::cached`].
+    /// The clock's `convert::Scale` ([`now_us`]) and the tick rate's ([`Semaphore::take`]),
+    /// worked out at the first use; self-checking words, see `convert::Scale::cached`.
     static CLOCK_SCALE: AtomicU32 = AtomicU32::new(0);
     static TICK_SCALE: AtomicU32 = AtomicU32::new(0);
 
@@ -136,10 +128,7 @@ mod port {
     pub fn now_us() -> u64 {
         // SAFETY: reads of the kernel clock; callable from any context.
         let (raw, hz) = unsafe { (ffi::uasyncio_shim_clock_raw(), ffi::uasyncio_shim_clock_hz()) };
-        match Scale::cached(&CLOCK_SCALE, hz) {
-            Some(s) => s.to_us(raw),
-            None => convert::clock_to_us(raw, hz),
-        }
+        convert::clock_to_us_cached(raw, hz, &CLOCK_SCALE)
     }
 
     /// Whether the caller runs in interrupt context (`k_is_in_isr`).
