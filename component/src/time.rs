@@ -43,14 +43,16 @@ impl Future for Sleep {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
         // One look-up of the loop for the whole poll: the cancellation check, the yield and
-        // the timer all go through it (this is the task switch's hot path).
-        let res = scheduler::with_core(|core| {
+        // the timer all go through it (this is the task switch's hot path). The closure
+        // answers with a one-byte `Step`, built into a `Poll<Result<()>>` out here: the
+        // result (an `Error` inside) would otherwise come back through memory.
+        let step = scheduler::with_core(|core| {
             let current = core.current_task();
             if let Some(task) = current {
                 // SAFETY: the loop holds a reference to the task it is polling.
                 if crate::cancel::take_cancel(unsafe { task.as_ref() }, crate::raw::WaitingOn::Sleep) {
                     this.timer.disarm(core);
-                    return Poll::Ready(Err(Error::Cancelled));
+                    return Step::Cancelled;
                 }
             }
             if this.ms == 0 {
@@ -60,35 +62,46 @@ impl Future for Sleep {
                 .deadline
                 .get_or_insert_with(|| core.now_us() + u64::from(this.ms) * 1000);
             if this.timer.poll_at(core, deadline, cx.waker()) {
-                Poll::Ready(Ok(()))
+                Step::Done
             } else {
-                Poll::Pending
+                Step::Pending
             }
         });
-        match res {
-            Some(poll) => poll,
+        match step {
+            Some(Step::Pending) => Poll::Pending,
+            Some(Step::Done) => Poll::Ready(Ok(())),
+            Some(Step::Cancelled) => Poll::Ready(Err(Error::Cancelled)),
             // No loop on this thread: a yield still works (the waker knows its executor).
-            None if this.ms == 0 => this.yield_once(cx, None),
+            None if this.ms == 0 => match this.yield_once(cx, None) {
+                Step::Pending => Poll::Pending,
+                _ => Poll::Ready(Ok(())),
+            },
             None => Poll::Ready(Err(Error::runtime("no running event loop"))),
         }
     }
+}
+
+/// What one poll of a [`Sleep`] came to, inside the loop look-up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Pending,
+    Done,
+    Cancelled,
 }
 
 impl Sleep {
     /// `sleep(0)`: pending once, woken at once, so it runs again behind every task that is
     /// ready now.
     ///
-    /// Inlined into `poll` (the task switch's path): out of line, its result went back
-    /// through memory, and on x86 the 16-byte reload of it stalled (store forwarding), which
-    /// doubled the host's `yield` row.
+    /// Inlined into `poll` (the task switch's path).
     #[inline(always)]
     fn yield_once(
         &mut self,
         cx: &mut Context<'_>,
         on_loop: Option<(&scheduler::LoopCore, Option<core::ptr::NonNull<crate::raw::Header>>)>,
-    ) -> Poll<Result<()>> {
+    ) -> Step {
         if self.yielded {
-            return Poll::Ready(Ok(()));
+            return Step::Done;
         }
         self.yielded = true;
         match on_loop {
@@ -99,7 +112,7 @@ impl Sleep {
             }
             _ => cx.waker().wake_by_ref(),
         }
-        Poll::Pending
+        Step::Pending
     }
 }
 
