@@ -73,8 +73,8 @@ pub(crate) fn us_to_ticks_ceil(us: u64, ticks_per_sec: u32) -> u64 {
 /// (Zephyr 4.0, counted in QEMU's instruction trace). Every rate Zephyr boards use reduces to
 /// small terms (100 Hz and 10 kHz ticks: `10000 / 1` and `100 / 1`; a 25 MHz or 12 MHz cycle
 /// counter: `1 / 25`, `1 / 12`; a 32768 Hz RTC: `15625 / 512`), and dividing a `u64` by a
-/// 16-bit number takes four hardware 32-bit divisions ([`div_small`]). A rate whose terms do not fit (say
-/// `u32::MAX` Hz) has no `Scale`, and the callers use the general functions.
+/// 16-bit number takes four hardware 32-bit divisions ([`div_small`]). A rate whose terms do
+/// not fit (say `u32::MAX` Hz) has no `Scale`, and the callers use the general functions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Scale {
     /// Microseconds per `den` counts; at most `0xFFFF`.
