@@ -60,6 +60,7 @@ pub fn poll_cancelled(cx: &mut Context<'_>) -> bool {
 /// });
 /// uasyncio::run(wait_modem).unwrap();
 /// ```
+#[inline]
 pub fn poll_cancelled_waiting(_cx: &mut Context<'_>, on: WaitingOn) -> bool {
     scheduler::with_current(|task| take_cancel(task, on)).unwrap_or(false)
 }
