@@ -12,10 +12,12 @@
 //! crate's channel) observes the cancel at its next runtime await instead. Dropping the
 //! future outright (a hard abort) is not the default and is not offered yet.
 
-use core::task::Context;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use core::task::{Context, Waker};
 
-use crate::raw::{flag, WaitingOn};
-use crate::scheduler;
+use crate::raw::{flag, Header, WaitingOn};
+use crate::scheduler::{self, waker};
 
 /// True — and the pending cancel is consumed — if the task being polled has a pending cancel.
 ///
@@ -63,6 +65,50 @@ pub fn poll_cancelled(cx: &mut Context<'_>) -> bool {
 #[inline]
 pub fn poll_cancelled_waiting(_cx: &mut Context<'_>, on: WaitingOn) -> bool {
     scheduler::with_current(|task| take_cancel(task, on)).unwrap_or(false)
+}
+
+/// What a waiting primitive of the loop's own thread (`Event`, `Lock`, `Semaphore`, `Queue`)
+/// learns at the top of its poll: whether a cancel was pending (taken, as
+/// [`poll_cancelled_waiting`] does) and which task is being polled, for
+/// [`Waiting::clone_waker`]. It borrows the poll's `Context`, so it cannot outlive the poll.
+pub(crate) struct Waiting<'a> {
+    pub(crate) cancelled: bool,
+    task: Option<NonNull<Header>>,
+    _poll: PhantomData<&'a ()>,
+}
+
+impl<'a> Waiting<'a> {
+    /// [`poll_cancelled_waiting`], keeping the task it looked up.
+    #[inline]
+    pub(crate) fn check(_cx: &'a Context<'_>, on: WaitingOn) -> Waiting<'a> {
+        let task = scheduler::current_task_ptr();
+        // SAFETY: the task this thread's loop is polling; the loop holds a reference to it.
+        let cancelled = task.is_some_and(|t| take_cancel(unsafe { t.as_ref() }, on));
+        Waiting {
+            cancelled,
+            task,
+            _poll: PhantomData,
+        }
+    }
+
+    /// A copy of `waker` for a wait queue. When it is the waker of the task being polled (a
+    /// task awaiting the primitive itself, the common case), the copy takes one of the
+    /// references that task's loop-thread references hold spare (the last wake handed one
+    /// over) instead of an atomic increment, as a task's join waker does.
+    #[inline]
+    pub(crate) fn clone_waker(&self, waker: &Waker) -> Waker {
+        match self.task {
+            Some(t) if waker::waker_task(waker) == Some(t) => {
+                // `t` is the task this thread's loop is polling: `check` found it in this
+                // same poll (the borrow of the poll's `Context` keeps `self` inside it), so
+                // we are on its loop's thread and the loop holds a `TaskRef` to it. The
+                // counted reference made goes to the new waker.
+                // SAFETY: as just argued.
+                unsafe { waker::waker_owning(crate::raw::counted_ref_on_loop(t)) }
+            }
+            _ => waker.clone(),
+        }
+    }
 }
 
 /// The body of [`poll_cancelled_waiting`] for a caller that already holds the header of the

@@ -519,6 +519,7 @@ pub(crate) fn inc_ref(ptr: NonNull<Header>) {
 /// The caller runs on the thread of the task's loop and holds a `TaskRef` to it (or knows the
 /// loop does, as for the task it is polling): `local_refs` is not zero, so `held` is at least
 /// one and stays so.
+#[inline]
 pub(crate) unsafe fn counted_ref_on_loop(ptr: NonNull<Header>) -> NonNull<Header> {
     // SAFETY: the caller's `TaskRef` keeps the header alive; loop thread, so `local` is ours.
     let local = &unsafe { ptr.as_ref() }.local;
@@ -786,21 +787,78 @@ impl fmt::Display for TaskRef {
 mod tests {
     use super::*;
 
-    /// A task woken hundreds of times through handed-over references (an `Event` set is a
-    /// waker's reference joining the loop thread's `held`), past the point where `held` is
-    /// trimmed (255): afterwards the counts still add up — the handle is the only loop-thread
-    /// reference, and the counted references are exactly the ones it holds — and dropping it
-    /// frees the cell (Miri checks that nothing leaks or is freed twice).
+    /// A task woken hundreds of times through handed-over references (a plain clone of its
+    /// waker, woken by the loop's own primitive path, `scheduler::wake`: the waker's reference
+    /// joins the loop thread's `held`), past the point where `held` is trimmed (255):
+    /// afterwards the counts still add up — the handle is the only loop-thread reference, and
+    /// the counted references are exactly the ones it holds — and dropping it frees the cell
+    /// (Miri checks that nothing leaks or is freed twice).
     #[test]
     fn references_handed_to_the_loop_thread_add_up() {
+        use alloc::rc::Rc;
+        use core::cell::{Cell, RefCell};
+        use core::future::poll_fn;
+        use core::task::Poll;
+        let slot: Rc<RefCell<Option<Waker>>> = Rc::new(RefCell::new(None));
+        let rounds = Rc::new(Cell::new(0u32));
+        let (slot2, rounds2) = (slot.clone(), rounds.clone());
+        let child = crate::run(async move {
+            let t = crate::create_task(async move {
+                for i in 1..=600u32 {
+                    // Pending until the other task wakes it; the stored waker is a plain
+                    // clone (an atomic increment), not one made from `held`.
+                    poll_fn(|cx| {
+                        if rounds2.get() >= i {
+                            Poll::Ready(())
+                        } else {
+                            *slot2.borrow_mut() = Some(cx.waker().clone());
+                            Poll::Pending
+                        }
+                    })
+                    .await;
+                }
+                Ok(())
+            });
+            let r = t.task_ref();
+            for _ in 0..600 {
+                crate::sleep_ms(0).await?;
+                let w = slot.borrow_mut().take();
+                rounds.set(rounds.get() + 1);
+                if let Some(w) = w {
+                    crate::scheduler::wake(w);
+                }
+            }
+            t.await?;
+            Ok(r)
+        })
+        .unwrap();
+        assert!(child.done());
+        let local = child.local();
+        assert_eq!(local.local_refs.get(), 1);
+        assert!(local.held.get() >= 1);
+        assert_eq!(child.header().refs.load(Ordering::Relaxed), u32::from(local.held.get()));
+        drop(child);
+    }
+
+    /// A task waiting on an `Event` hundreds of times: each wait's waker is made from a
+    /// reference its loop side holds spare (`cancel::Waiting::clone_waker`), each set hands
+    /// one back, so `held` stays small and the counts add up at the end.
+    #[test]
+    fn waiting_on_a_primitive_reuses_the_references_its_wakes_hand_over() {
         use alloc::rc::Rc;
         let (a, b) = (Rc::new(crate::Event::new()), Rc::new(crate::Event::new()));
         let (a2, b2) = (a.clone(), b.clone());
         let child = crate::run(async move {
             let t = crate::create_task(async move {
-                for _ in 0..600 {
+                let me = crate::current_task()?;
+                for i in 0..600 {
                     a2.wait().await?;
                     a2.clear();
+                    assert!(
+                        me.local().held.get() <= 2,
+                        "held {} after {i} waits",
+                        me.local().held.get()
+                    );
                     b2.set();
                 }
                 Ok(())
@@ -815,10 +873,8 @@ mod tests {
             Ok(r)
         })
         .unwrap();
-        assert!(child.done());
         let local = child.local();
         assert_eq!(local.local_refs.get(), 1);
-        assert!(local.held.get() >= 1);
         assert_eq!(child.header().refs.load(Ordering::Relaxed), u32::from(local.held.get()));
         drop(child);
     }

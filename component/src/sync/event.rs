@@ -94,7 +94,8 @@ impl Future for EventWait<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
-        if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::Event) {
+        let waiting = crate::cancel::Waiting::check(cx, crate::raw::WaitingOn::Event);
+        if waiting.cancelled {
             this.leave();
             return Poll::Ready(Err(Error::Cancelled));
         }
@@ -111,7 +112,7 @@ impl Future for EventWait<'_> {
             }
             None if this.event.state.get() => Poll::Ready(Ok(())),
             None => {
-                this.key = Some(q.push(cx.waker()));
+                this.key = Some(q.push(waiting.clone_waker(cx.waker())));
                 Poll::Pending
             }
         }

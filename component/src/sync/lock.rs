@@ -127,7 +127,8 @@ impl<'a> Future for Acquire<'a> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::Lock) {
+        let waiting = crate::cancel::Waiting::check(cx, crate::raw::WaitingOn::Lock);
+        if waiting.cancelled {
             this.leave();
             return Poll::Ready(Err(Error::Cancelled));
         }
@@ -147,7 +148,7 @@ impl<'a> Future for Acquire<'a> {
             }
             None if lock.state.get() == State::Unlocked => Poll::Ready(Ok(lock.take())),
             None => {
-                this.key = Some(lock.waiters.borrow_mut().push(cx.waker()));
+                this.key = Some(lock.waiters.borrow_mut().push(waiting.clone_waker(cx.waker())));
                 Poll::Pending
             }
         }

@@ -188,14 +188,15 @@ impl<T> Queue<T> {
     /// assert_eq!(q.get_nowait(), Err(Error::QueueEmpty));
     /// ```
     pub fn get_nowait(&self) -> Result<T> {
-        let item = self.items.borrow_mut().pop_front();
-        match item {
-            Some(item) => {
-                wake_next(&self.putters);
-                Ok(item)
-            }
-            None => Err(Error::QueueEmpty),
-        }
+        self.take().ok_or(Error::QueueEmpty)
+    }
+
+    /// The next item, if any, waking the next putter for the slot it frees: `get_nowait`
+    /// without making (and, in `Get`'s poll, dropping) an `Error` when the queue is empty.
+    fn take(&self) -> Option<T> {
+        let item = self.items.borrow_mut().pop_front()?;
+        wake_next(&self.putters);
+        Some(item)
     }
 
     /// Puts `item` at the end of the queue, first waiting for a free slot while the queue is
@@ -336,7 +337,8 @@ impl<T> Future for Put<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
-        if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::Queue) {
+        let waiting = crate::cancel::Waiting::check(cx, crate::raw::WaitingOn::Queue);
+        if waiting.cancelled {
             this.leave();
             return Poll::Ready(Err(Error::Cancelled));
         }
@@ -361,11 +363,8 @@ impl<T> Future for Put<'_, T> {
             };
         }
         let mut q = queue.putters.borrow_mut();
-        this.key = Some(if this.woken {
-            q.push_front(cx.waker())
-        } else {
-            q.push(cx.waker())
-        });
+        let waker = waiting.clone_waker(cx.waker());
+        this.key = Some(if this.woken { q.push_front(waker) } else { q.push(waker) });
         Poll::Pending
     }
 }
@@ -410,7 +409,8 @@ impl<T> Future for Get<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = self.get_mut();
-        if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::Queue) {
+        let waiting = crate::cancel::Waiting::check(cx, crate::raw::WaitingOn::Queue);
+        if waiting.cancelled {
             this.leave();
             return Poll::Ready(Err(Error::Cancelled));
         }
@@ -425,15 +425,12 @@ impl<T> Future for Get<'_, T> {
             this.key = None;
             this.woken = true;
         }
-        if let Ok(item) = queue.get_nowait() {
+        if let Some(item) = queue.take() {
             return Poll::Ready(Ok(item));
         }
         let mut q = queue.getters.borrow_mut();
-        this.key = Some(if this.woken {
-            q.push_front(cx.waker())
-        } else {
-            q.push(cx.waker())
-        });
+        let waker = waiting.clone_waker(cx.waker());
+        this.key = Some(if this.woken { q.push_front(waker) } else { q.push(waker) });
         Poll::Pending
     }
 }

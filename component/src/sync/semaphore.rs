@@ -168,7 +168,8 @@ impl<'a> Future for SemaphoreAcquire<'a> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::Semaphore) {
+        let waiting = crate::cancel::Waiting::check(cx, crate::raw::WaitingOn::Semaphore);
+        if waiting.cancelled {
             this.leave();
             return Poll::Ready(Err(Error::Cancelled));
         }
@@ -191,7 +192,7 @@ impl<'a> Future for SemaphoreAcquire<'a> {
                 Poll::Ready(Ok(SemaphoreGuard { sem }))
             }
             None => {
-                this.key = Some(sem.waiters.borrow_mut().push(cx.waker()));
+                this.key = Some(sem.waiters.borrow_mut().push(waiting.clone_waker(cx.waker())));
                 Poll::Pending
             }
         }

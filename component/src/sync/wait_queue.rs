@@ -68,21 +68,22 @@ impl WaitQueue {
         }
     }
 
-    /// Appends a waiter; returns its key.
-    pub(crate) fn push(&mut self, waker: &Waker) -> u32 {
+    /// Appends a waiter (a copy of its waker, see `cancel::Waiting::clone_waker`); returns its
+    /// key.
+    pub(crate) fn push(&mut self, waker: Waker) -> u32 {
         if matches!(self.slot, Slot::Free) && self.head == NIL {
-            self.slot = Slot::Waiting(waker.clone());
+            self.slot = Slot::Waiting(waker);
             return SLOT;
         }
-        self.push_back_node(waker.clone())
+        self.push_back_node(waker)
     }
 
     /// Puts a waiter at the head, ahead of every other waiter; returns its key. For a woken
     /// waiter that found the resource taken and waits again without losing its place.
-    pub(crate) fn push_front(&mut self, waker: &Waker) -> u32 {
+    pub(crate) fn push_front(&mut self, waker: Waker) -> u32 {
         match core::mem::replace(&mut self.slot, Slot::Free) {
             Slot::Free => {
-                self.slot = Slot::Waiting(waker.clone());
+                self.slot = Slot::Waiting(waker);
                 return SLOT;
             }
             // The slot's waiter was first: it becomes the list's head, still reached through
@@ -93,7 +94,7 @@ impl WaitQueue {
             }
             other => self.slot = other,
         }
-        self.push_front_node(waker.clone())
+        self.push_front_node(waker)
     }
 
     /// Whether the waiter was notified (and so is out of the queue).
@@ -234,9 +235,9 @@ mod tests {
     fn fifo_with_removal_from_the_middle() {
         let w = Waker::noop();
         let mut q = WaitQueue::new();
-        let a = q.push(w);
-        let b = q.push(w);
-        let c = q.push(w);
+        let a = q.push(w.clone());
+        let b = q.push(w.clone());
+        let c = q.push(w.clone());
         assert!(!q.remove(b));
         assert!(q.notify_one().is_some());
         assert!(q.is_notified(a));
@@ -253,14 +254,14 @@ mod tests {
     fn push_front_goes_first() {
         let w = Waker::noop();
         let mut q = WaitQueue::new();
-        let a = q.push(w);
-        let b = q.push_front(w);
+        let a = q.push(w.clone());
+        let b = q.push_front(w.clone());
         q.notify_one();
         assert!(q.is_notified(b) && !q.is_notified(a));
         q.notify_one();
         assert!(q.is_notified(a));
         assert!(q.is_empty());
-        let c = q.push_front(w);
+        let c = q.push_front(w.clone());
         q.notify_one();
         assert!(q.is_notified(c));
         assert!(q.is_empty());
@@ -270,9 +271,9 @@ mod tests {
     fn push_front_ahead_of_a_waiting_slot() {
         let w = Waker::noop();
         let mut q = WaitQueue::new();
-        let a = q.push(w); // the slot
-        let b = q.push(w); // the list
-        let c = q.push_front(w); // ahead of a: a moves into the list
+        let a = q.push(w.clone()); // the slot
+        let b = q.push(w.clone()); // the list
+        let c = q.push_front(w.clone()); // ahead of a: a moves into the list
         assert_eq!(a, SLOT);
         assert!(!q.is_notified(a) && !q.is_notified(b) && !q.is_notified(c));
         q.notify_one();
@@ -281,7 +282,7 @@ mod tests {
         assert!(q.is_notified(a) && !q.is_notified(b));
         assert!(q.remove(a));
         // The slot is free again, but b still waits in the list: a new waiter goes behind it.
-        let d = q.push(w);
+        let d = q.push(w.clone());
         assert_ne!(d, SLOT);
         q.notify_one();
         assert!(q.is_notified(b) && !q.is_notified(d));
@@ -315,12 +316,12 @@ mod tests {
             for _ in 0..60 {
                 match rand(4) {
                     0 => {
-                        let k = q.push(w);
+                        let k = q.push(w.clone());
                         model.push_back(k);
                         live.push((k, false));
                     }
                     1 => {
-                        let k = q.push_front(w);
+                        let k = q.push_front(w.clone());
                         model.push_front(k);
                         live.push((k, false));
                     }
