@@ -100,11 +100,9 @@ impl<'a> Waiting<'a> {
         match self.task {
             Some(t) if waker::waker_task(waker) == Some(t) => {
                 // `t` is the task this thread's loop is polling: `check` found it in this
-                // same poll (the borrow of the poll's `Context` keeps `self` inside it), so
-                // we are on its loop's thread and the loop holds a `TaskRef` to it. The
-                // counted reference made goes to the new waker.
-                // SAFETY: as just argued.
-                unsafe { waker::waker_owning(crate::raw::counted_ref_on_loop(t)) }
+                // same poll (the borrow of the poll's `Context` keeps `self` inside it).
+                // SAFETY: as just argued, `spare_waker`'s contract.
+                unsafe { waker::spare_waker(t) }
             }
             _ => waker.clone(),
         }

@@ -9,7 +9,7 @@ use core::ptr::{self, NonNull};
 use core::task::{RawWaker, RawWakerVTable, Waker};
 
 use crate::atomic::Ordering;
-use crate::raw::{drop_ref, inc_ref, Header, FROM_ISR, SCHEDULED};
+use crate::raw::{counted_ref_on_loop, drop_ref, inc_ref, Header, FROM_ISR, SCHEDULED};
 
 /// Marks the task ready and puts it in its loop's queue, unless it already is in one.
 ///
@@ -106,14 +106,19 @@ unsafe fn waker_drop(data: *const ()) {
     unsafe { drop_ref(header_ptr(data)) };
 }
 
-/// The waker of the task at `ptr`, owning the caller's counted reference (what a clone of the
-/// task's waker would own).
+/// A copy of the waker of the task this thread's loop is polling, made from a reference the
+/// task's loop-thread references hold spare (the last wake handed one over) instead of an
+/// atomic increment where there is one ([`counted_ref_on_loop`]): what a task's join slot
+/// and the loop's wait queues keep for a task that awaits them itself.
 ///
 /// # Safety
-/// The caller owns one counted reference to `ptr` and hands it over.
-pub(crate) unsafe fn waker_owning(ptr: NonNull<Header>) -> Waker {
+/// `ptr` is the task this thread's loop is polling now: we are on its loop's thread and the
+/// loop holds a `TaskRef` to it for the whole poll.
+pub(crate) unsafe fn spare_waker(ptr: NonNull<Header>) -> Waker {
+    // SAFETY: the caller's contract is `counted_ref_on_loop`'s.
+    let ptr = unsafe { counted_ref_on_loop(ptr) };
     // The vtable upholds the RawWaker contract (see `waker_ref`), and the waker owns the
-    // reference the caller handed over, which its drop or wake gives back.
+    // counted reference just made, which its drop or wake gives back.
     // SAFETY: as just argued.
     unsafe { Waker::from_raw(RawWaker::new(ptr.as_ptr().cast_const().cast(), &WAKER_VTABLE)) }
 }

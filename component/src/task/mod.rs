@@ -210,11 +210,8 @@ fn register_joiner(raw: &TaskRef, waker: &Waker, cur: Option<NonNull<Header>>) {
         // join slot takes a reference its loop-thread references hold spare (one the last wake
         // handed over) instead of an atomic increment.
         Some(c) if scheduler::waker::waker_task(waker) == Some(c) => raw.set_join_waker_with(waker, || {
-            // `c` is the task this thread's loop is polling: we are on its loop's thread, and
-            // the loop holds a `TaskRef` to it for the whole poll. The counted reference made
-            // goes to the waker.
-            // SAFETY: as just argued.
-            unsafe { scheduler::waker::waker_owning(crate::raw::counted_ref_on_loop(c)) }
+            // SAFETY: `c` is the task this thread's loop is polling (`current_task_ptr`, this poll).
+            unsafe { scheduler::waker::spare_waker(c) }
         }),
         _ => raw.set_join_waker(waker),
     }
