@@ -13,7 +13,7 @@ use core::ptr::NonNull;
 use loom::sync::{Condvar, Mutex};
 use loom::thread;
 
-use crate::atomic::{AtomicPtr, Ordering};
+use crate::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use crate::raw::shared::Shared;
 use crate::raw::wake::{IdleState, Linked, WakeStack};
 use crate::raw::{self, Header, SCHEDULED};
@@ -34,37 +34,50 @@ impl Linked for Node {
     }
 }
 
-/// A binary semaphore on loom's primitives, like the ports' (`take` has no timeout here).
-struct Sem {
-    given: Mutex<bool>,
+/// The loop's wake-up signal as the FreeRTOS port has it (`rtos_shims::LoopSignal`): the
+/// task to notify, recorded by `prepare` and read by signallers with Relaxed loads (the idle
+/// word's operations order them), and the kernel's notification, a latch on loom's primitives
+/// (`wait` has no timeout here). A signaller that read no owner notifies nobody, so if the
+/// ordering argument were wrong the loop would sleep forever: a deadlock loom reports.
+struct Signal {
+    owner: AtomicUsize,
+    latch: Mutex<bool>,
     cond: Condvar,
 }
 
-impl Sem {
-    fn give(&self) {
-        *self.given.lock().unwrap() = true;
+impl Signal {
+    fn prepare(&self) {
+        if self.owner.load(Ordering::Relaxed) != 1 {
+            self.owner.store(1, Ordering::Relaxed);
+        }
+    }
+    fn signal(&self) {
+        if self.owner.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        *self.latch.lock().unwrap() = true;
         self.cond.notify_one();
     }
-    fn take(&self) {
-        let mut given = self.given.lock().unwrap();
-        while !*given {
-            given = self.cond.wait(given).unwrap();
+    fn wait(&self) {
+        let mut latch = self.latch.lock().unwrap();
+        while !*latch {
+            latch = self.cond.wait(latch).unwrap();
         }
-        *given = false;
+        *latch = false;
     }
 }
 
 struct Loop {
     stack: WakeStack<Node>,
     idle: IdleState,
-    sem: Sem,
+    sig: Signal,
 }
 
 impl Loop {
     fn wake(&self, node: NonNull<Node>) {
         assert!(self.stack.push(node).is_ok());
         if self.idle.pend() {
-            self.sem.give();
+            self.sig.signal();
         }
     }
 }
@@ -74,15 +87,16 @@ impl Loop {
 #[test]
 fn loom_no_lost_wake() {
     // Two preemptions cover the interleavings that matter (a push racing the CAS to
-    // SLEEPING, a give racing the take) and keep the model under a minute.
+    // SLEEPING, a signal racing the wait) and keep the model under a minute.
     let mut model = loom::model::Builder::new();
     model.preemption_bound = Some(2);
     model.check(|| {
         let lp = Arc::new(Loop {
             stack: WakeStack::new(),
             idle: IdleState::new(),
-            sem: Sem {
-                given: Mutex::new(false),
+            sig: Signal {
+                owner: AtomicUsize::new(0),
+                latch: Mutex::new(false),
                 cond: Condvar::new(),
             },
         });
@@ -109,9 +123,13 @@ fn loom_no_lost_wake() {
             if !lp.stack.is_empty() {
                 lp.stack.drain(|_| received += 1);
             }
-            if received < 2 && lp.idle.try_sleep() {
-                lp.sem.take();
-                lp.idle.woke();
+            if received < 2 {
+                // As `Shared::sleep` does: record the owner, then publish "sleeping".
+                lp.sig.prepare();
+                if lp.idle.try_sleep() {
+                    lp.sig.wait();
+                    lp.idle.woke();
+                }
             }
         }
         for h in handles {

@@ -482,6 +482,14 @@ void uasyncio_rtos_notify_give_from_isr( void * task )
     UASYNCIO_YIELD_FROM_ISR( woken );
 }
 
+void uasyncio_rtos_notify_give_isr( void * task )
+{
+    BaseType_t woken = pdFALSE;
+
+    vTaskNotifyGiveIndexedFromISR( ( TaskHandle_t ) task, UASYNCIO_NOTIFY_INDEX, &woken );
+    UASYNCIO_YIELD_FROM_ISR( woken );
+}
+
 int uasyncio_rtos_notify_take( uint64_t ticks )
 {
     if( uasyncio_rtos_in_isr() )

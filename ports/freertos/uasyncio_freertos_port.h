@@ -44,6 +44,8 @@ int uasyncio_rtos_sem_take( void * sem, uint64_t ticks );
 /* Direct-to-task notification on index UASYNCIO_NOTIFY_INDEX, same conventions. */
 int uasyncio_rtos_notify_give( void * task );
 void uasyncio_rtos_notify_give_from_isr( void * task );
+/* The same for a caller that knows it runs in an interrupt handler (it does not ask again). */
+void uasyncio_rtos_notify_give_isr( void * task );
 int uasyncio_rtos_notify_take( uint64_t ticks );
 
 /* Time: microseconds since the scheduler's tick count was zero, and a timeout in microseconds

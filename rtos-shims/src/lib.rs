@@ -15,6 +15,10 @@
 //! - [`Semaphore`]: a **binary** semaphore. `give` from a thread, `give_from_isr` from an
 //!   interrupt handler (it requests a context switch when it woke a higher-priority thread),
 //!   `take(timeout)` from the loop thread. Gives coalesce: two gives before a take are one.
+//! - [`LoopSignal`]: what the event loop sleeps on: `prepare` then `wait(timeout)` on the
+//!   loop thread, `signal` from a thread, `signal_from_isr` from an interrupt handler. Like
+//!   the semaphore, but `wait` may return without a signal: the loop keeps the truth in its
+//!   own idle word, so a port may drop the semaphore's state (FreeRTOS: a bare notification).
 //! - [`now_us`]: a monotonic clock in microseconds since an arbitrary origin (boot).
 //! - [`in_isr`]: whether the caller runs in interrupt context.
 //! - [`current_thread_id`]: a non-zero number that identifies the calling thread among live
@@ -67,7 +71,7 @@ mod freertos;
 #[cfg(feature = "freertos-port")]
 pub use freertos::{
     current_thread_id, in_isr, is_current_thread, now_us, spawn_thread, stack_high_water_bytes, BinarySemaphore,
-    FreeRtosHeap, NotifySemaphore, Semaphore,
+    FreeRtosHeap, LoopSignal, NotifySemaphore, Semaphore,
 };
 
 #[cfg(any(feature = "zephyr-port", test))]
@@ -76,6 +80,58 @@ mod zephyr;
 pub use zephyr::{
     current_thread_id, in_isr, is_current_thread, now_us, ram_report, spawn_thread, Semaphore, ZephyrHeap,
 };
+
+#[cfg(any(feature = "std", feature = "zephyr-port"))]
+pub use semaphore_signal::LoopSignal;
+
+/// [`LoopSignal`] on the ports whose semaphore is already as short as a bare signal can be
+/// (the `std` port's `Condvar`, Zephyr's `k_sem`): the semaphore itself, with the signal's
+/// names. (FreeRTOS has its own, without the semaphore's flag.)
+#[cfg(any(feature = "std", feature = "zephyr-port"))]
+mod semaphore_signal {
+    use crate::{Error, Semaphore};
+
+    /// What the event loop sleeps on: see the crate docs. Here a [`Semaphore`], so `wait`
+    /// returns early only when a signal was left over from an earlier wait.
+    ///
+    /// ```
+    /// let sig = rtos_shims::LoopSignal::new().unwrap();
+    /// sig.prepare();
+    /// sig.signal();
+    /// sig.wait(None); // returns at once: the signal came first
+    /// ```
+    #[derive(Debug)]
+    pub struct LoopSignal {
+        sem: Semaphore,
+    }
+
+    impl LoopSignal {
+        /// A signal nobody waits on yet.
+        pub fn new() -> Result<Self, Error> {
+            Semaphore::new().map(|sem| LoopSignal { sem })
+        }
+
+        /// Before the waiting thread publishes that it is about to wait: nothing to record
+        /// here (the semaphore wakes whoever waits).
+        pub fn prepare(&self) {}
+
+        /// Wakes the waiting thread (from a thread).
+        pub fn signal(&self) {
+            self.sem.give();
+        }
+
+        /// Wakes the waiting thread (from an interrupt handler).
+        pub fn signal_from_isr(&self) {
+            self.sem.give_from_isr();
+        }
+
+        /// Blocks until signalled or until `timeout_us` microseconds passed (`None`: no
+        /// deadline).
+        pub fn wait(&self, timeout_us: Option<u64>) {
+            let _ = self.sem.take(timeout_us);
+        }
+    }
+}
 
 #[cfg(any(
     all(feature = "std", feature = "freertos-port"),

@@ -67,6 +67,7 @@ stubs! {
     uasyncio_rtos_sem_take(s: *mut c_void, t: u64) -> c_int = 0;
     uasyncio_rtos_notify_give(t: *mut c_void) -> c_int = 0;
     uasyncio_rtos_notify_give_from_isr(t: *mut c_void) -> () = ();
+    uasyncio_rtos_notify_give_isr(t: *mut c_void) -> () = ();
     uasyncio_rtos_notify_take(t: u64) -> c_int = 0;
     uasyncio_rtos_now_us() -> u64 = 0;
     uasyncio_rtos_timeout_ticks(us: u64) -> u64 = us;

@@ -7,7 +7,7 @@
 use core::cell::UnsafeCell;
 use core::ptr::NonNull;
 
-use rtos_shims::Semaphore;
+use rtos_shims::LoopSignal;
 
 use super::cache::CellCache;
 use super::wake::{IdleState, Linked, WakeStack};
@@ -48,14 +48,15 @@ pub(crate) struct Shared<N> {
     pub(crate) cells: CellCache,
     stack: WakeStack<N>,
     idle: IdleState,
-    /// `None` only for the placeholder of a task created where no loop can exist.
-    sem: Option<Semaphore>,
+    /// What the loop thread sleeps on; `None` only for the placeholder of a task created
+    /// where no loop can exist.
+    sem: Option<LoopSignal>,
     reserve: Reserve,
 }
 
 impl<N: Linked> Shared<N> {
     pub(crate) fn new() -> crate::Result<Self> {
-        let sem = Semaphore::new().map_err(|_| crate::Error::Os(12 /* ENOMEM */))?;
+        let sem = LoopSignal::new().map_err(|_| crate::Error::Os(12 /* ENOMEM */))?;
         Ok(Shared {
             cells: CellCache::new(),
             stack: WakeStack::new(),
@@ -160,9 +161,9 @@ impl<N: Linked> Shared<N> {
         if self.idle.pend() {
             if let Some(sem) = &self.sem {
                 if isr {
-                    sem.give_from_isr();
+                    sem.signal_from_isr();
                 } else {
-                    sem.give();
+                    sem.signal();
                 }
             }
         }
@@ -187,12 +188,20 @@ impl<N: Linked> Shared<N> {
     }
 
     /// Blocks the loop thread until a wake or `timeout_us` passed (`None`: no deadline).
+    ///
+    /// The signal's protocol ([`LoopSignal`]): `prepare` records this thread, the idle word's
+    /// compare-and-swap to sleeping publishes it (release), and a waker signals only after its
+    /// swap read sleeping (acquire). `wait` may return without a wake: the loop looks at its
+    /// queues again either way.
     pub(crate) fn sleep(&self, timeout_us: Option<u64>) {
+        if let Some(sem) = &self.sem {
+            sem.prepare();
+        }
         if !self.idle.try_sleep() {
             return;
         }
         if let Some(sem) = &self.sem {
-            sem.take(timeout_us);
+            sem.wait(timeout_us);
         }
         self.idle.woke();
     }

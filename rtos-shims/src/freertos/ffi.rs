@@ -27,6 +27,8 @@ extern "C" {
 
     pub(crate) fn uasyncio_rtos_notify_give(task: *mut c_void) -> c_int;
     pub(crate) fn uasyncio_rtos_notify_give_from_isr(task: *mut c_void);
+    /// `uasyncio_rtos_notify_give_from_isr` for a caller known to run in an interrupt handler.
+    pub(crate) fn uasyncio_rtos_notify_give_isr(task: *mut c_void);
     pub(crate) fn uasyncio_rtos_notify_take(ticks: u64) -> c_int;
 
     /// The application's (or the C port's weak default) panic hook: `msg` NUL-terminated.

@@ -14,6 +14,7 @@
 //! | item                  | FreeRTOS                                                            |
 //! |-----------------------|---------------------------------------------------------------------|
 //! | [`Semaphore`]         | a direct-to-task notification (index `configTASK_NOTIFICATION_ARRAY_ENTRIES - 1`); [`BinarySemaphore`] is the `xSemaphoreCreateBinary` alternative |
+//! | [`LoopSignal`]        | the same notification without the semaphore's flag (the loop's idle word keeps the state) |
 //! | [`now_us`]            | tick count widened to 64 bits, plus the SysTick position on Cortex-M |
 //! | [`in_isr`]            | IPSR on Cortex-M; the tick hook's bracket on POSIX                    |
 //! | [`current_thread_id`] | `xTaskGetCurrentTaskHandle()`                                        |
@@ -37,6 +38,6 @@ mod thread;
 mod time;
 
 pub use heap::FreeRtosHeap;
-pub use semaphore::{BinarySemaphore, NotifySemaphore, Semaphore};
+pub use semaphore::{BinarySemaphore, LoopSignal, NotifySemaphore, Semaphore};
 pub use thread::{current_thread_id, in_isr, is_current_thread, spawn_thread, stack_high_water_bytes};
 pub use time::now_us;

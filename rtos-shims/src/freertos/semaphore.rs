@@ -26,7 +26,8 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use super::{ffi, time};
 use crate::Error;
 
-/// The loop-sleep semaphore of this port: [`NotifySemaphore`], the faster of the two.
+/// This port's binary semaphore: [`NotifySemaphore`], the faster of the two. (The event loop
+/// itself sleeps on a [`LoopSignal`], which needs no flag of its own.)
 pub type Semaphore = NotifySemaphore;
 
 #[track_caller]
@@ -208,6 +209,103 @@ impl NotifySemaphore {
                 return true;
             }
         }
+    }
+}
+
+/// The event loop's wake-up signal: a direct-to-task notification and nothing else.
+///
+/// A [`NotifySemaphore`] keeps a flag beside the notification so that each give makes exactly
+/// one take succeed. The loop does not need that: its idle word (uasyncio's `IdleState`)
+/// already says whether it sleeps and whether a wake is pending, and a waker signals only
+/// when it found the loop asleep. So this keeps no state of its own but the task to notify,
+/// and is shorter on both sides of the interrupt → task path: no flag to set when signalling,
+/// none to clear after waking. In exchange [`wait`](Self::wait) may return without a signal
+/// (a signal that raced an earlier wait's timeout is still pending in the notification): the
+/// caller looks at its own state again, which it does anyway.
+///
+/// The protocol, which the loop follows:
+/// 1. the waiting task calls [`prepare`](Self::prepare), which records it as the task to
+///    notify;
+/// 2. then publishes that it is about to wait, with a release (or stronger) atomic operation;
+/// 3. then calls [`wait`](Self::wait).
+///
+/// A signaller that has read that publication with an acquire (or stronger) operation sees
+/// the task recorded in step 1, so its [`signal`](Self::signal) or
+/// [`signal_from_isr`](Self::signal_from_isr) notifies the right task.
+///
+/// ```no_run
+/// let sig = rtos_shims::LoopSignal::new().unwrap();
+/// sig.prepare(); // then publish "sleeping" in your own atomic state word
+/// sig.wait(Some(10_000)); // returns when signalled, after 10 ms, or spuriously
+/// ```
+#[derive(Debug)]
+pub struct LoopSignal {
+    /// The task that waits (null until the first `prepare`).
+    owner: AtomicPtr<c_void>,
+}
+
+impl LoopSignal {
+    /// A signal nobody waits on yet. Allocates nothing; never fails.
+    pub fn new() -> Result<Self, Error> {
+        Ok(LoopSignal {
+            owner: AtomicPtr::new(ptr::null_mut()),
+        })
+    }
+
+    /// Records the calling task as the one to notify (step 1 above). Task context only.
+    #[track_caller]
+    pub fn prepare(&self) {
+        check_not_isr("LoopSignal::prepare");
+        // SAFETY: a plain C call reading the current task handle.
+        let me = unsafe { ffi::uasyncio_rtos_current_task() };
+        // Relaxed: the caller's release publication (step 2) orders this store before any
+        // signaller's read of `owner` that matters (see the type's docs).
+        if self.owner.load(Ordering::Relaxed) != me {
+            self.owner.store(me, Ordering::Relaxed);
+        }
+    }
+
+    /// Wakes the waiting task from a task (`xTaskNotifyGiveIndexed`). Panics in an interrupt
+    /// handler. Before any `prepare` it does nothing (nobody can be waiting).
+    #[track_caller]
+    pub fn signal(&self) {
+        let owner = self.owner.load(Ordering::Relaxed);
+        if owner.is_null() {
+            check_not_isr("LoopSignal::signal");
+            return;
+        }
+        // SAFETY: `owner` is a task handle stored by `prepare`: the loop thread, which is not
+        // deleted while its loop (and so this signal) exists.
+        let rc = unsafe { ffi::uasyncio_rtos_notify_give(owner) };
+        check_task_context(rc, "LoopSignal::signal");
+    }
+
+    /// Wakes the waiting task from an interrupt handler (`vTaskNotifyGiveIndexedFromISR`, then
+    /// `portYIELD_FROM_ISR` if that woke a task of higher priority than the one interrupted).
+    /// For callers that know they run in an interrupt handler ([`in_isr`](super::in_isr)):
+    /// it does not ask again. Before any `prepare` it does nothing.
+    pub fn signal_from_isr(&self) {
+        let owner = self.owner.load(Ordering::Relaxed);
+        if !owner.is_null() {
+            // SAFETY: as in `signal`; the caller runs in an interrupt handler.
+            unsafe { ffi::uasyncio_rtos_notify_give_isr(owner) }
+        }
+    }
+
+    /// Blocks the calling task until signalled or until `timeout_us` microseconds passed
+    /// (`None`: no deadline; `Some(0)` returns at once); may return early without a signal
+    /// (see the type's docs). Task context only, scheduler running: the task that called
+    /// `prepare`.
+    #[track_caller]
+    pub fn wait(&self, timeout_us: Option<u64>) {
+        let ticks = match timeout_us {
+            None => ffi::FOREVER,
+            Some(0) => return,
+            Some(us) => time::timeout_ticks(us),
+        };
+        // SAFETY: a plain C call; the C side refuses ISR and pre-scheduler calls.
+        let rc = unsafe { ffi::uasyncio_rtos_notify_take(ticks) };
+        check_task_context(rc, "LoopSignal::wait");
     }
 }
 
