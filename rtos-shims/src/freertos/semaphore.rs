@@ -30,8 +30,21 @@ use crate::Error;
 /// itself sleeps on a [`LoopSignal`], which needs no flag of its own.)
 pub type Semaphore = NotifySemaphore;
 
+/// Panics with a message naming `call` if the C side refused it (`rc` negative: an interrupt
+/// handler, or the scheduler not running). The test is inline; the message and the panic
+/// are built only on the refusal (cold), so a successful call pays one compare.
 #[track_caller]
+#[inline(always)]
 fn check_task_context(rc: core::ffi::c_int, call: &str) {
+    if rc < 0 {
+        task_context_refused(rc, call);
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn task_context_refused(rc: core::ffi::c_int, call: &str) {
     match rc {
         ffi::MISUSE => {
             panic!("rtos_shims::{call} called from an interrupt handler (task context only; an ISR may only give_from_isr)")
