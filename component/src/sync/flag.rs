@@ -136,6 +136,7 @@ impl ThreadSafeFlag {
         }
     }
 
+    /// Takes the flag if it is set; looks before it swaps, so an unset flag costs a load.
     fn consume(&self) -> bool {
         self.flag.load(Ordering::SeqCst) && self.flag.swap(false, Ordering::SeqCst)
     }
@@ -192,13 +193,18 @@ impl Future for FlagWait<'_> {
             this.finish();
             return Poll::Ready(Err(Error::Cancelled));
         }
-        if !this.registered {
+        let woken = if this.registered {
+            // Polled again: most likely the set() that emptied the waiter slot woke us, so the
+            // flag is set; take it without looking first.
+            this.flag.flag.swap(false, Ordering::SeqCst)
+        } else {
             if this.flag.waiting.swap(true, Ordering::AcqRel) {
                 return Poll::Ready(Err(Error::runtime("ThreadSafeFlag already has a waiting task")));
             }
             this.registered = true;
-        }
-        if this.flag.consume() {
+            this.flag.consume()
+        };
+        if woken {
             this.finish();
             return Poll::Ready(Ok(()));
         }
