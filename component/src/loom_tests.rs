@@ -15,7 +15,7 @@ use loom::thread;
 
 use crate::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use crate::raw::shared::Shared;
-use crate::raw::wake::{IdleState, Linked, WakeStack};
+use crate::raw::wake::{Linked, WakeStack};
 use crate::raw::{self, Header, SCHEDULED};
 use crate::scheduler::waker;
 use crate::sync::ThreadSafeFlag;
@@ -69,14 +69,13 @@ impl Signal {
 
 struct Loop {
     stack: WakeStack<Node>,
-    idle: IdleState,
     sig: Signal,
 }
 
 impl Loop {
     fn wake(&self, node: NonNull<Node>) {
-        assert!(self.stack.push(node).is_ok());
-        if self.idle.pend() {
+        // As `Shared::push_remote` does: signal only a loop the push found asleep.
+        if self.stack.push(node) == Ok(true) {
             self.sig.signal();
         }
     }
@@ -93,7 +92,6 @@ fn loom_no_lost_wake() {
     model.check(|| {
         let lp = Arc::new(Loop {
             stack: WakeStack::new(),
-            idle: IdleState::new(),
             sig: Signal {
                 owner: AtomicUsize::new(0),
                 latch: Mutex::new(false),
@@ -118,17 +116,18 @@ fn loom_no_lost_wake() {
         let mut received = 0;
         while received < 2 {
             // As the loop does (`drain_remote`): look at the head first, swap only if
-            // something is there. The look is a plain load, so only the state word's
-            // read-modify-writes can make a racing push visible to it.
+            // something is there. The look is a plain load and may miss a racing push; the
+            // compare-and-swap to sleeping below cannot.
             if !lp.stack.is_empty() {
                 lp.stack.drain(|_| received += 1);
             }
             if received < 2 {
-                // As `Shared::sleep` does: record the owner, then publish "sleeping".
+                // As `Shared::sleep` does: record the owner, publish "sleeping", wait, then
+                // take what was pushed meanwhile.
                 lp.sig.prepare();
-                if lp.idle.try_sleep() {
+                if lp.stack.try_sleep() {
                     lp.sig.wait();
-                    lp.idle.woke();
+                    lp.stack.wake(|_| received += 1);
                 }
             }
         }

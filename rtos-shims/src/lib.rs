@@ -18,7 +18,7 @@
 //! - [`LoopSignal`]: what the event loop sleeps on: `prepare` then `wait(timeout)` on the
 //!   loop thread, `signal` from a thread, `signal_from_isr` from an interrupt handler. Like
 //!   the semaphore, but `wait` may return without a signal: the loop keeps the truth in its
-//!   own idle word, so a port may drop the semaphore's state (FreeRTOS: a bare notification).
+//!   own wake stack, so a port may drop the semaphore's state (FreeRTOS: a bare notification).
 //! - [`now_us`]: a monotonic clock in microseconds since an arbitrary origin (boot).
 //! - [`in_isr`]: whether the caller runs in interrupt context.
 //! - [`current_thread_id`]: a non-zero number that identifies the calling thread among live
@@ -102,13 +102,20 @@ mod semaphore_signal {
     /// ```
     #[derive(Debug)]
     pub struct LoopSignal {
-        sem: Semaphore,
+        /// `None` for an inert signal.
+        sem: Option<Semaphore>,
     }
 
     impl LoopSignal {
         /// A signal nobody waits on yet.
         pub fn new() -> Result<Self, Error> {
-            Semaphore::new().map(|sem| LoopSignal { sem })
+            Semaphore::new().map(|sem| LoopSignal { sem: Some(sem) })
+        }
+
+        /// A signal nobody will ever wait on (signals do nothing), made without the kernel:
+        /// for the cross-context half of a loop that can never run.
+        pub const fn inert() -> Self {
+            LoopSignal { sem: None }
         }
 
         /// Before the waiting thread publishes that it is about to wait: nothing to record
@@ -117,18 +124,24 @@ mod semaphore_signal {
 
         /// Wakes the waiting thread (from a thread).
         pub fn signal(&self) {
-            self.sem.give();
+            if let Some(sem) = &self.sem {
+                sem.give();
+            }
         }
 
         /// Wakes the waiting thread (from an interrupt handler).
         pub fn signal_from_isr(&self) {
-            self.sem.give_from_isr();
+            if let Some(sem) = &self.sem {
+                sem.give_from_isr();
+            }
         }
 
         /// Blocks until signalled or until `timeout_us` microseconds passed (`None`: no
         /// deadline).
         pub fn wait(&self, timeout_us: Option<u64>) {
-            let _ = self.sem.take(timeout_us);
+            if let Some(sem) = &self.sem {
+                let _ = sem.take(timeout_us);
+            }
         }
     }
 }

@@ -220,7 +220,7 @@ impl CellCache {
         };
         // SAFETY: just written, non-null (it came from the allocator).
         let node = unsafe { NonNull::new_unchecked(node) };
-        // The stack is never closed, so the push always succeeds.
+        // The stack is never closed and never asleep: the push succeeds and asks for no signal.
         let _ = c.returned.push(node);
     }
 }

@@ -4,9 +4,10 @@
 //! one below (no module circles):
 //!
 //! 1. `raw` (here): [`wake`] — the lock-free stack other threads and interrupt handlers wake
-//!    tasks through and the loop's idle word; [`cache`] — freed task cells kept for the next
-//!    spawns (on that same stack); [`shared`] — a loop's cross-context half (its wake stack,
-//!    idle word, semaphore and cache); then [`cell`] — the task cell
+//!    tasks through, which is also the word that says whether the loop sleeps; [`cache`] —
+//!    freed task cells kept for the next spawns (on that same kind of stack); [`shared`] — a
+//!    loop's cross-context half (its wake stack, the signal it sleeps on, and the cache);
+//!    then [`cell`] — the task cell
 //!    (one heap allocation per task, type-erased behind a vtable), its reference count and
 //!    [`TaskRef`], the owned reference every layer holds tasks by.
 //! 2. `scheduler` — the loop's thread-local half: ready queue, registry of unfinished tasks,

@@ -1,5 +1,6 @@
-//! The cross-context half of a loop, [`Shared`]: its wake stack, idle word and semaphore
-//! (the primitives and their argument are in [`wake`](super::wake)), and its task cell cache
+//! The cross-context half of a loop, [`Shared`]: its wake stack (which is also the word that
+//! says whether the loop sleeps; the argument is in [`wake`](super::wake)), the signal the loop
+//! sleeps on, and its task cell cache
 //! ([`cache`](super::cache)). Every task cell points at the `Shared` of its loop, so a waker
 //! on any thread or in an interrupt handler can reach it, and it outlives the loop's thread
 //! while a cell or waker of that loop is alive.
@@ -10,7 +11,7 @@ use core::ptr::NonNull;
 use rtos_shims::LoopSignal;
 
 use super::cache::CellCache;
-use super::wake::{IdleState, Linked, WakeStack};
+use super::wake::{Linked, WakeStack};
 use crate::atomic::Arc;
 
 /// Most references a loop keeps in reserve (see [`Reserve`]); a freed cell's beyond these is
@@ -47,10 +48,9 @@ pub(crate) struct Shared<N> {
     /// Freed task cells kept for the next spawns (`raw::cache`).
     pub(crate) cells: CellCache,
     stack: WakeStack<N>,
-    idle: IdleState,
-    /// What the loop thread sleeps on; `None` only for the placeholder of a task created
-    /// where no loop can exist.
-    sem: Option<LoopSignal>,
+    /// What the loop thread sleeps on; inert for the placeholder of a task created where no
+    /// loop can exist.
+    sem: LoopSignal,
     reserve: Reserve,
 }
 
@@ -60,8 +60,7 @@ impl<N: Linked> Shared<N> {
         Ok(Shared {
             cells: CellCache::new(),
             stack: WakeStack::new(),
-            idle: IdleState::new(),
-            sem: Some(sem),
+            sem,
             reserve: Reserve::new(),
         })
     }
@@ -71,8 +70,7 @@ impl<N: Linked> Shared<N> {
         Shared {
             cells: CellCache::new(),
             stack: WakeStack::new(),
-            idle: IdleState::new(),
-            sem: None,
+            sem: LoopSignal::inert(),
             reserve: Reserve::new(),
         }
     }
@@ -151,20 +149,21 @@ impl<N: Linked> Shared<N> {
     /// The caller hands over one reference to the task.
     /// `isr`: the caller runs in an interrupt handler (`rtos_shims::in_isr()`).
     pub(crate) fn push_remote(&self, task: NonNull<N>, isr: bool) {
-        if let Err(task) = self.stack.push(task) {
-            // The loop is gone (its thread exited): nobody will run the task again, so give
-            // the reference back instead of queueing it.
-            // SAFETY: the caller handed this reference over to the queue.
-            unsafe { N::release(task) };
-            return;
-        }
-        if self.idle.pend() {
-            if let Some(sem) = &self.sem {
-                if isr {
-                    sem.signal_from_isr();
-                } else {
-                    sem.signal();
-                }
+        let asleep = match self.stack.push(task) {
+            Ok(asleep) => asleep,
+            Err(task) => {
+                // The loop is gone (its thread exited): nobody will run the task again, so
+                // give the reference back instead of queueing it.
+                // SAFETY: the caller handed this reference over to the queue.
+                unsafe { N::release(task) };
+                return;
+            }
+        };
+        if asleep {
+            if isr {
+                self.sem.signal_from_isr();
+            } else {
+                self.sem.signal();
             }
         }
     }
@@ -187,23 +186,21 @@ impl<N: Linked> Shared<N> {
         !self.stack.is_empty()
     }
 
-    /// Blocks the loop thread until a wake or `timeout_us` passed (`None`: no deadline).
+    /// Blocks the loop thread until a wake or `timeout_us` passed (`None`: no deadline), unless
+    /// a wake came since the last drain; then takes every task woken meanwhile, oldest first,
+    /// as [`drain`](Self::drain) does.
     ///
-    /// The signal's protocol ([`LoopSignal`]): `prepare` records this thread, the idle word's
-    /// compare-and-swap to sleeping publishes it (release), and a waker signals only after its
-    /// swap read sleeping (acquire). `wait` may return without a wake: the loop looks at its
-    /// queues again either way.
-    pub(crate) fn sleep(&self, timeout_us: Option<u64>) {
-        if let Some(sem) = &self.sem {
-            sem.prepare();
-        }
-        if !self.idle.try_sleep() {
+    /// The signal's protocol ([`LoopSignal`]): `prepare` records this thread, the wake stack's
+    /// compare-and-swap to sleeping publishes it (release), and a waker signals only after
+    /// its push replaced sleeping (acquire). `wait` may return without a wake: the swap after
+    /// it finds nothing then, and the loop looks at its queues again either way.
+    pub(crate) fn sleep(&self, timeout_us: Option<u64>, f: impl FnMut(NonNull<N>)) {
+        self.sem.prepare();
+        if !self.stack.try_sleep() {
             return;
         }
-        if let Some(sem) = &self.sem {
-            sem.wait(timeout_us);
-        }
-        self.idle.woke();
+        self.sem.wait(timeout_us);
+        self.stack.wake(f);
     }
 }
 

@@ -1,27 +1,34 @@
-//! The lock-free primitives of the cross-context wake path (the `Shared` half of `raw::shared` holds them).
+//! The lock-free primitive of the cross-context wake path (the `Shared` half of `raw::shared` holds it).
 //!
-//! Two lock-free pieces, both argued here and model-checked with `loom`
-//! (`src/loom_tests.rs`):
+//! [`WakeStack`]: one atomic word, argued here and model-checked with `loom`
+//! (`src/loom_tests.rs`). It is both the queue of tasks woken from other contexts and the
+//! word that says whether the loop sleeps:
 //!
-//! - [`WakeStack`]: a Treiber stack of task headers. Wakers on other threads or in ISRs push
+//! - **The queue**: a Treiber stack of task headers. Wakers on other threads or in ISRs push
 //!   with a compare-and-swap; the loop takes the whole stack with one `swap(null)` and
 //!   reverses it, so tasks run in the order they were woken. There is no single-item pop, so
 //!   there is no ABA problem. A task is pushed at most once at a time: its `SCHEDULED` bit is
 //!   set by the pusher and cleared by the loop just before polling it.
-//! - [`IdleState`]: the one atomic word that says whether the loop is polling, sleeping in its
-//!   semaphore, or has a wake pended. A waker swaps in `PENDED` and gives the semaphore only if
-//!   it found `SLEEPING`; the loop moves `POLLING → SLEEPING` with a compare-and-swap before it
-//!   blocks, and that CAS fails if a wake was pended since it last looked. Either the loop sees
-//!   `PENDED` and does not block, or the waker sees `SLEEPING` and gives: a wake is never lost.
-//!   A semaphore give left over from a wake that raced a timeout only causes one spurious
-//!   wake-up.
+//! - **The sleep**: before it blocks in its signal, the loop moves an *empty* stack to the
+//!   sentinel `SLEEPING` with a compare-and-swap, which fails if anything was pushed since it
+//!   last looked (then it drains instead of sleeping). A push that replaces `SLEEPING` is the
+//!   one that must signal the loop; every other push finds the loop awake or already
+//!   signalled. After its wait the loop swaps the word back to null, taking whatever was
+//!   pushed meanwhile. Either the loop's CAS sees a push (and does not sleep), or the push
+//!   sees `SLEEPING` (and signals): a wake is never lost. A signal left over from a push that
+//!   raced a timeout only causes one spurious wake-up.
+//!
+//! One word for both saves an atomic read-modify-write on each side of every cross-context
+//! wake: the waker's push is its "pend", and the loop's drain after a wait is its "woke".
+//! (They were two words, the stack and an idle state, until the interrupt → task path was
+//! measured: see the README's Cortex-M figures.)
 //!
 //! Wakes from the loop's own thread never come here: they go straight to the loop's local
 //! ready queue (see `scheduler::waker`), touching no kernel object.
 
 use core::ptr::{self, NonNull};
 
-use crate::atomic::{AtomicPtr, AtomicU32, Ordering};
+use crate::atomic::{AtomicPtr, Ordering};
 
 /// A node of the wake stack: something with an intrusive `next` link, handed over with a
 /// reference that the stack gives back through [`release`](Linked::release) when it cannot
@@ -37,28 +44,38 @@ pub(crate) trait Linked: Sized {
     unsafe fn release(node: NonNull<Self>);
 }
 
-/// A multi-producer, single-consumer, lock-free stack (see the module docs).
+/// A multi-producer, single-consumer, lock-free stack whose consumer can sleep on it (see
+/// the module docs).
 pub(crate) struct WakeStack<N> {
     head: AtomicPtr<N>,
 }
 
 impl<N: Linked> WakeStack<N> {
     pub(crate) fn new() -> Self {
+        const { assert!(core::mem::align_of::<N>() >= 4, "the sentinels need nodes aligned to 4") };
         WakeStack {
             head: AtomicPtr::new(ptr::null_mut()),
         }
     }
 
-    /// The head once the consumer is gone: pushes are refused from then on.
-    fn closed() -> *mut N {
-        ptr::dangling_mut()
+    /// The head while the consumer sleeps (or is about to) and nothing was pushed since.
+    /// Address 1: never a node's (nodes are aligned to 4 or more), never null.
+    fn sleeping() -> *mut N {
+        ptr::null_mut::<N>().wrapping_byte_add(1)
     }
 
-    /// Pushes `node`. Safe from any thread and from interrupt context (CAS only).
+    /// The head once the consumer is gone: pushes are refused from then on. Address 2.
+    fn closed() -> *mut N {
+        ptr::null_mut::<N>().wrapping_byte_add(2)
+    }
+
+    /// Pushes `node`: `Ok(true)` if the consumer sleeps and the caller must signal it,
+    /// `Ok(false)` if it is awake or already signalled. Safe from any thread and from
+    /// interrupt context (CAS only).
     ///
     /// The caller hands over a reference that keeps `node` alive until the consumer takes it.
     /// After [`close`](Self::close) the push is refused and the node handed back.
-    pub(crate) fn push(&self, node: NonNull<N>) -> Result<(), NonNull<N>> {
+    pub(crate) fn push(&self, node: NonNull<N>) -> Result<bool, NonNull<N>> {
         // SAFETY: the caller keeps `node` alive (see above), and nobody else writes its link
         // while it is being pushed (it is in at most one stack, once).
         let next = unsafe { node.as_ref() }.next();
@@ -67,17 +84,38 @@ impl<N: Linked> WakeStack<N> {
             if head == Self::closed() {
                 return Err(node);
             }
-            next.store(head, Ordering::Relaxed);
+            let asleep = head == Self::sleeping();
+            next.store(if asleep { ptr::null_mut() } else { head }, Ordering::Relaxed);
             // Release: the link just written, and everything the waker wrote before waking,
-            // is visible to the consumer's Acquire swap.
+            // is visible to the consumer's Acquire swap. Acquire: a push that replaces
+            // `sleeping` sees what the consumer wrote before its CAS to `sleeping` (whom its
+            // signal must reach: `LoopSignal::prepare`). A strong CAS: on Armv7-M the weak
+            // one's success path compiled to three instructions more.
             match self
                 .head
-                .compare_exchange_weak(head, node.as_ptr(), Ordering::Release, Ordering::Relaxed)
+                .compare_exchange(head, node.as_ptr(), Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(asleep),
                 Err(actual) => head = actual,
             }
         }
+    }
+
+    /// Consumer, before it blocks: moves an empty stack to `sleeping`. False if something was
+    /// pushed since the consumer last drained: it must drain instead of sleeping.
+    pub(crate) fn try_sleep(&self) -> bool {
+        // Release: publishes what the consumer wrote before (the signal's owner) to the push
+        // that will replace `sleeping`. A failure reads a node, which the next drain's
+        // Acquire swap takes properly.
+        self.head
+            .compare_exchange(ptr::null_mut(), Self::sleeping(), Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Consumer, after its wait returned (signalled, timed out or spuriously): awake again,
+    /// and takes every node pushed meanwhile, oldest first. One swap whatever happened.
+    pub(crate) fn wake(&self, f: impl FnMut(NonNull<N>)) {
+        self.take(ptr::null_mut(), f);
     }
 
     /// Takes every node pushed so far, oldest first; `f` gets each one (with its reference).
@@ -101,7 +139,7 @@ impl<N: Linked> WakeStack<N> {
 
     fn take(&self, new_head: *mut N, mut f: impl FnMut(NonNull<N>)) {
         let mut node = self.head.swap(new_head, Ordering::Acquire);
-        if node == Self::closed() {
+        if node == Self::closed() || node == Self::sleeping() {
             return;
         }
         // Reverse the LIFO chain in place so wakes are served in FIFO order.
@@ -124,54 +162,6 @@ impl<N: Linked> WakeStack<N> {
     /// Whether anything is waiting to be drained (a hint; racy by nature).
     pub(crate) fn is_empty(&self) -> bool {
         let head = self.head.load(Ordering::Acquire);
-        head.is_null() || head == Self::closed()
-    }
-}
-
-const POLLING: u32 = 0;
-const SLEEPING: u32 = 1;
-const PENDED: u32 = 2;
-
-/// The loop's state word: polling, sleeping, or pended (see the module docs).
-pub(crate) struct IdleState {
-    state: AtomicU32,
-}
-
-impl IdleState {
-    pub(crate) fn new() -> Self {
-        IdleState {
-            state: AtomicU32::new(POLLING),
-        }
-    }
-
-    /// Waker side, after publishing its work: true if the loop sleeps and must be given.
-    pub(crate) fn pend(&self) -> bool {
-        self.state.swap(PENDED, Ordering::AcqRel) == SLEEPING
-    }
-
-    /// Loop side, before blocking: true if it may block now; false if a wake was pended, in
-    /// which case the state is back to polling and the loop must look at its queues again.
-    pub(crate) fn try_sleep(&self) -> bool {
-        match self
-            .state
-            .compare_exchange(POLLING, SLEEPING, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => true,
-            Err(_) => {
-                // A read-modify-write, not a store: it reads the last waker's `PENDED` and
-                // so acquires that waker's push, which the loop's next look at the wake
-                // stack (a plain load) must see. A store here let a second waker's pend be
-                // overwritten while its push stayed invisible to that look; the loop then
-                // slept with a task queued and nobody to give the semaphore (a lost wake,
-                // seen as a reader stuck with bytes in its ring; `loom_no_lost_wake`).
-                self.state.swap(POLLING, Ordering::AcqRel);
-                false
-            }
-        }
-    }
-
-    /// Loop side, after the semaphore returned (given or timed out).
-    pub(crate) fn woke(&self) {
-        self.state.swap(POLLING, Ordering::AcqRel);
+        head.is_null() || head == Self::closed() || head == Self::sleeping()
     }
 }

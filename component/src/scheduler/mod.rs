@@ -246,18 +246,21 @@ impl LoopCore {
     }
 
     fn drain_remote(&self) {
-        let ready = &self.ready;
-        self.shared.drain(|ptr| {
-            bump(&self.stats.remote_wakes);
-            // Thread or ISR: `run_one` tells them apart by the state word's FROM_ISR bit.
-            // SAFETY: the wake stack handed over a reference with the pointer.
-            let local = &unsafe { ptr.as_ref() }.local;
-            local.woken_by.set(WokenBy::Thread as u8);
-            #[cfg(feature = "rtos-trace")]
-            rtos_trace::trace::task_ready_begin(local.id);
-            // SAFETY: as above; the loop's thread.
-            ready.push_back(unsafe { TaskRef::from_counted(ptr) });
-        });
+        self.shared.drain(|ptr| self.adopt_remote(ptr));
+    }
+
+    /// A task the wake stack handed over (with a reference), to the ready queue.
+    #[inline(always)]
+    fn adopt_remote(&self, ptr: NonNull<Header>) {
+        bump(&self.stats.remote_wakes);
+        // Thread or ISR: `run_one` tells them apart by the state word's FROM_ISR bit.
+        // SAFETY: the wake stack handed over a reference with the pointer.
+        let local = &unsafe { ptr.as_ref() }.local;
+        local.woken_by.set(WokenBy::Thread as u8);
+        #[cfg(feature = "rtos-trace")]
+        rtos_trace::trace::task_ready_begin(local.id);
+        // SAFETY: as above; the loop's thread.
+        self.ready.push_back(unsafe { TaskRef::from_counted(ptr) });
     }
 
     fn fire_timers(&self, now: u64) {
@@ -369,7 +372,8 @@ impl LoopCore {
         bump(&self.stats.sleeps);
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::system_idle();
-        self.shared.sleep(deadline.map(|d| d.saturating_sub(now)));
+        self.shared
+            .sleep(deadline.map(|d| d.saturating_sub(now)), |ptr| self.adopt_remote(ptr));
         // One clock read more per wake-up, so only while timing is on (it is on the interrupt
         // → task path).
         if let Some(hooks) = hooks {

@@ -14,7 +14,7 @@
 //! | item                  | FreeRTOS                                                            |
 //! |-----------------------|---------------------------------------------------------------------|
 //! | [`Semaphore`]         | a direct-to-task notification (index `configTASK_NOTIFICATION_ARRAY_ENTRIES - 1`); [`BinarySemaphore`] is the `xSemaphoreCreateBinary` alternative |
-//! | [`LoopSignal`]        | the same notification without the semaphore's flag (the loop's idle word keeps the state) |
+//! | [`LoopSignal`]        | the same notification without the semaphore's flag (the loop's wake stack keeps the state) |
 //! | [`now_us`]            | tick count widened to 64 bits, plus the SysTick position on Cortex-M |
 //! | [`in_isr`]            | IPSR on Cortex-M; the tick hook's bracket on POSIX                    |
 //! | [`current_thread_id`] | `xTaskGetCurrentTaskHandle()`                                        |

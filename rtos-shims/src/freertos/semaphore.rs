@@ -228,7 +228,7 @@ impl NotifySemaphore {
 /// The event loop's wake-up signal: a direct-to-task notification and nothing else.
 ///
 /// A [`NotifySemaphore`] keeps a flag beside the notification so that each give makes exactly
-/// one take succeed. The loop does not need that: its idle word (uasyncio's `IdleState`)
+/// one take succeed. The loop does not need that: its wake stack (uasyncio's `raw::wake`)
 /// already says whether it sleeps and whether a wake is pending, and a waker signals only
 /// when it found the loop asleep. So this keeps no state of its own but the task to notify,
 /// and is shorter on both sides of the interrupt → task path: no flag to set when signalling,
@@ -260,9 +260,15 @@ pub struct LoopSignal {
 impl LoopSignal {
     /// A signal nobody waits on yet. Allocates nothing; never fails.
     pub fn new() -> Result<Self, Error> {
-        Ok(LoopSignal {
+        Ok(Self::inert())
+    }
+
+    /// A signal nobody will ever wait on (signals do nothing), made without the kernel: for
+    /// the cross-context half of a loop that can never run.
+    pub const fn inert() -> Self {
+        LoopSignal {
             owner: AtomicPtr::new(ptr::null_mut()),
-        })
+        }
     }
 
     /// Records the calling task as the one to notify (step 1 above). Task context only.
