@@ -128,6 +128,8 @@ fn loom_no_lost_wake() {
                 if lp.stack.try_sleep() {
                     lp.sig.wait();
                     lp.stack.wake(|_| received += 1);
+                } else {
+                    lp.stack.drain_seen(|_| received += 1);
                 }
             }
         }

@@ -187,8 +187,9 @@ impl<N: Linked> Shared<N> {
     }
 
     /// Blocks the loop thread until a wake or `timeout_us` passed (`None`: no deadline), unless
-    /// a wake came since the last drain; then takes every task woken meanwhile, oldest first,
-    /// as [`drain`](Self::drain) does.
+    /// a wake came since the last drain; either way then takes every task woken from other
+    /// contexts so far, oldest first, as [`drain`](Self::drain) does (so the loop need not
+    /// drain again before it runs them).
     ///
     /// The signal's protocol ([`LoopSignal`]): `prepare` records this thread, the wake stack's
     /// compare-and-swap to sleeping publishes it (release), and a waker signals only after
@@ -197,6 +198,8 @@ impl<N: Linked> Shared<N> {
     pub(crate) fn sleep(&self, timeout_us: Option<u64>, f: impl FnMut(NonNull<N>)) {
         self.sem.prepare();
         if !self.stack.try_sleep() {
+            // Something was pushed: the CAS read a node, so the stack is open and not empty.
+            self.stack.drain_seen(f);
             return;
         }
         self.sem.wait(timeout_us);

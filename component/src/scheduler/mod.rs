@@ -304,17 +304,23 @@ impl LoopCore {
                 return Ok(());
             }
             self.drain_remote();
-            if let Some(deadline) = self.next_deadline() {
-                let now = self.now_us();
-                if deadline <= now {
-                    self.fire_timers(now);
+            // Back here after a sleep: `idle` took the other contexts' wakes already, and
+            // `main` cannot have ended while the loop slept (only a poll ends a task).
+            let last = loop {
+                if let Some(deadline) = self.next_deadline() {
+                    let now = self.now_us();
+                    if deadline <= now {
+                        self.fire_timers(now);
+                    }
                 }
-            }
-            // The pass runs the tasks ready now, up to the one at the tail: a task queued
-            // during the pass (a yield included) runs in the next one, after the timers and
-            // the other contexts' wakes. Only this loop's pops take entries out while it runs
-            // (a reset needs a loop that is not running), so the tail is always reached.
-            let Some(last) = self.ready.tail() else {
+                // The pass runs the tasks ready now, up to the one at the tail: a task queued
+                // during the pass (a yield included) runs in the next one, after the timers
+                // and the other contexts' wakes. Only this loop's pops take entries out while
+                // it runs (a reset needs a loop that is not running), so the tail is always
+                // reached.
+                if let Some(last) = self.ready.tail() {
+                    break last;
+                }
                 if self.stop_after.take().is_some() {
                     return Ok(());
                 }
@@ -322,7 +328,6 @@ impl LoopCore {
                     return Ok(());
                 }
                 self.idle();
-                continue;
             };
             while let Some(task) = self.ready.pop_front() {
                 let was_last = task.ptr() == last;
@@ -344,7 +349,8 @@ impl LoopCore {
         }
     }
 
-    /// Blocks until a wake from another context or the nearest timer is due.
+    /// Blocks until a wake from another context or the nearest timer is due, then takes the
+    /// other contexts' wakes (`Shared::sleep` drains; the caller need not).
     ///
     /// With a timer slack (`Loop::set_timer_slack_us`) the loop sleeps until the nearest
     /// deadline *plus the slack*, so every timer due by then fires in the one wake-up (what
