@@ -328,6 +328,14 @@ impl LoopCore {
                     return Ok(());
                 }
                 self.idle();
+                // Woken by another context (an interrupt, a thread): its tasks run first,
+                // before the clock is read again, so the clock read is not on the interrupt →
+                // task path (on Zephyr it is ~100 instructions). Timers that fell due meanwhile
+                // fire in the next pass, right after these tasks: late by their polls, never
+                // early. A wake-up that found nothing (a timeout) looks at the timers at once.
+                if let Some(last) = self.ready.tail() {
+                    break last;
+                }
             };
             while let Some(task) = self.ready.pop_front() {
                 let was_last = task.ptr() == last;
@@ -357,6 +365,11 @@ impl LoopCore {
     /// Linux's timer slack does for a thread's timers). A timer never fires early: a loop that
     /// is awake anyway (tasks ready) fires timers at their deadlines; only the sleep is
     /// stretched.
+    ///
+    /// Out of line: it ends in a kernel wait, and kept apart the pass around it compiles
+    /// shorter (Cortex-M3: a task switch 246 → 244 instructions, a spawn 808 → 800; the
+    /// interrupt → task path pays the call, 505 → 510).
+    #[inline(never)]
     fn idle(&self) {
         let slack = u64::from(self.timer_slack_us.get());
         let deadline = self.next_deadline().map(|d| d.saturating_add(slack));
