@@ -7,7 +7,9 @@
 //! 1. take every task woken from other contexts (oldest first) into the ready queue;
 //! 2. fire every timer whose deadline has passed (deadline order, FIFO among equal deadlines);
 //! 3. if nothing is ready, block on the semaphore until the nearest deadline (plus the timer
-//!    slack, `Loop::set_timer_slack_us`) or a wake;
+//!    slack, `Loop::set_timer_slack_us`) or a wake; a wake from another context (an
+//!    interrupt, a thread) queues its tasks and goes straight to step 4, so the timers of
+//!    that moment fire right after those tasks, in the next pass;
 //! 4. otherwise poll each task that was ready at the start of the pass, in FIFO order. Tasks
 //!    made ready meanwhile wait for the next pass, so a task that yields in a loop cannot
 //!    starve timers or wakes from other threads.

@@ -6,7 +6,8 @@
 //!
 //! - `set()` (any context) stores the flag, then swaps the slot to null. If it got a task, it
 //!   schedules it (an atomic `fetch_or`, a push on the loop's lock-free wake stack and, only
-//!   if the loop sleeps, one give of the loop's RTOS semaphore with the `FromISR` call); the
+//!   if that push found the loop asleep, one give of the semaphore it sleeps on, with the
+//!   `FromISR` call: `rtos_shims::LoopSignal`, on FreeRTOS a direct-to-task notification); the
 //!   slot's reference goes with the task onto the wake stack, or is given back if the task
 //!   was queued already.
 //! - `wait()` (the loop thread) swaps its task into the slot, then looks at the flag again.
@@ -41,7 +42,8 @@ use crate::scheduler::{self, waker};
 ///
 /// Sets before a wait collapse into one wake; `wait()` returns at once if the flag is set;
 /// the flag clears itself when `wait()` returns. The RTOS semaphore behind it is the loop's
-/// own: the loop thread blocks in it, so a set costs at most one semaphore give.
+/// own (a `k_sem` on Zephyr, a direct-to-task notification on FreeRTOS): the loop thread
+/// blocks in it, so a set costs at most one give.
 ///
 /// ```
 /// use uasyncio::{run, ThreadSafeFlag};
