@@ -161,16 +161,7 @@ impl NotifySemaphore {
         // Order: publish `given`, then read `owner`. `take` does the mirror image (publish
         // `owner`, then read `given`), all SeqCst, so one of the two sides sees the other.
         self.given.store(true, Ordering::SeqCst);
-        let owner = self.owner.load(Ordering::SeqCst);
-        if owner.is_null() {
-            check_not_isr("Semaphore::give");
-            return;
-        }
-        // SAFETY: `owner` is a task handle stored by `take`; a task that took a semaphore is
-        // the loop thread, which outlives its semaphore (tasks running the loop are not
-        // deleted while their loop exists).
-        let rc = unsafe { ffi::uasyncio_rtos_notify_give(owner) };
-        check_task_context(rc, "Semaphore::give");
+        notify_owner(self.owner.load(Ordering::SeqCst), "Semaphore::give");
     }
 
     /// Gives from an interrupt handler (`vTaskNotifyGiveIndexedFromISR`, then
@@ -288,15 +279,7 @@ impl LoopSignal {
     /// handler. Before any `prepare` it does nothing (nobody can be waiting).
     #[track_caller]
     pub fn signal(&self) {
-        let owner = self.owner.load(Ordering::Relaxed);
-        if owner.is_null() {
-            check_not_isr("LoopSignal::signal");
-            return;
-        }
-        // SAFETY: `owner` is a task handle stored by `prepare`: the loop thread, which is not
-        // deleted while its loop (and so this signal) exists.
-        let rc = unsafe { ffi::uasyncio_rtos_notify_give(owner) };
-        check_task_context(rc, "LoopSignal::signal");
+        notify_owner(self.owner.load(Ordering::Relaxed), "LoopSignal::signal");
     }
 
     /// Wakes the waiting task from an interrupt handler (`vTaskNotifyGiveIndexedFromISR`, then
@@ -326,6 +309,21 @@ impl LoopSignal {
         let rc = unsafe { ffi::uasyncio_rtos_notify_take(ticks) };
         check_task_context(rc, "LoopSignal::wait");
     }
+}
+
+/// The task-side give of [`NotifySemaphore::give`] and [`LoopSignal::signal`]: notifies
+/// `owner` (`xTaskNotifyGiveIndexed`); a null owner (nobody waited yet) is notified nothing.
+/// Panics, naming `call`, in an interrupt handler.
+#[track_caller]
+fn notify_owner(owner: *mut c_void, call: &str) {
+    if owner.is_null() {
+        check_not_isr(call);
+        return;
+    }
+    // SAFETY: `owner` is a task handle the waiting side stored (`take`, `prepare`): the loop
+    // thread, which is not deleted while its loop, and so this semaphore or signal, exists.
+    let rc = unsafe { ffi::uasyncio_rtos_notify_give(owner) };
+    check_task_context(rc, call);
 }
 
 /// Reads the flag and clears it, as one step with respect to every giver.
