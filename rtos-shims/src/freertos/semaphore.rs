@@ -289,7 +289,7 @@ impl LoopSignal {
     pub fn signal_from_isr(&self) {
         let owner = self.owner.load(Ordering::Relaxed);
         if !owner.is_null() {
-            // SAFETY: as in `signal`; the caller runs in an interrupt handler.
+            // SAFETY: a live task handle, as in `notify_owner`; the caller runs in an ISR.
             unsafe { ffi::uasyncio_rtos_notify_give_isr(owner) }
         }
     }
@@ -320,8 +320,9 @@ fn notify_owner(owner: *mut c_void, call: &str) {
         check_not_isr(call);
         return;
     }
-    // SAFETY: `owner` is a task handle the waiting side stored (`take`, `prepare`): the loop
-    // thread, which is not deleted while its loop, and so this semaphore or signal, exists.
+    // `owner` is a task handle the waiting side stored (`take`, `prepare`): the loop thread,
+    // which is not deleted while its loop, and so this semaphore or signal, exists.
+    // SAFETY: as just argued, a live task handle.
     let rc = unsafe { ffi::uasyncio_rtos_notify_give(owner) };
     check_task_context(rc, call);
 }
