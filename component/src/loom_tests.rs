@@ -35,8 +35,9 @@ impl Linked for Node {
 }
 
 /// The loop's wake-up signal as the FreeRTOS port has it (`rtos_shims::LoopSignal`): the
-/// task to notify, recorded by `prepare` and read by signallers with Relaxed loads (the idle
-/// word's operations order them), and the kernel's notification, a latch on loom's primitives
+/// task to notify, recorded by `prepare` and read by signallers with Relaxed loads (the wake
+/// word's CAS to sleeping and the push that replaces it order them), and the kernel's
+/// notification, a latch on loom's primitives
 /// (`wait` has no timeout here). A signaller that read no owner notifies nobody, so if the
 /// ordering argument were wrong the loop would sleep forever: a deadlock loom reports.
 struct Signal {
