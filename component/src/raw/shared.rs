@@ -50,17 +50,17 @@ pub(crate) struct Shared<N> {
     stack: WakeStack<N>,
     /// What the loop thread sleeps on; inert for the placeholder of a task created where no
     /// loop can exist.
-    sem: LoopSignal,
+    signal: LoopSignal,
     reserve: Reserve,
 }
 
 impl<N: Linked> Shared<N> {
     pub(crate) fn new() -> crate::Result<Self> {
-        let sem = LoopSignal::new().map_err(|_| crate::Error::Os(12 /* ENOMEM */))?;
+        let signal = LoopSignal::new().map_err(|_| crate::Error::Os(12 /* ENOMEM */))?;
         Ok(Shared {
             cells: CellCache::new(),
             stack: WakeStack::new(),
-            sem,
+            signal,
             reserve: Reserve::new(),
         })
     }
@@ -70,7 +70,7 @@ impl<N: Linked> Shared<N> {
         Shared {
             cells: CellCache::new(),
             stack: WakeStack::new(),
-            sem: LoopSignal::inert(),
+            signal: LoopSignal::inert(),
             reserve: Reserve::new(),
         }
     }
@@ -161,9 +161,9 @@ impl<N: Linked> Shared<N> {
         };
         if asleep {
             if isr {
-                self.sem.signal_from_isr();
+                self.signal.signal_from_isr();
             } else {
-                self.sem.signal();
+                self.signal.signal();
             }
         }
     }
@@ -196,13 +196,13 @@ impl<N: Linked> Shared<N> {
     /// its push replaced sleeping (acquire). `wait` may return without a wake: the swap after
     /// it finds nothing then, and the loop looks at its queues again either way.
     pub(crate) fn sleep(&self, timeout_us: Option<u64>, f: impl FnMut(NonNull<N>)) {
-        self.sem.prepare();
+        self.signal.prepare();
         if !self.stack.try_sleep() {
             // Something was pushed: the CAS read a node, so the stack is open and not empty.
             self.stack.drain_seen(f);
             return;
         }
-        self.sem.wait(timeout_us);
+        self.signal.wait(timeout_us);
         self.stack.wake(f);
     }
 }
