@@ -121,3 +121,25 @@ pub(crate) fn take_cancel(task: &crate::raw::Header, on: WaitingOn) -> bool {
     }
     pending
 }
+
+/// True when the task whose waker `cx` carries has no cancel pending: the check a future's
+/// poll after a wake-up can make before it looks up the loop (a thread-identity check: on
+/// FreeRTOS about a dozen instructions). False means "go the whole way": a cancel is pending,
+/// or the waker is not a task's of ours (a combinator's own waker), and the caller takes the
+/// path that looks up the loop and takes the cancel with [`take_cancel`].
+///
+/// It asks the waker's task, not the loop's current task: the two are the same task unless a
+/// future is polled with a waker borrowed from another task, and then a cancel of the task
+/// being polled is seen at its next runtime await instead of this one. It reads nothing that
+/// only the loop thread may read (`Local::flags` is atomic), so a caller on a wrong thread
+/// gets a stale answer at worst; it must not touch loop-thread state on the strength of it.
+#[inline(always)]
+pub(crate) fn no_cancel_pending(cx: &Context<'_>) -> bool {
+    match waker::waker_task(cx.waker()) {
+        // The waker owns a counted reference to the task for as long as `cx` lives, and of
+        // its loop-thread part only the atomic `flags` is read.
+        // SAFETY: as just argued, the header is alive and nothing non-atomic is read.
+        Some(t) => !unsafe { t.as_ref() }.local.has(flag::CANCEL_PENDING),
+        None => false,
+    }
+}

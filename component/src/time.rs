@@ -56,6 +56,12 @@ impl Sleep {
     /// only the few registers it uses (Cortex-M3: a task switch 244 → 232 instructions).
     #[inline(never)]
     fn poll_yield(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        // Polled again after the yield: done, unless a cancel came meanwhile. The waker's task
+        // says so without the look-up of the loop (`no_cancel_pending`); a yield's second poll
+        // reads nothing else.
+        if self.yielded && crate::cancel::no_cancel_pending(cx) {
+            return Poll::Ready(Ok(()));
+        }
         // One look-up of the loop for the whole poll: the cancellation check and the yield.
         // No timer is ever armed for `sleep(0)`, so a cancel has none to disarm.
         let step = scheduler::with_core(|core| {

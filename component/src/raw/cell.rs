@@ -34,6 +34,11 @@
 //! handlers. Those contexts touch only `refs`, `state`, `next` and `shared` (all atomics or
 //! `Sync`). Everything else — `local` and `stage` — is touched only on the thread that runs
 //! the task's loop. That is the invariant every `// SAFETY:` comment in this crate leans on.
+//! One field of `local` is read elsewhere too: `flags`, an `AtomicU8` that only the loop
+//! thread writes (plain loads and stores, `Relaxed`: no read-modify-write), so a future's
+//! second poll can see "no cancel pending" through its waker without first proving it runs
+//! on the loop's thread ([`crate::cancel::no_cancel_pending`]); from any other thread such a
+//! read is stale at worst, never a data race.
 //!
 //! ## Why the future is never dropped on a foreign thread
 //! The future `F` and the output `T` need not be `Send`. The last reference to a cell may be a
@@ -202,7 +207,10 @@ impl WaitingOn {
 
 /// Loop-thread-only bookkeeping of a task. `Cell`s, so no `&mut` ever aliases across a poll.
 pub(crate) struct Local {
-    pub(crate) flags: Cell<u8>,
+    /// The `flag::*` bits. Written only on the loop thread; atomic (`Relaxed` loads and
+    /// stores, which compile to plain ones) so that a read from anywhere is not a data race
+    /// (the module docs say who reads it elsewhere). Not loom's: no protocol rests on it.
+    pub(crate) flags: core::sync::atomic::AtomicU8,
     /// A small number for `Display`, unique per loop.
     pub(crate) id: u32,
     /// Until the task finishes, its key in the loop's registry of unfinished tasks; from then
@@ -230,13 +238,31 @@ pub(crate) struct Local {
 
 impl Local {
     pub(crate) fn has(&self, f: u8) -> bool {
-        self.flags.get() & f != 0
+        self.flags.load(core::sync::atomic::Ordering::Relaxed) & f != 0
     }
+    /// All the `flag::*` bits at once (one load where several are looked at).
+    pub(crate) fn all(&self) -> u8 {
+        self.flags.load(core::sync::atomic::Ordering::Relaxed)
+    }
+    /// Loop thread only (a load and a store, not a read-modify-write: one writer).
     pub(crate) fn set(&self, f: u8) {
-        self.flags.set(self.flags.get() | f);
+        self.set_was(f);
     }
+    /// [`set`](Self::set), answering the bits as they were before.
+    pub(crate) fn set_was(&self, f: u8) -> u8 {
+        let v = self.all();
+        self.flags.store(v | f, core::sync::atomic::Ordering::Relaxed);
+        v
+    }
+    /// Loop thread only, as [`set`](Self::set).
     pub(crate) fn clear(&self, f: u8) {
-        self.flags.set(self.flags.get() & !f);
+        self.clear_was(f);
+    }
+    /// [`clear`](Self::clear), answering the bits as they were before.
+    pub(crate) fn clear_was(&self, f: u8) -> u8 {
+        let v = self.all();
+        self.flags.store(v & !f, core::sync::atomic::Ordering::Relaxed);
+        v
     }
 }
 
@@ -369,7 +395,7 @@ fn allocate_stage<F, T>(
             vtable,
             shared: ManuallyDrop::new(shared),
             local: Local {
-                flags: Cell::new(flag::HANDLE_ALIVE),
+                flags: core::sync::atomic::AtomicU8::new(flag::HANDLE_ALIVE),
                 id,
                 key_or_seq: Cell::new(u32::MAX),
                 local_refs: Cell::new(local),

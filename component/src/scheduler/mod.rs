@@ -412,7 +412,8 @@ impl LoopCore {
         if state & FROM_ISR != 0 {
             local.woken_by.set(WokenBy::Isr as u8);
         }
-        if local.has(flag::FINISHED) {
+        let flags = local.all();
+        if flags & flag::FINISHED != 0 {
             if local.has(flag::REPORT_PENDING) {
                 local.clear(flag::REPORT_PENDING);
                 if !local.has(flag::AWAITED) {
@@ -423,9 +424,9 @@ impl LoopCore {
             keep_off_queues(header);
             return true;
         }
-        if !local.has(flag::STARTED) {
+        if flags & flag::STARTED == 0 {
             local.set(flag::STARTED);
-            if local.has(flag::CANCEL_PENDING) {
+            if flags & flag::CANCEL_PENDING != 0 {
                 // Cancelled before it ever ran: its body never runs.
                 local.clear(flag::CANCEL_PENDING);
                 let finish_with = header.vtable.finish_with;

@@ -191,6 +191,20 @@ impl Future for FlagWait<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
+        // Polled again, most likely by the set() that emptied the waiter slot: with no cancel
+        // pending (the waker's task says so, without the look-up of the loop) and the slot
+        // empty, take the flag with atomics only. Otherwise (a cancel, a spurious wake with
+        // our task still in the slot) the whole way below, which may drop the slot's
+        // reference on the loop thread.
+        if this.registered
+            && crate::cancel::no_cancel_pending(cx)
+            && this.flag.task.load(Ordering::SeqCst).is_null()
+            && this.flag.flag.swap(false, Ordering::SeqCst)
+        {
+            this.registered = false;
+            this.flag.waiting.store(false, Ordering::Release);
+            return Poll::Ready(Ok(()));
+        }
         if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::Flag) {
             this.finish();
             return Poll::Ready(Err(Error::Cancelled));

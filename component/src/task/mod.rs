@@ -174,9 +174,7 @@ impl<T> Task<T> {
     /// [`poll_join`](Self::poll_join) for a caller that already looked up the task being
     /// polled (`cur`, from `scheduler::current_task_ptr` in this poll); `None` links nothing.
     fn poll_join_from(&mut self, cx: &mut Context<'_>, cur: Option<NonNull<Header>>) -> Poll<Result<T>> {
-        let local = self.raw.local();
-        local.set(flag::AWAITED);
-        if local.has(flag::FINISHED) {
+        if self.raw.local().set_was(flag::AWAITED) & flag::FINISHED != 0 {
             self.unlink();
             return Poll::Ready(self.take_result());
         }
@@ -246,9 +244,7 @@ impl<T> Future for Task<T> {
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
         self.unlink();
-        let local = self.raw.local();
-        local.clear(flag::HANDLE_ALIVE);
-        if local.has(flag::FINISHED) {
+        if self.raw.local().clear_was(flag::HANDLE_ALIVE) & flag::FINISHED != 0 {
             let drop_output = self.raw.header().vtable.drop_output;
             // SAFETY: on the loop thread; the task finished, so its stage is not being polled.
             unsafe { drop_output(self.raw.ptr()) };

@@ -29,6 +29,10 @@ pub(crate) const CASES: &[Case] = &[
         run: already_ready_still_cancelled,
     },
     Case {
+        name: "cancel::yielding_task_cancelled_at_its_yield",
+        run: yielding_task_cancelled_at_its_yield,
+    },
+    Case {
         name: "cancel::event_waiter_leaves_queue_in_order",
         run: event_waiter_leaves_queue_in_order,
     },
@@ -133,6 +137,32 @@ fn already_ready_still_cancelled() -> Outcome {
         Ok(t.await)
     });
     expect_eq("outcome", out, Ok(Err(Error::Cancelled)))
+}
+
+/// A task that yielded (`sleep(0)`) is in the run queue when it is cancelled: the
+/// `CancelledError` comes out of that `sleep(0)`, before its loop goes round again.
+fn yielding_task_cancelled_at_its_yield() -> Outcome {
+    fresh_loop();
+    let out = run(async {
+        let spins = Rc::new(core::cell::Cell::new(0u32));
+        let s2 = spins.clone();
+        let t = create_task(async move {
+            loop {
+                s2.set(s2.get() + 1);
+                sleep_ms(0).await?;
+            }
+        });
+        sleep_ms(0).await?; // t ran once and yielded: it is queued again, behind us
+        let before = spins.get();
+        t.cancel()?;
+        let r: Result<(), Error> = t.await;
+        Ok((before, spins.get(), r))
+    });
+    expect_eq(
+        "spins before and after the cancel, outcome",
+        out,
+        Ok((1, 1, Err(Error::Cancelled))),
+    )
 }
 
 fn event_waiter_leaves_queue_in_order() -> Outcome {
