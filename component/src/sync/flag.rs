@@ -12,9 +12,15 @@
 //!   was queued already.
 //! - `wait()` (the loop thread) swaps its task into the slot, then looks at the flag again.
 //!
-//! Both pairs of operations are `SeqCst`, so in their single total order either the setter's
-//! swap comes after the waiter's (and the setter finds the task), or the waiter's look at the
-//! flag comes after the setter's store (and the waiter sees the flag): a set is never lost.
+//! The swaps of the slot are `SeqCst` read-modify-writes of one location, so they are totally
+//! ordered: either the setter's swap comes after the waiter's (and the setter finds the task),
+//! or the waiter's swap reads the setter's (or a later one in its release sequence), which
+//! makes the setter's flag store, sequenced before its swap, visible to the waiter's look at
+//! the flag after its swap: a set is never lost. (A waiter already in the slot only loads it;
+//! a setter's swap after that load in the `SeqCst` order finds it.) The flag store itself is
+//! `Release`, which a waiter that finds the flag set needs: it must also see what was written
+//! before the `set()` (the `ThreadSafeQueue` built on the flag depends on it; loom finds a
+//! lost close with `Relaxed`).
 //! Nobody spins and nobody holds a lock, so a setter of lower priority than the loop can be
 //! preempted anywhere without stalling the loop.
 //!
@@ -100,7 +106,9 @@ impl ThreadSafeFlag {
     /// Sets the flag and schedules the waiting task, if any. Safe from any thread and from
     /// interrupt context: atomics only, no lock, no allocation (see the module docs).
     pub fn set(&self) {
-        self.flag.store(true, Ordering::SeqCst);
+        // Release, not SeqCst: see the module docs (a waiter that sees the flag must see what
+        // was written before the set; the slot swap orders the rest).
+        self.flag.store(true, Ordering::Release);
         if let Some(task) = NonNull::new(self.task.swap(ptr::null_mut(), Ordering::SeqCst)) {
             // The reference goes to the loop's queue with the task, or is given back (the
             // module docs argue it is then not the last one in interrupt context).
