@@ -94,6 +94,19 @@ impl Future for EventWait<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
+        // Polled again after a `set()` picked us: with no cancel pending (the waker's task
+        // says so, without the look-up of the loop) leave the queue and return. The event is
+        // !Sync, so this future runs on the event's thread, the only one touching its queue.
+        if let Some(key) = this.key {
+            if crate::cancel::no_cancel_pending(cx) {
+                let mut q = this.event.waiters.borrow_mut();
+                if q.is_notified(key) {
+                    q.remove(key);
+                    this.key = None;
+                    return Poll::Ready(Ok(()));
+                }
+            }
+        }
         let waiting = crate::cancel::Waiting::check(cx, crate::raw::WaitingOn::Event);
         if waiting.cancelled {
             this.leave();
