@@ -213,6 +213,16 @@ impl Future for FlagWait<'_> {
             this.flag.waiting.store(false, Ordering::Release);
             return Poll::Ready(Ok(()));
         }
+        this.poll_slow(cx)
+    }
+}
+
+impl FlagWait<'_> {
+    /// The whole poll: first polls, cancels, spurious wakes. Out of line, so the common poll
+    /// above (the interrupt → task path) saves only the registers it uses.
+    #[inline(never)]
+    fn poll_slow(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self;
         if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::Flag) {
             this.finish();
             return Poll::Ready(Err(Error::Cancelled));
