@@ -255,10 +255,17 @@ impl LoopCore {
     #[inline(always)]
     fn adopt_remote(&self, ptr: NonNull<Header>) {
         bump(&self.stats.remote_wakes);
-        // Thread or ISR: `run_one` tells them apart by the state word's FROM_ISR bit.
         // SAFETY: the wake stack handed over a reference with the pointer.
-        let local = &unsafe { ptr.as_ref() }.local;
-        local.woken_by.set(WokenBy::Thread as u8);
+        let header = unsafe { ptr.as_ref() };
+        // Thread or ISR: the state word's FROM_ISR bit tells (the drain acquired what the
+        // waker's push released, the bit included). Read here, not at every poll.
+        let by = if header.state.load(Ordering::Relaxed) & FROM_ISR != 0 {
+            WokenBy::Isr
+        } else {
+            WokenBy::Thread
+        };
+        let local = &header.local;
+        local.woken_by.set(by as u8);
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::task_ready_begin(local.id);
         // SAFETY: as above; the loop's thread.
@@ -408,10 +415,7 @@ impl LoopCore {
         let header = task.header();
         let local = &header.local;
         // Acquire what wakers wrote before setting the bit; a wake from now on requeues.
-        let state = header.state.swap(0, Ordering::AcqRel);
-        if state & FROM_ISR != 0 {
-            local.woken_by.set(WokenBy::Isr as u8);
-        }
+        header.state.swap(0, Ordering::AcqRel);
         let flags = local.all();
         if flags & flag::FINISHED != 0 {
             if local.has(flag::REPORT_PENDING) {
@@ -778,6 +782,47 @@ mod tests {
         .unwrap();
         // The thread exited: its loop gave back the reserve and its own reference.
         assert_eq!(Arc::strong_count(&shared), 1);
+    }
+
+    /// A trace says what made each run slice's task ready: a timer, another task, another
+    /// thread (through the wake stack; an interrupt handler is told apart there too).
+    #[test]
+    #[cfg(feature = "std")]
+    fn a_trace_tells_timer_task_and_thread_wakes_apart() {
+        extern crate std;
+        use alloc::format;
+        use alloc::vec::Vec;
+        std::thread::spawn(|| {
+            static FLAG: crate::ThreadSafeFlag = crate::ThreadSafeFlag::new();
+            let lp = crate::get_event_loop();
+            lp.start_trace(1000);
+            crate::run(async {
+                crate::sleep_ms(1).await?; // woken by a timer
+                let ev = alloc::rc::Rc::new(crate::Event::new());
+                let e2 = ev.clone();
+                let waiter = crate::create_task(async move { e2.wait().await });
+                crate::sleep_ms(0).await?;
+                ev.set(); // wakes `waiter`: a task
+                waiter.await?;
+                let setter = std::thread::spawn(|| {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    FLAG.set();
+                });
+                FLAG.wait().await?; // woken by another thread
+                setter.join().map_err(|_| crate::Error::runtime("setter panicked"))?;
+                Ok(())
+            })
+            .unwrap();
+            let json = lp.stop_trace().unwrap().to_chrome_json();
+            let by: Vec<&str> = ["timer", "task", "thread"]
+                .into_iter()
+                .filter(|w| json.contains(&format!("\"woken_by\":\"{w}\"")))
+                .collect();
+            assert_eq!(by, ["timer", "task", "thread"], "{json}");
+            assert!(!json.contains("\"woken_by\":\"isr\""), "{json}");
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -236,6 +236,9 @@ pub(crate) struct Recorder {
     /// When the poll in progress started (µs; set by the `poll_start` hook, taken by
     /// `polled`; `None` for a poll during which timing was turned on, which is not timed).
     pub(crate) poll_started_us: Cell<Option<u64>>,
+    /// What made the task of the poll in progress ready (`WokenBy` as `u8`), noted when the
+    /// poll starts: a wake during the poll (a yield) overwrites the task's own record.
+    pub(crate) poll_woken_by: Cell<u8>,
     pub(crate) longest_poll_task: RefCell<Option<(u32, String)>>,
     /// Poll timing on (`measure_polls`, or a trace): what the loop calls then.
     pub(crate) hooks: Cell<Option<&'static TimingHooks>>,
@@ -330,7 +333,14 @@ static HOOKS: TimingHooks = TimingHooks {
         stats.idle_us.set(stats.idle_us.get().wrapping_add(slept));
         stats.record(Event::Idle { start, dur: slept });
     },
-    poll_start: |core| core.stats.poll_started_us.set(Some(core.now_us())),
+    poll_start: |core| {
+        if let Some(task) = core.current_task() {
+            // SAFETY: the loop holds a reference to the task it is about to poll.
+            let by = unsafe { task.as_ref() }.local.woken_by.get();
+            core.stats.poll_woken_by.set(by);
+        }
+        core.stats.poll_started_us.set(Some(core.now_us()))
+    },
     polled: |core, task| {
         let stats = &core.stats;
         let Some(start) = stats.poll_started_us.take() else {
@@ -346,7 +356,7 @@ static HOOKS: TimingHooks = TimingHooks {
             task: local.id,
             start,
             dur,
-            woken_by: WokenBy::from_u8(local.woken_by.get()),
+            woken_by: WokenBy::from_u8(stats.poll_woken_by.get()),
         });
     },
     finished: |core, task| {

@@ -44,8 +44,8 @@ fn queued_here(ptr: NonNull<Header>, isr: bool) -> bool {
 ///
 /// The context is asked once, here: an interrupt handler is never the loop's thread, so it
 /// goes straight to the cross-context path without asking the loop's slot. FROM_ISR is only
-/// read for traces (`WokenBy::Isr`); set on a task that was queued already, it says that an
-/// interrupt handler was among the wakes it collected before it ran.
+/// read for traces (`WokenBy::Isr`), when the loop takes the task off the wake stack; a task
+/// an interrupt handler finds queued already keeps what queued it.
 #[inline(always)]
 fn mark_scheduled(header: &Header) -> Option<bool> {
     let isr = rtos_shims::in_isr();
