@@ -93,7 +93,8 @@ pub(crate) mod flag {
     pub(crate) const FINISHED: u8 = 1 << 2;
     /// Someone awaited (or gathered) the task: its error counts as retrieved.
     pub(crate) const AWAITED: u8 = 1 << 3;
-    /// The typed `Task<T>` handle is alive, so an `Ok` output must be kept for it.
+    /// The typed `Task<T>` handle is alive and has not taken the output, so an `Ok` output
+    /// must be kept for it (and the handle's drop drops it).
     pub(crate) const HANDLE_ALIVE: u8 = 1 << 4;
     /// The task ended in an error nobody awaited; the loop reports it one pass later.
     pub(crate) const REPORT_PENDING: u8 = 1 << 5;

@@ -161,6 +161,8 @@ impl<T> Task<T> {
         // with the `T` this task was spawned with (not an orphan, checked above; an orphan's
         // `take_output` would write nothing anyway).
         unsafe { take(self.raw.ptr(), (&mut out as *mut Option<Result<T>>).cast()) };
+        // The stage holds no output for this handle any more: its drop need not look.
+        self.raw.local().clear(flag::HANDLE_ALIVE);
         out.unwrap_or_else(|| Err(Error::runtime("task result already retrieved")))
     }
 
@@ -244,7 +246,9 @@ impl<T> Future for Task<T> {
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
         self.unlink();
-        if self.raw.local().clear_was(flag::HANDLE_ALIVE) & flag::FINISHED != 0 {
+        // An output the handle took (`take_result` cleared HANDLE_ALIVE) needs no drop.
+        let both = flag::HANDLE_ALIVE | flag::FINISHED;
+        if self.raw.local().clear_was(flag::HANDLE_ALIVE) & both == both {
             let drop_output = self.raw.header().vtable.drop_output;
             // SAFETY: on the loop thread; the task finished, so its stage is not being polled.
             unsafe { drop_output(self.raw.ptr()) };
