@@ -49,6 +49,10 @@ pub(crate) const SYNC_CASES: &[Case] = &[
         run: queue_cancelled_waiter,
     },
     Case {
+        name: "queue::woken_putter_cancelled_passes_the_slot_on",
+        run: queue_woken_putter_cancelled,
+    },
+    Case {
         name: "queue::task_done_and_join",
         run: queue_task_done_join,
     },
@@ -325,6 +329,61 @@ fn queue_cancelled_waiter() -> Outcome {
         "6 p3 put 3",
         "7 main got 3",
         "8 qsize 0",
+    ])
+}
+
+// from common import *
+// async def main():
+//     b = asyncio.Queue(1)
+//     b.put_nowait("first")
+//     async def putter(name, item):
+//         try:
+//             await b.put(item)
+//             log(f"{name} put {item}")
+//         except asyncio.CancelledError:
+//             log(f"{name} cancelled")
+//     ps = [asyncio.create_task(putter(n, i)) for n, i in (("p1", 1), ("p2", 2))]
+//     await asyncio.sleep(0.001)
+//     log(f"main got {b.get_nowait()}")  # wakes p1...
+//     ps[0].cancel()                      # ...which is cancelled before it runs and passes the slot on
+//     await asyncio.gather(*ps)
+//     log(f"main got {b.get_nowait()}")
+//     log(f"qsize {b.qsize()}")
+// run(main)
+fn queue_woken_putter_cancelled() -> Outcome {
+    fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    run(async move {
+        let b = Rc::new(Queue::new(1));
+        b.put_nowait("first").map_err(Error::from)?;
+        let mut ps = Vec::new();
+        for (name, item) in [("p1", "1"), ("p2", "2")] {
+            let (b, l) = (b.clone(), l.clone());
+            ps.push(create_task(async move {
+                match b.put(item).await {
+                    Ok(()) => l.at(format!("{name} put {item}")),
+                    Err(Error::Cancelled) => l.at(format!("{name} cancelled")),
+                    Err(e) => return Err(e),
+                }
+                Ok(())
+            }));
+        }
+        sleep_ms(1).await?;
+        l.at(format!("main got {}", b.get_nowait()?));
+        ps[0].cancel()?;
+        gather(ps).await?;
+        l.at(format!("main got {}", b.get_nowait()?));
+        l.at(format!("qsize {}", b.qsize()));
+        Ok(())
+    })
+    .map_err(err)?;
+    log.expect(&[
+        "1 main got first",
+        "1 p1 cancelled",
+        "1 p2 put 2",
+        "1 main got 2",
+        "1 qsize 0",
     ])
 }
 
