@@ -127,6 +127,20 @@ impl<'a> Future for Acquire<'a> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        // Polled again after a release handed us the lock: with no cancel pending (the
+        // waker's task says so, without the look-up of the loop) take it. The lock is !Sync,
+        // so this future runs on the lock's thread, the only one touching its queue.
+        if let Some(key) = this.key {
+            if crate::cancel::no_cancel_pending(cx) {
+                let mut q = this.lock.waiters.borrow_mut();
+                if q.is_notified(key) {
+                    q.remove(key);
+                    drop(q);
+                    this.key = None;
+                    return Poll::Ready(Ok(this.lock.take()));
+                }
+            }
+        }
         let waiting = crate::cancel::Waiting::check(cx, crate::raw::WaitingOn::Lock);
         if waiting.cancelled {
             this.leave();
