@@ -793,10 +793,10 @@ mod tests {
         use alloc::format;
         use alloc::vec::Vec;
         std::thread::spawn(|| {
-            static FLAG: crate::ThreadSafeFlag = crate::ThreadSafeFlag::new();
+            let flag = std::sync::Arc::new(crate::ThreadSafeFlag::new());
             let lp = crate::get_event_loop();
             lp.start_trace(1000);
-            crate::run(async {
+            crate::run(async move {
                 crate::sleep_ms(1).await?; // woken by a timer
                 let ev = alloc::rc::Rc::new(crate::Event::new());
                 let e2 = ev.clone();
@@ -804,11 +804,12 @@ mod tests {
                 crate::sleep_ms(0).await?;
                 ev.set(); // wakes `waiter`: a task
                 waiter.await?;
-                let setter = std::thread::spawn(|| {
+                let f2 = flag.clone();
+                let setter = std::thread::spawn(move || {
                     std::thread::sleep(std::time::Duration::from_millis(5));
-                    FLAG.set();
+                    f2.set();
                 });
-                FLAG.wait().await?; // woken by another thread
+                flag.wait().await?; // woken by another thread
                 setter.join().map_err(|_| crate::Error::runtime("setter panicked"))?;
                 Ok(())
             })
