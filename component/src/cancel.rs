@@ -112,6 +112,7 @@ impl<'a> Waiting<'a> {
 /// The body of [`poll_cancelled_waiting`] for a caller that already holds the header of the
 /// task being polled (from `scheduler::with_current`, or `current_task_ptr` on the loop
 /// thread): records `on` and takes a pending cancel, without looking up the loop again.
+#[inline]
 pub(crate) fn take_cancel(task: &crate::raw::Header, on: WaitingOn) -> bool {
     let local = &task.local;
     local.waiting.set(on as u8);

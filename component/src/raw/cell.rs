@@ -238,28 +238,34 @@ pub(crate) struct Local {
 }
 
 impl Local {
+    #[inline(always)]
     pub(crate) fn has(&self, f: u8) -> bool {
         self.flags.load(core::sync::atomic::Ordering::Relaxed) & f != 0
     }
     /// All the `flag::*` bits at once (one load where several are looked at).
+    #[inline(always)]
     pub(crate) fn all(&self) -> u8 {
         self.flags.load(core::sync::atomic::Ordering::Relaxed)
     }
     /// Loop thread only (a load and a store, not a read-modify-write: one writer).
+    #[inline(always)]
     pub(crate) fn set(&self, f: u8) {
         self.set_was(f);
     }
     /// [`set`](Self::set), answering the bits as they were before.
+    #[inline(always)]
     pub(crate) fn set_was(&self, f: u8) -> u8 {
         let v = self.all();
         self.flags.store(v | f, core::sync::atomic::Ordering::Relaxed);
         v
     }
     /// Loop thread only, as [`set`](Self::set).
+    #[inline(always)]
     pub(crate) fn clear(&self, f: u8) {
         self.clear_was(f);
     }
     /// [`clear`](Self::clear), answering the bits as they were before.
+    #[inline(always)]
     pub(crate) fn clear_was(&self, f: u8) -> u8 {
         let v = self.all();
         self.flags.store(v & !f, core::sync::atomic::Ordering::Relaxed);

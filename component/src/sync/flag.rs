@@ -197,6 +197,8 @@ impl FlagWait<'_> {
 impl Future for FlagWait<'_> {
     type Output = Result<()>;
 
+    /// Inlined: its common case is a few atomics; the rest is `poll_slow`, out of line.
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
         // Polled again, most likely by the set() that emptied the waiter slot: with no cancel
