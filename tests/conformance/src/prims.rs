@@ -219,6 +219,19 @@ fn queue_fifo() -> Outcome {
     ])
 }
 
+/// The programs' `putter(name, item)`: puts `item` into `b` and logs what came of it.
+fn putter(b: &Rc<Queue<&'static str>>, l: &Log, name: &'static str, item: &'static str) -> Task<()> {
+    let (b, l) = (b.clone(), l.clone());
+    create_task(async move {
+        match b.put(item).await {
+            Ok(()) => l.at(format!("{name} put {item}")),
+            Err(Error::Cancelled) => l.at(format!("{name} cancelled")),
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    })
+}
+
 // from common import *
 // async def main():
 //     q = asyncio.Queue()
@@ -290,18 +303,10 @@ fn queue_cancelled_waiter() -> Outcome {
         l.at(format!("qsize {}", q.qsize()));
         let b = Rc::new(Queue::new(1));
         b.put_nowait("first").map_err(Error::from)?;
-        let mut ps = Vec::new();
-        for (name, item) in [("p1", "1"), ("p2", "2"), ("p3", "3")] {
-            let (b, l) = (b.clone(), l.clone());
-            ps.push(create_task(async move {
-                match b.put(item).await {
-                    Ok(()) => l.at(format!("{name} put {item}")),
-                    Err(Error::Cancelled) => l.at(format!("{name} cancelled")),
-                    Err(e) => return Err(e),
-                }
-                Ok(())
-            }));
-        }
+        let ps: Vec<Task<()>> = [("p1", "1"), ("p2", "2"), ("p3", "3")]
+            .into_iter()
+            .map(|(name, item)| putter(&b, &l, name, item))
+            .collect();
         sleep_ms(1).await?;
         ps[1].cancel()?;
         sleep_ms(1).await?;
@@ -357,18 +362,10 @@ fn queue_woken_putter_cancelled() -> Outcome {
     run(async move {
         let b = Rc::new(Queue::new(1));
         b.put_nowait("first").map_err(Error::from)?;
-        let mut ps = Vec::new();
-        for (name, item) in [("p1", "1"), ("p2", "2")] {
-            let (b, l) = (b.clone(), l.clone());
-            ps.push(create_task(async move {
-                match b.put(item).await {
-                    Ok(()) => l.at(format!("{name} put {item}")),
-                    Err(Error::Cancelled) => l.at(format!("{name} cancelled")),
-                    Err(e) => return Err(e),
-                }
-                Ok(())
-            }));
-        }
+        let ps: Vec<Task<()>> = [("p1", "1"), ("p2", "2")]
+            .into_iter()
+            .map(|(name, item)| putter(&b, &l, name, item))
+            .collect();
         sleep_ms(1).await?;
         l.at(format!("main got {}", b.get_nowait()?));
         ps[0].cancel()?;
