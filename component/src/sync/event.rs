@@ -5,7 +5,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use super::wait_queue::WaitQueue;
+use super::wait_queue::{left_notified, repoll, Repoll, WaitQueue};
 use crate::error::{Error, Result};
 
 /// An event tasks can wait for: MicroPython's `asyncio.Event`. Starts cleared.
@@ -94,38 +94,22 @@ impl Future for EventWait<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
-        // Polled again after a `set()` picked us: with no cancel pending (the waker's task
-        // says so, without the look-up of the loop) leave the queue and return. The event is
-        // !Sync, so this future runs on the event's thread, the only one touching its queue.
-        if let Some(key) = this.key {
-            if crate::cancel::no_cancel_pending(cx) {
-                let mut q = this.event.waiters.borrow_mut();
-                if q.is_notified(key) {
-                    q.remove(key);
-                    this.key = None;
-                    return Poll::Ready(Ok(()));
-                }
-            }
+        // Polled again after a `set()` picked us: the fast path (no look-up of the loop).
+        if left_notified(&this.event.waiters, &mut this.key, cx) {
+            return Poll::Ready(Ok(()));
         }
         let waiting = crate::cancel::Waiting::check(cx, crate::raw::WaitingOn::Event);
         if waiting.cancelled {
             this.leave();
             return Poll::Ready(Err(Error::Cancelled));
         }
-        let mut q = this.event.waiters.borrow_mut();
-        match this.key {
-            Some(key) if q.is_notified(key) => {
-                q.remove(key);
-                this.key = None;
-                Poll::Ready(Ok(()))
-            }
-            Some(key) => {
-                q.set_waker(key, cx.waker());
-                Poll::Pending
-            }
-            None if this.event.state.get() => Poll::Ready(Ok(())),
-            None => {
-                this.key = Some(q.push(waiting.clone_waker(cx.waker())));
+        match repoll(&this.event.waiters, &mut this.key, cx.waker()) {
+            Repoll::Notified => Poll::Ready(Ok(())),
+            Repoll::Waiting => Poll::Pending,
+            Repoll::NotWaiting if this.event.state.get() => Poll::Ready(Ok(())),
+            Repoll::NotWaiting => {
+                let waker = waiting.clone_waker(cx.waker());
+                this.key = Some(this.event.waiters.borrow_mut().push(waker));
                 Poll::Pending
             }
         }

@@ -6,7 +6,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use super::wait_queue::WaitQueue;
+use super::wait_queue::{left_notified, repoll, Repoll, WaitQueue};
 use crate::error::{Error, Result};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -127,19 +127,10 @@ impl<'a> Future for Acquire<'a> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        // Polled again after a release handed us the lock: with no cancel pending (the
-        // waker's task says so, without the look-up of the loop) take it. The lock is !Sync,
-        // so this future runs on the lock's thread, the only one touching its queue.
-        if let Some(key) = this.key {
-            if crate::cancel::no_cancel_pending(cx) {
-                let mut q = this.lock.waiters.borrow_mut();
-                if q.is_notified(key) {
-                    q.remove(key);
-                    drop(q);
-                    this.key = None;
-                    return Poll::Ready(Ok(this.lock.take()));
-                }
-            }
+        // Polled again after a release handed us the lock: the fast path (no look-up of
+        // the loop).
+        if left_notified(&this.lock.waiters, &mut this.key, cx) {
+            return Poll::Ready(Ok(this.lock.take()));
         }
         let waiting = crate::cancel::Waiting::check(cx, crate::raw::WaitingOn::Lock);
         if waiting.cancelled {
@@ -147,21 +138,11 @@ impl<'a> Future for Acquire<'a> {
             return Poll::Ready(Err(Error::Cancelled));
         }
         let lock = this.lock;
-        match this.key {
-            Some(key) => {
-                let mut q = lock.waiters.borrow_mut();
-                if q.is_notified(key) {
-                    q.remove(key);
-                    drop(q);
-                    this.key = None;
-                    Poll::Ready(Ok(lock.take()))
-                } else {
-                    q.set_waker(key, cx.waker());
-                    Poll::Pending
-                }
-            }
-            None if lock.state.get() == State::Unlocked => Poll::Ready(Ok(lock.take())),
-            None => {
+        match repoll(&lock.waiters, &mut this.key, cx.waker()) {
+            Repoll::Notified => Poll::Ready(Ok(lock.take())),
+            Repoll::Waiting => Poll::Pending,
+            Repoll::NotWaiting if lock.state.get() == State::Unlocked => Poll::Ready(Ok(lock.take())),
+            Repoll::NotWaiting => {
                 this.key = Some(lock.waiters.borrow_mut().push(waiting.clone_waker(cx.waker())));
                 Poll::Pending
             }

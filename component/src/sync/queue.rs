@@ -8,7 +8,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use super::event::{Event, EventWait};
-use super::wait_queue::WaitQueue;
+use super::wait_queue::{repoll, Repoll, WaitQueue};
 use crate::error::{Error, Result};
 
 /// A first-in first-out queue for passing items between tasks: CPython's `asyncio.Queue`
@@ -343,15 +343,10 @@ impl<T> Future for Put<'_, T> {
             return Poll::Ready(Err(Error::Cancelled));
         }
         let queue = this.queue;
-        if let Some(key) = this.key {
-            let mut q = queue.putters.borrow_mut();
-            if !q.is_notified(key) {
-                q.set_waker(key, cx.waker());
-                return Poll::Pending;
-            }
-            q.remove(key);
-            this.key = None;
-            this.woken = true;
+        match repoll(&queue.putters, &mut this.key, cx.waker()) {
+            Repoll::Waiting => return Poll::Pending,
+            Repoll::Notified => this.woken = true,
+            Repoll::NotWaiting => {}
         }
         if !queue.full() {
             return match this.item.take() {
@@ -415,15 +410,10 @@ impl<T> Future for Get<'_, T> {
             return Poll::Ready(Err(Error::Cancelled));
         }
         let queue = this.queue;
-        if let Some(key) = this.key {
-            let mut q = queue.getters.borrow_mut();
-            if !q.is_notified(key) {
-                q.set_waker(key, cx.waker());
-                return Poll::Pending;
-            }
-            q.remove(key);
-            this.key = None;
-            this.woken = true;
+        match repoll(&queue.getters, &mut this.key, cx.waker()) {
+            Repoll::Waiting => return Poll::Pending,
+            Repoll::Notified => this.woken = true,
+            Repoll::NotWaiting => {}
         }
         if let Some(item) = queue.take() {
             return Poll::Ready(Ok(item));

@@ -6,7 +6,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use super::wait_queue::WaitQueue;
+use super::wait_queue::{repoll, Repoll, WaitQueue};
 use crate::error::{Error, Result};
 
 /// A semaphore for coordinating tasks: CPython's `asyncio.Semaphore` (MicroPython has none).
@@ -174,24 +174,15 @@ impl<'a> Future for SemaphoreAcquire<'a> {
             return Poll::Ready(Err(Error::Cancelled));
         }
         let sem = this.sem;
-        match this.key {
-            Some(key) => {
-                let mut q = sem.waiters.borrow_mut();
-                if q.is_notified(key) {
-                    // The releaser handed its permit to us: it never went back to `value`.
-                    q.remove(key);
-                    this.key = None;
-                    Poll::Ready(Ok(SemaphoreGuard { sem }))
-                } else {
-                    q.set_waker(key, cx.waker());
-                    Poll::Pending
-                }
-            }
-            None if sem.value.get() > 0 => {
+        match repoll(&sem.waiters, &mut this.key, cx.waker()) {
+            // The releaser handed its permit to us: it never went back to `value`.
+            Repoll::Notified => Poll::Ready(Ok(SemaphoreGuard { sem })),
+            Repoll::Waiting => Poll::Pending,
+            Repoll::NotWaiting if sem.value.get() > 0 => {
                 sem.value.set(sem.value.get() - 1);
                 Poll::Ready(Ok(SemaphoreGuard { sem }))
             }
-            None => {
+            Repoll::NotWaiting => {
                 this.key = Some(sem.waiters.borrow_mut().push(waiting.clone_waker(cx.waker())));
                 Poll::Pending
             }
