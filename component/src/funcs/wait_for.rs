@@ -49,6 +49,25 @@ pub struct WaitFor<T> {
 /// let r = run(async { wait_for(async { sleep(10.0).await; Ok(()) }, 0.01).await });
 /// assert_eq!(r, Err(Error::Timeout));
 /// ```
+///
+/// `aw` becomes a task, so it must be `'static`: it cannot borrow from the caller. Move what
+/// it uses into it, e.g. a clone of an `Rc`:
+///
+/// ```
+/// use std::rc::Rc;
+/// use uasyncio::{run, wait_for, Error, Queue};
+/// run(async {
+///     let q = Rc::new(Queue::<u32>::new(1));
+///     let q2 = q.clone();
+///     // Nothing was put yet: the get times out.
+///     assert_eq!(wait_for(async move { q2.get().await }, 0.01).await, Err(Error::Timeout));
+///     q.put_nowait(7)?;
+///     let q2 = q.clone();
+///     assert_eq!(wait_for(async move { q2.get().await }, 0.01).await, Ok(7));
+///     Ok(())
+/// })
+/// .unwrap();
+/// ```
 pub fn wait_for<A, T>(aw: A, timeout: impl Into<Option<f32>>) -> WaitFor<T>
 where
     A: Future<Output = Result<T>> + 'static,
