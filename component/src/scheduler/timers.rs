@@ -242,8 +242,9 @@ impl Drop for Timer {
 }
 
 impl Timer {
-    /// Cold: as a plain call, the test before it compiled to a predicated call (two
-    /// instructions more per dropped sleep on Cortex-M3, a task switch's `sleep_ms(0)` among them).
+    /// Cold: as a plain call, the test before it compiled to a predicated call, paid by every
+    /// dropped sleep (Cortex-M3: a task switch, which drops a `sleep_ms(0)`, 213 -> 210
+    /// instructions).
     #[cold]
     #[inline(never)]
     fn disarm_on_drop(&mut self) {
