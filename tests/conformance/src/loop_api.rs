@@ -29,6 +29,10 @@ pub(crate) const CASES: &[Case] = &[
         run: stop_after_ready_tasks_run,
     },
     Case {
+        name: "loop::stop_leaves_tasks_made_ready_later_waiting",
+        run: stop_leaves_tasks_made_ready_later_waiting,
+    },
+    Case {
         name: "loop::run_forever_returns_when_no_task_is_left",
         run: run_forever_returns_when_no_task_is_left,
     },
@@ -202,6 +206,32 @@ fn stop_after_ready_tasks_run() -> Outcome {
     });
     lp.run_forever().map_err(|e| format!("{e}"))?;
     log.expect(&["a 1", "b 1", "stopper", "a 2", "b 2"])
+}
+
+/// `stop()` lets the tasks ready when it was called run once more, not the ones they make
+/// ready: a task that keeps yielding does not keep the loop running (MicroPython: `stop()`
+/// queues the loop's stop task behind the ready ones). The next `run_forever()` goes on.
+fn stop_leaves_tasks_made_ready_later_waiting() -> Outcome {
+    let lp = fresh_loop();
+    let log = Log::new();
+    let l = log.clone();
+    lp.create_task(async move {
+        for i in 0..4 {
+            l.put(format!("spin {i}"));
+            sleep_ms(0).await?;
+        }
+        Ok(())
+    });
+    let l = log.clone();
+    lp.create_task(async move {
+        l.put("stopper");
+        get_event_loop().stop();
+        Ok(())
+    });
+    lp.run_forever().map_err(|e| format!("{e}"))?;
+    log.expect(&["spin 0", "stopper", "spin 1"])?;
+    lp.run_forever().map_err(|e| format!("{e}"))?;
+    log.expect(&["spin 0", "stopper", "spin 1", "spin 2", "spin 3"])
 }
 
 fn run_forever_returns_when_no_task_is_left() -> Outcome {
