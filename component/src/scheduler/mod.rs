@@ -477,8 +477,10 @@ impl LoopCore {
         }
     }
 
-    /// The `poll_start` hook, out of line: with timing off the pass pays a load and a branch
-    /// for it, not a predicated call (Cortex-M3: four instructions per poll).
+    /// The `poll_start` hook, out of line and cold: with timing off the pass pays the test
+    /// and one predicated call instruction for it, where the inlined call had compiled to an
+    /// IT block of three (the table's load, the argument, the indirect call) (Cortex-M3: two
+    /// to four instructions per poll).
     #[cold]
     #[inline(never)]
     fn poll_start_hook(&self) {
