@@ -198,14 +198,19 @@ fn stop_after_ready_tasks_run() -> Outcome {
             Ok(())
         });
     }
+    spawn_stopper(&lp, &log);
+    lp.run_forever().map_err(|e| format!("{e}"))?;
+    log.expect(&["a 1", "b 1", "stopper", "a 2", "b 2"])
+}
+
+/// A task that logs "stopper" and calls `stop()`.
+fn spawn_stopper(lp: &Loop, log: &Log) {
     let l = log.clone();
     lp.create_task(async move {
         l.put("stopper");
         get_event_loop().stop();
         Ok(())
     });
-    lp.run_forever().map_err(|e| format!("{e}"))?;
-    log.expect(&["a 1", "b 1", "stopper", "a 2", "b 2"])
 }
 
 /// `stop()` lets the tasks ready when it was called run once more, not the ones they make
@@ -222,12 +227,7 @@ fn stop_leaves_tasks_made_ready_later_waiting() -> Outcome {
         }
         Ok(())
     });
-    let l = log.clone();
-    lp.create_task(async move {
-        l.put("stopper");
-        get_event_loop().stop();
-        Ok(())
-    });
+    spawn_stopper(&lp, &log);
     lp.run_forever().map_err(|e| format!("{e}"))?;
     log.expect(&["spin 0", "stopper", "spin 1"])?;
     lp.run_forever().map_err(|e| format!("{e}"))?;
