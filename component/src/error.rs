@@ -70,6 +70,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// `RuntimeError("no running event loop")`: what a loop-bound call made outside any loop
+    /// gets (a timer, `current_task`, `wait`, `wait_for`). Cold and out of line: every caller
+    /// has it off its common path.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn no_running_loop() -> Self {
+        Error::runtime("no running event loop")
+    }
+
     /// A `RuntimeError` with a message.
     pub fn runtime(msg: impl Into<Cow<'static, str>>) -> Self {
         Error::Runtime(msg.into())

@@ -58,7 +58,7 @@ impl Future for Sleep {
             Step::Pending => Poll::Pending,
             Step::Done => Poll::Ready(Ok(())),
             Step::Cancelled => Poll::Ready(Err(Error::Cancelled)),
-            Step::NoLoop => Poll::Ready(Err(no_loop())),
+            Step::NoLoop => Poll::Ready(Err(Error::no_running_loop())),
         }
     }
 }
@@ -150,13 +150,6 @@ enum Step {
     Cancelled,
     /// A timer asked for on a thread with no running loop.
     NoLoop,
-}
-
-/// The error of a timer asked for with no running loop; out of line, off every await's path.
-#[cold]
-#[inline(never)]
-fn no_loop() -> Error {
-    Error::runtime("no running event loop")
 }
 
 /// Sleeps `ms` milliseconds (MicroPython's extension). `sleep_ms(0)` yields to every task

@@ -190,7 +190,7 @@ impl<T> Future for Wait<T> {
             match fired {
                 Some(false) => {}
                 Some(true) => return Poll::Ready(Ok(this.split())),
-                None => return Poll::Ready(Err(Error::runtime("no running event loop"))),
+                None => return Poll::Ready(Err(Error::no_running_loop())),
             }
         }
         for t in this.tasks.iter().filter(|t| !t.done()) {

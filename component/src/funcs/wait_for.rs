@@ -124,7 +124,7 @@ impl<T> Future for WaitFor<T> {
             match fired {
                 Some(false) => return Poll::Pending,
                 Some(true) => {}
-                None => return Poll::Ready(Err(Error::runtime("no running event loop"))),
+                None => return Poll::Ready(Err(Error::no_running_loop())),
             }
             let _ = this.task.cancel();
             this.phase = Phase::Cancelling;

@@ -81,9 +81,7 @@ pub(crate) fn repoll(queue: &RefCell<WaitQueue>, key: &mut Option<u32>, waker: &
         return Repoll::NotWaiting;
     };
     let mut q = queue.borrow_mut();
-    if q.is_notified(k) {
-        q.remove(k);
-        *key = None;
+    if q.leave_if_notified(key, k) {
         Repoll::Notified
     } else {
         q.set_waker(k, waker);
@@ -102,13 +100,7 @@ pub(crate) fn left_notified(queue: &RefCell<WaitQueue>, key: &mut Option<u32>, c
     if !crate::cancel::no_cancel_pending(cx) {
         return false;
     }
-    let mut q = queue.borrow_mut();
-    if !q.is_notified(k) {
-        return false;
-    }
-    q.remove(k);
-    *key = None;
-    true
+    queue.borrow_mut().leave_if_notified(key, k)
 }
 
 pub(crate) struct WaitQueue {
@@ -180,6 +172,19 @@ impl WaitQueue {
         if !slot.will_wake(waker) {
             *slot = waker.clone();
         }
+    }
+
+    /// The waiter `k` (the value in `*key`), if it was notified, leaves the queue and `*key`
+    /// becomes `None`: true. Otherwise nothing changes: false. What [`repoll`] and
+    /// [`left_notified`] share.
+    #[inline(always)]
+    fn leave_if_notified(&mut self, key: &mut Option<u32>, k: u32) -> bool {
+        if !self.is_notified(k) {
+            return false;
+        }
+        self.remove(k);
+        *key = None;
+        true
     }
 
     /// Forgets the waiter; returns whether it had been notified.

@@ -294,7 +294,7 @@ where
 pub fn current_task() -> Result<TaskRef> {
     scheduler::current_task_ptr()
         .map(TaskRef::clone_from_ptr)
-        .ok_or_else(|| Error::runtime("no running event loop"))
+        .ok_or_else(Error::no_running_loop)
 }
 
 // The handle never pins the output: it only points at the heap cell.
