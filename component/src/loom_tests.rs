@@ -146,9 +146,28 @@ pub(crate) fn task_on(shared: &Arc<Shared<Header>>) -> NonNull<Header> {
     raw::allocate(async { Ok::<(), crate::Error>(()) }, shared.clone(), 1, 0)
 }
 
-pub(crate) fn scheduled(task: NonNull<Header>) -> bool {
+/// The task as the loop polls it: popped from a ready queue, its `SCHEDULED` bit still set
+/// (the bit stays set through the poll; see `raw::SCHEDULED`).
+pub(crate) fn being_polled(task: NonNull<Header>) {
     // SAFETY: the test holds a reference to the task.
-    unsafe { task.as_ref() }.state.load(Ordering::SeqCst) & SCHEDULED != 0
+    unsafe { task.as_ref() }.state.store(SCHEDULED, Ordering::Relaxed);
+}
+
+/// What the loop does after a poll of `task` returned `Pending` (`Header::settle`), once
+/// every waker has returned: true if the task runs again, requeued by the loop or taken from
+/// the wake stack (whose entries are released here). Exactly one of the two, or neither.
+pub(crate) fn runs_again(shared: &Shared<Header>, task: NonNull<Header>) -> bool {
+    // SAFETY: the test holds a reference to the task.
+    let requeued = unsafe { task.as_ref() }.settle().is_some();
+    let mut stacked = 0;
+    shared.drain(|p| {
+        stacked += 1;
+        // SAFETY: each stack entry owns the reference its pusher handed over.
+        unsafe { raw::drop_ref(p) }
+    });
+    assert!(stacked <= 1, "the task was pushed twice");
+    assert!(!(requeued && stacked == 1), "the task was queued twice");
+    requeued || stacked == 1
 }
 
 pub(crate) fn release(shared: &Shared<Header>, task: NonNull<Header>) {
@@ -172,11 +191,12 @@ fn loom_flag_set_is_never_lost() {
         };
         let waker = waker::waker_ref(&task);
         let mut wait = pin!(flag.wait());
+        being_polled(task);
         let first = wait.as_mut().poll(&mut Context::from_waker(&waker));
         setter.join().unwrap();
         if first.is_pending() {
             assert!(
-                scheduled(task),
+                runs_again(&shared, task),
                 "set() after the registration did not schedule the task"
             );
             let second = wait.as_mut().poll(&mut Context::from_waker(&waker));
@@ -204,14 +224,53 @@ fn loom_two_setters_one_waiter() {
             .collect();
         let waker = waker::waker_ref(&task);
         let mut wait = pin!(flag.wait());
+        being_polled(task);
         let first = wait.as_mut().poll(&mut Context::from_waker(&waker));
         for s in setters {
             s.join().unwrap();
         }
         if first.is_pending() {
-            assert!(scheduled(task), "a set was lost");
+            assert!(runs_again(&shared, task), "a set was lost");
         }
         drop(wait);
+        release(&shared, task);
+    });
+}
+
+/// A wake from another thread races the loop's poll of the task (its `SCHEDULED` bit set)
+/// and the loop's `settle` after it: the task runs again exactly once (`runs_again` checks
+/// "once"), and when the loop requeues it itself, the next poll sees what the waker wrote
+/// before waking (loom reports the read of `data` as a race otherwise).
+#[test]
+fn loom_wake_during_poll_runs_the_task_again() {
+    loom::model(|| {
+        let shared = Arc::new(Shared::new().unwrap());
+        let task = task_on(&shared);
+        let data = Arc::new(loom::cell::UnsafeCell::new(0u32));
+        being_polled(task);
+        let waker = (*waker::waker_ref(&task)).clone();
+        let wakers = {
+            let data = data.clone();
+            thread::spawn(move || {
+                // SAFETY: the loop side reads `data` only after a wake that ordered this write.
+                data.with_mut(|p| unsafe { *p = 1 });
+                waker.wake();
+            })
+        };
+        // SAFETY: the test holds a reference to the task.
+        let requeued = unsafe { task.as_ref() }.settle().is_some();
+        if requeued {
+            // SAFETY: `settle` acquired the waker's write (the assertion is loom's).
+            assert_eq!(data.with(|p| unsafe { *p }), 1);
+        }
+        wakers.join().unwrap();
+        let mut stacked = 0;
+        shared.drain(|p| {
+            stacked += 1;
+            // SAFETY: each stack entry owns the reference its pusher handed over.
+            unsafe { raw::drop_ref(p) }
+        });
+        assert_eq!(u32::from(requeued) + stacked, 1, "the wake was lost or queued twice");
         release(&shared, task);
     });
 }

@@ -5,7 +5,7 @@
 //! ├── Header                      shared with wakers on any thread / ISR
 //! │   ├── refs   AtomicU32        wakers, wake stack entries and flag slots each own one;
 //! │   │                           the loop thread's references together own `held`
-//! │   ├── state  AtomicU32        SCHEDULED: the task sits in a ready queue
+//! │   ├── state  AtomicU32        SCHEDULED: the task is queued or being polled
 //! │   ├── next   AtomicPtr        link in the loop's cross-context wake stack
 //! │   ├── vtable &'static Vtable  the operations that need F and T
 //! │   ├── shared Arc<Shared>      the loop's cross-context half (wake stack, semaphore)
@@ -78,10 +78,17 @@ type LiveCounter = crate::atomic::AtomicUsize;
 #[cfg(all(feature = "diagnostics", loom))]
 type LiveCounter = core::sync::atomic::AtomicUsize;
 
-/// `Header::state`: the task is in a ready queue (local deque or wake stack).
+/// `Header::state`: the task is in a ready queue (the loop's, or the wake stack) or is being
+/// polled. Whoever sets it queues the task; only the loop clears it, when a poll returns
+/// `Pending` ([`Header::settle`]). Kept set through the poll, so that a task waking itself on
+/// the loop's thread (a yield) costs no atomic operation: the loop requeues it.
 pub(crate) const SCHEDULED: u32 = 1;
-/// `Header::state`: the wake that queued it came from an interrupt handler (for traces).
+/// `Header::state`: the last wake from another context came from an interrupt handler (for
+/// traces).
 pub(crate) const FROM_ISR: u32 = 2;
+/// `Header::state`: a wake from another context found `SCHEDULED` set, so the task may have
+/// been being polled: if that poll returns `Pending`, the loop polls the task again.
+pub(crate) const NOTIFIED: u32 = 4;
 
 /// Loop-thread-only flags in [`Local::flags`].
 pub(crate) mod flag {
@@ -285,6 +292,79 @@ pub(crate) struct Header {
     /// Taken out by hand when the cell is freed (see `dealloc`).
     pub(crate) shared: ManuallyDrop<Arc<Shared<Header>>>,
     pub(crate) local: Local,
+}
+
+/// The state word's protocol (see [`SCHEDULED`]). Three parties touch it: a wake on the
+/// task's loop thread ([`schedule_here`](Header::schedule_here), for a task that is not
+/// being polled: the loop thread knows which one is), a wake from any other context
+/// ([`notify_remote`](Header::notify_remote)) and the loop after a `Pending` poll
+/// ([`settle`](Header::settle)). Every change is a read-modify-write, so the three are totally
+/// ordered on the word:
+///
+/// - a remote wake before the loop's `settle` finds `SCHEDULED` set and leaves `NOTIFIED`,
+///   which `settle` reads: the loop queues the task again (or a remote wake after `settle`
+///   found the bit clear and queued it: `settle` re-sets the bit with a `fetch_or` and queues
+///   only if that set it). A wake during a poll is never lost, and the task is queued once.
+/// - a remote wake after `settle` finds the bit clear, sets it and queues the task on the
+///   wake stack, as before this protocol.
+///
+/// Orderings: a waker's write is `Release` (what it wrote before waking is visible to the poll
+/// that follows: through the wake stack's `Acquire` drain, or through `settle`'s `Acquire`
+/// swap when `settle` queues the task) and `Acquire` (the loop's last use of the `next` link,
+/// before its `Release` clear, happens before the waker's push writes it).
+impl Header {
+    /// A wake from a context other than the task's loop thread (another thread, an interrupt
+    /// handler): true if this call set `SCHEDULED`, so the caller queues the task on the wake
+    /// stack; otherwise the task is queued already or being polled, and `NOTIFIED` tells the
+    /// loop to poll it again if that poll returns `Pending`.
+    ///
+    /// The common case, a waiting task, is one `fetch_or`, as a wake was before `NOTIFIED`
+    /// existed; `NOTIFIED` is set apart ([`notify_queued`](Header::notify_queued)), only when
+    /// `SCHEDULED` was, or every remote wake would cost its task a second poll.
+    #[inline(always)]
+    pub(crate) fn notify_remote(&self, isr: bool) -> bool {
+        let bits = if isr { SCHEDULED | FROM_ISR } else { SCHEDULED };
+        self.state.fetch_or(bits, Ordering::AcqRel) & SCHEDULED == 0 || self.notify_queued(bits)
+    }
+
+    /// [`notify_remote`](Header::notify_remote) of a task found `SCHEDULED`: sets `NOTIFIED`
+    /// while the bit is still set. If the loop settled the task between the two operations
+    /// (its poll returned `Pending` and it saw no `NOTIFIED`), the task now waits and the wake
+    /// starts over: it sets `SCHEDULED` and queues the task, or finds it queued or polled
+    /// again. (The `NOTIFIED` left on the waiting task then costs it one extra poll at most.)
+    #[cold]
+    #[inline(never)]
+    fn notify_queued(&self, bits: u32) -> bool {
+        loop {
+            if self.state.fetch_or(NOTIFIED, Ordering::AcqRel) & SCHEDULED != 0 {
+                return false;
+            }
+            if self.state.fetch_or(bits, Ordering::AcqRel) & SCHEDULED == 0 {
+                return true;
+            }
+        }
+    }
+
+    /// A wake on the task's loop thread of a task that is not being polled: true if this call
+    /// set `SCHEDULED`, so the caller puts it in the ready queue.
+    #[inline(always)]
+    pub(crate) fn schedule_here(&self) -> bool {
+        self.state.fetch_or(SCHEDULED, Ordering::AcqRel) & SCHEDULED == 0
+    }
+
+    /// The loop, after a poll that returned `Pending` without the task waking itself on the
+    /// loop's thread: clears the state word. `Some(old state)` if a wake from another context
+    /// arrived during the poll (`NOTIFIED`) and this call set `SCHEDULED` again, so the loop
+    /// must queue the task; `None` if the task now waits (or a remote wake that came after the
+    /// clear has queued it on the wake stack).
+    #[inline(always)]
+    pub(crate) fn settle(&self) -> Option<u32> {
+        let old = self.state.swap(0, Ordering::AcqRel);
+        if old & NOTIFIED != 0 && self.schedule_here() {
+            return Some(old);
+        }
+        None
+    }
 }
 
 impl Linked for Header {

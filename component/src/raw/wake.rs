@@ -8,7 +8,8 @@
 //!   with a compare-and-swap; the loop takes the whole stack with one `swap(null)` and
 //!   reverses it, so tasks run in the order they were woken. There is no single-item pop, so
 //!   there is no ABA problem. A task is pushed at most once at a time: its `SCHEDULED` bit is
-//!   set by the pusher and cleared by the loop just before polling it.
+//!   set by the pusher and cleared by the loop only after a poll that returned `Pending`
+//!   (`Header::settle`; a wake that finds the bit set leaves `NOTIFIED` instead).
 //! - **The sleep**: before it blocks in its signal, the loop moves an *empty* stack to the
 //!   sentinel `SLEEPING` with a compare-and-swap, which fails if anything was pushed since it
 //!   last looked (then it drains instead of sleeping). A push that replaces `SLEEPING` is the

@@ -163,38 +163,46 @@ impl LoopCore {
 
     /// Wakes `ptr`, the task this loop is polling (`current_task`), from inside its poll: what
     /// its waker's `wake_by_ref` does, without the dispatch through the waker and the second
-    /// look-up of the loop. The task is requeued when its poll returns, so nothing is queued
-    /// here and no reference taken.
+    /// look-up of the loop. The task's `SCHEDULED` bit is still set from the poll and the loop
+    /// requeues it when the poll returns, so nothing is queued here, no reference taken and no
+    /// atomic operation made.
     pub(crate) fn wake_current(&self, ptr: NonNull<Header>) {
         debug_assert_eq!(self.current.get(), Some(ptr));
-        // SAFETY: the loop holds a reference to the task it is polling.
+        // A wake by a task: the loop fires timers between polls, never during one. Counted
+        // once per poll, as a wake that queues the task.
+        if !self.self_woken.replace(true) {
+            // SAFETY: the loop holds a reference to the task it is polling.
+            self.count_wake_by(&unsafe { ptr.as_ref() }.local, WokenBy::Task);
+        }
+    }
+
+    /// A wake on this thread of `ptr`, a task of this loop. `counted`: the caller hands over a
+    /// counted reference (the ready queue entry takes it, or it is given back); otherwise the
+    /// caller keeps its own and the entry gets a new one.
+    fn wake_here(&self, ptr: NonNull<Header>, counted: bool) {
+        // SAFETY: the caller owns a reference, so the header is alive.
         let header = unsafe { ptr.as_ref() };
-        // As in `waker::schedule`: whoever sets the bit queues the task.
-        if header.state.fetch_or(SCHEDULED, Ordering::AcqRel) & SCHEDULED == 0 {
-            // A wake by a task: the loop fires timers between polls, never during one.
-            self.count_wake_by(&header.local, WokenBy::Task);
-            self.self_woken.set(true);
-        }
-    }
-
-    /// Puts a task woken on this thread in the ready queue (its SCHEDULED bit is already set).
-    fn enqueue(&self, ptr: NonNull<Header>) {
-        if self.note_wake(ptr) {
-            self.ready.push_back(TaskRef::clone_from_ptr(ptr));
-        }
-    }
-
-    /// Counts a wake on this thread of `ptr`, whose SCHEDULED bit the waker just set; false
-    /// if `ptr` is the task being polled (it is requeued when its poll returns), true if the
-    /// caller must put it in the ready queue.
-    fn note_wake(&self, ptr: NonNull<Header>) -> bool {
-        // SAFETY: the waker calling us owns a reference, so the header is alive.
-        self.count_wake(&unsafe { ptr.as_ref() }.local);
         if self.current.get() == Some(ptr) {
-            self.self_woken.set(true);
-            return false;
+            // Being polled, its bit still set: requeued when the poll returns (counted once
+            // per poll, as a wake that queues the task).
+            if !self.self_woken.replace(true) {
+                self.count_wake(&header.local);
+            }
+        } else if header.schedule_here() {
+            // Whoever sets the bit queues the task.
+            self.count_wake(&header.local);
+            self.ready.push_back(if counted {
+                // SAFETY: the caller's counted reference, handed over once, on the loop's thread.
+                unsafe { TaskRef::from_counted(ptr) }
+            } else {
+                TaskRef::clone_from_ptr(ptr)
+            });
+            return;
         }
-        true
+        if counted {
+            // SAFETY: the caller's reference, given back once, on the loop's thread.
+            unsafe { raw::drop_ref_on_loop(ptr) };
+        }
     }
 
     /// The statistics and trace side of a wake on this thread.
@@ -235,16 +243,9 @@ impl LoopCore {
             return w.wake();
         }
         // The waker's reference is ours from here on: the ready queue entry takes it, or it
-        // is given back below.
+        // is given back.
         let _ = core::mem::ManuallyDrop::new(w);
-        // As in `waker::schedule`: whoever sets the bit queues the task.
-        if header.state.fetch_or(SCHEDULED, Ordering::AcqRel) & SCHEDULED == 0 && self.note_wake(ptr) {
-            // SAFETY: the waker's counted reference, handed over once, on the loop's thread.
-            self.ready.push_back(unsafe { TaskRef::from_counted(ptr) });
-        } else {
-            // SAFETY: the waker's reference, given back once, on the loop's thread.
-            unsafe { raw::drop_ref_on_loop(ptr) };
-        }
+        self.wake_here(ptr, true);
     }
 
     fn drain_remote(&self) {
@@ -254,22 +255,28 @@ impl LoopCore {
     /// A task the wake stack handed over (with a reference), to the ready queue.
     #[inline(always)]
     fn adopt_remote(&self, ptr: NonNull<Header>) {
-        bump(&self.stats.remote_wakes);
         // SAFETY: the wake stack handed over a reference with the pointer.
         let header = unsafe { ptr.as_ref() };
-        // Thread or ISR: the state word's FROM_ISR bit tells (the drain acquired what the
-        // waker's push released, the bit included). Read here, not at every poll.
-        let by = if header.state.load(Ordering::Relaxed) & FROM_ISR != 0 {
+        // The drain acquired what the waker's push released, the state word included.
+        self.count_remote_wake(&header.local, header.state.load(Ordering::Relaxed));
+        // SAFETY: as above; the loop's thread.
+        self.ready.push_back(unsafe { TaskRef::from_counted(ptr) });
+    }
+
+    /// The statistics and trace side of a wake from another context; `state` is the task's
+    /// state word as that wake left it. Thread or ISR: the word's `FROM_ISR` bit tells (read
+    /// here, not at every poll).
+    #[inline(always)]
+    fn count_remote_wake(&self, local: &raw::Local, state: u32) {
+        bump(&self.stats.remote_wakes);
+        let by = if state & FROM_ISR != 0 {
             WokenBy::Isr
         } else {
             WokenBy::Thread
         };
-        let local = &header.local;
         local.woken_by.set(by as u8);
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::task_ready_begin(local.id);
-        // SAFETY: as above; the loop's thread.
-        self.ready.push_back(unsafe { TaskRef::from_counted(ptr) });
     }
 
     fn fire_timers(&self, now: u64) {
@@ -414,8 +421,12 @@ impl LoopCore {
         let ptr = task.ptr();
         let header = task.header();
         let local = &header.local;
-        // Acquire what wakers wrote before setting the bit; a wake from now on requeues.
-        header.state.swap(0, Ordering::AcqRel);
+        // The task's SCHEDULED bit stays set through the poll (`raw::SCHEDULED`): a wake from
+        // now on either finds the task being polled (this thread: `self_woken`; another
+        // context: `NOTIFIED`, read by `settle` below) or, after `settle`, queues it. What a
+        // waker wrote before its wake is visible here: a wake on this thread came before in
+        // program order, one from another context through the wake stack's drain (`Acquire`)
+        // or `settle`'s swap.
         let flags = local.all();
         if flags & flag::FINISHED != 0 {
             if local.has(flag::REPORT_PENDING) {
@@ -424,8 +435,7 @@ impl LoopCore {
                     report(&task);
                 }
             }
-            // The pickup above cleared the bit; a finished task never runs again.
-            keep_off_queues(header);
+            // Its bit stays set: a finished task never runs again.
             return true;
         }
         if flags & flag::STARTED == 0 {
@@ -470,6 +480,12 @@ impl LoopCore {
             }
             Poll::Pending => {
                 if self.self_woken.get() {
+                    // Woken on this thread during the poll, its bit still set: queued again
+                    // without an atomic operation (a yield).
+                    self.ready.push_back(task);
+                } else if let Some(state) = header.settle() {
+                    // Woken from another context during the poll.
+                    self.count_remote_wake(local, state);
                     self.ready.push_back(task);
                 }
                 false
@@ -500,7 +516,8 @@ impl LoopCore {
             (hooks.finished)(self, &task);
         }
         local.set(flag::FINISHED);
-        keep_off_queues(header);
+        // Its SCHEDULED bit is set (it was just polled, or popped from the ready queue
+        // unstarted) and stays so: stale wakers leave it alone (`keep_off_queues`).
         let seq = self.done_seq.get().wrapping_add(1);
         self.done_seq.set(seq);
         // The registry key gives way to the completion number (one field for both).
@@ -607,19 +624,21 @@ impl Drop for RunningGuard<'_> {
     }
 }
 
-/// Called by `waker::schedule` on every wake from a task context: queue locally if this is
-/// the task's loop thread.
+/// Called by `waker::schedule` on every wake from a task context: the wake is carried out here
+/// if this is the task's loop thread (true), else the caller takes the cross-context path.
+/// `counted`: the caller hands over a counted reference (taken over or given back here, if
+/// this returns true); otherwise it keeps its own.
 ///
 /// # Safety
 /// The caller is not an interrupt handler (`rtos_shims::in_isr()` is false): it asked, and
 /// this does not ask again (see [`current::try_with_in_task`]).
-pub(crate) unsafe fn enqueue_local(ptr: NonNull<Header>) -> bool {
+pub(crate) unsafe fn wake_local(ptr: NonNull<Header>, counted: bool) -> bool {
     let queue = |core: &LoopCore| {
         // SAFETY: the waker calling us owns a reference.
         let header = unsafe { ptr.as_ref() };
         let ours = Arc::ptr_eq(&core.shared, &header.shared);
         if ours {
-            core.enqueue(ptr);
+            core.wake_here(ptr, counted);
         }
         ours
     };

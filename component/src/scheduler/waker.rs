@@ -1,15 +1,16 @@
 //! The waker of every task, and where a wake goes.
 //!
-//! A wake on the loop's own thread costs a `fetch_or` on the task's state word and a push to
-//! the loop's ready queue; a task that wakes itself (a yield) is requeued without touching its
-//! refcount. A wake from another thread or an interrupt handler goes through the cross-context
-//! path of the layer below (`raw::wake`), which takes one reference to the task with it.
+//! A wake on the loop's own thread of a task that is not being polled costs a `fetch_or` on
+//! the task's state word and a push to the loop's ready queue; a task that wakes itself (a
+//! yield) costs no atomic operation at all: its `SCHEDULED` bit is still set from the poll,
+//! and the loop requeues it when the poll returns. A wake from another thread or an interrupt
+//! handler goes through the cross-context path of the layer below (`raw::wake`), which takes
+//! one reference to the task with it (the state word's protocol: [`Header::notify_remote`]).
 
 use core::ptr::{self, NonNull};
 use core::task::{RawWaker, RawWakerVTable, Waker};
 
-use crate::atomic::Ordering;
-use crate::raw::{counted_ref_on_loop, drop_ref, inc_ref, Header, FROM_ISR, SCHEDULED};
+use crate::raw::{counted_ref_on_loop, drop_ref, inc_ref, Header};
 
 /// Marks the task ready and puts it in its loop's queue, unless it already is in one.
 ///
@@ -18,62 +19,42 @@ use crate::raw::{counted_ref_on_loop, drop_ref, inc_ref, Header, FROM_ISR, SCHED
 pub(crate) fn schedule(ptr: NonNull<Header>) {
     // SAFETY: the caller owns a reference, so the header is alive.
     let header = unsafe { ptr.as_ref() };
-    match mark_scheduled(header) {
-        Some(isr) if !queued_here(ptr, isr) => {
-            inc_ref(ptr);
-            header.shared.push_remote(ptr, isr);
-        }
-        _ => {}
-    }
-}
-
-/// After [`mark_scheduled`] said this call queues the task: true if it was queued on this
-/// thread's loop (the loop's own thread), false if it must go the cross-context way.
-#[inline(always)]
-fn queued_here(ptr: NonNull<Header>, isr: bool) -> bool {
-    if isr {
-        return false;
-    }
-    // SAFETY: not an interrupt handler (`isr` is false, asked by `mark_scheduled`).
-    unsafe { super::enqueue_local(ptr) }
-}
-
-/// Sets the task's SCHEDULED bit (and, in an interrupt handler, FROM_ISR with it, in the same
-/// atomic operation): `Some(in_isr)` if this call set SCHEDULED and so must queue the task,
-/// `None` if it was queued already.
-///
-/// The context is asked once, here: an interrupt handler is never the loop's thread, so it
-/// goes straight to the cross-context path without asking the loop's slot. FROM_ISR is only
-/// read for traces (`WokenBy::Isr`), when the loop takes the task off the wake stack; a task
-/// an interrupt handler finds queued already keeps what queued it.
-#[inline(always)]
-fn mark_scheduled(header: &Header) -> Option<bool> {
+    // The context is asked once: an interrupt handler is never the loop's thread, so it goes
+    // straight to the cross-context path without asking the loop's slot.
     let isr = rtos_shims::in_isr();
-    let bits = if isr { SCHEDULED | FROM_ISR } else { SCHEDULED };
-    // AcqRel: the loop's `swap(0)` before polling reads this, so whatever the waker wrote
-    // before waking is visible to the poll that follows.
-    if header.state.fetch_or(bits, Ordering::AcqRel) & SCHEDULED != 0 {
-        return None;
+    // SAFETY: not an interrupt handler (`isr` is false); the caller keeps its reference.
+    if !isr && unsafe { super::wake_local(ptr, false) } {
+        return;
     }
-    Some(isr)
+    if header.notify_remote(isr) {
+        inc_ref(ptr);
+        header.shared.push_remote(ptr, isr);
+    }
 }
 
 /// [`schedule`] for a caller that owns a reference to the task and gives it up (the waiter
-/// slot of a `ThreadSafeFlag`): a queue entry from another context takes that reference over,
-/// instead of taking a new one while the caller gives its own back — two atomic operations
-/// less on the interrupt → task path. Same contexts as `schedule`.
+/// slot of a `ThreadSafeFlag`): a queue entry takes that reference over, instead of taking a
+/// new one while the caller gives its own back — two atomic operations less on the interrupt
+/// → task path. Same contexts as `schedule`.
 ///
 /// # Safety
 /// The caller owns one reference to `ptr` and does not use it afterwards.
 pub(crate) unsafe fn schedule_owned(ptr: NonNull<Header>) {
     // SAFETY: the caller's reference keeps the header alive.
     let header = unsafe { ptr.as_ref() };
-    match mark_scheduled(header) {
+    let isr = rtos_shims::in_isr();
+    // SAFETY: not an interrupt handler; the caller's reference is handed over (the loop's
+    // ready queue takes it, or it is given back there).
+    if !isr && unsafe { super::wake_local(ptr, true) } {
+        return;
+    }
+    if header.notify_remote(isr) {
         // Not on the loop's thread: the wake stack entry takes the caller's reference over.
-        Some(isr) if !queued_here(ptr, isr) => header.shared.push_remote(ptr, isr),
-        // Already queued, or queued on this (the loop's) thread with a reference of its own:
+        header.shared.push_remote(ptr, isr);
+    } else {
+        // Queued already, or being polled (the loop polls it again):
         // SAFETY: the caller's reference, given back once.
-        _ => unsafe { drop_ref(ptr) },
+        unsafe { drop_ref(ptr) };
     }
 }
 

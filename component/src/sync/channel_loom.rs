@@ -12,7 +12,7 @@ use core::pin::pin;
 use loom::thread;
 
 use super::channel::{ThreadSafeQueue, TryRecvError, TrySendError};
-use crate::loom_tests::{release, scheduled, task_on};
+use crate::loom_tests::{being_polled, release, runs_again, task_on};
 use crate::raw::Shared;
 use crate::scheduler::waker;
 
@@ -140,12 +140,16 @@ fn loom_queue_recv_wake_is_never_lost() {
         };
         let waker = waker::waker_ref(&task);
         let mut recv = pin!(q.recv());
+        being_polled(task);
         let first = recv.as_mut().poll(&mut Context::from_waker(&waker));
         sender.join().unwrap();
         match first {
             Poll::Ready(r) => assert_eq!(r, Ok(Some(5))),
             Poll::Pending => {
-                assert!(scheduled(task), "the send did not schedule the receiving task");
+                assert!(
+                    runs_again(&shared, task),
+                    "the send did not schedule the receiving task"
+                );
                 let second = recv.as_mut().poll(&mut Context::from_waker(&waker));
                 assert_eq!(second, Poll::Ready(Ok(Some(5))));
             }
@@ -169,10 +173,11 @@ fn loom_queue_close_wakes_the_receiver() {
         };
         let waker = waker::waker_ref(&task);
         let mut recv = pin!(q.recv());
+        being_polled(task);
         let first = recv.as_mut().poll(&mut Context::from_waker(&waker));
         closer.join().unwrap();
         if first.is_pending() {
-            assert!(scheduled(task), "close did not schedule the receiving task");
+            assert!(runs_again(&shared, task), "close did not schedule the receiving task");
             let second = recv.as_mut().poll(&mut Context::from_waker(&waker));
             assert_eq!(second, Poll::Ready(Ok(None)));
         } else {
