@@ -629,9 +629,13 @@ impl Drop for RunningGuard<'_> {
 /// `counted`: the caller hands over a counted reference (taken over or given back here, if
 /// this returns true); otherwise it keeps its own.
 ///
+/// Out of line, one copy for every waker entry point (`wake`, `wake_by_ref`, a flag's `set`):
+/// the interrupt → task path never comes here, and inlined it doubled the size of each.
+///
 /// # Safety
 /// The caller is not an interrupt handler (`rtos_shims::in_isr()` is false): it asked, and
 /// this does not ask again (see [`current::try_with_in_task`]).
+#[inline(never)]
 pub(crate) unsafe fn wake_local(ptr: NonNull<Header>, counted: bool) -> bool {
     let queue = |core: &LoopCore| {
         // SAFETY: the waker calling us owns a reference.
