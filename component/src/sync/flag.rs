@@ -206,9 +206,15 @@ impl Future for FlagWait<'_> {
         // empty, take the flag with atomics only. Otherwise (a cancel, a spurious wake with
         // our task still in the slot) the whole way below, which may drop the slot's
         // reference on the loop thread.
+        //
+        // The slot's load is `Relaxed`: it orders nothing. Null is a setter's (the slot held
+        // our task since our own swap, which this load cannot read past); the flag's swap is
+        // what acquires the set's writes. Should that swap not yet see the set's flag store,
+        // the way below registers again with a `SeqCst` swap that reads the setter's, and then
+        // sees it (the module docs' argument).
         if this.registered
             && crate::cancel::no_cancel_pending(cx)
-            && this.flag.task.load(Ordering::SeqCst).is_null()
+            && this.flag.task.load(Ordering::Relaxed).is_null()
             && this.flag.flag.swap(false, Ordering::SeqCst)
         {
             this.registered = false;
