@@ -313,10 +313,7 @@ impl<Fut, R> Unpin for TaskGroupRun<Fut, R> {}
 fn cancel_body(owner: &TaskRef) -> bool {
     let mut target = owner.clone();
     for _ in 0..1024 {
-        let awaiting = target.local().awaiting.take();
-        let next = awaiting.as_ref().filter(|inner| !inner.done()).cloned();
-        target.local().awaiting.set(awaiting);
-        match next {
+        match target.awaited() {
             Some(inner) => target = inner,
             None => break,
         }

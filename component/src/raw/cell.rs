@@ -233,8 +233,12 @@ pub(crate) struct Local {
     held: Cell<u8>,
     /// The one task (or gather) waiting for this task to finish.
     pub(crate) join_waker: Cell<Option<Waker>>,
-    /// The task this task is awaiting, so `cancel()` can be forwarded to it.
-    pub(crate) awaiting: Cell<Option<TaskRef>>,
+    /// The task this task is awaiting, so `cancel()` can be forwarded to it ([`TaskRef::awaited`]).
+    /// Not a counted reference: the awaiting `Task` handle's poll sets it and that handle
+    /// clears it (`Task::unlink`, when it completes or is dropped), and the handle holds a
+    /// reference to the awaited task all that time, so while set it points at a live cell.
+    /// (Counting it cost a clone and a drop per `create_task(..).await`.)
+    pub(crate) awaiting: Cell<Option<NonNull<Header>>>,
     /// What the task last said it waits on (a [`WaitingOn`] as `u8`): for task dumps.
     pub(crate) waiting: Cell<u8>,
     /// What made the task ready last (`scheduler::stats::WokenBy` as `u8`): for traces.
@@ -723,6 +727,17 @@ pub struct TaskRef {
 }
 
 impl TaskRef {
+    /// The unfinished task this task awaits (`Local::awaiting`), if any.
+    pub(crate) fn awaited(&self) -> Option<TaskRef> {
+        // `awaiting` points at a live cell while it is set (see the field); this thread is
+        // the loop's (a `TaskRef` never leaves it).
+        self.local()
+            .awaiting
+            .get()
+            .map(TaskRef::clone_from_ptr)
+            .filter(|t| !t.done())
+    }
+
     /// Takes ownership of one loop-thread reference to the cell at `ptr` (one that
     /// [`into_raw`](Self::into_raw) or [`allocate`] gave).
     pub(crate) fn from_raw(ptr: NonNull<Header>) -> Self {
@@ -1019,6 +1034,37 @@ mod tests {
             u32::from(local.held.get())
         );
         drop(parent);
+    }
+
+    /// `Local::awaiting` is not a counted reference: the awaiting `Task` handle clears it when
+    /// it goes, wherever it went. A handle polled once by the parent (the link set), then
+    /// handed to another task that drops it after the child ended: the link goes with it, so
+    /// nothing reads the freed child through it (Miri runs this).
+    #[test]
+    fn an_awaiting_link_goes_with_its_handle() {
+        use core::future::poll_fn;
+        let r = crate::run(async {
+            let me = crate::current_task()?;
+            let mut child = crate::create_task(async { Ok(7u32) });
+            // One poll, as a `select` would: pending, and linked to this task.
+            poll_fn(|cx| {
+                assert!(Pin::new(&mut child).poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            assert_eq!(me.awaited().map(|t| t.ptr()), Some(child.raw().ptr()));
+            let holder = crate::create_task(async move {
+                crate::sleep_ms(2).await?;
+                assert!(child.done());
+                drop(child);
+                Ok(())
+            });
+            holder.await?;
+            assert!(me.local().awaiting.get().is_none(), "the link outlived its handle");
+            assert!(me.awaited().is_none());
+            Ok(())
+        });
+        assert_eq!(r, Ok(()));
     }
 
     /// What a task costs in memory is mostly this header: on a 64-bit host it is 80 bytes, so

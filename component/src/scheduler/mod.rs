@@ -524,7 +524,7 @@ impl LoopCore {
         let key = local.key_or_seq.replace(seq) as usize;
         let entry = self.registry.borrow_mut().try_remove(key);
         drop(entry);
-        drop(local.awaiting.take());
+        local.awaiting.set(None);
         if !local.has(flag::HANDLE_ALIVE) {
             let drop_output = header.vtable.drop_output;
             // SAFETY: loop thread; finished, so not being polled; nobody can take the output.
@@ -564,7 +564,7 @@ impl LoopCore {
             // No completion number (the registry key's field; see `finished`).
             header.local.key_or_seq.set(0);
             keep_off_queues(header);
-            drop(header.local.awaiting.take());
+            header.local.awaiting.set(None);
             let finish_with = header.vtable.finish_with;
             // SAFETY: loop thread, not running (reset refuses a running loop), so no task is
             // being polled.
@@ -754,10 +754,7 @@ pub(crate) fn cancel(ptr: NonNull<Header>) -> Result<bool> {
     // Forward to the innermost task being awaited (still running).
     let mut target = TaskRef::clone_from_ptr(ptr);
     for _ in 0..1024 {
-        let awaiting = target.local().awaiting.take();
-        let next = awaiting.as_ref().filter(|inner| !inner.done()).cloned();
-        target.local().awaiting.set(awaiting);
-        match next {
+        match target.awaited() {
             Some(inner) => target = inner,
             None => break,
         }

@@ -184,7 +184,7 @@ impl<T> Task<T> {
         if self.awaiter.is_none() {
             if let Some(cur) = cur {
                 let cur = TaskRef::clone_from_ptr(cur);
-                cur.local().awaiting.set(Some(self.raw.clone()));
+                cur.local().awaiting.set(Some(self.raw.ptr()));
                 self.awaiter = Some(cur);
             }
         }
@@ -194,9 +194,8 @@ impl<T> Task<T> {
     fn unlink(&mut self) {
         if let Some(awaiter) = self.awaiter.take() {
             let slot = &awaiter.local().awaiting;
-            match slot.take() {
-                Some(t) if t == self.raw => {}
-                other => slot.set(other),
+            if slot.get() == Some(self.raw.ptr()) {
+                slot.set(None);
             }
         }
     }
@@ -377,12 +376,10 @@ pub fn dump_tasks(out: &mut dyn fmt::Write) -> fmt::Result {
         };
         write!(out, "  {:>4} '{}' {}", t.id(), t.get_name(), state)?;
         if state == "waiting" {
-            let awaited = local.awaiting.take();
-            match &awaited {
-                Some(inner) if !inner.done() => write!(out, " on task {} '{}'", inner.id(), inner.get_name())?,
-                _ => write!(out, " on {}", t.waiting_on().as_str())?,
+            match t.awaited() {
+                Some(inner) => write!(out, " on task {} '{}'", inner.id(), inner.get_name())?,
+                None => write!(out, " on {}", t.waiting_on().as_str())?,
             }
-            local.awaiting.set(awaited);
         }
         if local.has(flag::CANCEL_PENDING) {
             write!(out, " (cancel pending)")?;
