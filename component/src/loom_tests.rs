@@ -274,3 +274,27 @@ fn loom_wake_during_poll_runs_the_task_again() {
         release(&shared, task);
     });
 }
+
+/// The last two references of a task dropped on two threads at once: the cell is freed
+/// exactly once (a double free aborts the model; a leak shows in the live-cell count), and
+/// the thread that frees it, with or without the read-modify-write (`drop_refs_in` frees
+/// without one when its references are the only ones left), acquired the other's uses.
+#[test]
+fn loom_last_references_dropped_on_two_threads() {
+    loom::model(|| {
+        let shared = Arc::new(Shared::new().unwrap());
+        let before = crate::diagnostics::allocated_task_cells();
+        let task = task_on(&shared);
+        // A second reference, owned by a waker that another thread drops.
+        let w = (*waker::waker_ref(&task)).clone();
+        let other = thread::spawn(move || drop(w));
+        // SAFETY: the test's own reference from `task_on`, not used afterwards.
+        unsafe { raw::drop_ref(task) };
+        other.join().unwrap();
+        assert_eq!(
+            crate::diagnostics::allocated_task_cells(),
+            before,
+            "the cell was not freed once"
+        );
+    });
+}

@@ -694,12 +694,22 @@ unsafe fn drop_ref_in(ptr: NonNull<Header>, on_loop: bool) {
 unsafe fn drop_refs_in(ptr: NonNull<Header>, n: u32, on_loop: bool) {
     // SAFETY: the caller still owns a reference, so the header is alive here.
     let header = unsafe { ptr.as_ref() };
-    if header.refs.fetch_sub(n, Ordering::Release) == n {
-        // Pairs with the Release decrements of the other owners: their uses of the cell
-        // happen before the free (the argument of `Arc::drop`). An Acquire load rather than
-        // an Acquire fence: the same guarantee here, and ThreadSanitizer understands it
-        // (it does not model fences; std's `Arc` makes the same swap under TSan).
-        header.refs.load(Ordering::Acquire);
+    // The caller's are the only references left (the common end of a task: no waker of it is
+    // out): nobody else can make one, since only an owner can, so the cell is freed without
+    // the read-modify-write (what `Arc::get_mut` decides with a load). Acquire pairs with the
+    // Release decrements of the other owners, as below.
+    let last = header.refs.load(Ordering::Acquire) == n || {
+        let last = header.refs.fetch_sub(n, Ordering::Release) == n;
+        if last {
+            // Pairs with the Release decrements of the other owners: their uses of the cell
+            // happen before the free (the argument of `Arc::drop`). An Acquire load rather
+            // than an Acquire fence: the same guarantee here, and ThreadSanitizer understands
+            // it (it does not model fences; std's `Arc` makes the same swap under TSan).
+            header.refs.load(Ordering::Acquire);
+        }
+        last
+    };
+    if last {
         let dealloc = header.vtable.dealloc;
         // SAFETY: that was the last reference; `on_loop` is the caller's promise.
         unsafe { dealloc(ptr, on_loop) };
