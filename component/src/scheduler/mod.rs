@@ -424,9 +424,11 @@ impl LoopCore {
         // The task's SCHEDULED bit stays set through the poll (`raw::SCHEDULED`): a wake from
         // now on either finds the task being polled (this thread: `self_woken`; another
         // context: `NOTIFIED`, read by `settle` below) or, after `settle`, queues it. What a
-        // waker wrote before its wake is visible here: a wake on this thread came before in
-        // program order, one from another context through the wake stack's drain (`Acquire`)
-        // or `settle`'s swap.
+        // waker wrote before its wake is visible to a poll: a wake on this thread came before
+        // in program order; one from another context through the wake stack's drain
+        // (`Acquire`), or through `settle`'s swap, which reads its `NOTIFIED` and queues the
+        // task for one more poll (a wake that found the task queued, not running, may not be
+        // visible to the poll right after it, but is to that one).
         let flags = local.all();
         if flags & flag::FINISHED != 0 {
             if local.has(flag::REPORT_PENDING) {
