@@ -302,8 +302,9 @@ pub(crate) struct Header {
 /// task's loop thread ([`schedule_here`](Header::schedule_here), for a task that is not
 /// being polled: the loop thread knows which one is), a wake from any other context
 /// ([`notify_remote`](Header::notify_remote)) and the loop after a `Pending` poll
-/// ([`settle`](Header::settle)). Every change is a read-modify-write, so the three are totally
-/// ordered on the word:
+/// ([`settle`](Header::settle)). Their changes are read-modify-writes, so they are totally
+/// ordered on the word (the two plain stores, a new task's `SCHEDULED` before anyone can wake
+/// it and `keep_off_queues`', are argued where they are made):
 ///
 /// - a remote wake before the loop's `settle` finds `SCHEDULED` set and leaves `NOTIFIED`,
 ///   which `settle` reads: the loop queues the task again (or a remote wake after `settle`
