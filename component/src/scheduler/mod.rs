@@ -68,8 +68,6 @@ pub(crate) struct LoopCore {
     /// ready then). A countdown, so a loop nobody stops pays one test per task.
     pub(crate) stop_after: Cell<Option<usize>>,
     next_id: Cell<u32>,
-    /// The last completion's number (see [`completed_before`]).
-    done_seq: Cell<u32>,
     /// The exception handler `Loop::set_exception_handler` installed (`None`: the default).
     pub(crate) handler: Cell<Option<ExceptionHandler>>,
     /// `Some(now)` when the loop runs on virtual time (tests).
@@ -102,7 +100,6 @@ impl LoopCore {
             running: Cell::new(false),
             stop_after: Cell::new(None),
             next_id: Cell::new(1),
-            done_seq: Cell::new(0),
             handler: Cell::new(None),
             virtual_now: Cell::new(None),
             epoch: Cell::new(0),
@@ -511,7 +508,8 @@ impl LoopCore {
     fn finished(&self, task: TaskRef) {
         let header = task.header();
         let local = &header.local;
-        bump(&self.stats.finished);
+        let finished = self.stats.finished.get().wrapping_add(1);
+        self.stats.finished.set(finished);
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::task_terminate(local.id);
         if let Some(hooks) = self.stats.hooks.get() {
@@ -520,10 +518,9 @@ impl LoopCore {
         local.set(flag::FINISHED);
         // Its SCHEDULED bit is set (it was just polled, or popped from the ready queue
         // unstarted) and stays so: stale wakers leave it alone (`keep_off_queues`).
-        let seq = self.done_seq.get().wrapping_add(1);
-        self.done_seq.set(seq);
-        // The registry key gives way to the completion number (one field for both).
-        let key = local.key_or_seq.replace(seq) as usize;
+        // The registry key gives way to the completion number (one field for both): the count
+        // of finished tasks, its low 32 bits (see `completed_before`).
+        let key = local.key_or_seq.replace(finished as u32) as usize;
         let entry = self.registry.borrow_mut().try_remove(key);
         drop(entry);
         local.awaiting.set(None);
