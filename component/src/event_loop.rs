@@ -256,6 +256,19 @@ impl Loop {
     /// The loop's counters: polls, tasks created and finished, wake-ups by source, time
     /// asleep, and (while [`measure_polls`](Self::measure_polls) is on) the longest poll and
     /// the task that made it — the task that blocks the loop. See [`LoopStats`].
+    ///
+    /// ```
+    /// use uasyncio::{get_event_loop, run, sleep_ms};
+    /// let lp = get_event_loop();
+    /// let before = lp.stats();
+    /// run(async {
+    ///     sleep_ms(0).await?; // the task wakes itself: a task wake
+    ///     sleep_ms(1).await?; // a timer wakes it
+    ///     Ok(())
+    /// }).unwrap();
+    /// let s = lp.stats();
+    /// assert_eq!((s.task_wakes - before.task_wakes, s.timer_wakes - before.timer_wakes), (1, 1));
+    /// ```
     pub fn stats(&self) -> LoopStats {
         current::try_with(|core| core.stats.snapshot()).unwrap_or_default()
     }

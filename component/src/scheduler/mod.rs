@@ -212,14 +212,11 @@ impl LoopCore {
         self.count_wake_by(local, by);
     }
 
-    /// [`count_wake`](Self::count_wake) when the caller knows what woke the task.
+    /// [`count_wake`](Self::count_wake) when the caller knows what woke the task. One counter
+    /// for both kinds (`Recorder::local_wakes`); `fire_timers` tells the timers' share apart.
     #[inline(always)]
     fn count_wake_by(&self, local: &raw::Local, by: WokenBy) {
-        bump(if by == WokenBy::Timer {
-            &self.stats.timer_wakes
-        } else {
-            &self.stats.task_wakes
-        });
+        bump(&self.stats.local_wakes);
         local.woken_by.set(by as u8);
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::task_ready_begin(local.id);
@@ -280,9 +277,16 @@ impl LoopCore {
         let mut fired = self.fired.take();
         self.timers.borrow_mut().expire(now, &mut fired);
         self.firing_timers.set(true);
+        // The wakes these make are the timers' (`Recorder::local_wakes` counts every wake on
+        // this thread, so each one costs a single counter).
+        let before = self.stats.local_wakes.get();
         for w in fired.drain(..) {
             self.wake_from_loop(w);
         }
+        let by_timers = self.stats.local_wakes.get().wrapping_sub(before);
+        self.stats
+            .timer_wakes
+            .set(self.stats.timer_wakes.get().wrapping_add(by_timers));
         self.firing_timers.set(false);
         self.fired.replace(fired);
     }

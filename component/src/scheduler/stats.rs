@@ -227,7 +227,9 @@ pub(crate) struct Recorder {
     pub(crate) polls: Cell<u64>,
     pub(crate) spawned: Cell<u64>,
     pub(crate) finished: Cell<u64>,
-    pub(crate) task_wakes: Cell<u64>,
+    /// Wakes on the loop's thread, by tasks and by timers: `LoopStats::task_wakes` is this
+    /// minus `timer_wakes`.
+    pub(crate) local_wakes: Cell<u64>,
     pub(crate) timer_wakes: Cell<u64>,
     pub(crate) remote_wakes: Cell<u64>,
     pub(crate) sleeps: Cell<u64>,
@@ -257,7 +259,7 @@ impl Recorder {
             polls: self.polls.get(),
             spawned: self.spawned.get(),
             finished: self.finished.get(),
-            task_wakes: self.task_wakes.get(),
+            task_wakes: self.local_wakes.get().wrapping_sub(self.timer_wakes.get()),
             timer_wakes: self.timer_wakes.get(),
             remote_wakes: self.remote_wakes.get(),
             sleeps: self.sleeps.get(),
