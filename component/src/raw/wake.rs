@@ -161,8 +161,12 @@ impl<N: Linked> WakeStack<N> {
     }
 
     /// Whether anything is waiting to be drained (a hint; racy by nature).
+    ///
+    /// `Relaxed`: the answer orders nothing. "Not empty" is followed by the drain's `Acquire`
+    /// swap, which reads the pushes; "empty" reads no node, and a push it missed is taken by
+    /// the next drain or, before the consumer sleeps, refused by its CAS to `sleeping`.
     pub(crate) fn is_empty(&self) -> bool {
-        let head = self.head.load(Ordering::Acquire);
+        let head = self.head.load(Ordering::Relaxed);
         head.is_null() || head == Self::closed() || head == Self::sleeping()
     }
 }
