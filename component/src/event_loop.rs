@@ -250,7 +250,7 @@ impl Loop {
     /// assert_eq!(lp.live_tasks(), 0);
     /// ```
     pub fn live_tasks(&self) -> usize {
-        current::try_with(|core| core.registry.borrow().len()).unwrap_or(0)
+        current::try_with(|core| core.registry.len()).unwrap_or(0)
     }
 
     /// The loop's counters: polls, tasks created and finished, wake-ups by source, time
@@ -310,7 +310,7 @@ impl Loop {
     /// of the tasks in it.
     pub fn stop_trace(&self) -> Option<Trace> {
         current::try_with(|core| {
-            let live: alloc::vec::Vec<TaskRef> = core.registry.borrow().iter().map(|(_, t)| t.clone()).collect();
+            let live: alloc::vec::Vec<TaskRef> = core.registry.snapshot();
             for t in &live {
                 core.stats.name_task(t.id(), t.name_string());
             }

@@ -29,6 +29,7 @@
 mod current;
 mod exception;
 mod ready;
+mod registry;
 pub(crate) mod stats;
 pub(crate) mod timers;
 pub(crate) mod waker;
@@ -40,11 +41,10 @@ use core::future::Future;
 use core::ptr::NonNull;
 use core::task::{Context, Poll, Waker};
 
-use slab::Slab;
-
 pub(crate) use current::{try_with, with_or_init};
 pub use exception::{ExceptionContext, ExceptionHandler, Loop};
 use ready::ReadyQueue;
+use registry::Registry;
 use stats::{bump, Recorder, WokenBy};
 pub use stats::{LoopStats, Trace};
 pub(crate) use timers::Timer;
@@ -60,7 +60,7 @@ pub(crate) struct LoopCore {
     pub(crate) ready: ReadyQueue,
     pub(crate) timers: RefCell<Timers>,
     /// Every unfinished task, so a reset or the thread's exit can finish them on this thread.
-    pub(crate) registry: RefCell<Slab<TaskRef>>,
+    pub(crate) registry: Registry,
     current: Cell<Option<NonNull<Header>>>,
     self_woken: Cell<bool>,
     pub(crate) running: Cell<bool>,
@@ -94,7 +94,7 @@ impl LoopCore {
             shared,
             ready: ReadyQueue::new(),
             timers: RefCell::new(Timers::new()),
-            registry: RefCell::new(Slab::new()),
+            registry: Registry::default(),
             current: Cell::new(None),
             self_woken: Cell::new(false),
             running: Cell::new(false),
@@ -135,7 +135,7 @@ impl LoopCore {
     #[inline(never)]
     fn enroll(&self, ptr: NonNull<Header>) -> TaskRef {
         let task = TaskRef::from_raw(ptr);
-        let key = self.registry.borrow_mut().insert(TaskRef::from_raw(ptr));
+        let key = self.registry.insert(TaskRef::from_raw(ptr));
         task.local().key_or_seq.set(u32::try_from(key).unwrap_or(u32::MAX));
         // A new task is ready at once; nobody else can see it yet, so no race on the bit.
         task.header().state.store(SCHEDULED, Ordering::Relaxed);
@@ -341,7 +341,7 @@ impl LoopCore {
                 if self.stop_after.take().is_some() {
                     return Ok(());
                 }
-                if main.is_none() && self.registry.borrow().is_empty() {
+                if main.is_none() && self.registry.is_empty() {
                     return Ok(());
                 }
                 self.idle();
@@ -525,7 +525,7 @@ impl LoopCore {
         // The registry key gives way to the completion number (one field for both): the count
         // of finished tasks, its low 32 bits (see `completed_before`).
         let key = local.key_or_seq.replace(finished as u32) as usize;
-        let entry = self.registry.borrow_mut().try_remove(key);
+        let entry = self.registry.remove(key);
         drop(entry);
         local.awaiting.set(None);
         if !local.has(flag::HANDLE_ALIVE) {
@@ -554,7 +554,7 @@ impl LoopCore {
     /// Finishes every live task with `err` on this thread and empties the queues.
     pub(crate) fn reset(&self, err: &Error) {
         // Take everything out first: dropping futures may call back into the loop.
-        let registry = core::mem::take(&mut *self.registry.borrow_mut());
+        let registry = self.registry.take();
         let ready = self.ready.take_all();
         let timers = core::mem::replace(&mut *self.timers.borrow_mut(), Timers::new());
         self.epoch.set(self.epoch.get().wrapping_add(1));

@@ -315,7 +315,7 @@ impl<T> Unpin for Task<T> {}
 /// ```
 pub fn all_tasks() -> Vec<TaskRef> {
     scheduler::with_core(|core| {
-        let mut tasks: Vec<TaskRef> = core.registry.borrow().iter().map(|(_, t)| t.clone()).collect();
+        let mut tasks: Vec<TaskRef> = core.registry.snapshot();
         tasks.sort_by_key(|t| t.id());
         tasks
     })
