@@ -225,6 +225,16 @@ impl<T> Future for Task<T> {
     /// itself; `Cancelled` if the awaiting task had a pending cancel that was not forwarded.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = self.get_mut();
+        // The task has finished (most likely its end woke us) and no cancel is pending (the
+        // waker's task says so, without the look-up of the loop: see `no_cancel_pending`):
+        // the outcome, as `poll_join_from` gives it. A finished task is not the one being
+        // polled, and the handle is `!Send`, so this is the thread that made it.
+        let local = this.raw.local();
+        if local.has(flag::FINISHED) && crate::cancel::no_cancel_pending(cx) {
+            local.set(flag::AWAITED);
+            this.unlink();
+            return Poll::Ready(this.take_result());
+        }
         // One look at the loop serves the three questions below.
         let cur = scheduler::current_task_ptr();
         if cur == Some(this.raw.ptr()) {
