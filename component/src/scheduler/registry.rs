@@ -27,8 +27,9 @@ impl Registry {
     /// not reach the registry again.
     #[inline(always)]
     fn with<R>(&self, f: impl FnOnce(&mut Slab<TaskRef>) -> R) -> R {
-        // SAFETY: the loop's thread only, and no other reference to the slab exists while `f`
-        // runs (the module docs: no method keeps one, and `f` does not re-enter).
+        // The loop's thread only, and no other reference to the slab exists while `f` runs
+        // (the module docs: no method keeps one, and `f` does not re-enter).
+        // SAFETY: exclusive access, as just argued.
         f(unsafe { &mut *self.slab.get() })
     }
 

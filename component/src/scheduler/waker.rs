@@ -43,8 +43,9 @@ pub(crate) unsafe fn schedule_owned(ptr: NonNull<Header>) {
     // SAFETY: the caller's reference keeps the header alive.
     let header = unsafe { ptr.as_ref() };
     let isr = rtos_shims::in_isr();
-    // SAFETY: not an interrupt handler; the caller's reference is handed over (the loop's
-    // ready queue takes it, or it is given back there).
+    // The caller's reference is handed over: the loop's ready queue takes it, or it is given
+    // back there.
+    // SAFETY: not an interrupt handler (`isr` is false).
     if !isr && unsafe { super::wake_local(ptr, true) } {
         return;
     }
