@@ -32,6 +32,14 @@ mod imp {
         try_with(f)
     }
 
+    /// [`try_with`] (a thread-local needs no identity check).
+    ///
+    /// # Safety
+    /// None on the host; the contract of the `no_std` version.
+    pub(crate) unsafe fn try_with_on_owner<R>(f: impl FnOnce(&LoopCore) -> R) -> Option<R> {
+        try_with(f)
+    }
+
     /// Runs `f` on this thread's loop, creating it on first use.
     pub(crate) fn with_or_init<R>(f: impl FnOnce(&LoopCore) -> R) -> Result<R> {
         CORE.try_with(|cell| {
@@ -117,6 +125,23 @@ mod imp {
         Some(f(core))
     }
 
+    /// [`try_with`] for a caller that holds proof it is the loop's own thread, not in an
+    /// interrupt handler: no interrupt check and no identity query. The proof is a `!Send`
+    /// value that the loop made on its thread (a task's handle: `create_task` succeeded
+    /// there, so the slot is READY; `!Send` kept the value on that thread, and safe code
+    /// cannot hand a `!Send` value to an interrupt handler, whose only way in is a static).
+    ///
+    /// # Safety
+    /// The caller is the owner thread, not an interrupt handler, and the slot is READY.
+    pub(crate) unsafe fn try_with_on_owner<R>(f: impl FnOnce(&LoopCore) -> R) -> Option<R> {
+        debug_assert!(!rtos_shims::in_isr());
+        debug_assert!(rtos_shims::is_current_thread(SLOT.owner.load(Ordering::Acquire)));
+        // SAFETY: the caller's contract: the owner thread, so `core` was written before it
+        // could make the proof (READY) and no other context reads it (`try_with_in_task`).
+        let core = unsafe { (*SLOT.core.get()).as_ref().unwrap_unchecked() };
+        Some(f(core))
+    }
+
     pub(crate) fn with_or_init<R>(f: impl FnOnce(&LoopCore) -> R) -> Result<R> {
         if rtos_shims::in_isr() {
             return Err(Error::runtime(
@@ -152,4 +177,4 @@ mod imp {
     }
 }
 
-pub(crate) use imp::{try_with, try_with_in_task, with_or_init};
+pub(crate) use imp::{try_with, try_with_in_task, try_with_on_owner, with_or_init};

@@ -709,6 +709,19 @@ pub(crate) fn current_task_ptr() -> Option<NonNull<Header>> {
     current::try_with(|core| core.current.get()).flatten()
 }
 
+/// [`current_task_ptr`] for a caller that holds a task handle its loop made (not an orphan):
+/// the handle is `!Send`, so this is the loop's thread, and no thread check is made.
+pub(crate) fn current_task_ptr_for(handle: &TaskRef) -> Option<NonNull<Header>> {
+    if handle.local().has(flag::ORPHAN) {
+        // Made wherever `create_task` found no loop: this may be any thread.
+        return current_task_ptr();
+    }
+    // SAFETY: not an orphan, so the loop of this thread's slot made the task on its thread
+    // (the slot is READY); the caller's handle is `!Send` and holds it, so this is that thread,
+    // and not an interrupt handler (see `try_with_on_owner`).
+    unsafe { current::try_with_on_owner(|core| core.current.get()) }.flatten()
+}
+
 /// Runs `f` on the header of the task being polled, if any.
 pub(crate) fn with_current<R>(f: impl FnOnce(&Header) -> R) -> Option<R> {
     current::try_with(|core| {

@@ -50,6 +50,13 @@ use crate::scheduler;
 /// });
 /// assert_eq!(out.unwrap(), 42);
 /// ```
+///
+/// A `Task` stays on the thread that created it (it is `!Send`; awaiting it relies on that):
+///
+/// ```compile_fail,E0277
+/// fn send<S: Send>(_: S) {}
+/// send(uasyncio::create_task(async { Ok(()) }));
+/// ```
 pub struct Task<T> {
     raw: TaskRef,
     /// The task currently awaiting this one, whose `awaiting` link points back here.
@@ -235,8 +242,9 @@ impl<T> Future for Task<T> {
             this.unlink();
             return Poll::Ready(this.take_result());
         }
-        // One look at the loop serves the three questions below.
-        let cur = scheduler::current_task_ptr();
+        // One look at the loop serves the three questions below; the handle is `!Send`, so
+        // the loop that made the task is this thread's and no thread check is needed.
+        let cur = scheduler::current_task_ptr_for(&this.raw);
         if cur == Some(this.raw.ptr()) {
             return Poll::Ready(Err(Error::runtime("can't await self")));
         }
