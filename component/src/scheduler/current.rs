@@ -142,16 +142,31 @@ mod imp {
         Some(f(core))
     }
 
+    /// Runs `f` on the loop, creating it (owned by the calling thread) on first use. The
+    /// common case is the loop's own thread: the interrupt check and the identity check of
+    /// [`try_with`], nothing more; the rest is [`claim`], out of line.
     pub(crate) fn with_or_init<R>(f: impl FnOnce(&LoopCore) -> R) -> Result<R> {
         if rtos_shims::in_isr() {
             return Err(Error::runtime(
                 "the event loop API is not available in interrupt context",
             ));
         }
-        if SLOT.state.load(Ordering::Acquire) == READY {
-            // The common case: one identity check, in `try_with`.
-            return try_with(f).ok_or_else(|| Error::runtime("the event loop belongs to another thread"));
+        if !rtos_shims::is_current_thread(SLOT.owner.load(Ordering::Acquire)) {
+            claim()?;
         }
+        // Not an interrupt handler (checked above) and the owner thread (checked, or made so
+        // by `claim`, whose `Ok` says the owner is this thread): `core` is written, and only
+        // this thread reads it (`try_with_in_task`'s argument).
+        // SAFETY: as just argued: a shared read of an initialised `Some`.
+        let core = unsafe { (*SLOT.core.get()).as_ref().unwrap_unchecked() };
+        Ok(f(core))
+    }
+
+    /// The calling thread (not an interrupt handler) is not the loop's owner: it creates the
+    /// loop and becomes the owner if there is none yet; `Ok` once it is the owner.
+    #[cold]
+    #[inline(never)]
+    fn claim() -> Result<()> {
         let me = rtos_shims::current_thread_id();
         if SLOT.state.load(Ordering::Acquire) == EMPTY
             && SLOT
@@ -173,7 +188,11 @@ mod imp {
             SLOT.owner.store(me, Ordering::Release);
             SLOT.state.store(READY, Ordering::Release);
         }
-        try_with(f).ok_or_else(|| Error::runtime("the event loop belongs to another thread"))
+        if rtos_shims::is_current_thread(SLOT.owner.load(Ordering::Acquire)) {
+            Ok(())
+        } else {
+            Err(Error::runtime("the event loop belongs to another thread"))
+        }
     }
 }
 
