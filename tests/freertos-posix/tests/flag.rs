@@ -3,6 +3,7 @@
 //! message queue fed from both (a full queue refuses, never blocks), and the misuse check of a
 //! task-only C API call from the interrupt. Each case runs in its own process.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -152,6 +153,54 @@ fn lower_priority_setter() -> std::result::Result<(), String> {
     });
     STOP.store(true, Ordering::Release);
     out.map_err(|e| e.to_string())?
+}
+
+// ---- create_task on a thread that does not own the loop -------------------------------------
+
+/// A FreeRTOS task that is not the loop's owner calls `create_task` while the loop runs on
+/// the case's task: it gets a task born finished with `RuntimeError("the event loop belongs
+/// to another thread")`, which it awaits on its own thread (polled by hand: no loop is there),
+/// while the loop's task is in the middle of an await. The loop's task is not disturbed.
+fn create_task_on_another_thread() -> std::result::Result<(), String> {
+    static OTHER_FLAG: ThreadSafeFlag = ThreadSafeFlag::new();
+    static OUTCOME: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let out = run(async {
+        let config = rtos_shims::ThreadConfig {
+            name: "not-owner",
+            stack_size: 16 * 1024,
+            priority: CASE_PRIORITY + 1,
+        };
+        rtos_shims::spawn_thread(
+            config,
+            Box::new(|| {
+                let mut task = create_task(async { Ok(7u32) });
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                let got = match std::pin::Pin::new(&mut task).poll(&mut cx) {
+                    std::task::Poll::Ready(r) => format!("{r:?}"),
+                    std::task::Poll::Pending => "Pending".into(),
+                };
+                *OUTCOME.lock().unwrap_or_else(|e| e.into_inner()) = Some(got);
+                OTHER_FLAG.set();
+            }),
+        )
+        .map_err(|e| Error::runtime(e.to_string()))?;
+        wait_for_ms(OTHER_FLAG.wait(), 10_000).await?;
+        // The loop's own tasks still work.
+        create_task(async { Ok(5u32) }).await
+    })
+    .map_err(|e| e.to_string())?;
+    let got = OUTCOME.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let want = format!(
+        "{:?}",
+        Result::<u32>::Err(Error::runtime("the event loop belongs to another thread"))
+    );
+    if out != 5 || got.as_deref() != Some(want.as_str()) {
+        return Err(format!(
+            "loop task gave {out}, the other thread's task gave {got:?} (want {want})"
+        ));
+    }
+    report(&format!("create_task on a non-owner FreeRTOS task: {want}"));
+    Ok(())
 }
 
 // ---- the C API's queue --------------------------------------------------------------------
@@ -324,6 +373,11 @@ fn main() {
         Case {
             name: "flag_from_c_handles",
             run: flag_from_c_handles,
+            expect: Expect::Success,
+        },
+        Case {
+            name: "create_task_on_another_thread",
+            run: create_task_on_another_thread,
             expect: Expect::Success,
         },
         Case {
