@@ -709,8 +709,9 @@ pub(crate) fn current_task_ptr() -> Option<NonNull<Header>> {
     current::try_with(|core| core.current.get()).flatten()
 }
 
-/// [`current_task_ptr`] for a caller that holds a task handle its loop made (not an orphan):
-/// the handle is `!Send`, so this is the loop's thread, and no thread check is made.
+/// [`current_task_ptr`] for a caller that holds a handle to a task (`!Send`): unless the task
+/// is an orphan, its loop made it on this thread, so this is the loop's thread and no thread
+/// check is made.
 pub(crate) fn current_task_ptr_for(handle: &TaskRef) -> Option<NonNull<Header>> {
     // With `std` the look-up is a thread-local's, which needs no proof (and no orphan test).
     if cfg!(feature = "std") {
