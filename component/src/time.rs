@@ -72,7 +72,8 @@ impl Sleep {
         // Polled again after the yield: done, unless a cancel came meanwhile. The waker's task
         // says so without the look-up of the loop (`no_cancel_pending`); a yield's second poll
         // reads nothing else.
-        if self.yielded && crate::cancel::no_cancel_pending(cx) {
+        let yielded = self.yielded;
+        if yielded && crate::cancel::no_cancel_pending(cx) {
             return Step::Done;
         }
         // One look-up of the loop for the whole poll: the cancellation check and the yield.
@@ -85,12 +86,12 @@ impl Sleep {
                     return Step::Cancelled;
                 }
             }
-            self.yield_once(cx, Some((core, current)))
+            self.yield_once(yielded, cx, Some((core, current)))
         });
         match step {
             Some(step) => step,
             // No loop on this thread: a yield still works (the waker knows its executor).
-            None => self.yield_once(cx, None),
+            None => self.yield_once(yielded, cx, None),
         }
     }
 
@@ -123,10 +124,11 @@ impl Sleep {
     #[inline(always)]
     fn yield_once(
         &mut self,
+        yielded: bool,
         cx: &mut Context<'_>,
         on_loop: Option<(&scheduler::LoopCore, Option<core::ptr::NonNull<crate::raw::Header>>)>,
     ) -> Step {
-        if self.yielded {
+        if yielded {
             return Step::Done;
         }
         self.yielded = true;
