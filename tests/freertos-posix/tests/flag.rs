@@ -1,7 +1,8 @@
 //! uasyncio's cross-context paths on the real FreeRTOS kernel (POSIX simulator port):
 //! `ThreadSafeFlag` set from the tick interrupt and from another FreeRTOS task, the C API's
-//! message queue fed from both (a full queue refuses, never blocks), and the misuse check of a
-//! task-only C API call from the interrupt. Each case runs in its own process.
+//! message queue fed from both (a full queue refuses, never blocks), the misuse check of a
+//! task-only C API call from the interrupt, and `create_task` on a task that does not own the
+//! loop. Each case runs in its own process.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
