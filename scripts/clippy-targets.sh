@@ -30,6 +30,13 @@ check $m3 -p rtos-shims --no-default-features --features freertos,global-allocat
 check $m3 -p uasyncio-net --no-default-features --features ppp,tls,uasyncio/freertos
 check $m3 -p uasyncio-cellular --no-default-features --features ffi,uasyncio/freertos
 check $m3 -p cellular --no-default-features --features tls,uasyncio/freertos
+# The flash-size images (their own workspaces, one target directory for the four;
+# `scripts/cortexm-sizes.sh` builds them), the network one with both of its optional parts.
+sizes_dir="${CARGO_TARGET_DIR:-$PWD/target}/size-lint"
+for img in base core sync; do
+    check $m3 --manifest-path "bench/cortex-m/size-$img/Cargo.toml" --target-dir "$sizes_dir"
+done
+check $m3 --manifest-path bench/cortex-m/size-net/Cargo.toml --target-dir "$sizes_dir" --features tls,ppp
 check "" -p uasyncio --all-targets --features ffi,diagnostics
 check "" -p uasyncio --all-targets --features rtos-trace
 check "" -p uasyncio-net --all-targets --all-features

@@ -7,6 +7,10 @@
 #   size-sync   + Event, Lock, ThreadSafeFlag, gather, wait_for
 #   size-net    + uasyncio-net (default-features = false): Stack on an in-memory link,
 #               start_server, open_connection, Stream read/write/drain/close (ssl = None)
+#   size-net-tls  size-net with its feature `tls`: the client connection TLS 1.3 with a CA
+#   size-net-ppp  size-net with its feature `ppp`: a stack on PPP over a serial port
+# The last two are reported as bytes over size-net: what each optional part of uasyncio-net
+# costs where it is used (neither links when its cargo feature is off).
 # Flash = .vector_table + .text + .rodata + .data (arm-none-eabi-size -A); "runtime" is an
 # image's flash minus size-base's. compiler_builtins' memcpy/memmove/memset (which a C
 # firmware usually shares with its libc) are counted, and also shown on their own.
@@ -22,6 +26,15 @@ PROFILES=(release release-z)
 
 for img in "${IMAGES[@]}"; do
     for prof in "${PROFILES[@]}"; do
+        if [ "$img" = net ]; then
+            # One crate, three feature sets: the variants first, each ELF copied aside, the
+            # plain build last so that `size-net` is the plain image.
+            for feat in tls ppp; do
+                (cd "$ROOT/bench/cortex-m/size-net" && timeout 1800 cargo build -q --profile "$prof" --target "$TARGET" --features "$feat") \
+                    || { echo "build of size-net --features $feat ($prof) failed"; exit 1; }
+                cp "$CARGO_TARGET_DIR/$TARGET/$prof/size-net" "$CARGO_TARGET_DIR/$TARGET/$prof/size-net-$feat"
+            done
+        fi
         (cd "$ROOT/bench/cortex-m/size-$img" && timeout 1800 cargo build -q --profile "$prof" --target "$TARGET") \
             || { echo "build of size-$img ($prof) failed"; exit 1; }
     done
@@ -38,13 +51,21 @@ for prof in "${PROFILES[@]}"; do
     dir="$CARGO_TARGET_DIR/$TARGET/$prof"
     base="$(flash "$dir/size-base")"
     echo "opt-level $opt (bytes; runtime = flash - size-base's $base)"
-    printf '  %-10s %8s %8s %8s %8s %10s %12s\n' image text rodata data flash runtime "of it mem*"
+    printf '  %-13s %8s %8s %8s %8s %18s %12s\n' image text rodata data flash runtime "of it mem*"
     for img in "${IMAGES[@]}"; do
         elf="$dir/size-$img"
         f="$(flash "$elf")"
-        printf '  %-10s %8s %8s %8s %8s %10s %12s\n' "size-$img" "$(sec "$elf" .text)" "$(sec "$elf" .rodata)" \
+        printf '  %-13s %8s %8s %8s %8s %18s %12s\n' "size-$img" "$(sec "$elf" .text)" "$(sec "$elf" .rodata)" \
             "$(sec "$elf" .data)" "$f" "$(awk -v a="$f" -v b="$base" 'BEGIN { printf "%d (%.1f KiB)", a - b, (a - b) / 1024 }')" \
             "$(builtins "$elf")"
+    done
+    net="$(flash "$dir/size-net")"
+    for feat in tls ppp; do
+        elf="$dir/size-net-$feat"
+        f="$(flash "$elf")"
+        printf '  %-13s %8s %8s %8s %8s %18s %12s   %s\n' "size-net-$feat" "$(sec "$elf" .text)" "$(sec "$elf" .rodata)" \
+            "$(sec "$elf" .data)" "$f" "$(awk -v a="$f" -v b="$base" 'BEGIN { printf "%d (%.1f KiB)", a - b, (a - b) / 1024 }')" \
+            "$(builtins "$elf")" "$feat: +$((f - net)) B over size-net"
     done
     echo
 done
