@@ -136,8 +136,9 @@ mod imp {
     pub(crate) unsafe fn try_with_on_owner<R>(f: impl FnOnce(&LoopCore) -> R) -> Option<R> {
         debug_assert!(!rtos_shims::in_isr());
         debug_assert!(rtos_shims::is_current_thread(SLOT.owner.load(Ordering::Acquire)));
-        // SAFETY: the caller's contract: the owner thread, so `core` was written before it
-        // could make the proof (READY) and no other context reads it (`try_with_in_task`).
+        // The caller's contract: the owner thread, so `core` was written before it could make
+        // the proof (READY), and no other context reads it (`try_with_in_task`).
+        // SAFETY: as just argued: a shared read of an initialised `Some`.
         let core = unsafe { (*SLOT.core.get()).as_ref().unwrap_unchecked() };
         Some(f(core))
     }

@@ -721,9 +721,10 @@ pub(crate) fn current_task_ptr_for(handle: &TaskRef) -> Option<NonNull<Header>> 
         // Made wherever `create_task` found no loop: this may be any thread.
         return current_task_ptr();
     }
-    // SAFETY: not an orphan, so the loop of this thread's slot made the task on its thread
-    // (the slot is READY); the caller's handle is `!Send` and holds it, so this is that thread,
-    // and not an interrupt handler (see `try_with_on_owner`).
+    // Not an orphan, so the loop of this thread's slot made the task on its thread (the slot
+    // is READY); the caller's handle is `!Send` and holds it, so this is that thread, and not
+    // an interrupt handler (see `try_with_on_owner`).
+    // SAFETY: as just argued, `try_with_on_owner`'s contract holds.
     unsafe { current::try_with_on_owner(|core| core.current.get()) }.flatten()
 }
 
