@@ -111,18 +111,36 @@ mod imp {
     /// interrupted thread's, which may be the owner: the handler would reach `core` while the
     /// loop thread uses it.)
     pub(crate) unsafe fn try_with_in_task<R>(f: impl FnOnce(&LoopCore) -> R) -> Option<R> {
-        if !rtos_shims::is_current_thread(SLOT.owner.load(Ordering::Acquire)) {
+        if !owner_is_caller() {
             return None;
         }
-        // The caller is the owner thread (the argument above; not an interrupt handler, by
-        // the caller's contract): `core` was written before `owner` was stored (Release,
-        // loaded with Acquire), is never written again, and no other context reads it, since
-        // every access comes through this check. So it is `Some`: `owner` holds an identity
-        // only once `core` was written (`NO_OWNER` before, which no caller has), and the
-        // slot is never emptied.
-        // SAFETY: as just argued: a shared read of an initialised `Some`.
-        let core = unsafe { (*SLOT.core.get()).as_ref().unwrap_unchecked() };
-        Some(f(core))
+        // SAFETY: the owner thread (just checked), not an interrupt handler (our contract).
+        Some(f(unsafe { owned_core() }))
+    }
+
+    /// Whether the caller's identity is the loop's owner (the check `try_with` makes).
+    #[inline(always)]
+    fn owner_is_caller() -> bool {
+        rtos_shims::is_current_thread(SLOT.owner.load(Ordering::Acquire))
+    }
+
+    /// The loop, for its owner thread.
+    ///
+    /// The owner thread's read of `core`: it was written before `owner` was stored (Release,
+    /// loaded with Acquire by the identity check or by the `claim` that made the caller the
+    /// owner), is never written again, and no other context reads it, since every access
+    /// comes through this function. So it is `Some`: `owner` holds an identity only once
+    /// `core` was written (`NO_OWNER` before, which no caller has), and the slot is never
+    /// emptied.
+    ///
+    /// # Safety
+    /// The caller is the owner thread (its identity matched `owner`, or it holds a proof of
+    /// it: see [`try_with_on_owner`]) and not an interrupt handler (in one, on Zephyr,
+    /// `current_thread_id` is the interrupted thread's, which may be the owner).
+    #[inline(always)]
+    unsafe fn owned_core() -> &'static LoopCore {
+        // SAFETY: the caller's contract, and the argument above: a shared read of a `Some`.
+        unsafe { (*SLOT.core.get()).as_ref().unwrap_unchecked() }
     }
 
     /// [`try_with`] for a caller that holds proof it is the loop's own thread, not in an
@@ -135,12 +153,9 @@ mod imp {
     /// The caller is the owner thread, not an interrupt handler, and the slot is READY.
     pub(crate) unsafe fn try_with_on_owner<R>(f: impl FnOnce(&LoopCore) -> R) -> Option<R> {
         debug_assert!(!rtos_shims::in_isr());
-        debug_assert!(rtos_shims::is_current_thread(SLOT.owner.load(Ordering::Acquire)));
-        // The caller's contract: the owner thread, so `core` was written before it could make
-        // the proof (READY), and no other context reads it (`try_with_in_task`).
-        // SAFETY: as just argued: a shared read of an initialised `Some`.
-        let core = unsafe { (*SLOT.core.get()).as_ref().unwrap_unchecked() };
-        Some(f(core))
+        debug_assert!(owner_is_caller());
+        // SAFETY: the owner thread and not an interrupt handler (our contract).
+        Some(f(unsafe { owned_core() }))
     }
 
     /// Runs `f` on the loop, creating it (owned by the calling thread) on first use. The
@@ -152,15 +167,12 @@ mod imp {
                 "the event loop API is not available in interrupt context",
             ));
         }
-        if !rtos_shims::is_current_thread(SLOT.owner.load(Ordering::Acquire)) {
+        if !owner_is_caller() {
             claim()?;
         }
-        // Not an interrupt handler (checked above) and the owner thread (checked, or made so
-        // by `claim`, whose `Ok` says the owner is this thread): `core` is written, and only
-        // this thread reads it (`try_with_in_task`'s argument).
-        // SAFETY: as just argued: a shared read of an initialised `Some`.
-        let core = unsafe { (*SLOT.core.get()).as_ref().unwrap_unchecked() };
-        Ok(f(core))
+        // SAFETY: not an interrupt handler (checked above); the owner thread (checked, or made
+        // so by `claim`, whose `Ok` says the owner is the caller).
+        Ok(f(unsafe { owned_core() }))
     }
 
     /// The calling thread (not an interrupt handler) is not the loop's owner: it creates the
@@ -189,7 +201,7 @@ mod imp {
             SLOT.owner.store(me, Ordering::Release);
             SLOT.state.store(READY, Ordering::Release);
         }
-        if rtos_shims::is_current_thread(SLOT.owner.load(Ordering::Acquire)) {
+        if owner_is_caller() {
             Ok(())
         } else {
             Err(Error::runtime("the event loop belongs to another thread"))
