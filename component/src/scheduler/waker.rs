@@ -17,19 +17,8 @@ use crate::raw::{counted_ref_on_loop, drop_ref, inc_ref, Header};
 /// Callable from any thread and from interrupt context: from a foreign context it touches
 /// only atomics, the wake stack and (if the loop sleeps) the semaphore.
 pub(crate) fn schedule(ptr: NonNull<Header>) {
-    // SAFETY: the caller owns a reference, so the header is alive.
-    let header = unsafe { ptr.as_ref() };
-    // The context is asked once: an interrupt handler is never the loop's thread, so it goes
-    // straight to the cross-context path without asking the loop's slot.
-    let isr = rtos_shims::in_isr();
-    // SAFETY: not an interrupt handler (`isr` is false); the caller keeps its reference.
-    if !isr && unsafe { super::wake_local(ptr, false) } {
-        return;
-    }
-    if header.notify_remote(isr) {
-        inc_ref(ptr);
-        header.shared.push_remote(ptr, isr);
-    }
+    // SAFETY: `counted` false: the caller keeps its reference, which keeps the header alive.
+    unsafe { schedule_with(ptr, false) }
 }
 
 /// [`schedule`] for a caller that owns a reference to the task and gives it up (the waiter
@@ -40,19 +29,33 @@ pub(crate) fn schedule(ptr: NonNull<Header>) {
 /// # Safety
 /// The caller owns one reference to `ptr` and does not use it afterwards.
 pub(crate) unsafe fn schedule_owned(ptr: NonNull<Header>) {
+    // SAFETY: the caller's contract is `schedule_with`'s with `counted`.
+    unsafe { schedule_with(ptr, true) }
+}
+
+/// Both: `counted` says whether the caller hands its reference over (a queue entry takes it,
+/// or it is given back here) or keeps it (an entry gets a new one).
+///
+/// # Safety
+/// The caller owns a reference to `ptr`; with `counted`, it does not use it afterwards.
+#[inline(always)]
+unsafe fn schedule_with(ptr: NonNull<Header>, counted: bool) {
     // SAFETY: the caller's reference keeps the header alive.
     let header = unsafe { ptr.as_ref() };
+    // The context is asked once: an interrupt handler is never the loop's thread, so it goes
+    // straight to the cross-context path without asking the loop's slot.
     let isr = rtos_shims::in_isr();
-    // The caller's reference is handed over: the loop's ready queue takes it, or it is given
-    // back there.
-    // SAFETY: not an interrupt handler (`isr` is false).
-    if !isr && unsafe { super::wake_local(ptr, true) } {
+    // SAFETY: not an interrupt handler (`isr` is false); `counted` as the caller's.
+    if !isr && unsafe { super::wake_local(ptr, counted) } {
         return;
     }
     if header.notify_remote(isr) {
-        // Not on the loop's thread: the wake stack entry takes the caller's reference over.
+        // Not on the loop's thread: the wake stack entry takes a reference over.
+        if !counted {
+            inc_ref(ptr);
+        }
         header.shared.push_remote(ptr, isr);
-    } else {
+    } else if counted {
         // Queued already, or being polled (the loop polls it again):
         // SAFETY: the caller's reference, given back once.
         unsafe { drop_ref(ptr) };
