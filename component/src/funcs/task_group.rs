@@ -311,13 +311,7 @@ impl<Fut, R> Unpin for TaskGroupRun<Fut, R> {}
 /// innermost task the owner awaits, as `Task::cancel` would, or stays pending on the owner
 /// for the body's next runtime await (then it says true).
 fn cancel_body(owner: &TaskRef) -> bool {
-    let mut target = owner.clone();
-    for _ in 0..1024 {
-        match target.awaited() {
-            Some(inner) => target = inner,
-            None => break,
-        }
-    }
+    let target = owner.clone().innermost_awaited();
     if target == *owner {
         owner.local().set(flag::CANCEL_PENDING);
         true

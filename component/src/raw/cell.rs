@@ -749,6 +749,19 @@ impl TaskRef {
             .filter(|t| !t.done())
     }
 
+    /// The innermost unfinished task at the end of this task's chain of awaits (this task if
+    /// it awaits none): where a cancel goes. The chain is followed at most 1,024 links deep.
+    pub(crate) fn innermost_awaited(self) -> TaskRef {
+        let mut target = self;
+        for _ in 0..1024 {
+            match target.awaited() {
+                Some(inner) => target = inner,
+                None => break,
+            }
+        }
+        target
+    }
+
     /// Takes ownership of one loop-thread reference to the cell at `ptr` (one that
     /// [`into_raw`](Self::into_raw) or [`allocate`] gave).
     pub(crate) fn from_raw(ptr: NonNull<Header>) -> Self {

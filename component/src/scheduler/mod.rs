@@ -713,12 +713,9 @@ pub(crate) fn current_task_ptr() -> Option<NonNull<Header>> {
 /// is an orphan, its loop made it on this thread, so this is the loop's thread and no thread
 /// check is made.
 pub(crate) fn current_task_ptr_for(handle: &TaskRef) -> Option<NonNull<Header>> {
-    // With `std` the look-up is a thread-local's, which needs no proof (and no orphan test).
-    if cfg!(feature = "std") {
-        return current_task_ptr();
-    }
-    if handle.local().has(flag::ORPHAN) {
-        // Made wherever `create_task` found no loop: this may be any thread.
+    // With `std` the look-up is a thread-local's, which needs no proof; an orphan was made
+    // wherever `create_task` found no loop, which may be any thread.
+    if cfg!(feature = "std") || handle.local().has(flag::ORPHAN) {
         return current_task_ptr();
     }
     // Not an orphan, so the loop of this thread's slot made the task on its thread (the slot
@@ -774,13 +771,7 @@ pub(crate) fn cancel(ptr: NonNull<Header>) -> Result<bool> {
         return Err(Error::runtime("can't cancel self"));
     }
     // Forward to the innermost task being awaited (still running).
-    let mut target = TaskRef::clone_from_ptr(ptr);
-    for _ in 0..1024 {
-        match target.awaited() {
-            Some(inner) => target = inner,
-            None => break,
-        }
-    }
+    let target = TaskRef::clone_from_ptr(ptr).innermost_awaited();
     if current == Some(target.ptr()) {
         return Err(Error::runtime("can't cancel self"));
     }
