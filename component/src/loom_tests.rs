@@ -143,7 +143,15 @@ fn loom_no_lost_wake() {
 /// A real task cell on a loop's `Shared` half (no loop thread: wakes land on its wake stack).
 /// (Shared with the other loom models, e.g. `sync::channel_loom`.)
 pub(crate) fn task_on(shared: &Arc<Shared<Header>>) -> NonNull<Header> {
-    raw::allocate(async { Ok::<(), crate::Error>(()) }, shared.clone(), 1, 0)
+    task_running(shared, async { Ok::<(), crate::Error>(()) })
+}
+
+/// A task of `shared`'s loop whose future is `fut` (never polled here).
+pub(crate) fn task_running(
+    shared: &Arc<Shared<Header>>,
+    fut: impl Future<Output = crate::Result<()>> + 'static,
+) -> NonNull<Header> {
+    raw::allocate(fut, shared.clone(), 1, 0)
 }
 
 /// The task as the loop polls it: popped from a ready queue, its `SCHEDULED` bit still set
@@ -159,20 +167,25 @@ pub(crate) fn being_polled(task: NonNull<Header>) {
 pub(crate) fn runs_again(shared: &Shared<Header>, task: NonNull<Header>) -> bool {
     // SAFETY: the test holds a reference to the task.
     let requeued = unsafe { task.as_ref() }.settle().is_some();
+    let stacked = drain_stacked(shared);
+    assert!(stacked <= 1, "the task was pushed twice");
+    assert!(!(requeued && stacked == 1), "the task was queued twice");
+    requeued || stacked == 1
+}
+
+/// Takes every entry off the wake stack, releasing the reference each holds; how many.
+pub(crate) fn drain_stacked(shared: &Shared<Header>) -> u32 {
     let mut stacked = 0;
     shared.drain(|p| {
         stacked += 1;
         // SAFETY: each stack entry owns the reference its pusher handed over.
         unsafe { raw::drop_ref(p) }
     });
-    assert!(stacked <= 1, "the task was pushed twice");
-    assert!(!(requeued && stacked == 1), "the task was queued twice");
-    requeued || stacked == 1
+    stacked
 }
 
 pub(crate) fn release(shared: &Shared<Header>, task: NonNull<Header>) {
-    // SAFETY: each stack entry owns the reference its pusher handed over.
-    shared.drain(|p| unsafe { raw::drop_ref(p) });
+    drain_stacked(shared);
     // SAFETY: the test's own reference from `task_on`, not used afterwards.
     unsafe { raw::drop_ref(task) };
 }
@@ -264,12 +277,7 @@ fn loom_wake_during_poll_runs_the_task_again() {
             assert_eq!(data.with(|p| unsafe { *p }), 1);
         }
         wakers.join().unwrap();
-        let mut stacked = 0;
-        shared.drain(|p| {
-            stacked += 1;
-            // SAFETY: each stack entry owns the reference its pusher handed over.
-            unsafe { raw::drop_ref(p) }
-        });
+        let stacked = drain_stacked(&shared);
         assert_eq!(u32::from(requeued) + stacked, 1, "the wake was lost or queued twice");
         release(&shared, task);
     });
@@ -296,15 +304,14 @@ fn loom_last_references_dropped_on_two_threads() {
         let shared = Arc::new(Shared::new().unwrap());
         let drops = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let guard = Dropped(drops.clone());
-        let future = async move {
+        let task = task_running(&shared, async move {
             let _guard = guard;
-            Ok::<(), crate::Error>(())
-        };
-        let task = raw::allocate(future, shared.clone(), 1, 0);
+            Ok(())
+        });
         // A second reference, owned by a waker that another thread drops.
         let w = (*waker::waker_ref(&task)).clone();
         let other = thread::spawn(move || drop(w));
-        // SAFETY: the test's own reference from `allocate`, not used afterwards.
+        // SAFETY: the test's own reference from `task_running`, not used afterwards.
         unsafe { raw::drop_ref(task) };
         other.join().unwrap();
         assert_eq!(
