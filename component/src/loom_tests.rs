@@ -2,12 +2,12 @@
 //! of `ThreadSafeFlag` (`sync::flag`). Run with:
 //! `RUSTFLAGS="--cfg loom" cargo test -p uasyncio --lib --release loom_`
 
+use std::boxed::Box;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::vec::Vec;
 
 use core::future::Future;
-use core::pin::pin;
 use core::ptr::NonNull;
 
 use loom::sync::{Condvar, Mutex};
@@ -203,7 +203,7 @@ fn loom_flag_set_is_never_lost() {
             thread::spawn(move || flag.set())
         };
         let waker = waker::waker_ref(&task);
-        let mut wait = pin!(flag.wait());
+        let mut wait = Box::pin(flag.wait());
         being_polled(task);
         let first = wait.as_mut().poll(&mut Context::from_waker(&waker));
         setter.join().unwrap();
@@ -236,7 +236,7 @@ fn loom_two_setters_one_waiter() {
             })
             .collect();
         let waker = waker::waker_ref(&task);
-        let mut wait = pin!(flag.wait());
+        let mut wait = Box::pin(flag.wait());
         being_polled(task);
         let first = wait.as_mut().poll(&mut Context::from_waker(&waker));
         for s in setters {
@@ -259,6 +259,9 @@ fn loom_wake_during_poll_runs_the_task_again() {
     loom::model(|| {
         let shared = Arc::new(Shared::new().unwrap());
         let task = task_on(&shared);
+        // Shared across threads on purpose although `UnsafeCell` is not `Sync`: loom checks
+        // the accesses, and reports one the wake does not order as a race.
+        #[allow(clippy::arc_with_non_send_sync)]
         let data = Arc::new(loom::cell::UnsafeCell::new(0u32));
         being_polled(task);
         let waker = (*waker::waker_ref(&task)).clone();

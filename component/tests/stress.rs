@@ -3,6 +3,10 @@
 //!
 //! Sizes scale with `STRESS_SCALE` (a divisor; default 1, or 2000 under Miri): the sanitizer
 //! run uses 20. Run in release for the full sizes: `cargo test --release -p uasyncio --test stress`.
+//!
+//! Not built under `--cfg loom`: these run real threads, outside any loom model (the loom models
+//! are in the library's `loom_tests`).
+#![cfg(not(loom))]
 
 use std::cell::RefCell;
 use std::rc::Rc;

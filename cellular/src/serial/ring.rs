@@ -48,8 +48,8 @@
 //! calls [`RxRing::close`]; the reader drains what is left and then sees the close. An
 //! interrupt-fed ring never closes.
 
+#[cfg(not(loom))]
 use core::cell::UnsafeCell;
-
 #[cfg(not(loom))]
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
 #[cfg(loom)]

@@ -2,12 +2,12 @@
 //! read racing a write fails the model. Run with:
 //! `RUSTFLAGS="--cfg loom" cargo test -p uasyncio --lib --release loom_queue`
 
+use std::boxed::Box;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::vec::Vec;
 
 use core::future::Future;
-use core::pin::pin;
 
 use loom::thread;
 
@@ -139,7 +139,7 @@ fn loom_queue_recv_wake_is_never_lost() {
             thread::spawn(move || q.try_send(5).unwrap())
         };
         let waker = waker::waker_ref(&task);
-        let mut recv = pin!(q.recv());
+        let mut recv = Box::pin(q.recv());
         being_polled(task);
         let first = recv.as_mut().poll(&mut Context::from_waker(&waker));
         sender.join().unwrap();
@@ -172,7 +172,7 @@ fn loom_queue_close_wakes_the_receiver() {
             thread::spawn(move || q.close())
         };
         let waker = waker::waker_ref(&task);
-        let mut recv = pin!(q.recv());
+        let mut recv = Box::pin(q.recv());
         being_polled(task);
         let first = recv.as_mut().poll(&mut Context::from_waker(&waker));
         closer.join().unwrap();
