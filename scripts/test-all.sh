@@ -30,7 +30,7 @@ suite() {
 }
 
 # Lint: formatting and clippy with warnings as errors, on every crate and target.
-suite "fmt" cargo fmt --all -- --check
+suite "fmt (every workspace)" bash scripts/fmt-check.sh
 suite "clippy" cargo clippy --workspace --all-targets -- -D warnings
 # ... and on the no_std feature sets and Cortex-M targets the line above never builds.
 suite "clippy: no_std ports, C API, net and cellular on Cortex-M" bash scripts/clippy-targets.sh
@@ -89,6 +89,9 @@ if [ "$mode" != quick ]; then
     # loom: the cross-context wake path and the flag's waiter slot, model-checked.
     suite "loom" env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
         cargo test -p uasyncio -p uasyncio-cellular --lib --release loom_
+    # The loom models and the code they build under `--cfg loom`, linted as the rest is.
+    suite "clippy (--cfg loom)" env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+        cargo clippy -p uasyncio -p uasyncio-cellular --all-targets -- -D warnings
     # Miri over the unsafe task code: the runtime's unit tests and the whole conformance suite
     # (spawn, wake, cancel, finish, reset, handles, gather, a flag set from another thread).
     # The stress tests are left to ThreadSanitizer: under Miri they take hours.
