@@ -268,7 +268,9 @@ impl Drop for DownOnDrop<'_> {
 /// /// `port`: the modem's byte stream, e.g. a `serial::SerialPort` on your UART.
 /// async fn app<P: Read + Write + 'static>(port: P) -> uasyncio::Result<()> {
 ///     let modem = Modem::new(port, ModemConfig::new("internet"));
-///     let (stack, link) = ppp_stack(StackConfig::for_ip_link(), PppConfig::default())?;
+///     let mut stack_cfg = StackConfig::for_ip_link();
+///     stack_cfg.random_seed = 0x5eed; // from your hardware RNG: TCP ports and sequence numbers differ per boot
+///     let (stack, link) = ppp_stack(stack_cfg, PppConfig::default())?;
 ///     let mut supervisor = Supervisor::new(modem, link, SupervisorConfig::default());
 ///     let state = supervisor.state();
 ///     // `run` returns only when it gives up or is cancelled, with the reason.
