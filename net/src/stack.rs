@@ -103,7 +103,11 @@ pub struct StackConfig {
     pub tcp_rx_buffer: usize,
     /// Transmit buffer per TCP socket, bytes.
     pub tcp_tx_buffer: usize,
-    /// Seed for smoltcp's sequence numbers and our ephemeral ports; make it differ per boot.
+    /// Seed for smoltcp's sequence numbers and our ephemeral ports; make it differ per boot
+    /// (from a hardware RNG). Left at the constructors' fixed default, every boot picks the
+    /// same initial sequence numbers and local ports, which a peer can predict and which
+    /// collide with what it remembers of the last boot's connections: [`Stack::new`] logs a
+    /// warning (`log::warn!`) then.
     pub random_seed: u64,
     /// How long `open_connection` waits for the handshake (ARP included), ms.
     pub connect_timeout_ms: u32,
@@ -127,6 +131,9 @@ pub struct StackConfig {
     pub udp_packets: usize,
 }
 
+/// The constructors' `random_seed`: the same on every boot, so [`Stack::new`] warns about it.
+const DEFAULT_RANDOM_SEED: u64 = 0x0005_EED0_F0A5_FC10;
+
 impl StackConfig {
     /// A static configuration with the defaults for everything else.
     pub fn with_static(mac: [u8; 6], address: Ipv4Addr, prefix_len: u8) -> Self {
@@ -141,7 +148,7 @@ impl StackConfig {
             max_sockets: 16,
             tcp_rx_buffer: 8 * 1024,
             tcp_tx_buffer: 8 * 1024,
-            random_seed: 0x0005_EED0_F0A5_FC10,
+            random_seed: DEFAULT_RANDOM_SEED,
             connect_timeout_ms: 10_000,
             dns_timeout_ms: 5_000,
             linger_ms: 10_000,
@@ -309,6 +316,12 @@ impl Stack {
         };
         // IP header (20) and UDP header (8) out of the link's IP MTU.
         let max_udp_payload = device.capabilities().ip_mtu().saturating_sub(28);
+        if cfg.random_seed == DEFAULT_RANDOM_SEED {
+            log::warn!(
+                "uasyncio-net: StackConfig::random_seed is the default: TCP sequence numbers and local \
+                 ports repeat on every boot; set it from a hardware RNG"
+            );
+        }
         let mut icfg = IfaceConfig::new(hw);
         icfg.random_seed = cfg.random_seed;
         let now = SInstant::from_micros(rt::now_us() as i64);
