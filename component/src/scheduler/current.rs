@@ -92,9 +92,9 @@ mod imp {
     ///
     /// `owner` alone decides, without looking at `state`: it is stored once, by the thread
     /// that initialised `core`, after `core` was written and before `state` became READY, and
-    /// never changes again. A caller whose identity equals it is that thread (or a task
-    /// created later in the same TCB memory after the owner was deleted, which the `Acquire`
-    /// load makes see `core` complete).
+    /// never changes again. A caller whose identity equals it is that thread, or a task
+    /// created later in the same TCB memory after the owner was deleted. Either way it sees
+    /// `core` complete without an `Acquire` on the load (see [`owner_is_caller`]).
     pub(crate) fn try_with<R>(f: impl FnOnce(&LoopCore) -> R) -> Option<R> {
         if rtos_shims::in_isr() {
             return None;
@@ -119,16 +119,27 @@ mod imp {
     }
 
     /// Whether the caller's identity is the loop's owner (the check `try_with` makes).
+    ///
+    /// The load is `Relaxed`: what it decides is whether the caller may read `core`, and a
+    /// caller that finds its own identity there already sees `core` complete. Either it
+    /// stored `owner` itself (in `claim`, after writing `core`: program order), or it is a
+    /// task created in the TCB memory of that thread after the thread was deleted, which the
+    /// kernel orders: the deletion and the creation both go through the kernel's critical
+    /// sections (FreeRTOS; Zephyr's spinlocks), so everything the old thread did happened
+    /// before the new one started. Any other caller's identity cannot match, whatever value
+    /// it reads (a live thread's identity is unique; interrupt handlers and the time before
+    /// the scheduler have identities no task has). On Cortex-M this leaves a `dmb` out of
+    /// every loop-local access (a spawn, a yield, a wait).
     #[inline(always)]
     fn owner_is_caller() -> bool {
-        rtos_shims::is_current_thread(SLOT.owner.load(Ordering::Acquire))
+        rtos_shims::is_current_thread(SLOT.owner.load(Ordering::Relaxed))
     }
 
     /// The loop, for its owner thread.
     ///
-    /// The owner thread's read of `core`: it was written before `owner` was stored (Release,
-    /// loaded with Acquire by the identity check or by the `claim` that made the caller the
-    /// owner), is never written again, and no other context reads it, since every access
+    /// The owner thread's read of `core`: it was written before `owner` was stored (by the
+    /// owner thread itself, or by a thread the kernel ordered before it: see
+    /// [`owner_is_caller`]), is never written again, and no other context reads it, since every access
     /// comes through this function. So it is `Some`: `owner` holds an identity only once
     /// `core` was written (`NO_OWNER` before, which no caller has), and the slot is never
     /// emptied.
