@@ -209,16 +209,19 @@ impl Future for FlagWait<'_> {
         //
         // The slot's load is `Relaxed`: it orders nothing. Null is a setter's (the slot held
         // our task since our own swap, which this load cannot read past); the flag's swap is
-        // what acquires the set's writes. Should that swap not yet see the set's flag store,
-        // the way below registers again with a `SeqCst` swap that reads the setter's, and then
-        // sees it (the module docs' argument).
+        // what acquires the set's writes (`Acquire`: the total order of `SeqCst` matters only
+        // to the registration below, which pairs its slot swap with its look at the flag).
+        // Should that swap not yet see the set's flag store, the way below registers again
+        // with a `SeqCst` swap that reads the setter's, and then sees it (the module docs'
+        // argument). `waiting` only keeps a second waiter out and publishes nothing, hence
+        // `Relaxed` (its next swap still reads this store or a later one).
         if this.registered
             && crate::cancel::no_cancel_pending(cx)
             && this.flag.task.load(Ordering::Relaxed).is_null()
-            && this.flag.flag.swap(false, Ordering::SeqCst)
+            && this.flag.flag.swap(false, Ordering::Acquire)
         {
             this.registered = false;
-            this.flag.waiting.store(false, Ordering::Release);
+            this.flag.waiting.store(false, Ordering::Relaxed);
             return Poll::Ready(Ok(()));
         }
         this.poll_slow(cx)
