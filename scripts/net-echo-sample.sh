@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Run samples/echo_server on a TAP in a private network namespace and talk to it with a
-# Python asyncio client (8 connections x 256 KiB echoed, checked byte for byte). Cleans up
-# the namespace on exit. Needs root and /dev/net/tun (prints SKIP otherwise); ~10 s.
+# First net/examples/pair_echo.rs, the README's network example (two stacks on the in-memory
+# link: start_server, open_connection, a refused connect), as the README runs it. Then
+# samples/echo_server on a TAP in a private network namespace, talked to by a Python asyncio
+# client (8 connections x 256 KiB echoed, checked byte for byte). Cleans up the namespace on
+# exit. The TAP part needs root and /dev/net/tun (prints SKIP otherwise); ~10 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+out="$(cargo run -q -p uasyncio-net --features std --example pair_echo)"
+printf '%s\n' "$out"
+grep -q "^pair_echo: 3 lines echoed$" <<<"$out"
+grep -q "^pair_echo: port 7001: OSError: \[Errno 111\] ECONNREFUSED$" <<<"$out"
 . scripts/tap-netns.sh
 if ! tapns_ok; then
     echo "SKIP net-echo-sample: needs root and /dev/net/tun"; exit 0

@@ -44,7 +44,7 @@ suite "C headers vs Rust (cbindgen, extern blocks)" bash scripts/check-headers.s
 suite "runtime + conformance (std port)" cargo test --workspace
 # The echo_server sample on a TAP in a namespace it makes, against a Python asyncio client
 # (the network suites themselves run in `cargo test --workspace` above).
-suite "net: echo_server sample over TAP" bash scripts/net-echo-sample.sh
+suite "net: pair_echo example, echo_server sample over TAP" bash scripts/net-echo-sample.sh
 # Stress at full size, in release: 100k tasks, 10k sleepers, 1M cross-thread wakes,
 # 4 threads setting at once, cancel storms, with a leak check.
 suite "stress (release)" cargo test --release -p uasyncio --test stress

@@ -9,9 +9,10 @@
 //!
 //! Provided devices:
 //! - [`pair`]: two devices wired back to back in memory, with optional loss and reordering
-//!   (unit tests; run the loop on virtual time, `Loop::use_virtual_time`, for loss tests);
-//! - [`tap`] (feature `std`): a Linux TAP interface, read by a helper thread that waits in
-//!   `poll(2)` and wakes the loop.
+//!   (tests, and trying the API without a network: `net/examples/pair_echo.rs`; run the
+//!   loop on virtual time, `Loop::use_virtual_time`, for loss tests);
+//! - `tap` (only with the feature `std`, and so in these docs only when built with it): a
+//!   Linux TAP interface, read by a helper thread that waits in `poll(2)` and wakes the loop.
 
 use core::task::{Context, Poll};
 
