@@ -336,6 +336,51 @@ fn loom_wake_during_poll_runs_the_task_again() {
     });
 }
 
+/// A waker holding an old clone wakes the task from another thread while the loop runs it.
+/// In the ready queue another task was queued behind it, so the loop wrote its `next` link,
+/// then popped, polled and settled it. A wake that finds the state
+/// cleared pushes the task on the wake stack and writes the same `next`; `settle`'s `Release`
+/// (which that wake's `fetch_or` acquires) puts the loop's write first, so the drain follows
+/// the waker's link, not the ready queue's. With `settle` `Relaxed`, loom finds the drain
+/// reading the stale link to the other task.
+#[test]
+fn loom_ready_queue_link_then_remote_push() {
+    loom::model(|| {
+        let shared = Arc::new(Shared::new().unwrap());
+        let task = task_on(&shared);
+        let other = task_on(&shared);
+        // In the ready queue: its bit set (nothing in this model orders the waker after it).
+        being_polled(task);
+        let waker = (*waker::waker_ref(&task)).clone();
+        let wakers = thread::spawn(move || waker.wake());
+        // SAFETY: the test holds references to both tasks.
+        let header = unsafe { task.as_ref() };
+        // The ready queue links `other` behind `task` (its own write of the link), then the
+        // loop pops and polls `task` and settles it.
+        header.next.store(other.as_ptr(), Ordering::Relaxed);
+        let requeued = header.settle().is_some();
+        wakers.join().unwrap();
+        let mut drained = Vec::new();
+        shared.drain(|p| drained.push(p));
+        assert!(
+            drained.iter().all(|p| *p == task),
+            "the drain followed the ready queue's stale link"
+        );
+        assert_eq!(
+            u32::from(requeued) + drained.len() as u32,
+            1,
+            "the wake was lost or queued twice"
+        );
+        for p in drained {
+            // SAFETY: each stack entry owns the reference its pusher handed over.
+            unsafe { raw::drop_ref(p) };
+        }
+        release(&shared, task);
+        // SAFETY: the test's own reference to `other`, not used afterwards.
+        unsafe { raw::drop_ref(other) };
+    });
+}
+
 /// The last two references of a task dropped on two threads at once: the cell is freed
 /// exactly once (a double free aborts the model; a leak leaves the future undropped), and
 /// the thread that frees it, with or without the read-modify-write (`drop_refs_in` frees

@@ -363,17 +363,19 @@ impl Header {
     /// must queue the task; `None` if the task now waits (or a remote wake that came after the
     /// clear has queued it on the wake stack).
     ///
-    /// The swap is `Relaxed`. Acquire: what a waker wrote before its `NOTIFIED` is needed
-    /// only when the loop polls the task again, and `schedule_here`'s read-modify-write, which
-    /// comes first, acquires it (the swap, a read-modify-write, continues the waker's release
-    /// sequence); a task that now waits needs nothing from a waker. Release: a waker that reads
-    /// the cleared word reads nothing else the loop wrote (it pushes the task, whose `shared`
-    /// it reads, unchanged since the spawn, onto the wake stack, which orders its own
-    /// handover). The loom model `loom_wake_during_poll_runs_the_task_again` fails with
-    /// `schedule_here` `Relaxed` here. (Cortex-M: two `dmb` less after every wait.)
+    /// The swap is `Release`, not `AcqRel`. Acquire: what a waker wrote before its `NOTIFIED`
+    /// is needed only when the loop polls the task again, and `schedule_here`'s
+    /// read-modify-write, which comes first, acquires it (the swap, a read-modify-write,
+    /// continues the waker's release sequence); a task that now waits needs nothing from a
+    /// waker (the loom model `loom_wake_during_poll_runs_the_task_again` fails with
+    /// `schedule_here` `Relaxed` here). Release: a waker that reads the cleared word pushes
+    /// the task on the wake stack and so writes its `next`, which the loop's ready queue wrote
+    /// before the poll; the release puts the loop's write first, or the drain could follow
+    /// the ready queue's stale link (`loom_ready_queue_link_then_remote_push` fails with the
+    /// swap `Relaxed`). (Cortex-M: one `dmb` less after every wait.)
     #[inline(always)]
     pub(crate) fn settle(&self) -> Option<u32> {
-        let old = self.state.swap(0, Ordering::Relaxed);
+        let old = self.state.swap(0, Ordering::Release);
         if old & NOTIFIED != 0 && self.schedule_here() {
             return Some(old);
         }
