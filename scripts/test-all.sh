@@ -32,8 +32,9 @@ suite() {
 # Lint: formatting and clippy with warnings as errors, on every crate and target.
 suite "fmt (every workspace)" bash scripts/fmt-check.sh
 suite "clippy" cargo clippy --workspace --all-targets -- -D warnings
-# ... and on the no_std feature sets and Cortex-M targets the line above never builds.
-suite "clippy: no_std ports, C API, net and cellular on Cortex-M" bash scripts/clippy-targets.sh
+# ... and on the no_std feature sets and Cortex-M targets the line above never builds, and on
+# the crates that are workspaces of their own.
+suite "clippy: no_std ports, C API, net and cellular on Cortex-M; standalone crates" bash scripts/clippy-targets.sh
 # API and internal docs: every intra-doc link resolves (private items too, where the
 # module docs argue the unsafe code), with warnings as errors.
 suite "rustdoc links" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --document-private-items
@@ -42,8 +43,9 @@ suite "C headers vs Rust (cbindgen, extern blocks)" bash scripts/check-headers.s
 
 # The runtime: unit tests, doc tests, and the MicroPython conformance suite on the std port.
 suite "runtime + conformance (std port)" cargo test --workspace
-# The echo_server sample on a TAP in a namespace it makes, against a Python asyncio client
-# (the network suites themselves run in `cargo test --workspace` above).
+# The README's network example on the in-memory link, then the echo_server sample on a TAP in a
+# namespace it makes, against a Python asyncio client (the network suites themselves run in
+# `cargo test --workspace` above).
 suite "net: pair_echo example, echo_server sample over TAP" bash scripts/net-echo-sample.sh
 # Stress at full size, in release: 100k tasks, 10k sleepers, 1M cross-thread wakes,
 # 4 threads setting at once, cancel storms, with a leak check.
