@@ -50,9 +50,11 @@ const char * uasyncio_status_str( int status );
 
 /* ---- the loop thread -------------------------------------------------------------------- */
 
-/* The loop thread's body: a Rust function with the C ABI that runs the event loop, usually
- * generated with `uasyncio::ffi::run_entry` (see component/src/ffi.rs). Its return value is
- * kept as the loop's exit code. */
+/* The loop thread's body: a Rust function with the C ABI that runs the event loop, usually a
+ * `#[no_mangle] unsafe extern "C" fn(arg: *mut c_void) -> c_int` whose body calls
+ * `uasyncio::ffi::run_entry` with the application's future (component/src/ffi.rs;
+ * templates/freertos-app/rust/src/lib.rs is one). Its return value is kept as the loop's exit
+ * code. */
 typedef int ( *uasyncio_entry_t )( void * arg );
 
 typedef struct
@@ -104,7 +106,8 @@ int uasyncio_log_tasks( void );
 
 /* A Rust `uasyncio::ThreadSafeFlag`, opaque to C. A flag defined in Rust as
  *     #[no_mangle] pub static BUTTON: uasyncio::ThreadSafeFlag = uasyncio::ThreadSafeFlag::new();
- * is declared in C with UASYNCIO_FLAG_DECLARE(BUTTON) and used as &BUTTON. */
+ * (Rust edition 2024 spells the attribute `#[unsafe(no_mangle)]`) is declared in C with
+ * UASYNCIO_FLAG_DECLARE(BUTTON) and used as &BUTTON. */
 typedef struct uasyncio_flag uasyncio_flag_t;
 #define UASYNCIO_FLAG_DECLARE( name )    extern uasyncio_flag_t name
 

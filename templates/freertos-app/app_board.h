@@ -1,7 +1,8 @@
 /*
- * app_board.h: the little the template's main.c needs from a board. Two implementations:
- * board-posix.c (FreeRTOS POSIX simulator on a Linux host) and board-mps2-an385.c (QEMU's
- * Cortex-M3 board). Replace them with your board's code.
+ * app_board.h: the little the template's main.c needs from a board. Three implementations:
+ * board-posix.c (FreeRTOS POSIX simulator on a Linux host), board-mps2-an385.c (QEMU's
+ * Cortex-M3 board) and board-microbit.c (QEMU's micro:bit, Cortex-M0). Replace them with your
+ * board's code.
  */
 #ifndef APP_BOARD_H
 #define APP_BOARD_H
