@@ -139,8 +139,8 @@ mod imp {
     ///
     /// The owner thread's read of `core`: it was written before `owner` was stored (by the
     /// owner thread itself, or by a thread the kernel ordered before it: see
-    /// [`owner_is_caller`]), is never written again, and no other context reads it, since every access
-    /// comes through this function. So it is `Some`: `owner` holds an identity only once
+    /// [`owner_is_caller`]), is never written again, and no other context reads it, since
+    /// every access comes through this function. So it is `Some`: `owner` holds an identity only once
     /// `core` was written (`NO_OWNER` before, which no caller has), and the slot is never
     /// emptied.
     ///
@@ -181,8 +181,9 @@ mod imp {
         if !owner_is_caller() {
             claim()?;
         }
-        // SAFETY: not an interrupt handler (checked above); the owner thread (checked, or made
-        // so by `claim`, whose `Ok` says the owner is the caller).
+        // Not an interrupt handler (checked above); the owner thread (checked, or made so by
+        // `claim`, whose `Ok` says the owner is the caller).
+        // SAFETY: as just argued, the owner thread outside an interrupt handler.
         Ok(f(unsafe { owned_core() }))
     }
 
