@@ -8,6 +8,7 @@
 //! Layer 5 of the core (see `raw`), the top: it starts the loop of `scheduler` and gives it
 //! the function that reports unretrieved task errors to the exception handler.
 
+use core::fmt;
 use core::future::Future;
 use core::marker::PhantomData;
 
@@ -76,6 +77,23 @@ where
     T: 'static,
 {
     get_event_loop().run_until_complete(coro)
+}
+
+/// What the default exception handler prints for a context.
+struct Report<'a>(&'a ExceptionContext);
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.0;
+        f.write_str(&c.message)?;
+        if let Some(task) = &c.future {
+            write!(f, "\nfuture: {task}")?;
+        }
+        if let Some(e) = &c.exception {
+            write!(f, "\n{e}")?;
+        }
+        Ok(())
+    }
 }
 
 impl Loop {
@@ -165,15 +183,29 @@ impl Loop {
         current::try_with(|core| core.handler.get()).flatten()
     }
 
-    /// The default handler: logs the message, the task and the error through `log` at error
-    /// level.
+    /// The default handler: the message, the task and the error, as MicroPython's prints
+    /// them, through `log` at error level (target `uasyncio`). With the `std` feature and no
+    /// logger taking error records (none installed, or `log::set_max_level` left at `Off`),
+    /// to standard error instead, as MicroPython does: an unretrieved error is never lost
+    /// silently on the host.
+    ///
+    /// ```
+    /// use uasyncio::{create_task, get_event_loop, run, sleep_ms, Error};
+    /// // Prints "Task exception wasn't retrieved", the task and "ValueError: boom" to stderr.
+    /// run(async {
+    ///     create_task(async { Err::<(), _>(Error::value("boom")) });
+    ///     sleep_ms(1).await
+    /// }).unwrap();
+    /// # let _ = get_event_loop();
+    /// ```
     pub fn default_exception_handler(&self, context: &ExceptionContext) {
-        match (&context.future, &context.exception) {
-            (Some(task), Some(e)) => crate::fmt::error!("{}\nfuture: {} \n{}", context.message, task, e),
-            (None, Some(e)) => crate::fmt::error!("{}\n{}", context.message, e),
-            (Some(task), None) => crate::fmt::error!("{}\nfuture: {}", context.message, task),
-            (None, None) => crate::fmt::error!("{}", context.message),
+        let report = Report(context);
+        #[cfg(feature = "std")]
+        if !log::log_enabled!(target: "uasyncio", log::Level::Error) {
+            std::eprintln!("{report}");
+            return;
         }
+        crate::fmt::error!("{}", report);
     }
 
     /// Calls the current handler (custom or default) with `context`.
