@@ -124,8 +124,8 @@ impl Loop {
     /// Runs until `aw` completes and returns its output. A future that is not a [`Task`]
     /// becomes one. Other tasks stay queued when it returns.
     ///
-    /// Errors: `aw`'s own error; `RuntimeError` if the loop is already running, or if
-    /// [`stop`](Self::stop) ended the loop before `aw` completed.
+    /// Errors: `aw`'s own error; `RuntimeError` if the loop is already running.
+    /// [`stop`](Self::stop) does not end it (MicroPython's `stop()` ends only `run_forever()`).
     pub fn run_until_complete<F, T>(&self, aw: F) -> Result<T>
     where
         F: Future<Output = Result<T>> + 'static,
@@ -138,15 +138,32 @@ impl Loop {
         if task.done() {
             task.take_result()
         } else {
+            // Not reached: `run_until` with a main task returns once that task finished
+            // (`stop()` ends only `run_forever`). An error, not a panic, should that change.
             Err(Error::runtime("the event loop stopped before the task completed"))
         }
     }
 
-    /// Stops the loop once the tasks that are ready now have run. Tasks still pending continue
-    /// on the next `run_forever()` / `run()`. No effect when the loop is not running.
+    /// Stops [`run_forever`](Self::run_forever) once the tasks that are ready now have run.
+    /// Tasks still pending continue on the next `run_forever()` / `run()`.
+    ///
+    /// No effect unless the loop runs in `run_forever()`, as in MicroPython, where `stop()`
+    /// queues the stop task that only `run_forever()` makes: inside [`run`](crate::run) or
+    /// `run_until_complete()` the loop goes on until the main task completes (CPython would end
+    /// it with `RuntimeError` instead).
+    ///
+    /// ```
+    /// use uasyncio::{get_event_loop, run, sleep_ms};
+    /// let r = run(async {
+    ///     get_event_loop().stop(); // not in run_forever: nothing happens
+    ///     sleep_ms(1).await?;
+    ///     Ok("main completed")
+    /// });
+    /// assert_eq!(r.unwrap(), "main completed");
+    /// ```
     pub fn stop(&self) {
         current::try_with(|core| {
-            if core.running.get() && core.stop_after.get().is_none() {
+            if core.running.get() && core.forever.get() && core.stop_after.get().is_none() {
                 core.stop_after.set(Some(core.ready.len()));
             }
         });

@@ -67,6 +67,9 @@ pub(crate) struct LoopCore {
     /// `Loop::stop` was called: stop after this many more tasks have run (the ones that were
     /// ready then). A countdown, so a loop nobody stops pays one test per task.
     pub(crate) stop_after: Cell<Option<usize>>,
+    /// The loop runs in `run_forever` (not `run` / `run_until_complete`): the one mode that
+    /// `Loop::stop` ends, as in MicroPython.
+    pub(crate) forever: Cell<bool>,
     next_id: Cell<u32>,
     /// The exception handler `Loop::set_exception_handler` installed (`None`: the default).
     pub(crate) handler: Cell<Option<ExceptionHandler>>,
@@ -104,6 +107,7 @@ impl LoopCore {
             self_woken: Cell::new(false),
             running: Cell::new(false),
             stop_after: Cell::new(None),
+            forever: Cell::new(false),
             next_id: Cell::new(1),
             handler: Cell::new(None),
             virtual_now: Cell::new(None),
@@ -317,6 +321,7 @@ impl LoopCore {
             return Err(Error::runtime("event loop already running"));
         }
         self.running.set(true);
+        self.forever.set(main.is_none());
         let _guard = RunningGuard(self);
         let main_done = || {
             // SAFETY: the caller of `run_until` holds a reference to `main`.
@@ -639,6 +644,7 @@ struct RunningGuard<'a>(&'a LoopCore);
 impl Drop for RunningGuard<'_> {
     fn drop(&mut self) {
         self.0.running.set(false);
+        self.0.forever.set(false);
         self.0.current.set(None);
         self.0.stop_after.set(None);
     }

@@ -33,6 +33,10 @@ pub(crate) const CASES: &[Case] = &[
         run: stop_leaves_tasks_made_ready_later_waiting,
     },
     Case {
+        name: "loop::stop_inside_run_does_nothing",
+        run: stop_inside_run_does_nothing,
+    },
+    Case {
         name: "loop::run_forever_returns_when_no_task_is_left",
         run: run_forever_returns_when_no_task_is_left,
     },
@@ -232,6 +236,38 @@ fn stop_leaves_tasks_made_ready_later_waiting() -> Outcome {
     log.expect(&["spin 0", "stopper", "spin 1"])?;
     lp.run_forever().map_err(|e| format!("{e}"))?;
     log.expect(&["spin 0", "stopper", "spin 1", "spin 2", "spin 3"])
+}
+
+/// The vendor document's handler example ("loop.stop() does not work when used this way"):
+/// inside `run()` `stop()` changes nothing, since only `run_forever()` makes the stop task it
+/// queues; main goes on to its end and `run()` returns its output.
+fn stop_inside_run_does_nothing() -> Outcome {
+    fn stopping_handler(lp: &Loop, ctx: &ExceptionContext) {
+        recording_handler(lp, ctx);
+        lp.stop();
+    }
+    let lp = fresh_loop();
+    REPORTS.clear();
+    lp.set_exception_handler(Some(stopping_handler));
+    let log = Log::new();
+    let l = log.clone();
+    let out = run(async move {
+        create_task(async {
+            sleep(0.0).await?;
+            Err::<(), _>(Error::value("division by zero"))
+        });
+        for _ in 0..5 {
+            l.at("Working");
+            sleep(0.5).await?;
+        }
+        get_event_loop().stop();
+        sleep_ms(0).await?;
+        l.at("main done");
+        Ok(7)
+    });
+    expect_eq("run's outcome", out, Ok(7))?;
+    log.expect(&["0 Working", "500 Working", "1000 Working", "1500 Working", "2000 Working", "2500 main done"])?;
+    expect_eq("reports", REPORTS.take().len(), 1)
 }
 
 fn run_forever_returns_when_no_task_is_left() -> Outcome {
