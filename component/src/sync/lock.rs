@@ -77,7 +77,9 @@ impl Lock {
         self.state.get() == State::Locked
     }
 
-    /// Waits until the lock is free, takes it, and returns a guard that releases it on drop.
+    /// Waits until the lock is free, takes it, and returns a guard that releases it on drop;
+    /// [`LockGuard::forget`] keeps the lock locked for a later [`release`](Self::release)
+    /// (MicroPython's `await lock.acquire()` … `lock.release()`).
     ///
     /// **Cancellation:** a cancelled waiter leaves the queue and gets `Err(Error::Cancelled)`;
     /// if the lock had already been handed to it, it passes the lock on to the next waiter
@@ -179,6 +181,27 @@ impl Drop for Acquire<'_> {
 pub struct LockGuard<'a> {
     lock: &'a Lock,
     generation: u32,
+}
+
+impl LockGuard<'_> {
+    /// Keeps the lock locked without releasing it: a later [`Lock::release`] unlocks it (the
+    /// Python form `await lock.acquire()` … `lock.release()`). A bare
+    /// `lock.acquire().await?;` drops the guard at once, which releases the lock again.
+    ///
+    /// ```
+    /// use uasyncio::{run, Lock};
+    /// run(async {
+    ///     let lock = Lock::new();
+    ///     lock.acquire().await?.forget();
+    ///     assert!(lock.locked());
+    ///     lock.release()?;
+    ///     assert!(!lock.locked());
+    ///     Ok(())
+    /// }).unwrap();
+    /// ```
+    pub fn forget(self) {
+        core::mem::forget(self);
+    }
 }
 
 impl fmt::Debug for LockGuard<'_> {
