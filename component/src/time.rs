@@ -180,10 +180,19 @@ pub fn sleep_ms(ms: u32) -> Sleep {
 
 /// Sleeps `seconds` (a float): `sleep_ms(int(seconds * 1000))`; a negative delay is 0.
 ///
+/// `seconds` is an `f32`, as MicroPython's float is on most boards, so a whole number is
+/// written `sleep(1.0)`, and the product is truncated as MicroPython does with single
+/// precision: `sleep(0.251)` sleeps 250 ms (CPython and MicroPython's double-precision ports:
+/// 251). Use [`sleep_ms`] for exact milliseconds.
+///
 /// **Cancellation:** as [`sleep_ms`].
 ///
 /// ```
-/// uasyncio::run(async { uasyncio::sleep(0.01).await }).unwrap();
+/// use uasyncio::{get_event_loop, run, sleep, ticks_ms};
+/// get_event_loop().use_virtual_time(true); // the clock starts at 0 and jumps to deadlines
+/// run(async { sleep(0.251).await }).unwrap();
+/// assert_eq!(ticks_ms(), 250);
+/// get_event_loop().use_virtual_time(false);
 /// ```
 pub fn sleep(seconds: f32) -> Sleep {
     sleep_ms(seconds_to_ms(seconds))

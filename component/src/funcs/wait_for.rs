@@ -46,7 +46,7 @@ pub struct WaitFor<T> {
 ///
 /// ```
 /// use uasyncio::{run, sleep, wait_for, Error};
-/// let r = run(async { wait_for(async { sleep(10.0).await; Ok(()) }, 0.01).await });
+/// let r = run(async { wait_for(async { sleep(10.0).await }, 0.01).await });
 /// assert_eq!(r, Err(Error::Timeout));
 /// ```
 ///
