@@ -361,6 +361,14 @@ uint64_t uasyncio_rtos_timeout_ticks( uint64_t timeout_us )
 
     if( UASYNCIO_TICK_US_EXACT )
     {
+        /* Spans under an hour or so (all but the longest sleeps) divide in 32 bits: one UDIV
+         * on Armv7-M, where the 64-bit division is a call into libgcc of about 40
+         * instructions. */
+        if( span <= ( uint64_t ) ( UINT32_MAX - ( uint32_t ) UASYNCIO_TICK_US ) )
+        {
+            return ( ( uint32_t ) span + ( uint32_t ) UASYNCIO_TICK_US - 1U ) / ( uint32_t ) UASYNCIO_TICK_US;
+        }
+
         return ( span + UASYNCIO_TICK_US - 1 ) / UASYNCIO_TICK_US;
     }
 
