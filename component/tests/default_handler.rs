@@ -42,7 +42,11 @@ fn child_stderr(name: &str) -> String {
         .env(CHILD, "1")
         .output()
         .unwrap();
-    assert!(out.status.success(), "child {name} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "child {name} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 

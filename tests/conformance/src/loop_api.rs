@@ -266,7 +266,14 @@ fn stop_inside_run_does_nothing() -> Outcome {
         Ok(7)
     });
     expect_eq("run's outcome", out, Ok(7))?;
-    log.expect(&["0 Working", "500 Working", "1000 Working", "1500 Working", "2000 Working", "2500 main done"])?;
+    log.expect(&[
+        "0 Working",
+        "500 Working",
+        "1000 Working",
+        "1500 Working",
+        "2000 Working",
+        "2500 main done",
+    ])?;
     expect_eq("reports", REPORTS.take().len(), 1)
 }
 
