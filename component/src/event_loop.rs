@@ -245,7 +245,7 @@ impl Loop {
     /// get_event_loop().use_virtual_time(false);
     /// ```
     pub fn use_virtual_time(&self, enabled: bool) {
-        let _ = current::with_or_init(|core| core.virtual_now.set(enabled.then_some(0)));
+        let _ = current::with_or_init(|core| core.set_virtual_time(enabled.then_some(0)));
     }
 
     /// Lets the loop fire a timer up to `us` microseconds after its deadline so that timers

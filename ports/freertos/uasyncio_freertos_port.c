@@ -339,6 +339,19 @@ uint64_t uasyncio_rtos_now_us( void )
     return prvTicksToUs( ticks ) + sub_us;
 }
 
+uint32_t uasyncio_rtos_tick_count( void )
+{
+    /* xTickCount is read without a critical section where TickType_t is the CPU's word
+     * (portTICK_TYPE_IS_ATOMIC); its low 32 bits wrap, and the caller compares them with
+     * wrapping arithmetic. */
+    return ( uint32_t ) xTaskGetTickCount();
+}
+
+uint32_t uasyncio_rtos_tick_us_ceil( void )
+{
+    return ( uint32_t ) ( ( 1000000ULL + ( uint64_t ) configTICK_RATE_HZ - 1U ) / ( uint64_t ) configTICK_RATE_HZ );
+}
+
 uint64_t uasyncio_rtos_timeout_ticks( uint64_t timeout_us )
 {
     uint32_t sub_us;

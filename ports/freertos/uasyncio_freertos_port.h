@@ -52,6 +52,12 @@ int uasyncio_rtos_notify_take( uint64_t ticks );
  * converted to the number of ticks to block so that the wake is never before the deadline. */
 uint64_t uasyncio_rtos_now_us( void );
 uint64_t uasyncio_rtos_timeout_ticks( uint64_t timeout_us );
+/* The kernel's tick count, its low 32 bits (task context), and a tick's length in
+ * microseconds rounded up: what the loop needs to tell, without reading the clock, that a
+ * deadline cannot have come yet (a call and a load, where uasyncio_rtos_now_us enters a
+ * critical section and reads SysTick). */
+uint32_t uasyncio_rtos_tick_count( void );
+uint32_t uasyncio_rtos_tick_us_ceil( void );
 
 /* Context. */
 int uasyncio_rtos_in_isr( void );

@@ -64,21 +64,24 @@ use core::fmt;
 #[cfg(feature = "std")]
 mod std_port;
 #[cfg(feature = "std")]
-pub use std_port::{current_thread_id, in_isr, is_current_thread, now_us, spawn_thread, Semaphore};
+pub use std_port::{
+    current_thread_id, in_isr, is_current_thread, now_us, spawn_thread, tick_count, tick_period_us, Semaphore,
+};
 
 #[cfg(feature = "freertos-port")]
 mod freertos;
 #[cfg(feature = "freertos-port")]
 pub use freertos::{
-    current_thread_id, in_isr, is_current_thread, now_us, spawn_thread, stack_high_water_bytes, BinarySemaphore,
-    FreeRtosHeap, LoopSignal, NotifySemaphore, Semaphore,
+    current_thread_id, in_isr, is_current_thread, now_us, spawn_thread, stack_high_water_bytes, tick_count,
+    tick_period_us, BinarySemaphore, FreeRtosHeap, LoopSignal, NotifySemaphore, Semaphore,
 };
 
 #[cfg(any(feature = "zephyr-port", test))]
 mod zephyr;
 #[cfg(feature = "zephyr-port")]
 pub use zephyr::{
-    current_thread_id, in_isr, is_current_thread, now_us, ram_report, spawn_thread, Semaphore, ZephyrHeap,
+    current_thread_id, in_isr, is_current_thread, now_us, ram_report, spawn_thread, tick_count, tick_period_us,
+    Semaphore, ZephyrHeap,
 };
 
 #[cfg(any(feature = "std", feature = "zephyr-port"))]

@@ -92,6 +92,21 @@ pub fn now_us() -> u64 {
     u64::try_from(origin().elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
+/// 0: the host's clock is cheap to read (a vDSO call), so the port has no coarser one
+/// ([`tick_count`] is never needed).
+///
+/// ```
+/// assert_eq!(rtos_shims::tick_period_us(), 0);
+/// ```
+pub fn tick_period_us() -> u32 {
+    0
+}
+
+/// 0 (see [`tick_period_us`]).
+pub fn tick_count() -> u32 {
+    0
+}
+
 /// Always `false`: a hosted OS runs no Rust code in interrupt context.
 pub fn in_isr() -> bool {
     false

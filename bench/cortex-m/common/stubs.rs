@@ -74,6 +74,8 @@ stubs! {
     uasyncio_rtos_notify_take(t: u64) -> c_int = 0;
     uasyncio_rtos_now_us() -> u64 = 0;
     uasyncio_rtos_timeout_ticks(us: u64) -> u64 = us;
+    uasyncio_rtos_tick_count() -> u32 = 0;
+    uasyncio_rtos_tick_us_ceil() -> u32 = 1000;
     uasyncio_rtos_in_isr() -> c_int = 0;
     uasyncio_rtos_current_task() -> *mut c_void = core::ptr::dangling_mut::<c_void>();
     uasyncio_rtos_thread_id() -> usize = 1;

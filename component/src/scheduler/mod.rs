@@ -73,8 +73,15 @@ pub(crate) struct LoopCore {
     next_id: Cell<u32>,
     /// The exception handler `Loop::set_exception_handler` installed (`None`: the default).
     pub(crate) handler: Cell<Option<ExceptionHandler>>,
-    /// `Some(now)` when the loop runs on virtual time (tests).
-    pub(crate) virtual_now: Cell<Option<u64>>,
+    /// `Some(now)` when the loop runs on virtual time (tests). Set with `set_virtual_time`.
+    virtual_now: Cell<Option<u64>>,
+    /// The length of a tick of the port's cheap clock (`rtos_shims::tick_count`), in
+    /// microseconds rounded up; 0 where the port has none, or on virtual time.
+    tick_us: Cell<u32>,
+    /// The cheap clock's count read just before the pass's last read of the loop's clock, and
+    /// that read (`u64::MAX`: none yet): the reference `surely_before` bounds the clock from.
+    gate_tick: Cell<u32>,
+    gate_us: Cell<u64>,
     /// Bumped by `new_event_loop()`; timers armed before it are void.
     pub(crate) epoch: Cell<u32>,
     /// How late the loop may fire a timer to fire others with it (`Loop::set_timer_slack_us`).
@@ -111,6 +118,9 @@ impl LoopCore {
             next_id: Cell::new(1),
             handler: Cell::new(None),
             virtual_now: Cell::new(None),
+            tick_us: Cell::new(rtos_shims::tick_period_us()),
+            gate_tick: Cell::new(0),
+            gate_us: Cell::new(u64::MAX),
             epoch: Cell::new(0),
             timer_slack_us: Cell::new(0),
             fired: RefCell::new(Vec::new()),
@@ -123,6 +133,66 @@ impl LoopCore {
     /// The loop's clock, in microseconds.
     pub(crate) fn now_us(&self) -> u64 {
         self.virtual_now.get().unwrap_or_else(rtos_shims::now_us)
+    }
+
+    /// Runs the loop on virtual time (`Some(start)`) or on the port's clock (`None`).
+    pub(crate) fn set_virtual_time(&self, start: Option<u64>) {
+        self.virtual_now.set(start);
+        // Virtual time is not the cheap clock's: the pass reads it each time (it is a load).
+        self.tick_us.set(if start.is_some() {
+            0
+        } else {
+            rtos_shims::tick_period_us()
+        });
+        self.gate_us.set(u64::MAX);
+    }
+
+    /// Whether the loop runs on virtual time.
+    pub(crate) fn on_virtual_time(&self) -> bool {
+        self.virtual_now.get().is_some()
+    }
+
+    /// True when the loop's clock is surely below `deadline`, told from the port's cheap
+    /// clock without reading the loop's (FreeRTOS: `xTaskGetTickCount` instead of a critical
+    /// section and SysTick; a pass with a timer pending looks at it each time). False where
+    /// the port has no cheap clock, and within about three ticks of the deadline.
+    #[inline(always)]
+    fn surely_before(&self, deadline: u64) -> bool {
+        let tick_us = self.tick_us.get();
+        tick_us != 0
+            && surely_before(
+                deadline,
+                self.gate_us.get(),
+                self.gate_tick.get(),
+                rtos_shims::tick_count(),
+                tick_us,
+            )
+    }
+
+    /// The pass's look at the nearest timer (`deadline`), when the cheap clock could not
+    /// tell it is not due: reads the clock and fires the timers that are due.
+    #[inline(never)]
+    fn look_at_timers(&self, deadline: u64) {
+        let now = self.pass_now_us();
+        if deadline <= now {
+            self.clock_read.set(None);
+            self.fire_timers(now);
+        } else {
+            self.clock_read.set(Some(now));
+        }
+    }
+
+    /// The loop's clock, read for the pass's look at the timers: the reference of
+    /// `surely_before` too, where the port has a cheap clock.
+    fn pass_now_us(&self) -> u64 {
+        if self.tick_us.get() == 0 {
+            return self.now_us();
+        }
+        let tick = rtos_shims::tick_count();
+        let now = self.now_us();
+        self.gate_tick.set(tick);
+        self.gate_us.set(now);
+        now
     }
 
     fn spawn<F, T>(&self, fut: F) -> TaskRef
@@ -335,14 +405,13 @@ impl LoopCore {
             // Back here after a sleep: `idle` took the other contexts' wakes already, and
             // `main` cannot have ended while the loop slept (only a poll ends a task).
             let last = loop {
-                // `clock_read`: a sleep with a timer pending reads the clock once, here.
+                // `clock_read`: a sleep with a timer pending reads the clock once, here (or,
+                // when the cheap clock said the timer cannot be due, in `idle`).
                 if let Some(deadline) = self.next_deadline() {
-                    let now = self.now_us();
-                    if deadline <= now {
+                    if self.surely_before(deadline) {
                         self.clock_read.set(None);
-                        self.fire_timers(now);
                     } else {
-                        self.clock_read.set(Some(now));
+                        self.look_at_timers(deadline);
                     }
                 }
                 // The pass runs the tasks ready now, up to the one at the tail: a task queued
@@ -420,7 +489,7 @@ impl LoopCore {
             None if hooks.is_some() => self.now_us(),
             None => 0,
         };
-        if let (Some(d), Some(_)) = (deadline, self.virtual_now.get()) {
+        if let (Some(d), true) = (deadline, self.on_virtual_time()) {
             if !self.shared.has_remote() {
                 // Virtual time: jump to the next deadline instead of waiting for it.
                 self.virtual_now.set(Some(d.max(now)));
@@ -639,6 +708,17 @@ fn keep_off_queues(header: &Header) {
     header.state.store(SCHEDULED, Ordering::Release);
 }
 
+/// The cheap clock's bound (`rtos_shims::tick_count`'s contract): with `ref_tick` read before
+/// a read of the clock that gave `ref_us`, and `tick` read now, the clock is below
+/// `ref_us + (tick - ref_tick + 3) * tick_us`; true if that is at or before `deadline`. False
+/// without a reference (`ref_us` `u64::MAX`) or when 2^30 ticks or more passed (the 32-bit
+/// count may have wrapped: the caller reads the clock instead).
+#[inline(always)]
+fn surely_before(deadline: u64, ref_us: u64, ref_tick: u32, tick: u32, tick_us: u32) -> bool {
+    let elapsed = tick.wrapping_sub(ref_tick);
+    elapsed < 1 << 30 && ref_us.saturating_add(u64::from(elapsed + 3) * u64::from(tick_us)) <= deadline
+}
+
 struct RunningGuard<'a>(&'a LoopCore);
 
 impl Drop for RunningGuard<'_> {
@@ -806,6 +886,71 @@ pub(crate) fn cancel(ptr: NonNull<Header>) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::completed_before;
+
+    /// `surely_before` against a model of the FreeRTOS port's clock, over tick lengths exact
+    /// and not (1 kHz, 100 Hz, 1024 Hz, 3 kHz), kernel counts near the 32-bit wrap, a SysTick
+    /// pending at either read, and deadlines on both sides of the clock: whenever it says
+    /// "surely before", the clock at the second read is below the deadline; and far from the
+    /// deadline it does say so (it is not a test that always says "read the clock").
+    #[test]
+    fn the_cheap_clock_never_calls_a_due_timer_not_due() {
+        // The port's clock at kernel count `k` (64-bit), `pending` SysTick, `cycles` into the
+        // tick out of `per_tick`: the tick widened and counted one ahead when pending, in µs
+        // (floor for a rate that does not divide 1 s), plus the position inside the tick.
+        fn clock(hz: u64, k: u64, pending: bool, cycles: u64, per_tick: u64) -> u64 {
+            let p = k + u64::from(pending);
+            let tick_us = 1_000_000 / hz;
+            let sub = (cycles * 1_000_000 / hz / per_tick).min(tick_us.saturating_sub(1));
+            p * 1_000_000 / hz + sub
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut said_yes = 0u32;
+        for hz in [1000u64, 100, 1024, 3000] {
+            let tick_us = u32::try_from(1_000_000u64.div_ceil(hz)).unwrap();
+            for _ in 0..20_000 {
+                // Near a wrap of the kernel's 32-bit count, or anywhere.
+                let k0 = if next() % 2 == 0 {
+                    (1u64 << 32) * (next() % 4) + (u64::from(u32::MAX) - next() % 8)
+                } else {
+                    next() % (1 << 40)
+                };
+                let t0 = k0 as u32; // read before the clock
+                let k0r = k0 + next() % 2; // a tick may come between the two reads
+                let u0 = clock(hz, k0r, next() % 2 == 0, next() % 1000, 1000);
+                let k1 = k0r + next() % 50;
+                let t1 = k1 as u32;
+                let now = clock(hz, k1, next() % 2 == 0, next() % 1000, 1000);
+                let deadline = now.saturating_add_signed((next() % 20_000) as i64 - 5_000);
+                if super::surely_before(deadline, u0, t0, t1, tick_us) {
+                    assert!(
+                        now < deadline,
+                        "hz {hz}: now {now} is at/after {deadline} (u0 {u0}, ticks {t0} -> {t1})"
+                    );
+                    said_yes += 1;
+                }
+                // Far ahead of the clock it answers yes.
+                assert!(
+                    super::surely_before(
+                        now + 10 * u64::from(tick_us) + 100 * 1_000_000 / hz,
+                        u0,
+                        t0,
+                        t1,
+                        tick_us
+                    ) || k1 - k0 >= 1 << 30
+                );
+            }
+        }
+        assert!(said_yes > 10_000, "said yes {said_yes} times");
+        // No reference yet, or too long ago: read the clock.
+        assert!(!super::surely_before(u64::MAX - 1, u64::MAX, 0, 5, 1000));
+        assert!(!super::surely_before(u64::MAX - 1, 0, 0, 1 << 30, 1000));
+    }
 
     /// A spawn that finds no loop gives an orphan, one cell type for every output type: a
     /// handle typed for another output gets the orphan's error (and never reads an output

@@ -43,6 +43,8 @@ extern "C" {
 
     pub(crate) fn uasyncio_rtos_now_us() -> u64;
     pub(crate) fn uasyncio_rtos_timeout_ticks(timeout_us: u64) -> u64;
+    pub(crate) fn uasyncio_rtos_tick_count() -> u32;
+    pub(crate) fn uasyncio_rtos_tick_us_ceil() -> u32;
 
     // Cortex-M reads IPSR inline instead (see `thread::in_isr`).
     #[cfg_attr(all(target_arch = "arm", target_os = "none"), allow(dead_code))]

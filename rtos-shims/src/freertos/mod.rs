@@ -16,6 +16,7 @@
 //! | [`Semaphore`]         | a direct-to-task notification (index `configTASK_NOTIFICATION_ARRAY_ENTRIES - 1`); [`BinarySemaphore`] is the `xSemaphoreCreateBinary` alternative |
 //! | [`LoopSignal`]        | the same notification without the semaphore's flag (the loop's wake stack keeps the state) |
 //! | [`now_us`]            | tick count widened to 64 bits, plus the SysTick position on Cortex-M |
+//! | [`tick_count`]        | `xTaskGetTickCount()`, a cheap bound on `now_us` (and [`tick_period_us`]) |
 //! | [`in_isr`]            | IPSR on Cortex-M; the tick hook's bracket on POSIX                    |
 //! | [`current_thread_id`] | `xTaskGetCurrentTaskHandle()`                                        |
 //! | [`spawn_thread`]      | `xTaskCreate`; the task deletes itself when the body returns         |
@@ -40,4 +41,4 @@ mod time;
 pub use heap::FreeRtosHeap;
 pub use semaphore::{BinarySemaphore, LoopSignal, NotifySemaphore, Semaphore};
 pub use thread::{current_thread_id, in_isr, is_current_thread, spawn_thread, stack_high_water_bytes};
-pub use time::now_us;
+pub use time::{now_us, tick_count, tick_period_us};

@@ -131,6 +131,17 @@ mod port {
         convert::clock_to_us_cached(raw, hz, &CLOCK_SCALE)
     }
 
+    /// 0: a tickless kernel keeps no tick count that is cheaper to read than [`now_us`]
+    /// (`k_uptime_ticks` reads the timer driver too), so [`tick_count`] is never needed.
+    pub fn tick_period_us() -> u32 {
+        0
+    }
+
+    /// 0 (see [`tick_period_us`]).
+    pub fn tick_count() -> u32 {
+        0
+    }
+
     /// Whether the caller runs in interrupt context (`k_is_in_isr`).
     ///
     /// On Cortex-M this reads IPSR inline, which is what Zephyr's `arch_is_in_isr()` does

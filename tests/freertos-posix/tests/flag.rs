@@ -1,8 +1,8 @@
 //! uasyncio's cross-context paths on the real FreeRTOS kernel (POSIX simulator port):
 //! `ThreadSafeFlag` set from the tick interrupt and from another FreeRTOS task, the C API's
 //! message queue fed from both (a full queue refuses, never blocks), the misuse check of a
-//! task-only C API call from the interrupt, and `create_task` on a task that does not own the
-//! loop. Each case runs in its own process.
+//! task-only C API call from the interrupt, `create_task` on a task that does not own the
+//! loop, and a timer that fires while the loop never idles. Each case runs in its own process.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -349,6 +349,43 @@ fn flag_from_c_handles() -> std::result::Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
+// ---- a timer while the loop never idles -------------------------------------------------
+
+/// Two tasks yield to each other without end while a third sleeps 2 ms: each pass of the loop
+/// looks at the pending timer through the port's cheap tick count (`rtos_shims::tick_count`)
+/// and must still fire it (the sleeper then stops the yielders). A loop that never fired it
+/// would have them give up after two million yields each, which is seconds of loop time for a
+/// 2 ms timer on any machine.
+fn timer_fires_while_loop_busy() -> std::result::Result<(), String> {
+    static WOKE: AtomicBool = AtomicBool::new(false);
+    WOKE.store(false, Ordering::SeqCst);
+    run(async {
+        let sleeper = create_task(async {
+            uasyncio::sleep_ms(2).await?;
+            WOKE.store(true, Ordering::SeqCst);
+            Result::Ok(())
+        });
+        let spin = || async {
+            let mut yields = 0u32;
+            while !WOKE.load(Ordering::SeqCst) {
+                yields += 1;
+                if yields == 2_000_000 {
+                    return Err(Error::runtime("the 2 ms timer never fired while the loop was busy"));
+                }
+                uasyncio::sleep_ms(0).await?;
+            }
+            Result::Ok(yields)
+        };
+        let a = create_task(spin());
+        let b = create_task(spin());
+        let (ya, yb) = (a.await?, b.await?);
+        sleeper.await?;
+        report(&format!("busy loop: the 2 ms timer fired after {ya} + {yb} yields"));
+        Result::Ok(())
+    })
+    .map_err(|e| e.to_string())
+}
+
 fn main() {
     let cases = [
         Case {
@@ -369,6 +406,11 @@ fn main() {
         Case {
             name: "queue_full_and_flow",
             run: queue_full_and_flow,
+            expect: Expect::Success,
+        },
+        Case {
+            name: "timer_fires_while_loop_busy",
+            run: timer_fires_while_loop_busy,
             expect: Expect::Success,
         },
         Case {
