@@ -19,7 +19,7 @@ timeout 1800 cmake --build "$BUILD" -j2 >/dev/null 2>&1 || exit 1
 
 median() { sed -n 's/.* median \([0-9]*\) .*/\1/p'; }
 declare -A med
-for p in raw-sem raw-notify shim-sem shim-notify bench-flag bench-yield bench-spawn; do
+for p in raw-sem raw-notify shim-sem shim-notify bench-flag bench-yield bench-yield-timer bench-spawn; do
     out="$(timeout 300 qemu-system-arm -M mps2-an385 -nographic -monitor none -serial stdio \
         -semihosting-config "enable=on,target=native,arg=fw,arg=$p,arg=shift=$SHIFT" \
         -icount shift=$SHIFT -kernel "$ELF" </dev/null 2>&1)" || { echo "$p failed"; printf '%s\n' "$out"; exit 1; }
@@ -30,6 +30,7 @@ echo
 awk -v f="${med[bench-flag]}" -v s="${med[raw-sem]}" -v n="${med[raw-notify]}" 'BEGIN {
     printf "ThreadSafeFlag (ISR -> awaiting task): %d instructions = %.2fx raw FreeRTOS semaphore (%d), %.2fx raw task notification (%d)\n", f, f / s, s, f / n, n }'
 echo "uasyncio task switch (sleep_ms(0), 2 tasks): ${med[bench-yield]} instructions per switch"
+echo "uasyncio task switch with a timer pending (a third task asleep): ${med[bench-yield-timer]} instructions per switch"
 echo "uasyncio spawn + complete (create_task(trivial).await): ${med[bench-spawn]} instructions per task"
 
 # The embassy column (bench/cortex-m/embassy-mps2, bare metal) and the side-by-side table;

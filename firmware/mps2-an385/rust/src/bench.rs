@@ -118,13 +118,16 @@ static PARTNER_YIELDS: core::sync::atomic::AtomicU32 = core::sync::atomic::Atomi
 const YIELD_ITERS: u32 = 2;
 
 /// `bench-yield`: two tasks each looping on `sleep_ms(0).await`; instructions per task switch
-/// (one task's `sleep_ms(0)` to the other running again).
-pub fn yield_switch(shift: u32) -> i32 {
+/// (one task's `sleep_ms(0)` to the other running again). `bench-yield-timer` (`timer`): the
+/// same with a third task asleep in a long `sleep_ms`, so that every pass of the loop looks
+/// at a pending timer, as it does in most firmware.
+pub fn yield_switch(shift: u32, timer: bool) -> i32 {
     STOP.store(false, Ordering::Relaxed);
     PARTNER_YIELDS.store(0, Ordering::Relaxed);
     timer1_free_run();
     let overhead = measure::clock_overhead(timer1_value);
     let result = uasyncio::run(async move {
+        let sleeper = timer.then(|| uasyncio::create_task(async { uasyncio::sleep_ms(3_600_000).await }));
         let partner = uasyncio::create_task(async {
             while !STOP.load(Ordering::Relaxed) {
                 PARTNER_YIELDS.fetch_add(1, Ordering::Relaxed);
@@ -149,6 +152,11 @@ pub fn yield_switch(shift: u32) -> i32 {
         let partner_runs = PARTNER_YIELDS.load(Ordering::Relaxed) - start;
         STOP.store(true, Ordering::Relaxed);
         partner.await?;
+        if let Some(sleeper) = sleeper {
+            sleeper.cancel()?;
+            // Its sleep's `Cancelled`, the outcome a cancelled task has.
+            let _ = sleeper.await;
+        }
         Ok((ticks, partner_runs))
     });
     timer1_stop();
@@ -160,7 +168,11 @@ pub fn yield_switch(shift: u32) -> i32 {
                 return 1;
             }
             report_per_op(
-                "uasyncio task switch (2 tasks, sleep_ms(0))",
+                if timer {
+                    "uasyncio task switch (2 tasks, sleep_ms(0), a timer pending)"
+                } else {
+                    "uasyncio task switch (2 tasks, sleep_ms(0))"
+                },
                 &mut ticks,
                 2 * YIELD_ITERS,
                 shift,
