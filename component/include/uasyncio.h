@@ -41,7 +41,8 @@ typedef enum
     UASYNCIO_E_INVAL = -3,   /* NULL pointer, zero size, bad priority or stack size */
     UASYNCIO_E_NOMEM = -4,   /* the RTOS heap is exhausted */
     UASYNCIO_E_STACK = -5,   /* uasyncio_config_t.stack_bytes < UASYNCIO_MIN_STACK_BYTES */
-    UASYNCIO_E_STATE = -6    /* wrong state (e.g. the loop thread is already started) */
+    UASYNCIO_E_STATE = -6    /* wrong state: the loop thread is already started, or a
+                              * loop-thread-only call was made on another thread */
 } uasyncio_status_t;
 
 /* A message for a status code that names what to change, e.g. for a log line. Never NULL.
@@ -97,9 +98,12 @@ void * uasyncio_loop_thread( void );
  * NULL buf with len > 0. [loop thread only] */
 int uasyncio_dump_tasks( char * buf, size_t len );
 
-/* The same dump, logged line by line through the Rust `log` facade at info level: for a
- * debugger (`call uasyncio_log_tasks()` with the loop's thread selected) or a shell command.
- * Returns UASYNCIO_OK or UASYNCIO_E_STATE off the loop's thread. [loop thread only] */
+/* The same dump, logged line by line through the Rust `log` facade at info level (the
+ * firmware needs a logger): for a debugger stopped where the loop's thread runs (gdb:
+ * `print ((int (*)(void)) uasyncio_log_tasks)()`; keep it linked with
+ * -Wl,--undefined=uasyncio_log_tasks, nothing in C calls it). Returns UASYNCIO_OK or
+ * UASYNCIO_E_STATE off the loop's thread: a shell command or a watchdog on another thread
+ * sets a flag that a task awaits, and the task dumps. [loop thread only] */
 int uasyncio_log_tasks( void );
 
 /* ---- ThreadSafeFlag ------------------------------------------------------------------------ */

@@ -53,7 +53,8 @@ pub const E_INVAL: c_int = -3;
 pub const E_NOMEM: c_int = -4;
 /// `UASYNCIO_E_STACK`: `stack_bytes` is below [`MIN_STACK_BYTES`].
 pub const E_STACK: c_int = -5;
-/// `UASYNCIO_E_STATE`: wrong state (the loop thread is already started).
+/// `UASYNCIO_E_STATE`: wrong state (the loop thread is already started, or a loop-thread-only
+/// call was made on another thread).
 pub const E_STATE: c_int = -6;
 
 /// `UASYNCIO_MIN_STACK_BYTES`: the least `stack_bytes` that `uasyncio_start` accepts.
@@ -237,7 +238,7 @@ pub fn status_str(status: c_int) -> &'static CStr {
         E_INVAL => c"UASYNCIO_E_INVAL: a NULL pointer, a zero size, no entry function or a priority the RTOS refuses (FreeRTOS: at least configMAX_PRIORITIES)",
         E_NOMEM => c"UASYNCIO_E_NOMEM: the RTOS heap is exhausted; enlarge it (FreeRTOS: configTOTAL_HEAP_SIZE)",
         E_STACK => E_STACK_MESSAGE,
-        E_STATE => c"UASYNCIO_E_STATE: wrong state (the loop thread was already started)",
+        E_STATE => c"UASYNCIO_E_STATE: wrong state (the loop thread was already started, or a loop-thread-only call was made on another thread)",
         _ => c"unknown uasyncio status code",
     }
 }

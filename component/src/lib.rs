@@ -51,7 +51,7 @@
 //!   `critical-section` implementation; `freertos-port`: the port without it.
 //! - `critical-section-impl`, `global-allocator`, `panic-handler`: the port's global items
 //!   (one of each per firmware; see [`rtos_shims`]' "Global items").
-//! - `ffi`: the C API of `include/uasyncio.h` (`uasyncio::ffi`).
+//! - `ffi`: the C API of `component/include/uasyncio.h` (`uasyncio::ffi`).
 //! - `diagnostics`: counts live task allocations (`diagnostics::allocated_task_cells`).
 #![no_std]
 #![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]

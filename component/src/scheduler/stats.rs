@@ -89,7 +89,8 @@ pub struct LoopStats {
     /// costs a clock read per wake-up, which the interrupt → task path does not pay otherwise.
     pub idle_us: u64,
     /// The longest single poll seen while [`Loop::measure_polls`](crate::Loop::measure_polls)
-    /// was on, in microseconds.
+    /// was on, in microseconds. Only finished polls count: a poll that never returns (a task
+    /// spinning) is not here; the task dump shows its task `running`.
     pub longest_poll_us: u64,
     /// The task that made that poll: its id and name.
     pub longest_poll_task: Option<(u32, String)>,

@@ -344,7 +344,10 @@ pub fn all_tasks() -> Vec<TaskRef> {
 /// unfinished task with its id, name, state (`running`, `ready`, `waiting`, with `cancel
 /// pending` when a cancel has not been seen yet) and what it waits on (the task it awaits,
 /// by name, or the runtime awaitable it polled last). From C: `uasyncio_dump_tasks()`;
-/// from a debugger: `call uasyncio_log_tasks()` on the loop's thread.
+/// from a debugger: `uasyncio_log_tasks()` on the loop's thread. On a thread that runs no
+/// loop it dumps that thread's own (empty) loop: call it from a task, e.g. one that awaits a
+/// `ThreadSafeFlag` a watchdog thread sets. It returns `fmt::Result`; in a task, where `?`
+/// needs a `uasyncio::Error`, a `String` target cannot fail (`let _ = dump_tasks(&mut s);`).
 ///
 /// ```
 /// use uasyncio::{create_task, run, sleep_ms, Event};
