@@ -45,7 +45,10 @@ mod printk;
 #[cfg(feature = "zephyr-port")]
 pub use heap::ZephyrHeap;
 #[cfg(feature = "zephyr-port")]
-pub use port::{current_thread_id, in_isr, is_current_thread, now_us, ram_report, spawn_thread, Semaphore};
+pub use port::{
+    current_thread_id, in_isr, is_current_thread, now_us, ram_report, spawn_thread, tick_count, tick_period_us,
+    Semaphore,
+};
 
 #[cfg(feature = "zephyr-port")]
 mod port {

@@ -274,20 +274,20 @@ fn clock() -> Result<(), String> {
         last = now;
     }
     // The cheap clock bounds the clock from above (rtos_shims::tick_count's contract): `u1`
-    // read after `t1` is below `u0 + (t1 - t0 + 3) * tick` whenever `t0` was read before `u0`.
+    // read after `k1` is below `u0 + (k1 - k0 + 3) * tick` whenever `k0` was read before `u0`.
     let tick = u64::from(rtos_shims::tick_period_us());
     if tick != 1000 {
         return Err(format!("tick_period_us() = {tick}, configTICK_RATE_HZ is 1000"));
     }
-    let t0 = rtos_shims::tick_count();
+    let k0 = rtos_shims::tick_count();
     let u0 = rtos_shims::now_us();
     for i in 0..20_000u32 {
-        let t1 = rtos_shims::tick_count();
+        let k1 = rtos_shims::tick_count();
         let u1 = rtos_shims::now_us();
-        let bound = u0 + (u64::from(t1.wrapping_sub(t0)) + 3) * tick;
+        let bound = u0 + (u64::from(k1.wrapping_sub(k0)) + 3) * tick;
         if u1 >= bound {
             return Err(format!(
-                "now_us {u1} at or past the tick bound {bound} (ticks {t0} -> {t1})"
+                "now_us {u1} at or past the tick bound {bound} (ticks {k0} -> {k1})"
             ));
         }
         if i % 2_000 == 0 {
