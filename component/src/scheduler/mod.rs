@@ -89,11 +89,6 @@ pub(crate) struct LoopCore {
     fired: RefCell<Vec<Waker>>,
     /// True while `fire_timers` wakes timers' wakers (so their wakes count as timer wakes).
     firing_timers: Cell<bool>,
-    /// The clock as the pass read it to look at the nearest timer, which was not due yet
-    /// (`None` after a read that fired timers). Written whenever the pass finds a timer, read
-    /// (and taken) only by `idle` when it finds one too, which then is the same timer with no
-    /// task run in between: `idle` sleeps from this read instead of reading the clock again.
-    clock_read: Cell<Option<u64>>,
     /// Counters and the trace recorder (`Loop::stats`, `Loop::start_trace`).
     pub(crate) stats: Recorder,
 }
@@ -125,7 +120,6 @@ impl LoopCore {
             timer_slack_us: Cell::new(0),
             fired: RefCell::new(Vec::new()),
             firing_timers: Cell::new(false),
-            clock_read: Cell::new(None),
             stats: Recorder::default(),
         })
     }
@@ -175,10 +169,7 @@ impl LoopCore {
     fn look_at_timers(&self, deadline: u64) {
         let now = self.pass_now_us();
         if deadline <= now {
-            self.clock_read.set(None);
             self.fire_timers(now);
-        } else {
-            self.clock_read.set(Some(now));
         }
     }
 
@@ -405,12 +396,10 @@ impl LoopCore {
             // Back here after a sleep: `idle` took the other contexts' wakes already, and
             // `main` cannot have ended while the loop slept (only a poll ends a task).
             let last = loop {
-                // `clock_read`: a sleep with a timer pending reads the clock once, here (or,
-                // when the cheap clock said the timer cannot be due, in `idle`).
+                // With a timer pending the pass asks the cheap clock first (FreeRTOS: the tick
+                // count) and reads the clock only near the deadline.
                 if let Some(deadline) = self.next_deadline() {
-                    if self.surely_before(deadline) {
-                        self.clock_read.set(None);
-                    } else {
+                    if !self.surely_before(deadline) {
                         self.look_at_timers(deadline);
                     }
                 }
@@ -471,11 +460,10 @@ impl LoopCore {
     /// shorter (Cortex-M3: a task switch 246 → 244 instructions, a spawn 808 → 800; the
     /// interrupt → task path pays the call, 505 → 510).
     ///
-    /// With a timer pending the sleep is measured from the pass's clock read (`clock_read`),
-    /// so it ends as much later as that read is older (the instructions from there to here),
-    /// never earlier: one clock read less per sleep (Cortex-M3 FreeRTOS, an interrupt waking a
-    /// task while a timer is pending: 1,391 → 1,296 instructions from the interrupt to the
-    /// idle task running again).
+    /// With a timer pending it reads the clock itself. (Handing it the pass's read, when the
+    /// pass made one, saved one read per sleep before the pass asked the tick count first; on
+    /// FreeRTOS the pass now rarely reads, and the hand-over cost 70 B of flash and two
+    /// instructions on the rows measured.)
     #[inline(never)]
     fn idle(&self) {
         let slack = u64::from(self.timer_slack_us.get());
@@ -484,10 +472,10 @@ impl LoopCore {
         // The clock is read only when something needs it (a deadline to sleep to, or timing)
         // and the pass did not just read it: a loop with no timer that an interrupt wakes pays
         // no clock read per wake-up, one with a timer pending one (the pass's).
-        let now = match deadline {
-            Some(_) => self.clock_read.take().unwrap_or_else(|| self.now_us()),
-            None if hooks.is_some() => self.now_us(),
-            None => 0,
+        let now = if deadline.is_some() || hooks.is_some() {
+            self.now_us()
+        } else {
+            0
         };
         if let (Some(d), true) = (deadline, self.on_virtual_time()) {
             if !self.shared.has_remote() {
