@@ -150,6 +150,11 @@ impl LoopCore {
     /// clock without reading the loop's (FreeRTOS: `xTaskGetTickCount` instead of a critical
     /// section and SysTick; a pass with a timer pending looks at it each time). False where
     /// the port has no cheap clock, and within about three ticks of the deadline.
+    ///
+    /// The reference (`gate_tick`, `gate_us`) is renewed by the pass's clock reads, which
+    /// come at least every 2^30 ticks while the loop runs (`surely_before` refuses more), and
+    /// dropped by a long sleep (`idle`), so the 32-bit count never wraps past it unseen; only
+    /// a single poll holding the loop for 2^32 ticks (49 days at 1 kHz) could.
     #[inline(always)]
     fn surely_before(&self, deadline: u64) -> bool {
         let tick_us = self.tick_us.get();
@@ -469,9 +474,8 @@ impl LoopCore {
         let slack = u64::from(self.timer_slack_us.get());
         let deadline = self.next_deadline().map(|d| d.saturating_add(slack));
         let hooks = self.stats.hooks.get();
-        // The clock is read only when something needs it (a deadline to sleep to, or timing)
-        // and the pass did not just read it: a loop with no timer that an interrupt wakes pays
-        // no clock read per wake-up, one with a timer pending one (the pass's).
+        // The clock is read only when something needs it (a deadline to sleep to, or timing):
+        // a loop with no timer that an interrupt wakes pays no clock read per wake-up.
         let now = if deadline.is_some() || hooks.is_some() {
             self.now_us()
         } else {
@@ -487,8 +491,15 @@ impl LoopCore {
         bump(&self.stats.sleeps);
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::system_idle();
-        self.shared
-            .sleep(deadline.map(|d| d.saturating_sub(now)), |ptr| self.adopt_remote(ptr));
+        let timeout = deadline.map(|d| d.saturating_sub(now));
+        // The cheap clock's reference stays good across a sleep shorter than 2^29 ticks: the
+        // 32-bit count cannot wrap past it unseen (`surely_before` refuses 2^30 ticks and
+        // more). A longer sleep, or one with no deadline (a wake after 50 days would find the
+        // count wrapped), drops it: the next pass with a timer reads the clock.
+        if timeout.is_none_or(|t| t >= (1u64 << 29) * u64::from(self.tick_us.get())) {
+            self.gate_us.set(u64::MAX);
+        }
+        self.shared.sleep(timeout, |ptr| self.adopt_remote(ptr));
         // One clock read more per wake-up, so only while timing is on (it is on the interrupt
         // → task path).
         if let Some(hooks) = hooks {
