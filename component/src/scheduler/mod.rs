@@ -909,10 +909,12 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
+        // Miri runs the arithmetic about a thousand times slower: fewer draws there.
+        let rounds = if cfg!(miri) { 500 } else { 20_000 };
         let mut said_yes = 0u32;
         for hz in [1000u64, 100, 1024, 3000] {
             let tick_us = u32::try_from(1_000_000u64.div_ceil(hz)).unwrap();
-            for _ in 0..20_000 {
+            for _ in 0..rounds {
                 // Near a wrap of the kernel's 32-bit count, or anywhere.
                 let k0 = if next() % 2 == 0 {
                     (1u64 << 32) * (next() % 4) + (u64::from(u32::MAX) - next() % 8)
@@ -945,7 +947,7 @@ mod tests {
                 );
             }
         }
-        assert!(said_yes > 10_000, "said yes {said_yes} times");
+        assert!(said_yes > rounds, "said yes {said_yes} times in {} draws", 4 * rounds);
         // No reference yet, or too long ago: read the clock.
         assert!(!super::surely_before(u64::MAX - 1, u64::MAX, 0, 5, 1000));
         assert!(!super::surely_before(u64::MAX - 1, 0, 0, 1 << 30, 1000));
