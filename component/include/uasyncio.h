@@ -100,7 +100,7 @@ int uasyncio_dump_tasks( char * buf, size_t len );
 
 /* The same dump, logged line by line through the Rust `log` facade at info level (the
  * firmware needs a logger): for a debugger stopped where the loop's thread runs (gdb:
- * `print ((int (*)(void)) uasyncio_log_tasks)()`; keep it linked with
+ * `set language c`, then `print ((int (*)(void)) uasyncio_log_tasks)()`; keep it linked with
  * -Wl,--undefined=uasyncio_log_tasks, nothing in C calls it). Returns UASYNCIO_OK or
  * UASYNCIO_E_STATE off the loop's thread: a shell command or a watchdog on another thread
  * sets a flag that a task awaits, and the task dumps. [loop thread only] */

@@ -148,7 +148,7 @@ impl Loop {
     /// Tasks still pending continue on the next `run_forever()` / `run()`.
     ///
     /// No effect unless the loop runs in `run_forever()`, as in MicroPython, where `stop()`
-    /// queues the stop task that only `run_forever()` makes: inside [`run`](crate::run) or
+    /// queues the stop task that only `run_forever()` makes: inside [`run`] or
     /// `run_until_complete()` the loop goes on until the main task completes (CPython would end
     /// it with `RuntimeError` instead).
     ///
