@@ -122,6 +122,9 @@ impl Core {
             let s = st.sockets.get_mut::<tcp::Socket>(h);
             if matches!(s.state(), tcp::State::Listen | tcp::State::Closed) && s.remote_endpoint().is_none() {
                 Core::remove_tcp_socket(&mut st, h);
+                drop(st);
+                // A server may be waiting for a free socket (see `State::freed`).
+                self.kick();
                 return;
             }
             s.abort();

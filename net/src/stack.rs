@@ -230,6 +230,10 @@ pub(crate) struct State {
     pub(crate) dns_servers: Vec<Ipv4Addr>,
     /// Sockets aborted because the link went down (see [`State::aborted_by_link_down`]).
     net_down: Vec<SocketHandle>,
+    /// A TCP socket was removed since the driver last re-armed the servers: a server whose
+    /// backlog could not be refilled while the pool was full gets its listeners back in the
+    /// driver's next pass, before a SYN finds none and is refused.
+    freed: bool,
 }
 
 impl State {
@@ -370,6 +374,7 @@ impl Stack {
             lingering: Vec::new(),
             dns_servers,
             net_down: Vec::new(),
+            freed: false,
         };
         let core = Rc::new(Core {
             st: RefCell::new(st),
@@ -473,6 +478,7 @@ impl Core {
     pub(crate) fn remove_tcp_socket(st: &mut State, h: SocketHandle) {
         st.sockets.remove(h);
         st.tcp_count -= 1;
+        st.freed = true;
         // The handle may be reused by a new socket: forget its history.
         st.net_down.retain(|&d| d != h);
     }
@@ -539,6 +545,9 @@ impl Core {
             let closed = s.state() == tcp::State::Closed;
             if closed && s.remote_endpoint().is_none() {
                 Core::remove_tcp_socket(&mut st, h);
+                drop(st);
+                // A server may be waiting for a free socket (see `State::freed`).
+                self.kick();
                 return;
             }
             // Closed with a peer still known means an abort whose RST is not sent yet.
@@ -678,6 +687,16 @@ impl Core {
             }
             next = Some(next.map_or(l.deadline_us, |d| d.min(l.deadline_us)));
             i += 1;
+        }
+        // Sockets freed since the servers were last re-armed (reaped above, or released by
+        // their owners between passes: `release_socket` and `discard_socket` kick the driver):
+        // a server that found the pool full refills its backlog now, not when the next SYN
+        // has already been refused.
+        if st.freed {
+            st.freed = false;
+            for id in 0..st.servers.len() {
+                self.rearm_server(st, id);
+            }
         }
         if let Some(t) = st.iface.poll_at(now, &st.sockets) {
             let t = t.total_micros().max(0) as u64;

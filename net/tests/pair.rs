@@ -429,6 +429,48 @@ fn bad_input_gives_clear_errors_and_leaks_no_socket() {
 }
 
 #[test]
+fn a_server_refills_its_backlog_as_soon_as_the_full_pool_frees_sockets() {
+    run(30, async {
+        // The server's pool of 4 holds 2 listeners; once 4 connections hold it all, a SYN is
+        // refused (no listener left). After the clients go, the freed sockets must become
+        // listeners again without waiting for a SYN to be refused first.
+        let (a, b, _) = stacks(LinkFaults::default(), |c, client| {
+            if !client {
+                c.max_sockets = 4;
+            }
+        });
+        let srv = b.start_server(echo, "", 7, 2, None).await.unwrap().guard();
+        let mut held = Vec::new();
+        loop {
+            match a.open_connection("10.0.0.2", 7, None).await {
+                Ok(c) => held.push(c),
+                Err(e) => {
+                    assert_eq!(e, Error::Os(ECONNREFUSED));
+                    break;
+                }
+            }
+            assert!(held.len() <= 4, "the server's pool of 4 took more connections");
+        }
+        assert_eq!(held.len(), 4, "{:?}", b.stats());
+        drop(held);
+        for _ in 0..400 {
+            if a.stats().tcp_sockets == 0 && b.stats().listening == 2 && b.stats().tcp_sockets == 2 {
+                break;
+            }
+            sleep_ms(5).await.unwrap();
+        }
+        assert_eq!(b.stats().listening, 2, "backlog not refilled: {:?}", b.stats());
+        // The first connection after that is accepted (it used to be refused, re-arming the
+        // listeners on its way out).
+        let (r, w) = a.open_connection("10.0.0.2", 7, None).await.unwrap();
+        w.write(b"again\n");
+        w.drain().await.unwrap();
+        assert_eq!(r.readline().await.unwrap(), b"again\n");
+        srv.close();
+    });
+}
+
+#[test]
 fn server_close_keeps_accepted_connections() {
     run(20, async {
         let (a, b, _) = stacks(LinkFaults::default(), |_, _| {});
