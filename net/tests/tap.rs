@@ -397,6 +397,27 @@ while True:
 "#;
 
 #[test]
+fn a_missing_or_down_tap_is_refused_with_what_to_run() {
+    let Some(ns) = Netns::new("down", &[]) else {
+        return;
+    };
+    ns.enter();
+    // A name that does not exist here: the kernel makes a new TAP, down; `open` refuses it.
+    let e = TapDevice::open("nosuch0", 1500).err().expect("a missing TAP was opened");
+    assert_eq!(e.kind(), std::io::ErrorKind::NotConnected, "{e}");
+    assert!(e.to_string().contains("ip link set nosuch0 up"), "{e}");
+    // It existed only while `open` held it.
+    let out = Command::new("ip").args(["-n", &ns.name, "link", "show", "nosuch0"]).output().unwrap();
+    assert!(!out.status.success(), "nosuch0 was left behind");
+    // One that exists but is down.
+    sh(&["ip", "-n", &ns.name, "tuntap", "add", "dev", "tap1", "mode", "tap"]);
+    let e = TapDevice::open("tap1", 1500).err().expect("a down TAP was opened");
+    assert!(e.to_string().contains("is down"), "{e}");
+    sh(&["ip", "-n", &ns.name, "link", "set", "tap1", "up"]);
+    TapDevice::open("tap1", 1500).expect("the TAP once up");
+}
+
+#[test]
 fn bad_input_refused_reset_nxdomain_full_and_garbage_before_tls() {
     let Some(mut ns) = Netns::new("bad", &["python3", "dnsmasq", "ss"]) else {
         return;

@@ -8,9 +8,9 @@
 //! costs one cross-thread wake, and an idle interface costs nothing: the helper's `poll`
 //! wakes every 200 ms only to notice a dropped device.
 //!
-//! Gotchas: open the TAP inside the network namespace that holds
-//! it (outside, the kernel silently creates a new, down device), bring it up before the
-//! first frame, and only one process may open it.
+//! Gotchas: open the TAP inside the network namespace that holds it and bring it up first
+//! (a name that does not exist there makes the kernel create a new, down device; `open`
+//! refuses a down one with what to run), and only one process may open it.
 
 extern crate std;
 
@@ -76,7 +76,9 @@ impl TapDevice {
     ///
     /// # Errors
     /// The OS error of `open`, `ioctl(TUNSETIFF)` (`EBUSY` when another process has it) or
-    /// of starting the helper thread.
+    /// of starting the helper thread; `NotConnected`, with what to run, when the interface
+    /// is down, which is also what a name that does not exist in this network namespace
+    /// gives (the kernel creates a new TAP for it, down; it is removed again on return).
     pub fn open(name: &str, ip_mtu: usize) -> io::Result<TapDevice> {
         if name.len() >= libc::IFNAMSIZ || name.is_empty() {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
@@ -102,6 +104,11 @@ impl TapDevice {
         let r = unsafe { libc::ioctl(fd, TUNSETIFF as _, &mut req as *mut IfReq) };
         if r < 0 {
             let e = io::Error::last_os_error();
+            // SAFETY: `fd` is open and owned by this function.
+            unsafe { libc::close(fd) };
+            return Err(e);
+        }
+        if let Err(e) = check_up(name) {
             // SAFETY: `fd` is open and owned by this function.
             unsafe { libc::close(fd) };
             return Err(e);
@@ -141,6 +148,45 @@ impl TapDevice {
     pub fn name(&self) -> &str {
         &self.name
     }
+}
+
+/// `Ok` if interface `name` is administratively up in this thread's network namespace.
+///
+/// `TUNSETIFF` on a name that does not exist (or exists in another namespace) creates a new
+/// TAP, which is down: every frame written to it is dropped and every connect times out with
+/// nothing to say why. Looking at the flags turns that into an error that says what to do.
+fn check_up(name: &str) -> io::Result<()> {
+    // SAFETY: plain socket(2) call; the descriptor is checked and closed below.
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut req = IfReq {
+        name: [0; libc::IFNAMSIZ],
+        flags: 0,
+        _pad: [0; 22],
+    };
+    req.name[..name.len()].copy_from_slice(name.as_bytes());
+    // SAFETY: `sock` is open; `req` is a `struct ifreq` as in `open` (the kernel writes the
+    // flags member) and outlives the call.
+    let r = unsafe { libc::ioctl(sock, libc::SIOCGIFFLAGS as _, &mut req as *mut IfReq) };
+    let err = io::Error::last_os_error();
+    // SAFETY: `sock` is ours and no longer needed.
+    unsafe { libc::close(sock) };
+    if r < 0 {
+        return Err(err);
+    }
+    if libc::c_int::from(req.flags) & libc::IFF_UP == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::NotConnected,
+            alloc::format!(
+                "TAP interface {name} is down in this network namespace (if it did not exist here, \
+                 opening it just created it): make it with `ip tuntap add dev {name} mode tap` and \
+                 `ip link set {name} up` in the namespace this program runs in"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn helper(fd: libc::c_int, s: &Shared) {
