@@ -23,8 +23,11 @@ impl Stack {
     /// answers with RST, `OSError(ETIMEDOUT)` when nothing answers within the connect timeout
     /// (also an unanswered ARP), `OSError(ENOMEM)` when every socket slot is in use,
     /// `OSError(ENETUNREACH)` at once while the interface has no address (before DHCP or
-    /// PPP brought it up, or after a PPP link went down; checked before any name lookup),
-    /// `RuntimeError` when the TLS handshake fails (the message names the TLS error).
+    /// PPP brought it up, or after a PPP link went down; checked before any name lookup) and
+    /// for a host off the interface's network when no gateway is set (`StackConfig`'s
+    /// `prefix_len` / `gateway`), `ValueError` for an address that is not one host's
+    /// (broadcast, multicast, `0.0.0.0`), `RuntimeError` when the TLS handshake fails (the
+    /// message names the TLS error).
     pub async fn open_connection(
         &self,
         host: &str,

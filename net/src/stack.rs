@@ -245,6 +245,37 @@ impl State {
             .count()
     }
 
+    /// `Ok` when `addr` has a route: it is on the interface's network, or a default route
+    /// exists. Otherwise `OSError(ENETUNREACH)` at once (also while the interface has no
+    /// address), where smoltcp would queue the packet and never send it: a connect would
+    /// wait out its whole timeout. The message a user needs is in the errno's docs: the host
+    /// is off the network of `prefix_len` and no `gateway` is set.
+    pub(crate) fn route_to(&self, addr: Ipv4Addr) -> Result<()> {
+        let on_link = self
+            .iface
+            .ip_addrs()
+            .iter()
+            .any(|c| c.contains_addr(&IpAddress::Ipv4(addr)));
+        if on_link || (self.iface.ipv4_addr().is_some() && self.iface.routes().get_default_ipv4_route().is_some()) {
+            Ok(())
+        } else {
+            Err(Error::Os(errno::ENETUNREACH))
+        }
+    }
+
+    /// Whether `addr` is one host: not 0.0.0.0, not a broadcast (the limited one, or the
+    /// interface network's own), not multicast. A TCP connection needs one.
+    pub(crate) fn is_one_host(&self, addr: Ipv4Addr) -> bool {
+        if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
+            return false;
+        }
+        !self.iface.ip_addrs().iter().any(|c| match c {
+            IpCidr::Ipv4(c) => c.broadcast() == Some(addr),
+            #[allow(unreachable_patterns)] // with smoltcp's proto-ipv6 on
+            _ => false,
+        })
+    }
+
     /// Whether socket `h` was aborted because its link went down (`Core::link_down`), so
     /// that an operation on it can report `OSError(ENETDOWN)` rather than a reset.
     pub(crate) fn aborted_by_link_down(&self, h: SocketHandle) -> bool {
@@ -288,9 +319,11 @@ impl Stack {
     /// and `mac` is ignored.
     ///
     /// # Errors
-    /// `ValueError` for a multicast or broadcast `mac` or a prefix length above 32, for DHCP
-    /// on an IP link (DHCP needs Ethernet), and for a device medium this build does not
-    /// support.
+    /// `ValueError` for a multicast or broadcast `mac` or a prefix length above 32, for a
+    /// static address that is not one host's (0.0.0.0, a broadcast or multicast address),
+    /// for a static gateway off the address's network on Ethernet (it could never be
+    /// resolved), for DHCP on an IP link (DHCP needs Ethernet), and for a device medium this
+    /// build does not support.
     pub fn new<D: NetDevice + 'static>(mut device: D, cfg: StackConfig) -> Result<Stack> {
         let hw = match device.capabilities().medium {
             Medium::Ethernet => {
@@ -343,6 +376,24 @@ impl Stack {
             } => {
                 if *prefix_len > 32 {
                     return Err(Error::Value("prefix_len must be at most 32".into()));
+                }
+                if address.is_unspecified() || address.is_broadcast() || address.is_multicast() {
+                    return Err(Error::Value(
+                        "the static address must be one host's (not 0.0.0.0, a broadcast or a multicast address)".into(),
+                    ));
+                }
+                if let (Some(gw), HardwareAddress::Ethernet(_)) = (gateway, hw) {
+                    // On Ethernet the gateway is reached by ARP, so it must be a neighbour;
+                    // smoltcp would route through it and never resolve it.
+                    if !Ipv4Cidr::new(*address, *prefix_len).contains_addr(gw) {
+                        return Err(Error::Value(
+                            alloc::format!(
+                                "gateway {gw} is not on the interface's network {address}/{prefix_len}: \
+                                 change the gateway or prefix_len"
+                            )
+                            .into(),
+                        ));
+                    }
                 }
                 let cidr = IpCidr::Ipv4(Ipv4Cidr::new(*address, *prefix_len));
                 iface.update_ip_addrs(|a| {

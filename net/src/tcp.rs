@@ -128,9 +128,12 @@ impl Conn {
         let handle = {
             let mut st = core.st.borrow_mut();
             let st = &mut *st;
-            if st.iface.ipv4_addr().is_none() {
-                return Err(Error::Os(errno::ENETUNREACH));
+            if !st.is_one_host(addr) {
+                return Err(Error::Value(
+                    alloc::format!("{addr} is not one host's address (broadcast, multicast or 0.0.0.0)").into(),
+                ));
             }
+            st.route_to(addr)?;
             let h = core.new_tcp_socket(st)?;
             let local_port = match core.alloc_port(st) {
                 Ok(p) => p,

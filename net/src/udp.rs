@@ -371,6 +371,11 @@ impl UdpSocket {
         if st.iface.ipv4_addr().is_none() {
             return Err(Error::Os(errno::ENETUNREACH));
         }
+        // A broadcast or multicast datagram goes out on the link; a unicast one needs a
+        // route, or smoltcp would drop it without a word.
+        if st.is_one_host(*to.ip()) {
+            st.route_to(*to.ip())?;
+        }
         let s = st.sockets.get_mut::<udp::Socket>(h);
         match s.send_slice(buf, IpEndpoint::new(IpAddress::Ipv4(*to.ip()), to.port())) {
             Ok(()) => {
@@ -408,9 +413,11 @@ impl UdpSocket {
     /// # Errors
     /// `OSError(EMSGSIZE)` for a datagram larger than the transmit buffer or one IP packet;
     /// `OSError(ENOBUFS)` when no room appeared within the send timeout;
-    /// `OSError(ENETUNREACH)` while the interface has no address; `OSError(EBADF)` after
-    /// `close` (also when closed while waiting); `OSError(EHOSTUNREACH)` for an IPv6
-    /// destination; `ValueError` for port 0 or `0.0.0.0`; `RuntimeError` if another task is
+    /// `OSError(ENETUNREACH)` while the interface has no address, and for a unicast
+    /// destination off the interface's network when no gateway is set (`StackConfig`'s
+    /// `prefix_len` / `gateway`); `OSError(EBADF)` after `close` (also when closed while
+    /// waiting); `OSError(EHOSTUNREACH)` for an IPv6 destination; `ValueError` for port 0 or
+    /// `0.0.0.0`; `RuntimeError` if another task is
     /// already waiting to send on this socket.
     pub async fn send_to(&self, buf: &[u8], to: SocketAddr) -> Result<usize> {
         let to = dest(to)?;

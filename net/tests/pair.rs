@@ -471,6 +471,53 @@ fn a_server_refills_its_backlog_as_soon_as_the_full_pool_frees_sockets() {
 }
 
 #[test]
+fn a_wrong_ip_configuration_fails_at_once_with_what_to_change() {
+    run(20, async {
+        // 10.0.0.1/24, no gateway: a host on another network has no route. The error comes
+        // at once (ENETUNREACH), not after the connect timeout (ETIMEDOUT) on a SYN that
+        // smoltcp never sends.
+        let (a, _b, _) = stacks(LinkFaults::default(), |_, _| {});
+        assert_eq!(
+            a.open_connection("10.0.1.2", 7, None).await.err(),
+            Some(Error::Os(ENETUNREACH))
+        );
+        for not_one_host in ["255.255.255.255", "10.0.0.255", "224.0.0.1", "0.0.0.0"] {
+            match a.open_connection(not_one_host, 7, None).await {
+                Err(Error::Value(m)) => assert!(m.contains("not one host"), "{not_one_host}: {m}"),
+                other => panic!("{not_one_host}: {:?}", other.err()),
+            }
+        }
+        let u = uasyncio_net::UdpSocket::bind(&a, "0.0.0.0:0".parse().unwrap()).unwrap();
+        assert_eq!(
+            u.send_to(b"x", "10.0.1.2:7".parse().unwrap()).await.err(),
+            Some(Error::Os(ENETUNREACH))
+        );
+        // Broadcasts go out on the link.
+        assert_eq!(u.send_to(b"x", "10.0.0.255:7".parse().unwrap()).await.ok(), Some(1));
+        // Refused at construction: an address that is not one host's, a gateway off the network.
+        let bad = |address: Ipv4Addr, prefix: u8, gateway: Option<Ipv4Addr>| {
+            let mut c = cfg(9, address);
+            if let uasyncio_net::Ipv4Config::Static { prefix_len, gateway: g, .. } = &mut c.ipv4 {
+                *prefix_len = prefix;
+                *g = gateway;
+            }
+            let (d, _, _) = pair(LinkFaults::default());
+            match Stack::new(d, c) {
+                Err(Error::Value(m)) => m.to_string(),
+                Err(e) => panic!("{address}: {e}"),
+                Ok(_) => panic!("{address}/{prefix} via {gateway:?} accepted"),
+            }
+        };
+        assert!(bad(Ipv4Addr::UNSPECIFIED, 24, None).contains("one host"));
+        assert!(bad(Ipv4Addr::BROADCAST, 24, None).contains("one host"));
+        let m = bad(Ipv4Addr::new(10, 0, 1, 2), 24, Some(A));
+        assert!(m.contains("gateway 10.0.0.1 is not on the interface's network 10.0.1.2/24"), "{m}");
+        let m = bad(Ipv4Addr::new(10, 0, 0, 2), 32, Some(A));
+        assert!(m.contains("change the gateway or prefix_len"), "{m}");
+    });
+}
+
+#[test]
 fn server_close_keeps_accepted_connections() {
     run(20, async {
         let (a, b, _) = stacks(LinkFaults::default(), |_, _| {});
