@@ -72,6 +72,11 @@ pub use crate::tcp::{DEFAULT_KEEPALIVE_MS, DEFAULT_PEER_TIMEOUT_MS};
 /// `OSError(ETIMEDOUT)` and resets the connection.
 pub const DEFAULT_SEND_TIMEOUT_MS: u32 = 120_000;
 
+/// The longest line [`Stream::readline`] returns on a new stream, bytes: CPython's stream
+/// limit (64 KiB). MicroPython's `readline` has none, so a peer that never sends `\n` would
+/// grow the read buffer until the heap ran out; change it with [`Stream::set_line_limit`].
+pub const DEFAULT_LINE_LIMIT: usize = 64 * 1024;
+
 /// What carries the bytes.
 pub(crate) enum Transport {
     /// Plain TCP on a smoltcp socket.
@@ -158,6 +163,7 @@ struct Inner {
     draining: Cell<bool>,
     closed: Cell<bool>,
     send_timeout_ms: Cell<Option<u32>>,
+    line_limit: Cell<usize>,
 }
 
 /// A TCP (or TLS) stream; `StreamReader` and `StreamWriter` are the same type.
@@ -237,6 +243,7 @@ impl Stream {
                 draining: Cell::new(false),
                 closed: Cell::new(false),
                 send_timeout_ms: Cell::new(Some(DEFAULT_SEND_TIMEOUT_MS)),
+                line_limit: Cell::new(DEFAULT_LINE_LIMIT),
             }),
             holds_buf_lock: false,
         }
@@ -411,12 +418,19 @@ impl Stream {
     /// Read one line, up to and including `\n`; at end of stream the partial last line
     /// (empty if nothing is left).
     ///
+    /// A line is at most the stream's line limit ([`DEFAULT_LINE_LIMIT`], 64 KiB as in
+    /// CPython; [`Stream::set_line_limit`]): a peer that sends more without a `\n` gets
+    /// `ValueError` instead of filling the heap. MicroPython has no limit.
+    ///
     /// Cancellation: returns `Err(Cancelled)`; the partial line stays buffered.
     ///
     /// # Errors
-    /// As [`Stream::read`].
+    /// As [`Stream::read`]; `ValueError` when no `\n` comes within the line limit. The
+    /// bytes stay buffered (nothing is lost): `read(n)` takes them, and a `readline` after
+    /// that goes on from there.
     pub async fn readline(&self) -> Result<Vec<u8>> {
         let mut lock = self.read_lock_shared()?;
+        let limit = self.inner.line_limit.get();
         let mut scanned = 0;
         poll_fn(|cx| {
             if rt::cancel_requested(cx) {
@@ -425,9 +439,18 @@ impl Stream {
             loop {
                 let rb = lock.rbuf();
                 let s = rb.as_slice();
-                if let Some(i) = s[scanned.min(s.len())..].iter().position(|&b| b == b'\n') {
-                    let end = scanned + i + 1;
+                let found = s[scanned.min(s.len())..].iter().position(|&b| b == b'\n');
+                if let Some(end) = found.map(|i| scanned + i + 1).filter(|&end| end <= limit) {
                     return Poll::Ready(Ok(rb.take(end)));
+                }
+                if found.is_some() || s.len() >= limit {
+                    return Poll::Ready(Err(Error::Value(
+                        alloc::format!(
+                            "readline: no newline within the line limit of {limit} bytes \
+                             (Stream::set_line_limit); the bytes stay buffered for read()"
+                        )
+                        .into(),
+                    )));
                 }
                 scanned = s.len();
                 match lock.poll_fill(cx) {
@@ -505,6 +528,21 @@ impl Stream {
     /// ```
     pub fn set_idle_probe(&self, on: bool) {
         self.inner.io.set_idle_probe(on);
+    }
+
+    /// Set the longest line [`Stream::readline`] returns, in bytes (`\n` included); default
+    /// [`DEFAULT_LINE_LIMIT`]. Not in the seed (CPython's `limit` argument of
+    /// `open_connection`, per stream here).
+    ///
+    /// ```no_run
+    /// # async fn f(stack: &uasyncio_net::Stack) -> uasyncio::Result<()> {
+    /// let (r, w) = stack.open_connection("10.0.0.2", 5000, None).await?;
+    /// r.set_line_limit(512); // an AT-style protocol: short lines only
+    /// let line = r.readline().await?;
+    /// # drop((w, line)); Ok(()) }
+    /// ```
+    pub fn set_line_limit(&self, bytes: usize) {
+        self.inner.line_limit.set(bytes.max(1));
     }
 
     /// Set how long a `drain` may go without moving a byte before it resets the connection

@@ -144,6 +144,52 @@ fn readline_across_split_segments() {
 }
 
 #[test]
+fn a_line_longer_than_the_limit_is_an_error_and_loses_nothing() {
+    run(20, async {
+        let (a, b, _) = stacks(LinkFaults::default(), |_, _| {});
+        let _srv = b
+            .start_server(
+                |_r: Stream, w: Stream| async move {
+                    w.write(b"short\n");
+                    w.write(&[b'x'; 100]);
+                    w.write(b"\n");
+                    w.write(&[b'y'; 300]);
+                    w.drain().await?;
+                    sleep_ms(20).await?;
+                    // Past the default limit (64 KiB) with no newline at all.
+                    w.write(&vec![b'z'; 70 * 1024]);
+                    w.drain().await?;
+                    w.wait_closed().await
+                },
+                "",
+                81,
+                2,
+                None,
+            )
+            .await
+            .unwrap();
+        let (r, _w) = a.open_connection("10.0.0.2", 81, None).await.unwrap();
+        r.set_line_limit(64);
+        assert_eq!(r.readline().await.unwrap(), b"short\n");
+        let too_long = |e: Option<Error>| match e {
+            Some(Error::Value(m)) => assert!(m.contains("line limit"), "{m}"),
+            other => panic!("expected a ValueError, got {other:?}"),
+        };
+        // 101 bytes with its newline: over 64.
+        too_long(r.readline().await.err());
+        let mut x = r.readexactly(101).await.unwrap();
+        assert_eq!(x.pop(), Some(b'\n'));
+        assert_eq!(x, vec![b'x'; 100]);
+        // 300 bytes and no newline yet: refused once 64 are buffered, all of them kept.
+        too_long(r.readline().await.err());
+        assert_eq!(r.readexactly(300).await.unwrap(), vec![b'y'; 300]);
+        r.set_line_limit(uasyncio_net::stream::DEFAULT_LINE_LIMIT);
+        too_long(r.readline().await.err());
+        assert_eq!(r.read(-1).await.unwrap(), vec![b'z'; 70 * 1024]);
+    });
+}
+
+#[test]
 fn readexactly_at_eof_keeps_partial_bytes() {
     run(20, async {
         let (a, b, _) = stacks(LinkFaults::default(), |_, _| {});
