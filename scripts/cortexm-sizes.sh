@@ -20,6 +20,9 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 if [ -n "${FREERTOS_TARGET_DIR:-}" ]; then DEF="$FREERTOS_TARGET_DIR/sizes"; else DEF="$ROOT/target/cortex-m"; fi
 export CARGO_TARGET_DIR="${CORTEXM_TARGET_DIR:-$DEF}"
+# Panic locations keep source paths in the image (build scripts' generated files too): without
+# this the sizes would move by a few bytes with the checkout's and the target's directories.
+export RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=$ROOT=/uasyncio-rs --remap-path-prefix=$CARGO_TARGET_DIR=/target"
 TARGET=thumbv7m-none-eabi
 IMAGES=(base core sync net)
 PROFILES=(release release-z)

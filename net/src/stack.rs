@@ -387,11 +387,9 @@ impl Stack {
                     // smoltcp would route through it and never resolve it.
                     if !Ipv4Cidr::new(*address, *prefix_len).contains_addr(gw) {
                         return Err(Error::Value(
-                            alloc::format!(
-                                "gateway {gw} is not on the interface's network {address}/{prefix_len}: \
-                                 change the gateway or prefix_len"
-                            )
-                            .into(),
+                            "the gateway is not on the network of the static address and prefix_len: \
+                             change the gateway or prefix_len"
+                                .into(),
                         ));
                     }
                 }
@@ -670,6 +668,16 @@ impl Core {
         st.servers[id] = Some(srv);
     }
 
+    /// [`rearm_server`](Self::rearm_server) for every server; the servers are re-armed
+    /// for every socket freed so far (see `State::freed`). Out of line: two call sites.
+    #[inline(never)]
+    fn rearm_servers(&self, st: &mut State) {
+        st.freed = false;
+        for id in 0..st.servers.len() {
+            self.rearm_server(st, id);
+        }
+    }
+
     /// One driver pass; returns the next deadline (µs) and whether frames are left.
     fn pass<D: NetDevice>(&self, dev: &mut D) -> (Option<u64>, bool) {
         self.passes.set(self.passes.get() + 1);
@@ -686,9 +694,7 @@ impl Core {
                 PollIngressSingleResult::PacketProcessed | PollIngressSingleResult::SocketStateChanged => {
                     // smoltcp does not report "a listener took a SYN", so check after
                     // every frame (a few state reads per listening socket).
-                    for id in 0..st.servers.len() {
-                        self.rearm_server(st, id);
-                    }
+                    self.rearm_servers(st);
                 }
             }
             n += 1;
@@ -744,10 +750,7 @@ impl Core {
         // a server that found the pool full refills its backlog now, not when the next SYN
         // has already been refused.
         if st.freed {
-            st.freed = false;
-            for id in 0..st.servers.len() {
-                self.rearm_server(st, id);
-            }
+            self.rearm_servers(st);
         }
         if let Some(t) = st.iface.poll_at(now, &st.sockets) {
             let t = t.total_micros().max(0) as u64;

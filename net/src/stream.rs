@@ -445,11 +445,9 @@ impl Stream {
                 }
                 if found.is_some() || s.len() >= limit {
                     return Poll::Ready(Err(Error::Value(
-                        alloc::format!(
-                            "readline: no newline within the line limit of {limit} bytes \
-                             (Stream::set_line_limit); the bytes stay buffered for read()"
-                        )
-                        .into(),
+                        "readline: no newline within the stream's line limit (64 KiB unless \
+                         Stream::set_line_limit changed it); the bytes stay buffered for read()"
+                            .into(),
                     )));
                 }
                 scanned = s.len();

@@ -130,7 +130,7 @@ impl Conn {
             let st = &mut *st;
             if !st.is_one_host(addr) {
                 return Err(Error::Value(
-                    alloc::format!("{addr} is not one host's address (broadcast, multicast or 0.0.0.0)").into(),
+                    "the host is not one host's address (a broadcast, multicast or 0.0.0.0)".into(),
                 ));
             }
             st.route_to(addr)?;

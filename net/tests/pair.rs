@@ -557,7 +557,7 @@ fn a_wrong_ip_configuration_fails_at_once_with_what_to_change() {
         assert!(bad(Ipv4Addr::UNSPECIFIED, 24, None).contains("one host"));
         assert!(bad(Ipv4Addr::BROADCAST, 24, None).contains("one host"));
         let m = bad(Ipv4Addr::new(10, 0, 1, 2), 24, Some(A));
-        assert!(m.contains("gateway 10.0.0.1 is not on the interface's network 10.0.1.2/24"), "{m}");
+        assert!(m.contains("the gateway is not on the network"), "{m}");
         let m = bad(Ipv4Addr::new(10, 0, 0, 2), 32, Some(A));
         assert!(m.contains("change the gateway or prefix_len"), "{m}");
     });
