@@ -15,7 +15,11 @@ ELF="$BUILD/fw.elf"
 SHIFT=7
 
 timeout 600 cmake -S "$ROOT/firmware/mps2-an385" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFW_FEATURES= >/dev/null || exit 1
-timeout 1800 cmake --build "$BUILD" -j2 >/dev/null 2>&1 || exit 1
+if ! timeout 1800 cmake --build "$BUILD" -j2 >"$BUILD/build.log" 2>&1; then
+    tail -n 40 "$BUILD/build.log"
+    echo "freertos-bench: the firmware build failed (whole log: $BUILD/build.log)"
+    exit 1
+fi
 
 median() { sed -n 's/.* median \([0-9]*\) .*/\1/p'; }
 declare -A med
