@@ -528,8 +528,8 @@ impl Stream {
         self.inner.io.set_idle_probe(on);
     }
 
-    /// Set the longest line [`Stream::readline`] returns, in bytes (`\n` included); default
-    /// [`DEFAULT_LINE_LIMIT`]. Not in the seed (CPython's `limit` argument of
+    /// Set the longest line [`Stream::readline`] returns, in bytes (`\n` included; at least
+    /// 1); default [`DEFAULT_LINE_LIMIT`]. Not in the seed (CPython's `limit` argument of
     /// `open_connection`, per stream here).
     ///
     /// ```no_run
