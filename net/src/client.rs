@@ -26,7 +26,8 @@ impl Stack {
     /// PPP brought it up, or after a PPP link went down; checked before any name lookup) and
     /// for a host off the interface's network when no gateway is set (`StackConfig`'s
     /// `prefix_len` / `gateway`), `ValueError` for an address that is not one host's
-    /// (broadcast, multicast, `0.0.0.0`), `RuntimeError` when the TLS handshake fails (the
+    /// (broadcast, multicast, `0.0.0.0`) and for the stack's own or a loopback address (the
+    /// stack has no loopback), `RuntimeError` when the TLS handshake fails (the
     /// message names the TLS error).
     pub async fn open_connection(
         &self,

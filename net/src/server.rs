@@ -146,7 +146,8 @@ impl Stack {
     /// `OSError(EADDRINUSE)` if a server of this stack has the port, `OSError(EADDRNOTAVAIL)`
     /// if `host` is not an address of the stack, `OSError(ENOMEM)` if no socket is free,
     /// `RuntimeError` for `ssl` (server-side TLS is unsupported), `ValueError` for a `host`
-    /// that is not an IPv4 address.
+    /// that is not an IPv4 address or a `backlog` larger than `StackConfig::max_sockets`
+    /// (every socket would be a listener).
     pub async fn start_server<F, Fut, T>(
         &self,
         callback: F,
@@ -163,6 +164,13 @@ impl Stack {
         if ssl.is_some() {
             return Err(Error::Runtime(
                 "server-side TLS is unsupported: no sound no_std TLS 1.3 server implementation".into(),
+            ));
+        }
+        if backlog > self.core.cfg.max_sockets {
+            return Err(Error::Value(
+                "backlog is larger than StackConfig::max_sockets: the listeners would hold every \
+                 socket of the stack; lower the backlog or raise max_sockets"
+                    .into(),
             ));
         }
         let core = self.core.clone();

@@ -263,6 +263,19 @@ impl State {
         }
     }
 
+    /// `ValueError` when `addr` is the interface's own address or a loopback one: smoltcp
+    /// has no loopback, so such a packet would never arrive anywhere.
+    pub(crate) fn not_self(&self, addr: Ipv4Addr) -> Result<()> {
+        if addr.is_loopback() || self.iface.has_ip_addr(IpAddress::Ipv4(addr)) {
+            return Err(Error::Value(
+                "the destination is this stack's own or a loopback address: the stack has no \
+                 loopback interface (hand the data to the other task directly)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether `addr` is one host: not 0.0.0.0, not a broadcast (the limited one, or the
     /// interface network's own), not multicast. A TCP connection needs one.
     pub(crate) fn is_one_host(&self, addr: Ipv4Addr) -> bool {
@@ -377,18 +390,24 @@ impl Stack {
                 if *prefix_len > 32 {
                     return Err(Error::Value("prefix_len must be at most 32".into()));
                 }
-                if address.is_unspecified() || address.is_broadcast() || address.is_multicast() {
+                let net = Ipv4Cidr::new(*address, *prefix_len);
+                // A /31 or /32 has no network or broadcast address of its own (RFC 3021).
+                let edge =
+                    |a: &Ipv4Addr| *prefix_len <= 30 && (*a == net.network().address() || net.broadcast() == Some(*a));
+                if !is_host(address) || edge(address) {
                     return Err(Error::Value(
-                        "the static address must be one host's (not 0.0.0.0, a broadcast or a multicast address)".into(),
+                        "the static address must be one host's: not 0.0.0.0, a loopback, broadcast \
+                         or multicast address, nor its network's own network or broadcast address"
+                            .into(),
                     ));
                 }
                 if let (Some(gw), HardwareAddress::Ethernet(_)) = (gateway, hw) {
                     // On Ethernet the gateway is reached by ARP, so it must be a neighbour;
                     // smoltcp would route through it and never resolve it.
-                    if !Ipv4Cidr::new(*address, *prefix_len).contains_addr(gw) {
+                    if !net.contains_addr(gw) || gw == address || !is_host(gw) || edge(gw) {
                         return Err(Error::Value(
-                            "the gateway is not on the network of the static address and prefix_len: \
-                             change the gateway or prefix_len"
+                            "the gateway must be another host on the network of the static address \
+                             and prefix_len: change the gateway or prefix_len"
                                 .into(),
                         ));
                     }
@@ -799,6 +818,11 @@ impl Core {
         }
         true
     }
+}
+
+/// Not 0.0.0.0, loopback, the limited broadcast or multicast.
+fn is_host(a: &Ipv4Addr) -> bool {
+    !(a.is_unspecified() || a.is_loopback() || a.is_broadcast() || a.is_multicast())
 }
 
 fn port_in_use(st: &State, port: u16) -> bool {

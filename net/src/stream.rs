@@ -445,8 +445,8 @@ impl Stream {
                 }
                 if found.is_some() || s.len() >= limit {
                     return Poll::Ready(Err(Error::Value(
-                        "readline: no newline within the stream's line limit (64 KiB unless \
-                         Stream::set_line_limit changed it); the bytes stay buffered for read()"
+                        "readline: no newline within the stream's line limit (Stream::set_line_limit; \
+                         64 KiB by default); the bytes stay buffered for read()"
                             .into(),
                     )));
                 }

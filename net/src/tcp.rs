@@ -133,6 +133,7 @@ impl Conn {
                     "the address is not one host's (a broadcast, multicast or 0.0.0.0 address): a TCP connection goes to one host".into(),
                 ));
             }
+            st.not_self(addr)?;
             st.route_to(addr)?;
             let h = core.new_tcp_socket(st)?;
             let local_port = match core.alloc_port(st) {

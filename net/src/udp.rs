@@ -374,6 +374,7 @@ impl UdpSocket {
         // A broadcast or multicast datagram goes out on the link; a unicast one needs a
         // route, or smoltcp would drop it without a word.
         if st.is_one_host(*to.ip()) {
+            st.not_self(*to.ip())?;
             st.route_to(*to.ip())?;
         }
         let s = st.sockets.get_mut::<udp::Socket>(h);
@@ -416,8 +417,8 @@ impl UdpSocket {
     /// `OSError(ENETUNREACH)` while the interface has no address, and for a unicast
     /// destination off the interface's network when no gateway is set (`StackConfig`'s
     /// `prefix_len` / `gateway`); `OSError(EBADF)` after `close` (also when closed while
-    /// waiting); `OSError(EHOSTUNREACH)` for an IPv6 destination; `ValueError` for port 0 or
-    /// `0.0.0.0`; `RuntimeError` if another task is
+    /// waiting); `OSError(EHOSTUNREACH)` for an IPv6 destination; `ValueError` for port 0,
+    /// `0.0.0.0`, or the stack's own or a loopback address (there is no loopback); `RuntimeError` if another task is
     /// already waiting to send on this socket.
     pub async fn send_to(&self, buf: &[u8], to: SocketAddr) -> Result<usize> {
         let to = dest(to)?;

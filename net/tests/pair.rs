@@ -533,7 +533,23 @@ fn a_wrong_ip_configuration_fails_at_once_with_what_to_change() {
                 other => panic!("{not_one_host}: {:?}", other.err()),
             }
         }
+        // No loopback: the stack's own address and 127/8 are refused (TCP and UDP).
+        for own in ["10.0.0.1", "127.0.0.1"] {
+            match a.open_connection(own, 7, None).await {
+                Err(Error::Value(m)) => assert!(m.contains("no loopback"), "{own}: {m}"),
+                other => panic!("{own}: {:?}", other.err()),
+            }
+        }
+        // A backlog that would take every socket of the stack.
+        match _b.start_server(echo, "", 7, 17, None).await {
+            Err(Error::Value(m)) => assert!(m.contains("max_sockets"), "{m}"),
+            other => panic!("backlog 17 of 16: {:?}", other.err()),
+        }
         let u = uasyncio_net::UdpSocket::bind(&a, "0.0.0.0:0".parse().unwrap()).unwrap();
+        assert!(matches!(
+            u.send_to(b"x", "10.0.0.1:7".parse().unwrap()).await,
+            Err(Error::Value(_))
+        ));
         assert_eq!(
             u.send_to(b"x", "10.0.1.2:7".parse().unwrap()).await.err(),
             Some(Error::Os(ENETUNREACH))
@@ -543,7 +559,10 @@ fn a_wrong_ip_configuration_fails_at_once_with_what_to_change() {
         // Refused at construction: an address that is not one host's, a gateway off the network.
         let bad = |address: Ipv4Addr, prefix: u8, gateway: Option<Ipv4Addr>| {
             let mut c = cfg(9, address);
-            if let uasyncio_net::Ipv4Config::Static { prefix_len, gateway: g, .. } = &mut c.ipv4 {
+            if let uasyncio_net::Ipv4Config::Static {
+                prefix_len, gateway: g, ..
+            } = &mut c.ipv4
+            {
                 *prefix_len = prefix;
                 *g = gateway;
             }
@@ -554,12 +573,39 @@ fn a_wrong_ip_configuration_fails_at_once_with_what_to_change() {
                 Ok(_) => panic!("{address}/{prefix} via {gateway:?} accepted"),
             }
         };
-        assert!(bad(Ipv4Addr::UNSPECIFIED, 24, None).contains("one host"));
-        assert!(bad(Ipv4Addr::BROADCAST, 24, None).contains("one host"));
-        let m = bad(Ipv4Addr::new(10, 0, 1, 2), 24, Some(A));
-        assert!(m.contains("the gateway is not on the network"), "{m}");
-        let m = bad(Ipv4Addr::new(10, 0, 0, 2), 32, Some(A));
-        assert!(m.contains("change the gateway or prefix_len"), "{m}");
+        for (address, prefix) in [
+            (Ipv4Addr::UNSPECIFIED, 24),
+            (Ipv4Addr::BROADCAST, 24),
+            (Ipv4Addr::LOCALHOST, 8),
+            (Ipv4Addr::new(10, 0, 0, 255), 24),
+            (Ipv4Addr::new(10, 0, 0, 0), 24),
+        ] {
+            let m = bad(address, prefix, None);
+            assert!(m.contains("must be one host's"), "{address}/{prefix}: {m}");
+        }
+        for (address, prefix, gateway) in [
+            (Ipv4Addr::new(10, 0, 1, 2), 24, A),
+            (Ipv4Addr::new(10, 0, 0, 2), 32, A),
+            (Ipv4Addr::new(10, 0, 0, 2), 24, Ipv4Addr::new(10, 0, 0, 2)),
+            (Ipv4Addr::new(10, 0, 0, 2), 24, Ipv4Addr::new(10, 0, 0, 255)),
+        ] {
+            let m = bad(address, prefix, Some(gateway));
+            assert!(
+                m.contains("change the gateway or prefix_len"),
+                "{address}/{prefix} via {gateway}: {m}"
+            );
+        }
+        // A point-to-point /31 has no network or broadcast address of its own (RFC 3021).
+        let (d, _, _) = pair(LinkFaults::default());
+        let mut c = cfg(9, Ipv4Addr::new(10, 0, 0, 0));
+        if let uasyncio_net::Ipv4Config::Static {
+            prefix_len, gateway, ..
+        } = &mut c.ipv4
+        {
+            *prefix_len = 31;
+            *gateway = Some(Ipv4Addr::new(10, 0, 0, 1));
+        }
+        assert!(Stack::new(d, c).is_ok());
     });
 }
 

@@ -403,11 +403,16 @@ fn a_missing_or_down_tap_is_refused_with_what_to_run() {
     };
     ns.enter();
     // A name that does not exist here: the kernel makes a new TAP, down; `open` refuses it.
-    let e = TapDevice::open("nosuch0", 1500).err().expect("a missing TAP was opened");
+    let e = TapDevice::open("nosuch0", 1500)
+        .err()
+        .expect("a missing TAP was opened");
     assert_eq!(e.kind(), std::io::ErrorKind::NotConnected, "{e}");
     assert!(e.to_string().contains("ip link set nosuch0 up"), "{e}");
     // It existed only while `open` held it.
-    let out = Command::new("ip").args(["-n", &ns.name, "link", "show", "nosuch0"]).output().unwrap();
+    let out = Command::new("ip")
+        .args(["-n", &ns.name, "link", "show", "nosuch0"])
+        .output()
+        .unwrap();
     assert!(!out.status.success(), "nosuch0 was left behind");
     // One that exists but is down.
     sh(&["ip", "-n", &ns.name, "tuntap", "add", "dev", "tap1", "mode", "tap"]);
