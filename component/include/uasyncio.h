@@ -85,8 +85,16 @@ int uasyncio_start( const uasyncio_config_t * config );
 int uasyncio_loop_state( int * exit_code );
 
 /* The loop thread's identity (on FreeRTOS its TaskHandle_t, e.g. for
- * uxTaskGetStackHighWaterMark), or NULL before it runs. [ISR-safe] */
+ * uxTaskGetStackHighWaterMark) while uasyncio_loop_state() is 1; NULL before it runs and
+ * once its entry returned (the thread deletes itself then, so a kept handle would dangle:
+ * use uasyncio_loop_stack_unused() after the end). [ISR-safe] */
 void * uasyncio_loop_thread( void );
+
+/* Once the loop thread returned (uasyncio_loop_state() is 2): the least free stack it ever
+ * had, in bytes, taken as it returned (FreeRTOS uxTaskGetStackHighWaterMark). 0 before
+ * that, and on Zephyr (see CONFIG_UASYNCIO_RAM_REPORT); on the FreeRTOS POSIX simulator
+ * tasks run on pthread stacks and the figure means little. [ISR-safe] */
+size_t uasyncio_loop_stack_unused( void );
 
 /* ---- introspection ----------------------------------------------------------------------- */
 
@@ -98,12 +106,14 @@ void * uasyncio_loop_thread( void );
  * NULL buf with len > 0. [loop thread only] */
 int uasyncio_dump_tasks( char * buf, size_t len );
 
-/* The same dump, logged line by line through the Rust `log` facade at info level (the
- * firmware needs a logger): for a debugger stopped where the loop's thread runs (gdb:
+/* The same dump, logged line by line through the Rust `log` facade at info level: for a debugger stopped where the loop's thread runs (gdb:
  * `set language c`, then `print ((int (*)(void)) uasyncio_log_tasks)()`; keep it linked with
  * -Wl,--undefined=uasyncio_log_tasks, nothing in C calls it). Returns UASYNCIO_OK or
  * UASYNCIO_E_STATE off the loop's thread: a shell command or a watchdog on another thread
- * sets a flag that a task awaits, and the task dumps. [loop thread only] */
+ * sets a flag that a task awaits, and the task dumps. The firmware's Rust side installs the
+ * logger (`log::set_logger`; `log::set_logger_racy` on Armv6-M); without one this
+ * returns UASYNCIO_OK and prints nothing: from C, use uasyncio_dump_tasks into a buffer.
+ * [loop thread only] */
 int uasyncio_log_tasks( void );
 
 /* ---- ThreadSafeFlag ------------------------------------------------------------------------ */
@@ -119,9 +129,12 @@ typedef struct uasyncio_flag uasyncio_flag_t;
  * the flag clears when the wait returns. NULL is ignored. [ISR-safe] */
 void uasyncio_flag_set( const uasyncio_flag_t * flag );
 
-/* The same, for interrupt handlers (it is what uasyncio_flag_set does in an ISR: the
- * FromISR give, then portYIELD_FROM_ISR if the loop thread outranks the interrupted one).
- * [ISR-safe] */
+/* The same call under the name interrupt code expects: both take the FromISR path (the
+ * FromISR give, then portYIELD_FROM_ISR if the loop thread outranks the interrupted one)
+ * when the port sees an interrupt, and the task path otherwise. Cortex-M (FreeRTOS, Zephyr)
+ * sees every handler; the FreeRTOS POSIX simulator sees its tick hook only between
+ * uasyncio_isr_enter() and uasyncio_isr_exit() (below): the name alone does not choose the
+ * path. [ISR-safe] */
 void uasyncio_flag_set_from_isr( const uasyncio_flag_t * flag );
 
 /* 1 if the flag is set, 0 if not (a snapshot). [ISR-safe] */
@@ -149,7 +162,9 @@ uasyncio_queue_t * uasyncio_queue_create( size_t capacity, size_t item_size );
 /* Queues a copy of msg[0..len) (len may be 0) and wakes the receiving task. Never blocks.
  * Returns UASYNCIO_OK, UASYNCIO_E_FULL (not queued; counted in uasyncio_queue_dropped),
  * UASYNCIO_E_TOO_BIG (len > item_size) or UASYNCIO_E_INVAL (NULL queue, or NULL msg with
- * len > 0). [ISR-safe] */
+ * len > 0). The queue outlives the loop: a send after the loop returned still queues (OK)
+ * for a receiver that will not come, as does a flag's set; check uasyncio_loop_state() if
+ * the sender must know. [ISR-safe] */
 int uasyncio_queue_send( const uasyncio_queue_t * queue, const void * msg, size_t len );
 
 /* Messages waiting in the queue (a snapshot). [ISR-safe] */

@@ -110,6 +110,9 @@ const RETURNED: u8 = 2;
 static LOOP_STATE: AtomicU8 = AtomicU8::new(NOT_STARTED);
 static LOOP_THREAD: AtomicUsize = AtomicUsize::new(0);
 static LOOP_EXIT: AtomicI32 = AtomicI32::new(0);
+/// The loop thread's stack high-water mark in bytes, recorded as it returns (its handle is
+/// gone after that: the thread deletes itself).
+static LOOP_STACK_UNUSED: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs `coro` as the loop's main coroutine on the calling thread ([`run`]) and turns the
 /// outcome into the entry's return value: 0 for `Ok`, else [`exit_code`]. A Rust entry for
@@ -204,6 +207,14 @@ pub unsafe extern "C" fn uasyncio_start(config: *const Config) -> c_int {
         LOOP_THREAD.store(rtos_shims::current_thread_id(), Ordering::Release);
         let code = (args.entry)(args.arg);
         LOOP_EXIT.store(code, Ordering::Release);
+        // The thread deletes itself once this body returns, so its handle must not outlive
+        // it: the stack figure is taken now, and `uasyncio_loop_thread` answers NULL.
+        #[cfg(feature = "freertos-port")]
+        LOOP_STACK_UNUSED.store(
+            rtos_shims::stack_high_water_bytes(rtos_shims::current_thread_id()),
+            Ordering::Release,
+        );
+        LOOP_THREAD.store(0, Ordering::Release);
         // The RAM report first: once the state says RETURNED, a C thread polling
         // uasyncio_loop_state() may print, and its line would split the report's.
         #[cfg(feature = "zephyr-port")]
@@ -309,11 +320,26 @@ pub extern "C" fn uasyncio_log_tasks() -> c_int {
     OK
 }
 
-/// `uasyncio_loop_thread`: the loop thread's identity (FreeRTOS: its `TaskHandle_t`) or NULL.
+/// `uasyncio_loop_thread`: the loop thread's identity (FreeRTOS: its `TaskHandle_t`) while it
+/// runs; NULL before it runs and once its entry returned (the thread then deletes itself).
 /// [ISR-safe]
 #[no_mangle]
 pub extern "C" fn uasyncio_loop_thread() -> *mut c_void {
     LOOP_THREAD.load(Ordering::Acquire) as *mut c_void
+}
+
+/// `uasyncio_loop_stack_unused`: once the loop thread returned, the least free stack it ever
+/// had, in bytes (FreeRTOS `uxTaskGetStackHighWaterMark`, taken as it returned); 0 before
+/// that, and on ports that do not measure it (Zephyr: `CONFIG_UASYNCIO_RAM_REPORT`; on the
+/// FreeRTOS POSIX simulator tasks run on pthread stacks and the figure means little).
+/// [ISR-safe]
+#[no_mangle]
+pub extern "C" fn uasyncio_loop_stack_unused() -> usize {
+    if LOOP_STATE.load(Ordering::Acquire) == RETURNED {
+        LOOP_STACK_UNUSED.load(Ordering::Acquire)
+    } else {
+        0
+    }
 }
 
 // ---- flags -------------------------------------------------------------------------------------

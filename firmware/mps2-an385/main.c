@@ -341,7 +341,7 @@ static int prvApp( void )
     board_puts( "\r\nreport: loop thread: stack " );
     board_put_u32( FW_LOOP_STACK );
     board_puts( " bytes, high-water mark " );
-    board_put_u32( ( uint32_t ) ( uxTaskGetStackHighWaterMark( ( TaskHandle_t ) uasyncio_loop_thread() ) * sizeof( StackType_t ) ) );
+    board_put_u32( ( uint32_t ) uasyncio_loop_stack_unused() );
     board_puts( " bytes never used; heap used by the app (queue, loop, tasks) " );
     board_put_u32( ( uint32_t ) ( heap_before - xPortGetFreeHeapSize() ) );
     board_puts( " bytes; loop exit code " );

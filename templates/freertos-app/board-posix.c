@@ -7,6 +7,7 @@
  * uasyncio_isr_enter()/uasyncio_isr_exit() (uasyncio.h): nothing else tells uasyncio that
  * the code runs in an interrupt on this port (on Cortex-M the IPSR register does).
  */
+#include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -76,10 +77,20 @@ void vApplicationMallocFailedHook( void )
 
 void vAssertCalled( const char * file, unsigned long line )
 {
-    static const char msg[] = "FATAL: configASSERT failed\n";
+    static const char msg[] = "FATAL: configASSERT failed at ";
+    char digits[ 24 ];
+    size_t n = sizeof( digits );
 
-    ( void ) file;
-    ( void ) line;
+    /* write(2) and a hand-made number only: this may run in the tick (signal) handler. */
     app_board_write( msg, sizeof( msg ) - 1U );
+    app_board_write( file, strlen( file ) );
+    digits[ --n ] = '\n';
+    do
+    {
+        digits[ --n ] = ( char ) ( '0' + ( line % 10U ) );
+        line /= 10U;
+    } while( ( line != 0U ) && ( n > 1U ) );
+    digits[ --n ] = ':';
+    app_board_write( &digits[ n ], sizeof( digits ) - n );
     _exit( 1 );
 }

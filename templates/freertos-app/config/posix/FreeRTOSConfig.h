@@ -69,7 +69,7 @@
 #define INCLUDE_eTaskGetState                      0
 #define INCLUDE_xTimerPendFunctionCall             0
 
-/* Assertions: print file:line and abort (ports/freertos/posix/hooks.c). */
+/* Assertions: print file:line and exit (vAssertCalled in board-posix.c). */
 extern void vAssertCalled( const char * pcFile, unsigned long ulLine );
 #define configASSERT( x )    if( ( x ) == 0 ) vAssertCalled( __FILE__, __LINE__ )
 
