@@ -168,9 +168,7 @@ impl Stack {
         }
         if backlog > self.core.cfg.max_sockets {
             return Err(Error::Value(
-                "backlog is larger than StackConfig::max_sockets: the listeners would hold every \
-                 socket of the stack; lower the backlog or raise max_sockets"
-                    .into(),
+                "backlog exceeds StackConfig::max_sockets: lower backlog or raise max_sockets".into(),
             ));
         }
         let core = self.core.clone();

@@ -268,9 +268,7 @@ impl State {
     pub(crate) fn not_self(&self, addr: Ipv4Addr) -> Result<()> {
         if addr.is_loopback() || self.iface.has_ip_addr(IpAddress::Ipv4(addr)) {
             return Err(Error::Value(
-                "the destination is this stack's own or a loopback address: the stack has no \
-                 loopback interface (hand the data to the other task directly)"
-                    .into(),
+                "no loopback: the destination is this stack's own or a loopback address".into(),
             ));
         }
         Ok(())
@@ -396,9 +394,7 @@ impl Stack {
                     |a: &Ipv4Addr| *prefix_len <= 30 && (*a == net.network().address() || net.broadcast() == Some(*a));
                 if !is_host(address) || edge(address) {
                     return Err(Error::Value(
-                        "the static address must be one host's: not 0.0.0.0, a loopback, broadcast \
-                         or multicast address, nor its network's own network or broadcast address"
-                            .into(),
+                        "static address is not a host of its network: change address or prefix_len".into(),
                     ));
                 }
                 if let (Some(gw), HardwareAddress::Ethernet(_)) = (gateway, hw) {
@@ -406,9 +402,7 @@ impl Stack {
                     // smoltcp would route through it and never resolve it.
                     if !net.contains_addr(gw) || gw == address || !is_host(gw) || edge(gw) {
                         return Err(Error::Value(
-                            "the gateway must be another host on the network of the static address \
-                             and prefix_len: change the gateway or prefix_len"
-                                .into(),
+                            "gateway must be another host of the static network: change gateway or prefix_len".into(),
                         ));
                     }
                 }

@@ -445,9 +445,7 @@ impl Stream {
                 }
                 if found.is_some() || s.len() >= limit {
                     return Poll::Ready(Err(Error::Value(
-                        "readline: no newline within the stream's line limit (Stream::set_line_limit; \
-                         64 KiB by default); the bytes stay buffered for read()"
-                            .into(),
+                        "readline: line over the limit (Stream::set_line_limit); bytes kept for read()".into(),
                     )));
                 }
                 scanned = s.len();

@@ -130,7 +130,7 @@ impl Conn {
             let st = &mut *st;
             if !st.is_one_host(addr) {
                 return Err(Error::Value(
-                    "the address is not one host's (a broadcast, multicast or 0.0.0.0 address): a TCP connection goes to one host".into(),
+                    "TCP needs one host: the address is a broadcast, multicast or 0.0.0.0".into(),
                 ));
             }
             st.not_self(addr)?;

@@ -172,7 +172,7 @@ fn a_line_longer_than_the_limit_is_an_error_and_loses_nothing() {
         r.set_line_limit(64);
         assert_eq!(r.readline().await.unwrap(), b"short\n");
         let too_long = |e: Option<Error>| match e {
-            Some(Error::Value(m)) => assert!(m.contains("line limit"), "{m}"),
+            Some(Error::Value(m)) => assert!(m.contains("Stream::set_line_limit"), "{m}"),
             other => panic!("expected a ValueError, got {other:?}"),
         };
         // 101 bytes with its newline: over 64.
@@ -529,7 +529,7 @@ fn a_wrong_ip_configuration_fails_at_once_with_what_to_change() {
         );
         for not_one_host in ["255.255.255.255", "10.0.0.255", "224.0.0.1", "0.0.0.0"] {
             match a.open_connection(not_one_host, 7, None).await {
-                Err(Error::Value(m)) => assert!(m.contains("not one host"), "{not_one_host}: {m}"),
+                Err(Error::Value(m)) => assert!(m.contains("TCP needs one host"), "{not_one_host}: {m}"),
                 other => panic!("{not_one_host}: {:?}", other.err()),
             }
         }
@@ -581,7 +581,7 @@ fn a_wrong_ip_configuration_fails_at_once_with_what_to_change() {
             (Ipv4Addr::new(10, 0, 0, 0), 24),
         ] {
             let m = bad(address, prefix, None);
-            assert!(m.contains("must be one host's"), "{address}/{prefix}: {m}");
+            assert!(m.contains("not a host of its network"), "{address}/{prefix}: {m}");
         }
         for (address, prefix, gateway) in [
             (Ipv4Addr::new(10, 0, 1, 2), 24, A),
@@ -591,7 +591,7 @@ fn a_wrong_ip_configuration_fails_at_once_with_what_to_change() {
         ] {
             let m = bad(address, prefix, Some(gateway));
             assert!(
-                m.contains("change the gateway or prefix_len"),
+                m.contains("change gateway or prefix_len"),
                 "{address}/{prefix} via {gateway}: {m}"
             );
         }
