@@ -36,8 +36,12 @@ pub struct WaitFor<T> {
 ///   finished** (it may clean up), then returns `Err(Error::Timeout)` — even if the inner task
 ///   ignored the cancel and produced a value.
 ///
-/// **Cancellation:** if the task calling `wait_for` is cancelled, the inner task is cancelled
-/// and `Err(Error::Cancelled)` is returned at once, without waiting for it.
+/// **Cancellation:** if the task calling `wait_for` is cancelled before the timeout, the inner
+/// task is cancelled and `Err(Error::Cancelled)` is returned at once, without waiting for it.
+/// After the timeout `wait_for` is already waiting for the cancelled inner task to finish, as
+/// MicroPython's does (`await runner_task`): a cancel then goes on to the inner task (the
+/// rule for a task awaiting a task), which has one already, and `wait_for` still returns
+/// `Err(Error::Timeout)` once it has finished.
 ///
 /// **Dropping** the future cancels nothing: `aw` runs as a task of its own (made when
 /// `wait_for` was called) and **keeps running** without a deadline, as a task whose `Task`

@@ -559,7 +559,16 @@ impl LoopCore {
         rtos_trace::trace::task_exec_begin(local.id);
         // SAFETY: loop thread; the task was popped from the ready queue, so it is not being
         // polled anywhere else, and `task` keeps it alive.
+        #[cfg(not(feature = "std"))]
         let res = unsafe { poll(ptr, &mut cx) };
+        // On the host a panic unwinds: the task is finished first (see `panicked`), then the
+        // panic goes on out of `run`.
+        #[cfg(feature = "std")]
+        // SAFETY: as above.
+        let res = match std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| unsafe { poll(ptr, &mut cx) })) {
+            Ok(res) => res,
+            Err(payload) => self.panicked(task, payload),
+        };
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::task_exec_end();
         self.current.set(None);
@@ -584,6 +593,24 @@ impl LoopCore {
                 false
             }
         }
+    }
+
+    /// A task's poll panicked (host, `std`: the panic unwinds). The task ends as if it had
+    /// failed with `RuntimeError("the task panicked")` — its future is dropped, its joiner
+    /// woken, its registry entry gone — so the loop stays whole: a later `run_forever()`
+    /// does not wait for it, and awaiting it gives that error. Then the panic goes on.
+    #[cfg(feature = "std")]
+    #[cold]
+    #[inline(never)]
+    fn panicked(&self, task: TaskRef, payload: alloc::boxed::Box<dyn core::any::Any + Send>) -> ! {
+        self.current.set(None);
+        let finish_with = task.header().vtable.finish_with;
+        // SAFETY: loop thread; the poll that panicked has unwound, so the task is not being
+        // polled, and `task` keeps it alive. Dropping a future whose poll panicked is safe
+        // (its drop may panic in turn, which aborts, as for any drop during unwinding).
+        unsafe { finish_with(task.ptr(), Error::runtime("the task panicked")) };
+        self.finished(task);
+        std::panic::resume_unwind(payload)
     }
 
     /// The `poll_start` hook, out of line and cold: with timing off the pass pays the test
