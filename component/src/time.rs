@@ -103,6 +103,12 @@ impl Sleep {
         // One look-up of the loop for the whole poll: the cancellation check and the timer
         // both go through it.
         let step = scheduler::with_core(|core| {
+            // A loop that exists but does not run (after `run` returned, polled by another
+            // executor) would never fire the timer: say so instead of pending for ever.
+            if !core.running.get() {
+                self.timer.disarm(core);
+                return Step::NoLoop;
+            }
             if let Some(task) = core.current_task() {
                 // SAFETY: the loop holds a reference to the task it is polling.
                 if crate::cancel::take_cancel(unsafe { task.as_ref() }, crate::raw::WaitingOn::Sleep) {
@@ -160,6 +166,10 @@ enum Step {
 /// that is ready now.
 ///
 /// **Cancellation:** returns `Err(Error::Cancelled)` at once when the task is cancelled.
+/// **Dropping** the future takes its timer out of the loop's heap.
+///
+/// Errors with `RuntimeError("no running event loop")` (`ms > 0`) when polled while no loop
+/// runs on the thread: nothing would fire the timer.
 ///
 /// ```
 /// uasyncio::run(async {

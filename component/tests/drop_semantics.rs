@@ -98,3 +98,21 @@ fn dropped_sleep_wakes_nothing_and_a_dropped_event_wait_does_not_stop_the_next()
     });
     assert_eq!(outcome, Ok(1));
 }
+
+/// Not a drop, but the same kind of question: a `sleep` polled when no loop runs on the
+/// thread (after `run` returned, by another executor) has no loop to fire its timer, so it
+/// answers `RuntimeError("no running event loop")` at once instead of pending for ever.
+#[test]
+fn a_sleep_polled_with_no_running_loop_is_an_error_not_a_hang() {
+    run(async { sleep_ms(1).await }).unwrap();
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut s = std::pin::pin!(sleep_ms(10));
+    match s.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(Err(uasyncio::Error::Runtime(m))) => assert_eq!(m, "no running event loop"),
+        other => panic!("a sleep with no running loop gave {other:?}"),
+    }
+    // The loop still works, and the refused sleep left no timer behind.
+    run(async { sleep_ms(1).await }).unwrap();
+    assert_eq!(get_event_loop().live_tasks(), 0);
+}
