@@ -127,7 +127,10 @@ impl ThreadSafeFlag {
         self.flag.load(Ordering::SeqCst)
     }
 
-    /// Waits until the flag is set, then clears it. Returns at once if it is set.
+    /// Waits until the flag is set, then clears it. Returns at once if it is set, without
+    /// yielding (as in MicroPython): a task that loops on `wait()` while another context sets
+    /// the flag faster than the task handles it never lets the other tasks run; put a
+    /// `sleep_ms(0)` in such a loop.
     ///
     /// Await it from a uasyncio task, directly or through a combinator that polls all its
     /// children when the task wakes (`join`/`select` style): the flag wakes the task.
