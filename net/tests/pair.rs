@@ -10,7 +10,7 @@ use std::rc::Rc;
 use uasyncio::{create_task, get_event_loop, sleep_ms, ticks_ms, wait_for_ms, Error, Task};
 use uasyncio_net::device::pair::{pair, LinkControl, LinkFaults};
 use uasyncio_net::rt::errno::*;
-use uasyncio_net::{Stack, StackConfig, Stream};
+use uasyncio_net::{Server, Stack, StackConfig, Stream};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -46,6 +46,18 @@ fn stacks(faults: LinkFaults, tweak: impl Fn(&mut StackConfig, bool)) -> (Stack,
 
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+/// A server on `b` (port `port`, backlog 2) whose callback is `serve`, and one connection to
+/// it from `a`; the server lives as long as the returned handle.
+async fn served<F, Fut>(a: &Stack, b: &Stack, port: u16, serve: F) -> (Server, Stream, Stream)
+where
+    F: FnMut(Stream, Stream) -> Fut + 'static,
+    Fut: std::future::Future<Output = uasyncio::Result<()>> + 'static,
+{
+    let srv = b.start_server(serve, "", port, 2, None).await.unwrap();
+    let (r, w) = a.open_connection("10.0.0.2", port, None).await.unwrap();
+    (srv, r, w)
 }
 
 async fn echo(r: Stream, w: Stream) -> uasyncio::Result<()> {
@@ -147,28 +159,19 @@ fn readline_across_split_segments() {
 fn a_line_longer_than_the_limit_is_an_error_and_loses_nothing() {
     run(20, async {
         let (a, b, _) = stacks(LinkFaults::default(), |_, _| {});
-        let _srv = b
-            .start_server(
-                |_r: Stream, w: Stream| async move {
-                    w.write(b"short\n");
-                    w.write(&[b'x'; 100]);
-                    w.write(b"\n");
-                    w.write(&[b'y'; 300]);
-                    w.drain().await?;
-                    sleep_ms(20).await?;
-                    // Past the default limit (64 KiB) with no newline at all.
-                    w.write(&vec![b'z'; 70 * 1024]);
-                    w.drain().await?;
-                    w.wait_closed().await
-                },
-                "",
-                81,
-                2,
-                None,
-            )
-            .await
-            .unwrap();
-        let (r, _w) = a.open_connection("10.0.0.2", 81, None).await.unwrap();
+        let (_srv, r, _w) = served(&a, &b, 81, |_r: Stream, w: Stream| async move {
+            w.write(b"short\n");
+            w.write(&[b'x'; 100]);
+            w.write(b"\n");
+            w.write(&[b'y'; 300]);
+            w.drain().await?;
+            sleep_ms(20).await?;
+            // Past the default limit (64 KiB) with no newline at all.
+            w.write(&vec![b'z'; 70 * 1024]);
+            w.drain().await?;
+            w.wait_closed().await
+        })
+        .await;
         r.set_line_limit(64);
         assert_eq!(r.readline().await.unwrap(), b"short\n");
         let too_long = |e: Option<Error>| match e {
@@ -193,21 +196,12 @@ fn a_line_longer_than_the_limit_is_an_error_and_loses_nothing() {
 fn readexactly_at_eof_keeps_partial_bytes() {
     run(20, async {
         let (a, b, _) = stacks(LinkFaults::default(), |_, _| {});
-        let _srv = b
-            .start_server(
-                |_r: Stream, w: Stream| async move {
-                    w.write(b"0123456789");
-                    w.drain().await.unwrap();
-                    w.wait_closed().await
-                },
-                "",
-                81,
-                2,
-                None,
-            )
-            .await
-            .unwrap();
-        let (r, _w) = a.open_connection("10.0.0.2", 81, None).await.unwrap();
+        let (_srv, r, _w) = served(&a, &b, 81, |_r: Stream, w: Stream| async move {
+            w.write(b"0123456789");
+            w.drain().await.unwrap();
+            w.wait_closed().await
+        })
+        .await;
         assert_eq!(r.readexactly(4).await.unwrap(), b"0123");
         assert_eq!(r.readexactly(10).await, Err(Error::Eof));
         assert_eq!(r.read(-1).await.unwrap(), b"456789");
