@@ -557,14 +557,15 @@ impl LoopCore {
         let poll = header.vtable.poll;
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::task_exec_begin(local.id);
+        #[cfg(not(feature = "std"))]
         // SAFETY: loop thread; the task was popped from the ready queue, so it is not being
         // polled anywhere else, and `task` keeps it alive.
-        #[cfg(not(feature = "std"))]
         let res = unsafe { poll(ptr, &mut cx) };
         // On the host a panic unwinds: the task is finished first (see `panicked`), then the
         // panic goes on out of `run`.
         #[cfg(feature = "std")]
-        // SAFETY: as above.
+        // SAFETY: loop thread; the task was popped from the ready queue, so it is not being
+        // polled anywhere else, and `task` keeps it alive (the closure runs once, right here).
         let res = match std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| unsafe { poll(ptr, &mut cx) })) {
             Ok(res) => res,
             Err(payload) => self.panicked(task, payload),
