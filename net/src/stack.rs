@@ -245,12 +245,19 @@ impl State {
             .count()
     }
 
-    /// `Ok` when `addr` has a route: it is on the interface's network, or a default route
-    /// exists. Otherwise `OSError(ENETUNREACH)` at once (also while the interface has no
-    /// address), where smoltcp would queue the packet and never send it: a connect would
-    /// wait out its whole timeout. The message a user needs is in the errno's docs: the host
-    /// is off the network of `prefix_len` and no `gateway` is set.
+    /// `Ok` when a packet to the host `addr` can leave: it is on the interface's network, or
+    /// a default route exists. Where smoltcp would queue the packet and never send it (a
+    /// connect would wait out its whole timeout), an error at once instead:
+    /// `ValueError` for the stack's own or a loopback address (smoltcp has no loopback);
+    /// `OSError(ENETUNREACH)` without a route, also while the interface has no address (the
+    /// errno's docs say what to change: the host is off the network of `prefix_len` and no
+    /// `gateway` is set).
     pub(crate) fn route_to(&self, addr: Ipv4Addr) -> Result<()> {
+        if addr.is_loopback() || self.iface.has_ip_addr(IpAddress::Ipv4(addr)) {
+            return Err(Error::Value(
+                "no loopback: the destination is this stack's own or a loopback address".into(),
+            ));
+        }
         let on_link = self
             .iface
             .ip_addrs()
@@ -263,21 +270,10 @@ impl State {
         }
     }
 
-    /// `ValueError` when `addr` is the interface's own address or a loopback one: smoltcp
-    /// has no loopback, so such a packet would never arrive anywhere.
-    pub(crate) fn not_self(&self, addr: Ipv4Addr) -> Result<()> {
-        if addr.is_loopback() || self.iface.has_ip_addr(IpAddress::Ipv4(addr)) {
-            return Err(Error::Value(
-                "no loopback: the destination is this stack's own or a loopback address".into(),
-            ));
-        }
-        Ok(())
-    }
-
     /// Whether `addr` is one host: not 0.0.0.0, not a broadcast (the limited one, or the
     /// interface network's own), not multicast. A TCP connection needs one.
     pub(crate) fn is_one_host(&self, addr: Ipv4Addr) -> bool {
-        if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
+        if !is_unicast(&addr) {
             return false;
         }
         !self.iface.ip_addrs().iter().any(|c| match c {
@@ -814,9 +810,14 @@ impl Core {
     }
 }
 
-/// Not 0.0.0.0, loopback, the limited broadcast or multicast.
+/// Not 0.0.0.0, the limited broadcast or multicast.
+fn is_unicast(a: &Ipv4Addr) -> bool {
+    !(a.is_unspecified() || a.is_broadcast() || a.is_multicast())
+}
+
+/// [`is_unicast`] and not loopback: an address a static configuration may use.
 fn is_host(a: &Ipv4Addr) -> bool {
-    !(a.is_unspecified() || a.is_loopback() || a.is_broadcast() || a.is_multicast())
+    is_unicast(a) && !a.is_loopback()
 }
 
 fn port_in_use(st: &State, port: u16) -> bool {

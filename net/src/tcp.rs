@@ -133,7 +133,6 @@ impl Conn {
                     "TCP needs one host: the address is a broadcast, multicast or 0.0.0.0".into(),
                 ));
             }
-            st.not_self(addr)?;
             st.route_to(addr)?;
             let h = core.new_tcp_socket(st)?;
             let local_port = match core.alloc_port(st) {

@@ -374,7 +374,6 @@ impl UdpSocket {
         // A broadcast or multicast datagram goes out on the link; a unicast one needs a
         // route, or smoltcp would drop it without a word.
         if st.is_one_host(*to.ip()) {
-            st.not_self(*to.ip())?;
             st.route_to(*to.ip())?;
         }
         let s = st.sockets.get_mut::<udp::Socket>(h);

@@ -558,14 +558,13 @@ impl LoopCore {
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::task_exec_begin(local.id);
         #[cfg(not(feature = "std"))]
-        // SAFETY: loop thread; the task was popped from the ready queue, so it is not being
-        // polled anywhere else, and `task` keeps it alive.
+        // SAFETY: loop thread; popped from the ready queue (not polled elsewhere); `task` keeps it alive.
         let res = unsafe { poll(ptr, &mut cx) };
         // On the host a panic unwinds: the task is finished first (see `panicked`), then the
         // panic goes on out of `run`.
         #[cfg(feature = "std")]
-        // SAFETY: loop thread; the task was popped from the ready queue, so it is not being
-        // polled anywhere else, and `task` keeps it alive (the closure runs once, right here).
+        // The closure runs once, right here, with what the no_std poll above has.
+        // SAFETY: loop thread; popped from the ready queue (not polled elsewhere); `task` keeps it alive.
         let res = match std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| unsafe { poll(ptr, &mut cx) })) {
             Ok(res) => res,
             Err(payload) => self.panicked(task, payload),
@@ -606,9 +605,9 @@ impl LoopCore {
     fn panicked(&self, task: TaskRef, payload: alloc::boxed::Box<dyn core::any::Any + Send>) -> ! {
         self.current.set(None);
         let finish_with = task.header().vtable.finish_with;
-        // SAFETY: loop thread; the poll that panicked has unwound, so the task is not being
-        // polled, and `task` keeps it alive. Dropping a future whose poll panicked is safe
-        // (its drop may panic in turn, which aborts, as for any drop during unwinding).
+        // Dropping a future whose poll panicked is sound; its drop may panic in turn, which
+        // aborts, as any drop during unwinding does.
+        // SAFETY: loop thread; the panicked poll has unwound (not being polled); `task` keeps it alive.
         unsafe { finish_with(task.ptr(), Error::runtime("the task panicked")) };
         self.finished(task);
         std::panic::resume_unwind(payload)

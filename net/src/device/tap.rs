@@ -42,6 +42,19 @@ struct IfReq {
     _pad: [u8; 22],
 }
 
+impl IfReq {
+    /// A request for interface `name` (shorter than `IFNAMSIZ`, checked by `open`).
+    fn new(name: &str, flags: libc::c_short) -> IfReq {
+        let mut req = IfReq {
+            name: [0; libc::IFNAMSIZ],
+            flags,
+            _pad: [0; 22],
+        };
+        req.name[..name.len()].copy_from_slice(name.as_bytes());
+        req
+    }
+}
+
 struct Shared {
     readable: AtomicBool,
     stop: AtomicBool,
@@ -93,12 +106,7 @@ impl TapDevice {
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
-        let mut req = IfReq {
-            name: [0; libc::IFNAMSIZ],
-            flags: IFF_TAP | IFF_NO_PI,
-            _pad: [0; 22],
-        };
-        req.name[..name.len()].copy_from_slice(name.as_bytes());
+        let mut req = IfReq::new(name, IFF_TAP | IFF_NO_PI);
         // SAFETY: `fd` is open; `req` is a properly laid out `struct ifreq` (name, then the
         // flags member of the union, padded to the union's 24 bytes) that outlives the call.
         let r = unsafe { libc::ioctl(fd, TUNSETIFF as _, &mut req as *mut IfReq) };
@@ -161,14 +169,9 @@ fn check_up(name: &str) -> io::Result<()> {
     if sock < 0 {
         return Err(io::Error::last_os_error());
     }
-    let mut req = IfReq {
-        name: [0; libc::IFNAMSIZ],
-        flags: 0,
-        _pad: [0; 22],
-    };
-    req.name[..name.len()].copy_from_slice(name.as_bytes());
-    // SAFETY: `sock` is open; `req` is a `struct ifreq` as in `open` (the kernel writes the
-    // flags member) and outlives the call.
+    let mut req = IfReq::new(name, 0);
+    // The kernel writes `req`'s flags member.
+    // SAFETY: `sock` is open; `req` is a `struct ifreq` laid out as in `open` and outlives the call.
     let r = unsafe { libc::ioctl(sock, libc::SIOCGIFFLAGS as _, &mut req as *mut IfReq) };
     let err = io::Error::last_os_error();
     // SAFETY: `sock` is ours and no longer needed.
