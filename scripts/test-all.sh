@@ -43,6 +43,10 @@ suite "C headers vs Rust (cbindgen, extern blocks)" bash scripts/check-headers.s
 
 # The runtime: unit tests, doc tests, and the MicroPython conformance suite on the std port.
 suite "runtime + conformance (std port)" cargo test --workspace
+# The C API on the host (feature `ffi`, which the line above leaves off): the loop thread's
+# start and end (Zephyr's boot-time thread too), the task dump, the error text a failed run
+# leaves for C.
+suite "C API on the host (feature ffi)" sh -c 'cargo test -p uasyncio --features ffi --test ffi_start --test ffi_dump --test ffi_boot && cargo test -p uasyncio --features ffi --doc ffi'
 # The README's network example on the in-memory link, then the echo_server sample on a TAP in a
 # namespace it makes, against a Python asyncio client (the network suites themselves run in
 # `cargo test --workspace` above).

@@ -38,11 +38,13 @@ typedef enum
     UASYNCIO_OK = 0,
     UASYNCIO_E_FULL = -1,    /* the queue is full: the message was not queued (dropped) */
     UASYNCIO_E_TOO_BIG = -2, /* the message is longer than the queue's item size */
-    UASYNCIO_E_INVAL = -3,   /* NULL pointer, zero size, bad priority or stack size */
+    UASYNCIO_E_INVAL = -3,   /* NULL pointer or zero size */
     UASYNCIO_E_NOMEM = -4,   /* the RTOS heap is exhausted */
     UASYNCIO_E_STACK = -5,   /* uasyncio_config_t.stack_bytes < UASYNCIO_MIN_STACK_BYTES */
-    UASYNCIO_E_STATE = -6    /* wrong state: the loop thread is already started, or a
+    UASYNCIO_E_STATE = -6,   /* wrong state: the loop thread is already started, or a
                               * loop-thread-only call was made on another thread */
+    UASYNCIO_E_PRIORITY = -7 /* the RTOS refused the loop thread's priority (FreeRTOS: or a
+                              * stack too large for configSTACK_DEPTH_TYPE) */
 } uasyncio_status_t;
 
 /* A message for a status code that names what to change, e.g. for a log line. Never NULL.
@@ -75,7 +77,10 @@ typedef struct
 #define UASYNCIO_MIN_STACK_BYTES    ( ( uint32_t ) ( ( sizeof( void * ) >= 8U ) ? 4096U : 2048U ) )
 
 /* Starts the loop thread. [task only]; may also be called from main() before the scheduler
- * starts. Returns UASYNCIO_OK, UASYNCIO_E_INVAL (no entry, bad priority), UASYNCIO_E_STACK
+ * starts. Returns UASYNCIO_OK, UASYNCIO_E_INVAL (NULL config, no entry), UASYNCIO_E_PRIORITY
+ * (FreeRTOS: priority not below configMAX_PRIORITIES; Zephyr: not below
+ * CONFIG_NUM_PREEMPT_PRIORITIES; FreeRTOS also for a stack too large for
+ * configSTACK_DEPTH_TYPE), UASYNCIO_E_STACK
  * (stack_bytes below UASYNCIO_MIN_STACK_BYTES), UASYNCIO_E_NOMEM, or UASYNCIO_E_STATE if a
  * loop thread was already started. */
 int uasyncio_start( const uasyncio_config_t * config );
@@ -83,6 +88,19 @@ int uasyncio_start( const uasyncio_config_t * config );
 /* The loop thread: 0 not started, 1 running, 2 returned (then *exit_code, if not NULL, gets
  * the entry's return value). [ISR-safe] */
 int uasyncio_loop_state( int * exit_code );
+
+/* For the Zephyr module's boot-time loop thread (CONFIG_UASYNCIO_LOOP_THREAD=y) only: its
+ * shim records that thread here, so that uasyncio_start() refuses a second loop with
+ * UASYNCIO_E_STATE. Not for applications. */
+void uasyncio_boot_loop_began( uintptr_t thread );
+void uasyncio_boot_loop_returned( void );
+
+/* Once the loop thread returned with an error (uasyncio_loop_state() is 2, exit code not 0):
+ * the error's text, e.g. "RuntimeError: ThreadSafeFlag already has a waiting task", when the
+ * Rust entry ran its coroutine through uasyncio::ffi::run_entry (the exit code alone is -1
+ * for most errors). NUL-terminated and valid until the program ends; NULL while the loop
+ * runs, after a return of 0, or when the entry did not use run_entry. [ISR-safe] */
+const char * uasyncio_loop_error( void );
 
 /* The loop thread's identity (on FreeRTOS its TaskHandle_t, e.g. for
  * uxTaskGetStackHighWaterMark) while uasyncio_loop_state() is 1; NULL before it runs and

@@ -47,7 +47,7 @@ pub const OK: c_int = 0;
 pub const E_FULL: c_int = -1;
 /// `UASYNCIO_E_TOO_BIG`: the message is longer than the queue's item size.
 pub const E_TOO_BIG: c_int = -2;
-/// `UASYNCIO_E_INVAL`: a NULL pointer or a bad size, priority or stack size.
+/// `UASYNCIO_E_INVAL`: a NULL pointer or a zero size.
 pub const E_INVAL: c_int = -3;
 /// `UASYNCIO_E_NOMEM`: the RTOS heap is exhausted.
 pub const E_NOMEM: c_int = -4;
@@ -56,6 +56,9 @@ pub const E_STACK: c_int = -5;
 /// `UASYNCIO_E_STATE`: wrong state (the loop thread is already started, or a loop-thread-only
 /// call was made on another thread).
 pub const E_STATE: c_int = -6;
+/// `UASYNCIO_E_PRIORITY`: the RTOS refused `uasyncio_start`'s thread: its priority (or, on
+/// FreeRTOS, a stack too large for `configSTACK_DEPTH_TYPE`).
+pub const E_PRIORITY: c_int = -7;
 
 /// `UASYNCIO_MIN_STACK_BYTES`: the least `stack_bytes` that `uasyncio_start` accepts.
 ///
@@ -124,15 +127,64 @@ static LOOP_STACK_UNUSED: AtomicUsize = AtomicUsize::new(0);
 ///     uasyncio::ffi::run_entry(app_main())
 /// }
 /// ```
+///
+/// An error also leaves its text for C, in [`uasyncio_loop_error`] (a return code alone says
+/// only `-1` for most errors), and goes to the `log` facade at error level.
 pub fn run_entry<F, T>(coro: F) -> c_int
 where
     F: Future<Output = Result<T>> + 'static,
     T: 'static,
 {
+    // A new run starts without the last one's text (which is left allocated: C may hold it).
+    LOOP_ERROR.store(core::ptr::null_mut(), Ordering::Release);
     match run(coro) {
         Ok(_) => OK,
-        Err(e) => exit_code(&e),
+        Err(e) => {
+            log::error!("uasyncio: the loop's main coroutine ended with {e}");
+            record_loop_error(&e);
+            exit_code(&e)
+        }
     }
+}
+
+/// The text of the error the last [`run_entry`] ended with (see [`uasyncio_loop_error`]).
+static LOOP_ERROR: core::sync::atomic::AtomicPtr<c_char> = core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
+
+/// Keeps `error`'s text, NUL-terminated, for [`uasyncio_loop_error`]. The block is never
+/// freed: a C caller may hold the pointer for as long as it likes. One block per failed run
+/// (a firmware runs its loop once; a host test that runs many leaks a few bytes per failure).
+fn record_loop_error(error: &Error) {
+    use core::fmt::Write as _;
+    let mut text = String::new();
+    // Formatting into a `String` fails only when the allocator does; then there is no text.
+    if write!(text, "{error}").is_err() {
+        return;
+    }
+    // `CString` refuses interior NULs: a message never has one, but the user's might.
+    let text: String = text.chars().map(|c| if c == '\0' { ' ' } else { c }).collect();
+    let Ok(c) = alloc::ffi::CString::new(text) else {
+        return;
+    };
+    LOOP_ERROR.store(c.into_raw(), Ordering::Release);
+}
+
+/// `uasyncio_loop_error`: the text of the error the loop's main coroutine ended with, when
+/// the entry ran it through [`run_entry`] (e.g. `"RuntimeError: ThreadSafeFlag already has a
+/// waiting task"`), NUL-terminated and valid until the program ends; NULL while it runs,
+/// when it returned `Ok`, or when the entry did not use `run_entry`. [ISR-safe]
+///
+/// ```
+/// use core::ffi::CStr;
+/// assert_eq!(uasyncio::ffi::run_entry(async { Err::<(), _>(uasyncio::Error::value("no modem")) }), -1);
+/// // SAFETY: not NULL after a failed run_entry, and NUL-terminated.
+/// let text = unsafe { CStr::from_ptr(uasyncio::ffi::uasyncio_loop_error()) };
+/// assert_eq!(text.to_str(), Ok("ValueError: no modem"));
+/// assert_eq!(uasyncio::ffi::run_entry(async { Ok(()) }), 0);
+/// assert!(uasyncio::ffi::uasyncio_loop_error().is_null());
+/// ```
+#[no_mangle]
+pub extern "C" fn uasyncio_loop_error() -> *const c_char {
+    LOOP_ERROR.load(Ordering::Acquire)
 }
 
 /// A negative number for an error, errno-style: `Os(n)` → `-n`, `Timeout` → `-110`
@@ -185,7 +237,7 @@ pub unsafe extern "C" fn uasyncio_start(config: *const Config) -> c_int {
         return E_INVAL;
     };
     let Ok(priority) = u8::try_from(config.priority) else {
-        return E_INVAL;
+        return E_PRIORITY;
     };
     if config.stack_bytes < MIN_STACK_BYTES {
         return E_STACK;
@@ -227,10 +279,38 @@ pub unsafe extern "C" fn uasyncio_start(config: *const Config) -> c_int {
             LOOP_STATE.store(NOT_STARTED, Ordering::Release);
             match e {
                 rtos_shims::Error::NoMemory => E_NOMEM,
-                rtos_shims::Error::Refused => E_INVAL,
+                // The entry and the stack's minimum were checked above, and `[task only]`
+                // keeps interrupt handlers out: what the kernel refuses is the priority (or,
+                // on FreeRTOS, a stack too large for `configSTACK_DEPTH_TYPE`; the message
+                // says both).
+                rtos_shims::Error::Refused => E_PRIORITY,
             }
         }
     }
+}
+
+/// `uasyncio_boot_loop_began`: the Zephyr module's boot-time loop thread
+/// (`CONFIG_UASYNCIO_LOOP_THREAD=y`, `K_THREAD_DEFINE`) is the loop thread: called by the
+/// module's `SYS_INIT`, before `main()`, so that a `uasyncio_start()` is refused
+/// ([`E_STATE`], whose text names the Kconfig option) instead of starting a second loop, and
+/// `uasyncio_loop_state()`/`uasyncio_loop_thread()` describe it. Not for applications.
+#[no_mangle]
+pub extern "C" fn uasyncio_boot_loop_began(thread: usize) {
+    if LOOP_STATE
+        .compare_exchange(NOT_STARTED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
+        LOOP_THREAD.store(thread, Ordering::Release);
+    }
+}
+
+/// `uasyncio_boot_loop_returned`: the boot-time loop thread's `rust_main()` returned (it
+/// returns nothing: the exit code reads 0; [`uasyncio_loop_error`] has the text if it ran
+/// its coroutine through [`run_entry`]). Not for applications.
+#[no_mangle]
+pub extern "C" fn uasyncio_boot_loop_returned() {
+    LOOP_THREAD.store(0, Ordering::Release);
+    LOOP_STATE.store(RETURNED, Ordering::Release);
 }
 
 /// `uasyncio_status_str`: a message for a status code that names what to change; never NULL.
@@ -246,10 +326,11 @@ pub fn status_str(status: c_int) -> &'static CStr {
         OK => c"UASYNCIO_OK",
         E_FULL => c"UASYNCIO_E_FULL: the queue is full and the message was dropped; receive faster or create the queue with a larger capacity",
         E_TOO_BIG => c"UASYNCIO_E_TOO_BIG: the message is longer than the queue's item_size; send less or create the queue with a larger item_size",
-        E_INVAL => c"UASYNCIO_E_INVAL: a NULL pointer, a zero size, no entry function or a priority the RTOS refuses (FreeRTOS: at least configMAX_PRIORITIES)",
+        E_INVAL => c"UASYNCIO_E_INVAL: a NULL pointer or a zero size (uasyncio_start: a NULL config or no entry function)",
         E_NOMEM => c"UASYNCIO_E_NOMEM: the RTOS heap is exhausted; enlarge it (FreeRTOS: configTOTAL_HEAP_SIZE)",
         E_STACK => E_STACK_MESSAGE,
-        E_STATE => c"UASYNCIO_E_STATE: wrong state (the loop thread was already started, or a loop-thread-only call was made on another thread)",
+        E_STATE => c"UASYNCIO_E_STATE: wrong state (the loop thread was already started, on Zephyr also by CONFIG_UASYNCIO_LOOP_THREAD=y: set it to n to start the loop with uasyncio_start; or a loop-thread-only call was made on another thread)",
+        E_PRIORITY => c"UASYNCIO_E_PRIORITY: the RTOS refused the loop thread: uasyncio_config_t.priority must be below configMAX_PRIORITIES (FreeRTOS) or CONFIG_NUM_PREEMPT_PRIORITIES (Zephyr); on FreeRTOS also a stack_bytes too large for configSTACK_DEPTH_TYPE",
         _ => c"unknown uasyncio status code",
     }
 }

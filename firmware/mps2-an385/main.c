@@ -300,6 +300,21 @@ static int prvApp( void )
         return 1;
     }
 
+    /* A priority the kernel refuses gets its own code, whose text names the setting. */
+    config.priority = configMAX_PRIORITIES;
+    rc = uasyncio_start( &config );
+    config.priority = FW_LOOP_PRIORITY;
+
+    if( rc != UASYNCIO_E_PRIORITY )
+    {
+        board_puts( "app: uasyncio_start accepted a priority of configMAX_PRIORITIES\r\n" );
+        return 1;
+    }
+
+    board_puts( "app: " );
+    board_puts( uasyncio_status_str( rc ) );
+    board_puts( "\r\n" );
+
     /* The supervisor (this task) steps back below both. */
     vTaskPrioritySet( NULL, 1 );
 
@@ -347,6 +362,13 @@ static int prvApp( void )
     board_puts( " bytes; loop exit code " );
     board_put_u32( ( uint32_t ) exit_code );
     board_puts( "\r\n" );
+
+    if( uasyncio_loop_error() != NULL )
+    {
+        board_puts( "report: loop error: " );
+        board_puts( uasyncio_loop_error() );
+        board_puts( "\r\n" );
+    }
 
     if( ( exit_code != 0 ) || ( fw_legacy_missed != 0 ) || ( fw_legacy_max_late != 0 ) || !fw_legacy_done )
     {

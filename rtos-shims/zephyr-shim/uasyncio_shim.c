@@ -230,9 +230,24 @@ void uasyncio_ram_report(void)
  * Boot: install the Rust logger, then (optionally) start the loop thread.
  */
 
+#ifdef CONFIG_UASYNCIO_LOOP_THREAD
+/* The C API's record of the loop thread (component/src/ffi.rs), when the firmware links the
+ * C API (cargo feature `ffi`). Weak: without it they are NULL and not called. */
+extern void uasyncio_boot_loop_began(uintptr_t thread) __attribute__((weak));
+extern void uasyncio_boot_loop_returned(void) __attribute__((weak));
+extern const k_tid_t uasyncio_loop;
+#endif
+
 static int uasyncio_shim_init(void)
 {
 	uasyncio_zephyr_port_init();
+#ifdef CONFIG_UASYNCIO_LOOP_THREAD
+	/* Before main() runs (SYS_INIT): a uasyncio_start() there is refused with
+	 * UASYNCIO_E_STATE, and uasyncio_loop_state() says the loop runs. */
+	if (uasyncio_boot_loop_began != NULL) {
+		uasyncio_boot_loop_began((uintptr_t)uasyncio_loop);
+	}
+#endif
 	return 0;
 }
 
@@ -246,6 +261,9 @@ static void loop_thread_entry(void *p1, void *p2, void *p3)
 	ARG_UNUSED(p3);
 	rust_main();
 	uasyncio_ram_report();
+	if (uasyncio_boot_loop_returned != NULL) {
+		uasyncio_boot_loop_returned();
+	}
 }
 
 K_THREAD_DEFINE(uasyncio_loop, CONFIG_UASYNCIO_LOOP_THREAD_STACK_SIZE, loop_thread_entry, NULL,

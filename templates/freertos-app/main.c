@@ -108,6 +108,15 @@ static void prvLegacyTask( void * arg )
     app_board_stop_interrupt();
     prvPutInt( "legacy task: interrupts raised: ", ( long ) s_irqs );
     prvPutInt( "legacy task: the loop returned ", exit_code );
+
+    if( uasyncio_loop_error() != NULL )
+    {
+        /* What the -1 stands for: the error's text, kept by uasyncio::ffi::run_entry. */
+        prvPuts( "legacy task: the loop's error: " );
+        prvPuts( uasyncio_loop_error() );
+        prvPuts( "\n" );
+    }
+
     prvPuts( exit_code == 0 ? "app: PASS\n" : "app: FAIL\n" );
     app_board_exit( exit_code );
 }
