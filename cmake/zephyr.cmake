@@ -18,6 +18,13 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
 
 if(NOT CONFIG_UASYNCIO)
+  # The module is listed but not enabled: an application that still calls the function gets
+  # the fix instead of CMake's "Unknown CMake command".
+  function(uasyncio_cargo_application)
+    message(FATAL_ERROR
+      "uasyncio: uasyncio_cargo_application() is called but CONFIG_UASYNCIO is not set: add "
+      "CONFIG_UASYNCIO=y to the application's prj.conf.")
+  endfunction()
   return()
 endif()
 
