@@ -55,7 +55,7 @@
     #error "uasyncio needs INCLUDE_xTaskGetCurrentTaskHandle 1"
 #endif
 #if ( configTICK_TYPE_WIDTH_IN_BITS == TICK_TYPE_WIDTH_16_BITS )
-    #error "uasyncio needs a 32- or 64-bit TickType_t"
+    #error "uasyncio needs a 32- or 64-bit TickType_t: set configTICK_TYPE_WIDTH_IN_BITS to TICK_TYPE_WIDTH_32_BITS (or _64_BITS) in FreeRTOSConfig.h"
 #endif
 #if ( configUSE_TASK_NOTIFICATIONS != 1 )
     #error "uasyncio needs configUSE_TASK_NOTIFICATIONS 1 (the loop thread sleeps on a notification)"

@@ -51,7 +51,9 @@ void vApplicationTickHook( void )
 
 void vApplicationMallocFailedHook( void )
 {
-    /* Not fatal: the Rust allocation error path or the C API's return code decides. */
+    /* pvPortMalloc found no block this large. Not fatal by itself: the caller decides (the C
+     * API returns UASYNCIO_E_NOMEM; a Rust allocation panics after this line). */
+    board_puts( "\r\nthe FreeRTOS heap is exhausted (pvPortMalloc failed): enlarge configTOTAL_HEAP_SIZE in FreeRTOSConfig.h\r\n" );
 }
 
 void vApplicationStackOverflowHook( TaskHandle_t task, char * name )

@@ -72,7 +72,11 @@ void vApplicationIdleHook( void )
 
 void vApplicationMallocFailedHook( void )
 {
-    /* Not fatal: the Rust allocation error path or the C API's return code decides. */
+    /* pvPortMalloc found no block this large. Not fatal by itself: the caller decides (the C
+     * API returns UASYNCIO_E_NOMEM; a Rust allocation panics after this line). */
+    static const char msg[] = "\nthe FreeRTOS heap is exhausted (pvPortMalloc failed): enlarge configTOTAL_HEAP_SIZE in FreeRTOSConfig.h\n";
+
+    app_board_write( msg, sizeof( msg ) - 1U );
 }
 
 void vAssertCalled( const char * file, unsigned long line )
