@@ -60,15 +60,54 @@ where
     }
 }
 
+/// The sub-tasks a gather waits for: their references, and whether the gather has claimed
+/// them (`AWAITED`, its first poll). A gather that ends before all of them finish (the first
+/// error, a cancel) or is dropped unfinished gives the unfinished ones back on drop: they run
+/// on as detached tasks, so an error they end with later goes to the exception handler ("Task
+/// exception wasn't retrieved"), as MicroPython's gather leaves them, and they no longer
+/// wake the gathering task.
+struct Children {
+    refs: Vec<TaskRef>,
+    started: bool,
+}
+
+impl Children {
+    fn new(refs: Vec<TaskRef>) -> Self {
+        Children { refs, started: false }
+    }
+
+    fn poll(&mut self, fail_fast: bool, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        poll_tasks(self.refs.iter(), &mut self.started, fail_fast, cx)
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        if !self.started {
+            return;
+        }
+        for t in self.refs.iter().filter(|t| !t.done()) {
+            let local = t.local();
+            local.clear(flag::AWAITED);
+            // The gathering task's waker: no longer wanted (dropped on this, the loop's thread).
+            drop(local.join_waker.take());
+        }
+    }
+}
+
 /// Runs every awaitable concurrently (each becomes a task) and gives their outputs in order:
 /// MicroPython's `gather(*aws)`.
 ///
 /// `.await` fails with the first error (`return_exceptions=False`);
 /// [`.return_exceptions()`](Gather::return_exceptions) gives every outcome instead. For
-/// awaitables of different output types, use the [`gather!`](crate::gather!) macro.
+/// awaitables of different output types, use the [`gather!`](crate::gather!) macro. After a
+/// first error the other sub-tasks keep running, detached: an error one of them ends with
+/// later goes to the loop's exception handler ("Task exception wasn't retrieved"), as in
+/// MicroPython.
 ///
 /// **Cancellation:** cancelling the gathering task cancels every unfinished sub-task and
-/// returns `Err(Error::Cancelled)` at once.
+/// returns `Err(Error::Cancelled)` at once (a sub-task that ignores the cancel and fails later
+/// is reported as above).
 ///
 /// **Dropping** the future (before or while it waits, e.g. in a `select`) cancels nothing:
 /// the sub-tasks were created as tasks when `gather` was called and **keep running**, as a
@@ -93,8 +132,7 @@ where
     let refs = tasks.iter().map(|t| t.raw().clone()).collect();
     Gather {
         tasks,
-        refs,
-        started: false,
+        children: Children::new(refs),
     }
 }
 
@@ -102,8 +140,7 @@ where
 #[must_use = "futures do nothing unless awaited"]
 pub struct Gather<T> {
     tasks: Vec<Task<T>>,
-    refs: Vec<TaskRef>,
-    started: bool,
+    children: Children,
 }
 
 impl<T> Gather<T> {
@@ -129,7 +166,7 @@ impl<T> Future for Gather<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        match poll_tasks(this.refs.iter(), &mut this.started, true, cx) {
+        match this.children.poll(true, cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Ready(Ok(())) => Poll::Ready(this.tasks.iter_mut().map(Task::take_result).collect()),
@@ -148,7 +185,7 @@ impl<T> Future for GatherAll<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut self.get_mut().inner;
-        match poll_tasks(this.refs.iter(), &mut this.started, false, cx) {
+        match this.children.poll(false, cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Ready(Ok(())) => Poll::Ready(Ok(this.tasks.iter_mut().map(Task::take_result).collect())),
@@ -201,19 +238,14 @@ task_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 #[must_use = "futures do nothing unless awaited"]
 pub struct GatherTuple<Tup, const RETURN_EXCEPTIONS: bool> {
     tasks: Tup,
-    refs: Vec<TaskRef>,
-    started: bool,
+    children: Children,
 }
 
 impl<Tup: TaskTuple, const R: bool> GatherTuple<Tup, R> {
     /// Gathers the tasks of `tasks` (use the [`gather!`](crate::gather!) macro).
     pub fn new(tasks: Tup) -> Self {
-        let refs = tasks.refs();
-        GatherTuple {
-            tasks,
-            refs,
-            started: false,
-        }
+        let children = Children::new(tasks.refs());
+        GatherTuple { tasks, children }
     }
 }
 
@@ -222,7 +254,7 @@ impl<Tup: TaskTuple + Unpin> Future for GatherTuple<Tup, false> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        match poll_tasks(this.refs.iter(), &mut this.started, true, cx) {
+        match this.children.poll(true, cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Ready(Ok(())) => Poll::Ready(this.tasks.take_values()),
@@ -235,7 +267,7 @@ impl<Tup: TaskTuple + Unpin> Future for GatherTuple<Tup, true> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        match poll_tasks(this.refs.iter(), &mut this.started, false, cx) {
+        match this.children.poll(false, cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Ready(Ok(())) => Poll::Ready(Ok(this.tasks.take_outcomes())),
