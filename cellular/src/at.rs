@@ -399,10 +399,12 @@ impl fmt::Display for AtErrorKind {
 
 impl fmt::Display for AtError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.command.is_empty() {
-            write!(f, "{}", self.kind)
-        } else {
-            write!(f, "{}: {}", self.command, self.kind)
+        match (&self.kind, self.command.is_empty()) {
+            // "no answer to AT within 500 ms", not "AT: no answer ..." (which, after the
+            // layer's own "AT: ", read "AT: AT: no answer").
+            (AtErrorKind::Timeout { ms }, false) => write!(f, "no answer to {} within {ms} ms", self.command),
+            (_, true) => write!(f, "{}", self.kind),
+            (_, false) => write!(f, "{}: {}", self.command, self.kind),
         }
     }
 }

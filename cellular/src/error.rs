@@ -41,6 +41,11 @@ pub enum SimProblem {
     Locked(String),
     /// The PIN was accepted but the SIM did not become `READY` in time.
     NotReady(String),
+    /// The SIM rejected [`ModemConfig::pin`](crate::modem::ModemConfig::pin) (`+CME ERROR:
+    /// 16`, incorrect password). Final: the modem does not send that PIN again (a SIM locks
+    /// itself after three wrong PINs and then wants the PUK), and the supervisor stops
+    /// instead of redialling.
+    WrongPin,
 }
 
 /// Why registration failed.
@@ -131,6 +136,13 @@ impl fmt::Display for CellularError {
                     AtErrorKind::NoCarrier | AtErrorKind::Busy | AtErrorKind::NoAnswer | AtErrorKind::NoDialtone => {
                         f.write_str(" - the data call failed: check the APN and the data plan of the SIM")
                     }
+                    // An error to the dial itself (e.g. +CME ERROR: 30, no network service)
+                    // is the network's or the subscription's, not a command the modem lacks.
+                    AtErrorKind::Cme(_) | AtErrorKind::Error
+                        if e.command.starts_with("ATD") || e.command.starts_with("AT+CGDATA") =>
+                    {
+                        f.write_str(" - the data call was refused: check coverage, registration, the APN and the SIM's data plan")
+                    }
                     _ => f.write_str(" - the modem refused the command: check the modem's manual for it"),
                 }
             }
@@ -147,6 +159,9 @@ impl fmt::Display for CellularError {
                     "SIM: locked ({s}) - unlock it in a phone (PUK or network lock) and retry"
                 ),
                 SimProblem::NotReady(s) => write!(f, "SIM: not ready after the PIN ({s}) - check the SIM card"),
+                SimProblem::WrongPin => f.write_str(
+                    "SIM: the SIM rejected the PIN (+CME ERROR: 16, incorrect password) - fix ModemConfig::pin; it is not sent again, since a SIM locks itself (PUK) after three wrong PINs",
+                ),
             },
             CellularError::Registration(p) => match p {
                 RegistrationProblem::Denied => f.write_str(
@@ -211,6 +226,18 @@ mod tests {
         });
         assert!(e
             .to_string()
-            .starts_with("AT: AT: no answer within 500 ms - check the modem's power"));
+            .starts_with("AT: no answer to AT within 500 ms - check the modem's power"));
+        // An error to the dial is the network's or the plan's, not a command to look up.
+        let e = CellularError::At(AtError {
+            command: "ATD*99***1#".into(),
+            kind: AtErrorKind::Cme(EquipmentError {
+                code: Some(30),
+                text: None,
+            }),
+        });
+        assert_eq!(
+            e.to_string(),
+            "AT: ATD*99***1#: +CME ERROR: 30 (no network service) - the data call was refused: check coverage, registration, the APN and the SIM's data plan"
+        );
     }
 }

@@ -45,4 +45,4 @@ mod testkit;
 #[cfg(all(test, not(loom)))]
 mod tests;
 
-pub use error::{CellularError, Layer};
+pub use error::{CellularError, Layer, RegistrationProblem, SimProblem};

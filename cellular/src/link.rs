@@ -23,7 +23,7 @@ use core::fmt;
 use embedded_io_async::{Read, Write};
 use uasyncio::Event;
 
-use crate::error::{CellularError, Layer};
+use crate::error::{CellularError, Layer, SimProblem};
 use crate::modem::Modem;
 
 /// Why a data link ended (mirrors `uasyncio_net::ppp::PppEnd`).
@@ -326,11 +326,13 @@ impl<IO: Read + Write, L: DataLink> Supervisor<IO, L> {
 
     /// Runs forever: bring up, run the link, hang up, back off, redial. Returns only when
     /// it gives up ([`CellularError::GaveUp`]; the cause is in
-    /// [`LinkState::last_error`]), or when cancelled.
+    /// [`LinkState::last_error`]), when cancelled, or on a failure redialling cannot fix: a
+    /// PIN the SIM rejected (`CellularError::Sim(SimProblem::WrongPin)`, which a redial
+    /// would send again, using up the SIM's attempts).
     ///
-    /// **Cancellation:** a cancel while the link runs or the modem is being brought up makes
-    /// it hang up (best effort: two guard times and `ATH`), mark the state down and return
-    /// [`CellularError::Cancelled`]. **Dropping** the future marks the state down at once,
+    /// **Cancellation:** a cancel while the link runs, the modem is being brought up or hung
+    /// up, or the supervisor waits to redial makes it hang up (best effort: two guard times
+    /// and `ATH`), mark the state down and return [`CellularError::Cancelled`]. **Dropping** the future marks the state down at once,
     /// without a hang-up (the modem may be left in data mode: the next bring-up escapes it).
     pub async fn run(&mut self) -> CellularError {
         let guard = DownOnDrop(&self.state);
@@ -348,9 +350,20 @@ impl<IO: Read + Write, L: DataLink> Supervisor<IO, L> {
                     let end = self.link.run(self.modem.io_mut(), &up).await;
                     let was_up = state.set_down();
                     log::info!("cellular: data link ended: {end}");
-                    let cancelled = end == LinkEnd::Cancelled;
-                    if self.modem.hang_up().await.is_err() {
-                        log::warn!("cellular: hang-up failed; the next bring-up escapes data mode");
+                    let mut cancelled = end == LinkEnd::Cancelled;
+                    match self.modem.hang_up().await {
+                        Ok(()) => {}
+                        // A cancel that came during the hang-up (the link had ended on its
+                        // own, e.g. NO CARRIER, and the application cancels as it sees its
+                        // stream fail): it is this run's end, not a failed hang-up to redial
+                        // after. The cancel is taken, so a second hang-up runs to its end.
+                        Err(CellularError::Cancelled) => {
+                            cancelled = true;
+                            if self.modem.hang_up().await.is_err() {
+                                log::warn!("cellular: hang-up failed; the next bring-up escapes data mode");
+                            }
+                        }
+                        Err(_) => log::warn!("cellular: hang-up failed; the next bring-up escapes data mode"),
                     }
                     if cancelled {
                         return CellularError::Cancelled;
@@ -367,6 +380,11 @@ impl<IO: Read + Write, L: DataLink> Supervisor<IO, L> {
                 Err(CellularError::Cancelled) => {
                     let _ = self.modem.hang_up().await;
                     return CellularError::Cancelled;
+                }
+                // Redialling would send the rejected PIN again (or fail the same way): stop.
+                Err(e @ CellularError::Sim(SimProblem::WrongPin)) => {
+                    state.fail(e.clone());
+                    return e;
                 }
                 Err(e) => Some(e),
             };

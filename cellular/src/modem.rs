@@ -125,6 +125,9 @@ pub struct Connected {
 pub struct Modem<IO> {
     at: AtClient<IO>,
     cfg: ModemConfig,
+    /// A PIN the SIM rejected: never sent again (each wrong try uses up one of the SIM's
+    /// three attempts).
+    rejected_pin: Option<String>,
 }
 
 impl<IO> core::fmt::Debug for Modem<IO> {
@@ -148,7 +151,11 @@ impl<IO: Read + Write> Modem<IO> {
     /// A modem on `io` with `cfg`.
     pub fn new(io: IO, cfg: ModemConfig) -> Self {
         let at = AtClient::with_config(io, cfg.at.clone());
-        Modem { at, cfg }
+        Modem {
+            at,
+            cfg,
+            rejected_pin: None,
+        }
     }
 
     /// The AT client (to send other commands while in command mode).
@@ -282,13 +289,23 @@ impl<IO: Read + Write> Modem<IO> {
         let Some(pin) = self.cfg.pin.clone() else {
             return Err(CellularError::Sim(SimProblem::PinRequired));
         };
+        if self.rejected_pin.as_ref() == Some(&pin) {
+            return Err(CellularError::Sim(SimProblem::WrongPin));
+        }
         let cmd = build(|b| {
             CommandBuilder::create_set(b, true)
                 .named("+CPIN")
                 .with_string_parameter(pin.as_bytes())
                 .finish_with(b"")
         })?;
-        self.cmd(&cmd).await.map_err(sim_err)?;
+        match self.cmd(&cmd).await {
+            Ok(_) => {}
+            Err(e) if matches!(&e.kind, AtErrorKind::Cme(c) if c.code == Some(16)) => {
+                self.rejected_pin = Some(pin);
+                return Err(CellularError::Sim(SimProblem::WrongPin));
+            }
+            Err(e) => return Err(sim_err(e)),
+        }
         log::info!("modem: SIM PIN accepted");
         let start = uasyncio::ticks_ms();
         loop {

@@ -104,7 +104,7 @@ fn at_timeout_names_the_command() {
         let e = at.command(b"AT+CSQ", 750).await.unwrap_err();
         assert_eq!(uasyncio::ticks_ms() - t0, 750);
         assert_eq!(e.kind, AtErrorKind::Timeout { ms: 750 });
-        assert_eq!(e.to_string(), "AT+CSQ: no answer within 750 ms");
+        assert_eq!(e.to_string(), "no answer to AT+CSQ within 750 ms");
         assert!(matches!(
             at.command(b"AT\rX", 10).await.unwrap_err().kind,
             AtErrorKind::Invalid(_)
@@ -171,6 +171,52 @@ fn sim_pin_sent_when_configured_else_clear_error() {
         c.pin = Some("12a4".into());
         let e = Modem::new(host, c).bring_up().await.unwrap_err();
         assert_eq!(e.layer(), Some(Layer::Config));
+    });
+}
+
+#[test]
+fn a_wrong_pin_is_sent_once_and_the_supervisor_stops() {
+    let script = Script {
+        sim: "SIM PIN",
+        ..Script::default()
+    };
+    // The modem never sends a PIN the SIM rejected again: each try uses one of three.
+    scenario(script.clone(), async |host, rec, _log| {
+        let mut c = cfg();
+        c.pin = Some("0000".into());
+        let mut modem = Modem::new(host, c);
+        for _ in 0..2 {
+            let e = modem.bring_up().await.unwrap_err();
+            assert_eq!(e, CellularError::Sim(SimProblem::WrongPin));
+            assert!(e.to_string().contains("fix ModemConfig::pin"), "{e}");
+        }
+        let sent = rec
+            .borrow()
+            .commands
+            .iter()
+            .filter(|c| c.starts_with("AT+CPIN="))
+            .count();
+        assert_eq!(sent, 1);
+    });
+    // The supervisor stops at once (no back-off, no redial), even with no failure limit.
+    scenario(script, async |host, rec, _log| {
+        let mut c = cfg();
+        c.pin = Some("0000".into());
+        let link = FakeLink {
+            sessions: VecDeque::new(),
+            runs: Rc::default(),
+        };
+        let mut sup = Supervisor::new(Modem::new(host, c), link, SupervisorConfig::default());
+        let e = sup.run().await;
+        assert_eq!(e, CellularError::Sim(SimProblem::WrongPin));
+        assert_eq!(sup.state().last_error(), Some(e));
+        let sent = rec
+            .borrow()
+            .commands
+            .iter()
+            .filter(|c| c.starts_with("AT+CPIN="))
+            .count();
+        assert_eq!(sent, 1);
     });
 }
 
@@ -463,5 +509,34 @@ fn supervisor_counts_bring_up_failures_and_cancel_hangs_up() {
         assert_eq!(e, CellularError::Cancelled);
         assert!(!state.is_up());
         assert_eq!(rec.borrow().escapes.len(), 1);
+    });
+    // The call drops on its own (NO CARRIER), and the application cancels as its stream
+    // fails, while the supervisor is hanging up: the cancel ends the run (it was taken by
+    // the hang-up's guard time and, before, lost: the supervisor redialled for ever).
+    scenario(Script::default(), async |host, rec, _log| {
+        let link = FakeLink {
+            sessions: VecDeque::from([(Some(10), 100, LinkEnd::NoCarrier)]),
+            runs: Rc::default(),
+        };
+        // Bounded, so that a lost cancel ends in `GaveUp` instead of redialling for ever.
+        let cfg = SupervisorConfig {
+            max_consecutive_failures: Some(3),
+            ..SupervisorConfig::default()
+        };
+        let sup = Supervisor::new(Modem::new(host, cfg_fn()), link, cfg);
+        let state = sup.state();
+        let task = uasyncio::create_task(async move {
+            let mut sup = sup;
+            Ok(sup.run().await)
+        });
+        state.wait_up().await.unwrap();
+        state.wait_down().await.unwrap();
+        // Inside the hang-up's first guard time.
+        uasyncio::sleep_ms(1).await.unwrap();
+        task.cancel().unwrap();
+        let e = task.await.unwrap();
+        assert_eq!(e, CellularError::Cancelled);
+        assert_eq!(rec.borrow().connects, 1, "no redial after the cancel");
+        assert!(!rec.borrow().escapes.is_empty(), "hung up");
     });
 }

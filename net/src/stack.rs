@@ -228,8 +228,10 @@ pub(crate) struct State {
     pub(crate) servers: Vec<Option<ServerEntry>>,
     lingering: Vec<Linger>,
     pub(crate) dns_servers: Vec<Ipv4Addr>,
-    /// Sockets aborted because the link went down (see [`State::aborted_by_link_down`]).
-    net_down: Vec<SocketHandle>,
+    /// Sockets aborted because the link went down (see [`State::aborted_by_link_down`]),
+    /// each with the bytes it had received and nobody had read yet: a read gives them
+    /// before `OSError(ENETDOWN)` (smoltcp drops a closed socket's receive buffer from view).
+    net_down: Vec<(SocketHandle, alloc::collections::VecDeque<u8>)>,
     /// A TCP socket was removed since the driver last re-armed the servers: a server whose
     /// backlog could not be refilled while the pool was full gets its listeners back in the
     /// driver's next pass, before a SYN finds none and is refused.
@@ -286,7 +288,16 @@ impl State {
     /// Whether socket `h` was aborted because its link went down (`Core::link_down`), so
     /// that an operation on it can report `OSError(ENETDOWN)` rather than a reset.
     pub(crate) fn aborted_by_link_down(&self, h: SocketHandle) -> bool {
-        self.net_down.contains(&h)
+        self.net_down.iter().any(|(d, _)| *d == h)
+    }
+
+    /// The bytes socket `h` had received but not delivered when the link went down, if it
+    /// was aborted so and some are left.
+    pub(crate) fn left_by_link_down(&mut self, h: SocketHandle) -> Option<&mut alloc::collections::VecDeque<u8>> {
+        self.net_down
+            .iter_mut()
+            .find(|(d, left)| *d == h && !left.is_empty())
+            .map(|(_, left)| left)
     }
 }
 
@@ -538,7 +549,7 @@ impl Core {
         st.tcp_count -= 1;
         st.freed = true;
         // The handle may be reused by a new socket: forget its history.
-        st.net_down.retain(|&d| d != h);
+        st.net_down.retain(|(d, _)| *d != h);
     }
 
     /// The link supplied an address (PPP: IPCP opened): `address`/32, a default route via
@@ -581,10 +592,21 @@ impl Core {
             for (h, s) in st.sockets.iter_mut() {
                 if let smoltcp::socket::Socket::Tcp(t) = s {
                     if !matches!(t.state(), tcp::State::Listen | tcp::State::Closed) {
+                        // What arrived before the drop stays readable: taken out of the
+                        // socket's buffer, which a closed smoltcp socket no longer gives.
+                        let mut left = alloc::collections::VecDeque::<u8>::new();
+                        while let Ok(n) = t.recv(|d| {
+                            left.extend(d.iter().copied());
+                            (d.len(), d.len())
+                        }) {
+                            if n == 0 {
+                                break;
+                            }
+                        }
                         // Wakes the socket's reader and writer (smoltcp wakes both on a
                         // state change).
                         t.abort();
-                        aborted.push(h);
+                        aborted.push((h, left));
                     }
                 }
             }

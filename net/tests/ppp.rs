@@ -462,6 +462,41 @@ fn no_carrier_mid_transfer_ends_link_and_fails_streams() {
 }
 
 #[test]
+fn bytes_received_before_the_call_dropped_are_read_before_enetdown() {
+    run(300, async {
+        let (stack, link) = client(PppConfig::default());
+        let (peer, task) = connect(&link, PeerState::default());
+        stack.wait_config_up().await.unwrap();
+        let _srv = peer.stack.start_server(echo, "0.0.0.0", 7, 2, None).await.unwrap();
+        let (r, w) = stack.open_connection(&PEER_IP.to_string(), 7, None).await.unwrap();
+        let data = pattern(3000);
+        w.write(&data);
+        w.drain().await.unwrap();
+        // Let the echo arrive into the socket, unread.
+        sleep_ms(2_000).await.unwrap();
+        peer.state.borrow_mut().mute = true;
+        peer.inject(b"\r\nNO CARRIER\r\n");
+        assert!(matches!(task.await.unwrap(), PppEnd::NoCarrier));
+        // Everything the stack had received comes first, then ENETDOWN.
+        let mut got = Vec::new();
+        let err = loop {
+            match r.read(1000).await {
+                Ok(d) if !d.is_empty() => got.extend(d),
+                Ok(_) => panic!("read saw a clean end of stream, not the link going down"),
+                Err(e) => break e,
+            }
+        };
+        assert!(is_link_gone(&err), "read failed with {err:?}");
+        assert!(
+            got == data,
+            "read {} of the {} bytes received before the drop",
+            got.len(),
+            data.len()
+        );
+    });
+}
+
+#[test]
 fn garbage_between_frames_is_ignored_and_terminate_request_ends() {
     run(60, async {
         let (stack, link) = client(PppConfig::default());
