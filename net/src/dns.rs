@@ -4,7 +4,9 @@
 //! on the stack's DNS socket, so other tasks run meanwhile. Numeric IPv4 addresses never
 //! reach the DNS socket. A failed lookup (NXDOMAIN, no server, no answer) is
 //! `OSError(EAI_NONAME)` (-2, what MicroPython's unix port reports); a lookup that outlives
-//! [`crate::StackConfig::dns_timeout_ms`] is `OSError(ETIMEDOUT)`.
+//! [`crate::StackConfig::dns_timeout_ms`] is `OSError(EAI_AGAIN)` (-3, "temporary failure in
+//! name resolution": apart from a connect's `ETIMEDOUT`). A host with a `:` in it (an IPv6
+//! address, or a port left in the name) is a `ValueError`: the stack speaks IPv4 only.
 
 use alloc::rc::Rc;
 use core::future::poll_fn;
@@ -25,6 +27,11 @@ use crate::stack::Core;
 pub(crate) async fn resolve(core: &Rc<Core>, host: &str) -> Result<Ipv4Addr> {
     if let Ok(a) = Ipv4Addr::from_str(host) {
         return Ok(a);
+    }
+    if host.contains(':') {
+        return Err(Error::Value(
+            "invalid host name: no ':' (IPv6 is not supported; give the port as its own argument)".into(),
+        ));
     }
     let handle = {
         let mut st = core.st.borrow_mut();
@@ -95,7 +102,7 @@ pub(crate) async fn resolve(core: &Rc<Core>, host: &str) -> Result<Ipv4Addr> {
     });
     match select(wait, rt::sleep_until(deadline)).await {
         Either::Left(r) => r,
-        Either::Right(Ok(())) => Err(Error::Os(errno::ETIMEDOUT)),
+        Either::Right(Ok(())) => Err(Error::Os(errno::EAI_AGAIN)),
         Either::Right(Err(e)) => Err(e),
     }
 }

@@ -60,6 +60,9 @@ pub mod errno {
     /// Name resolution failed (the name does not exist or no server answered): the value
     /// that MicroPython's unix port reports from `getaddrinfo` (`EAI_NONAME`).
     pub const EAI_NONAME: i32 = -2;
+    /// A name lookup got no answer in time (`getaddrinfo`'s `EAI_AGAIN`, "temporary failure
+    /// in name resolution"): apart from a connect's `ETIMEDOUT`, so the two can be told apart.
+    pub const EAI_AGAIN: i32 = -3;
 }
 
 /// The loop's monotonic clock in microseconds (millisecond resolution).

@@ -388,6 +388,14 @@ fn bad_input_gives_clear_errors_and_leaks_no_socket() {
             a.open_connection("no.such.host", 9, None).await.err(),
             Some(Error::Os(EAI_NONAME))
         );
+        // IPv6, or a port left in the name: told at once, not "no such name".
+        for host in ["::1", "[fe80::1]", "echo.test:7000"] {
+            let e = a.open_connection(host, 9, None).await.err();
+            assert!(
+                matches!(&e, Some(Error::Value(m)) if m.contains("IPv6 is not supported")),
+                "{host}: {e:?}"
+            );
+        }
         // Server on a port already in use; server on someone else's address.
         let srv = b.start_server(echo, "", 7, 1, None).await.unwrap();
         assert_eq!(
@@ -600,6 +608,27 @@ fn a_wrong_ip_configuration_fails_at_once_with_what_to_change() {
             *gateway = Some(Ipv4Addr::new(10, 0, 0, 1));
         }
         assert!(Stack::new(d, c).is_ok());
+    });
+}
+
+#[test]
+fn a_dns_server_that_never_answers_is_eai_again_not_a_connect_timeout() {
+    run(30, async {
+        let (a, _b, _) = stacks(LinkFaults::default(), |c, client| {
+            if client {
+                // The peer has no DNS server: the query goes unanswered.
+                if let uasyncio_net::Ipv4Config::Static { dns_servers, .. } = &mut c.ipv4 {
+                    dns_servers.push(B);
+                }
+                c.dns_timeout_ms = 1_000;
+            }
+        });
+        let t0 = ticks_ms();
+        assert_eq!(
+            a.open_connection("echo.test", 7, None).await.err(),
+            Some(Error::Os(EAI_AGAIN))
+        );
+        assert!(ticks_ms() - t0 >= 1_000);
     });
 }
 
