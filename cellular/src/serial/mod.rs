@@ -114,7 +114,18 @@ impl fmt::Display for SerialError {
             ),
             SerialError::Cancelled => f.write_str("serial I/O cancelled"),
             SerialError::Closed => f.write_str("serial port closed by the other end"),
-            SerialError::Os(e) => write!(f, "serial I/O error: errno {e}"),
+            SerialError::Os(e) => {
+                write!(f, "serial I/O error: errno {e}")?;
+                // The host tty's common ones (Linux errno values; only the tty gives `Os`).
+                f.write_str(match e {
+                    2 => " (ENOENT: no such device - check the port's path)",
+                    5 => " (EIO: the device failed or was unplugged)",
+                    13 => " (EACCES: permission denied - run as root or join the port's group, e.g. dialout)",
+                    16 => " (EBUSY: another program has the port open)",
+                    25 => " (ENOTTY: not a serial port)",
+                    _ => "",
+                })
+            }
             SerialError::Invalid(what) => write!(f, "serial: {what}"),
             SerialError::Runtime(e) => write!(f, "serial: {e}"),
         }
@@ -419,6 +430,15 @@ mod tests {
         fn tx_ready(&self) -> Option<&'static ThreadSafeFlag> {
             None
         }
+    }
+
+    #[test]
+    fn an_os_error_names_the_common_errnos() {
+        assert_eq!(
+            SerialError::Os(2).to_string(),
+            "serial I/O error: errno 2 (ENOENT: no such device - check the port's path)"
+        );
+        assert_eq!(SerialError::Os(99).to_string(), "serial I/O error: errno 99");
     }
 
     #[test]
