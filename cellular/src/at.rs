@@ -321,6 +321,16 @@ pub enum AtErrorKind {
         /// The timeout that passed, in ms.
         ms: u32,
     },
+    /// No final result code within the command's timeout, but other lines came (garbage at a
+    /// wrong baud rate, or an answer this driver does not know): the last of them. Otherwise
+    /// the same as `Timeout` ([`AtError::is_timeout`] is true).
+    Unanswered {
+        /// The timeout that passed, in ms.
+        ms: u32,
+        /// The last line the modem sent meanwhile (cut to 40 characters), or
+        /// `"(unreadable: not text)"` when all it sent was garbage.
+        last_line: String,
+    },
     /// The byte stream failed.
     Io {
         /// The stream's error kind.
@@ -361,9 +371,9 @@ impl AtError {
         }
     }
 
-    /// True if the command timed out.
+    /// True if the command timed out (with or without other lines meanwhile).
     pub fn is_timeout(&self) -> bool {
-        matches!(self.kind, AtErrorKind::Timeout { .. })
+        matches!(self.kind, AtErrorKind::Timeout { .. } | AtErrorKind::Unanswered { .. })
     }
 
     /// True if the task was cancelled.
@@ -389,6 +399,12 @@ impl fmt::Display for AtErrorKind {
             AtErrorKind::NoAnswer => f.write_str("NO ANSWER"),
             AtErrorKind::NoDialtone => f.write_str("NO DIALTONE"),
             AtErrorKind::Timeout { ms } => write!(f, "no answer within {ms} ms"),
+            AtErrorKind::Unanswered { ms, last_line } => {
+                write!(
+                    f,
+                    "no result code within {ms} ms, only other lines (last: {last_line:?})"
+                )
+            }
             AtErrorKind::Io { kind, detail } => write!(f, "serial I/O failed ({kind:?}): {detail}"),
             AtErrorKind::Closed => f.write_str("the serial stream ended"),
             AtErrorKind::Cancelled => f.write_str("cancelled"),
@@ -403,6 +419,11 @@ impl fmt::Display for AtError {
             // "no answer to AT within 500 ms", not "AT: no answer ..." (which, after the
             // layer's own "AT: ", read "AT: AT: no answer").
             (AtErrorKind::Timeout { ms }, false) => write!(f, "no answer to {} within {ms} ms", self.command),
+            (AtErrorKind::Unanswered { ms, last_line }, false) => write!(
+                f,
+                "no result code to {} within {ms} ms, only other lines (last: {last_line:?})",
+                self.command
+            ),
             (_, true) => write!(f, "{}", self.kind),
             (_, false) => write!(f, "{}: {}", self.command, self.kind),
         }
@@ -720,8 +741,9 @@ impl<IO: Read + Write> AtClient<IO> {
         Class::Intermediate(String::from_utf8_lossy(line).into_owned())
     }
 
-    async fn read_response(&mut self, cmd: &[u8]) -> Result<AtResponse, AtErrorKind> {
-        let mut lines = Vec::new();
+    /// Reads `cmd`'s answer; its intermediate lines go to `lines`, which the caller keeps
+    /// (after a timeout they tell "silent" from "answered something else").
+    async fn read_response(&mut self, cmd: &[u8], lines: &mut Vec<String>) -> Result<Final, AtErrorKind> {
         let mut echo_seen = false;
         loop {
             let line = self.read_line().await?;
@@ -730,7 +752,7 @@ impl<IO: Read + Write> AtClient<IO> {
                 continue;
             }
             match self.classify(&line, cmd) {
-                Class::Final(Ok(final_code)) => return Ok(AtResponse { lines, final_code }),
+                Class::Final(Ok(final_code)) => return Ok(final_code),
                 Class::Final(Err(e)) => return Err(e),
                 Class::Urc(u) => self.queue_urc(u),
                 Class::Intermediate(s) => lines.push(s),
@@ -778,9 +800,24 @@ impl<IO: Read + Write> AtClient<IO> {
             .flush()
             .await
             .map_err(|e| AtError::new(cmd, Self::io_error(e)))?;
-        let result = match select(self.read_response(cmd), uasyncio::sleep_ms(timeout_ms)).await {
-            Either::Left(r) => r,
-            Either::Right(Ok(())) => Err(AtErrorKind::Timeout { ms: timeout_ms }),
+        let mut lines = Vec::new();
+        let garbage_before = self.garbage;
+        let result = match select(self.read_response(cmd, &mut lines), uasyncio::sleep_ms(timeout_ms)).await {
+            Either::Left(r) => r.map(|final_code| AtResponse {
+                lines: core::mem::take(&mut lines),
+                final_code,
+            }),
+            Either::Right(Ok(())) => Err(match lines.pop() {
+                Some(last) => AtErrorKind::Unanswered {
+                    ms: timeout_ms,
+                    last_line: last.chars().take(40).collect(),
+                },
+                None if self.garbage != garbage_before => AtErrorKind::Unanswered {
+                    ms: timeout_ms,
+                    last_line: String::from("(unreadable: not text)"),
+                },
+                None => AtErrorKind::Timeout { ms: timeout_ms },
+            }),
             Either::Right(Err(_)) => Err(AtErrorKind::Cancelled),
         };
         match &result {

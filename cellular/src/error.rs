@@ -130,6 +130,9 @@ impl fmt::Display for CellularError {
             CellularError::At(e) => {
                 write!(f, "AT: {e}")?;
                 match e.kind {
+                    AtErrorKind::Unanswered { .. } => f.write_str(
+                        " - the modem sent lines that are no result code: check the baud rate, and that nothing else writes to this port",
+                    ),
                     AtErrorKind::Timeout { .. } | AtErrorKind::Closed | AtErrorKind::Io { .. } => f.write_str(
                         " - check the modem's power, the UART wiring (TX/RX crossed, ground) and the baud rate",
                     ),

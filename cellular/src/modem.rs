@@ -450,6 +450,6 @@ impl<IO: Read + Write> Modem<IO> {
 fn modem_silent(e: &crate::at::AtError) -> bool {
     matches!(
         e.kind,
-        AtErrorKind::Timeout { .. } | AtErrorKind::Closed | AtErrorKind::Io { .. }
+        AtErrorKind::Timeout { .. } | AtErrorKind::Unanswered { .. } | AtErrorKind::Closed | AtErrorKind::Io { .. }
     )
 }

@@ -93,6 +93,32 @@ fn at_cme_errors_numeric_and_verbose() {
 }
 
 #[test]
+fn a_command_answered_only_by_other_lines_says_so() {
+    // The dial gets a garbage line and a line that is no result code: not "no answer".
+    let script = Script {
+        garbage: true,
+        dial: "xyzzy",
+        ..Script::default()
+    };
+    scenario(script, async |host, _rec, _log| {
+        let mut at = AtClient::new(host);
+        let e = at.command(b"ATD*99***1#", 500).await.unwrap_err();
+        assert!(e.is_timeout());
+        assert!(matches!(&e.kind, AtErrorKind::Unanswered { ms: 500, .. }), "{e:?}");
+        assert!(
+            e.to_string() == "no result code to ATD*99***1# within 500 ms, only other lines (last: \"xyzzy\")",
+            "{e}"
+        );
+        let c = CellularError::At(e);
+        assert!(
+            c.to_string()
+                .ends_with("check the baud rate, and that nothing else writes to this port"),
+            "{c}"
+        );
+    });
+}
+
+#[test]
 fn at_timeout_names_the_command() {
     let script = Script {
         silent: true,
