@@ -214,7 +214,11 @@ def parse_args(argv):
     p.add_argument("--keep", action="store_true", help="keep the scenario directory")
     p.add_argument("--show-log", action="store_true", help="print the simulator log even on success")
     if "--" not in argv:
-        p.error("give the client command after --")
+        if any(a in ("-h", "--help") for a in argv):
+            p.print_help()
+            print("\nThe faults (--fault) and the scenarios: tests/cellular/README.md.")
+            sys.exit(0)
+        p.error("give the client command after -- (options: --help)")
     i = argv.index("--")
     opts = p.parse_args(argv[:i])
     opts.client = argv[i + 1:]
