@@ -231,11 +231,19 @@ pub(crate) struct State {
     /// Sockets aborted because the link went down (see [`State::aborted_by_link_down`]),
     /// each with the bytes it had received and nobody had read yet: a read gives them
     /// before `OSError(ENETDOWN)` (smoltcp drops a closed socket's receive buffer from view).
-    net_down: Vec<(SocketHandle, alloc::collections::VecDeque<u8>)>,
+    net_down: Vec<NetDown>,
     /// A TCP socket was removed since the driver last re-armed the servers: a server whose
     /// backlog could not be refilled while the pool was full gets its listeners back in the
     /// driver's next pass, before a SYN finds none and is refused.
     freed: bool,
+}
+
+/// A socket aborted because its link went down, with what it had received and nobody had read
+/// (`bytes[at..]`).
+struct NetDown {
+    handle: SocketHandle,
+    bytes: Vec<u8>,
+    at: usize,
 }
 
 impl State {
@@ -288,16 +296,24 @@ impl State {
     /// Whether socket `h` was aborted because its link went down (`Core::link_down`), so
     /// that an operation on it can report `OSError(ENETDOWN)` rather than a reset.
     pub(crate) fn aborted_by_link_down(&self, h: SocketHandle) -> bool {
-        self.net_down.iter().any(|(d, _)| *d == h)
+        self.net_down.iter().any(|d| d.handle == h)
     }
 
-    /// The bytes socket `h` had received but not delivered when the link went down, if it
-    /// was aborted so and some are left.
-    pub(crate) fn left_by_link_down(&mut self, h: SocketHandle) -> Option<&mut alloc::collections::VecDeque<u8>> {
-        self.net_down
+    /// Gives `f` the bytes socket `h` had received but not delivered when the link went
+    /// down (as `poll_recv_with`'s reader takes them: it returns how many it took); `None`
+    /// if it was not aborted so or none are left.
+    pub(crate) fn read_left_by_link_down(
+        &mut self,
+        h: SocketHandle,
+        f: &mut dyn FnMut(&[u8]) -> usize,
+    ) -> Option<usize> {
+        let d = self
+            .net_down
             .iter_mut()
-            .find(|(d, left)| *d == h && !left.is_empty())
-            .map(|(_, left)| left)
+            .find(|d| d.handle == h && d.at < d.bytes.len())?;
+        let n = f(&d.bytes[d.at..]);
+        d.at += n;
+        Some(n)
     }
 }
 
@@ -549,7 +565,7 @@ impl Core {
         st.tcp_count -= 1;
         st.freed = true;
         // The handle may be reused by a new socket: forget its history.
-        st.net_down.retain(|(d, _)| *d != h);
+        st.net_down.retain(|d| d.handle != h);
     }
 
     /// The link supplied an address (PPP: IPCP opened): `address`/32, a default route via
@@ -594,9 +610,9 @@ impl Core {
                     if !matches!(t.state(), tcp::State::Listen | tcp::State::Closed) {
                         // What arrived before the drop stays readable: taken out of the
                         // socket's buffer, which a closed smoltcp socket no longer gives.
-                        let mut left = alloc::collections::VecDeque::<u8>::new();
+                        let mut bytes = Vec::new();
                         while let Ok(n) = t.recv(|d| {
-                            left.extend(d.iter().copied());
+                            bytes.extend_from_slice(d);
                             (d.len(), d.len())
                         }) {
                             if n == 0 {
@@ -606,7 +622,11 @@ impl Core {
                         // Wakes the socket's reader and writer (smoltcp wakes both on a
                         // state change).
                         t.abort();
-                        aborted.push((h, left));
+                        aborted.push(NetDown {
+                            handle: h,
+                            bytes,
+                            at: 0,
+                        });
                     }
                 }
             }

@@ -282,11 +282,8 @@ impl Conn {
         f: &mut dyn FnMut(&[u8]) -> usize,
     ) -> Poll<Result<usize>> {
         let mut st = self.core.st.borrow_mut();
-        if let Some(left) = st.left_by_link_down(self.handle) {
+        if let Some(n) = st.read_left_by_link_down(self.handle, f) {
             // Received before the link went down: delivered first, then ENETDOWN.
-            let (a, _) = left.as_slices();
-            let n = if a.is_empty() { 0 } else { f(a) };
-            left.drain(..n);
             return Poll::Ready(Ok(n));
         }
         let s = st.sockets.get_mut::<tcp::Socket>(self.handle);
