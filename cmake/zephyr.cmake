@@ -84,13 +84,21 @@ function(uasyncio_check_lang_rust_crate crate_dir)
       string(JSON features GET "${metadata}" packages 0 dependencies ${i} features)
       string(JSON defaults GET "${metadata}" packages 0 dependencies ${i} uses_default_features)
       if(features MATCHES "\"(zephyr|panic-handler)\"" OR defaults STREQUAL "ON" OR defaults STREQUAL "true")
+        # The suggestion keeps the features that are not about the port (the C API's "ffi",
+        # "diagnostics", "rtos-trace"), so that copying it does not break the link.
+        set(keep "")
+        foreach(f ffi diagnostics rtos-trace)
+          if(features MATCHES "\"${f}\"")
+            string(APPEND keep ", \"${f}\"")
+          endif()
+        endforeach()
         message(FATAL_ERROR
           "uasyncio: CONFIG_RUST=y (zephyr-lang-rust), whose `zephyr` crate has the panic "
           "handler, but ${crate_dir}/Cargo.toml asks uasyncio for features ${features} "
           "(default features: ${defaults}): `zephyr` includes a second panic handler, and the "
           "default `std` is for hosts. Use\n"
           "  uasyncio = { path = ..., default-features = false, features = [\"zephyr-port\", "
-          "\"global-allocator\", \"critical-section-impl\"] }\n"
+          "\"global-allocator\", \"critical-section-impl\"${keep}] }\n"
           "(drop global-allocator / critical-section-impl if the zephyr crate provides them).")
       endif()
     endif()
@@ -98,6 +106,28 @@ function(uasyncio_check_lang_rust_crate crate_dir)
   # CONFIG_UASYNCIO_ZEPHYR_SYS=y leaves the C shim's kernel calls out: the crate
   # uasyncio-zephyr-sys must provide them, or the link fails with undefined
   # uasyncio_shim_sem_give etc.
+  # A dependency no source file names is not linked: the port's kernel calls would then be
+  # undefined at the link (uasyncio_shim_alloc, ...). Look for the crate's name in src/.
+  if(CONFIG_UASYNCIO_ZEPHYR_SYS AND has_sys_port)
+    file(GLOB_RECURSE sources ${crate_dir}/src/*.rs)
+    set(named FALSE)
+    foreach(f ${sources})
+      file(READ ${f} text)
+      string(FIND "${text}" "uasyncio_zephyr_sys" at)
+      if(NOT at EQUAL -1)
+        set(named TRUE)
+        break()
+      endif()
+    endforeach()
+    if(NOT named)
+      message(FATAL_ERROR
+        "uasyncio: ${crate_dir}/Cargo.toml depends on uasyncio-zephyr-sys, but no file in "
+        "${crate_dir}/src names it, so rustc would not link it (the link would fail with "
+        "undefined uasyncio_shim_alloc, uasyncio_shim_sem_give, ...). Add\n"
+        "  use uasyncio_zephyr_sys as _;\n"
+        "to ${crate_dir}/src/lib.rs.")
+    endif()
+  endif()
   if(CONFIG_UASYNCIO_ZEPHYR_SYS AND NOT has_sys_port)
     message(FATAL_ERROR
       "uasyncio: CONFIG_UASYNCIO_ZEPHYR_SYS=y (the default with CONFIG_RUST=y) makes the port's "
