@@ -332,7 +332,8 @@ impl<IO: Read + Write, L: DataLink> Supervisor<IO, L> {
     ///
     /// **Cancellation:** a cancel while the link runs, the modem is being brought up or hung
     /// up, or the supervisor waits to redial makes it hang up (best effort: two guard times
-    /// and `ATH`), mark the state down and return [`CellularError::Cancelled`]. **Dropping** the future marks the state down at once,
+    /// and `ATH`), mark the state down and return [`CellularError::Cancelled`].
+    /// **Dropping** the future marks the state down at once,
     /// without a hang-up (the modem may be left in data mode: the next bring-up escapes it).
     pub async fn run(&mut self) -> CellularError {
         let guard = DownOnDrop(&self.state);
@@ -351,19 +352,17 @@ impl<IO: Read + Write, L: DataLink> Supervisor<IO, L> {
                     let was_up = state.set_down();
                     log::info!("cellular: data link ended: {end}");
                     let mut cancelled = end == LinkEnd::Cancelled;
-                    match self.modem.hang_up().await {
-                        Ok(()) => {}
+                    let mut hung = self.modem.hang_up().await;
+                    if hung == Err(CellularError::Cancelled) {
                         // A cancel that came during the hang-up (the link had ended on its
                         // own, e.g. NO CARRIER, and the application cancels as it sees its
                         // stream fail): it is this run's end, not a failed hang-up to redial
                         // after. The cancel is taken, so a second hang-up runs to its end.
-                        Err(CellularError::Cancelled) => {
-                            cancelled = true;
-                            if self.modem.hang_up().await.is_err() {
-                                log::warn!("cellular: hang-up failed; the next bring-up escapes data mode");
-                            }
-                        }
-                        Err(_) => log::warn!("cellular: hang-up failed; the next bring-up escapes data mode"),
+                        cancelled = true;
+                        hung = self.modem.hang_up().await;
+                    }
+                    if hung.is_err() {
+                        log::warn!("cellular: hang-up failed; the next bring-up escapes data mode");
                     }
                     if cancelled {
                         return CellularError::Cancelled;
