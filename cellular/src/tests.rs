@@ -176,16 +176,35 @@ fn no_sim_is_a_sim_error_with_advice() {
     });
 }
 
-#[test]
-fn sim_pin_sent_when_configured_else_clear_error() {
-    let script = Script {
+/// A modem whose SIM asks for a PIN (it accepts "1234").
+fn pin_locked() -> Script {
+    Script {
         sim: "SIM PIN",
         ..Script::default()
-    };
+    }
+}
+
+/// How many PINs the fake modem was sent (`AT+CPIN=...`).
+fn pins_sent(rec: &RefCell<Record>) -> usize {
+    rec.borrow()
+        .commands
+        .iter()
+        .filter(|c| c.starts_with("AT+CPIN="))
+        .count()
+}
+
+/// The test configuration with `pin` set.
+fn cfg_with_pin(pin: &str) -> ModemConfig {
+    let mut c = cfg();
+    c.pin = Some(pin.into());
+    c
+}
+
+#[test]
+fn sim_pin_sent_when_configured_else_clear_error() {
+    let script = pin_locked();
     scenario(script.clone(), async |host, rec, _log| {
-        let mut c = cfg();
-        c.pin = Some("1234".into());
-        Modem::new(host, c).bring_up().await.unwrap();
+        Modem::new(host, cfg_with_pin("1234")).bring_up().await.unwrap();
         assert!(rec.borrow().commands.contains(&"AT+CPIN=\"1234\"".to_string()));
     });
     scenario(script, async |host, _rec, _log| {
@@ -193,41 +212,27 @@ fn sim_pin_sent_when_configured_else_clear_error() {
         assert_eq!(e, CellularError::Sim(SimProblem::PinRequired));
     });
     scenario(Script::default(), async |host, _rec, _log| {
-        let mut c = cfg();
-        c.pin = Some("12a4".into());
-        let e = Modem::new(host, c).bring_up().await.unwrap_err();
+        let e = Modem::new(host, cfg_with_pin("12a4")).bring_up().await.unwrap_err();
         assert_eq!(e.layer(), Some(Layer::Config));
     });
 }
 
 #[test]
 fn a_wrong_pin_is_sent_once_and_the_supervisor_stops() {
-    let script = Script {
-        sim: "SIM PIN",
-        ..Script::default()
-    };
+    let script = pin_locked();
     // The modem never sends a PIN the SIM rejected again: each try uses one of three.
     scenario(script.clone(), async |host, rec, _log| {
-        let mut c = cfg();
-        c.pin = Some("0000".into());
-        let mut modem = Modem::new(host, c);
+        let mut modem = Modem::new(host, cfg_with_pin("0000"));
         for _ in 0..2 {
             let e = modem.bring_up().await.unwrap_err();
             assert_eq!(e, CellularError::Sim(SimProblem::WrongPin));
             assert!(e.to_string().contains("fix ModemConfig::pin"), "{e}");
         }
-        let sent = rec
-            .borrow()
-            .commands
-            .iter()
-            .filter(|c| c.starts_with("AT+CPIN="))
-            .count();
-        assert_eq!(sent, 1);
+        assert_eq!(pins_sent(&rec), 1);
     });
     // The supervisor stops at once (no back-off, no redial), even with no failure limit.
     scenario(script, async |host, rec, _log| {
-        let mut c = cfg();
-        c.pin = Some("0000".into());
+        let c = cfg_with_pin("0000");
         let link = FakeLink {
             sessions: VecDeque::new(),
             runs: Rc::default(),
@@ -236,13 +241,7 @@ fn a_wrong_pin_is_sent_once_and_the_supervisor_stops() {
         let e = sup.run().await;
         assert_eq!(e, CellularError::Sim(SimProblem::WrongPin));
         assert_eq!(sup.state().last_error(), Some(e));
-        let sent = rec
-            .borrow()
-            .commands
-            .iter()
-            .filter(|c| c.starts_with("AT+CPIN="))
-            .count();
-        assert_eq!(sent, 1);
+        assert_eq!(pins_sent(&rec), 1);
     });
 }
 

@@ -13,7 +13,7 @@ use ppp_peer::{pipe, Peer, PeerState, CLIENT_IP, DNS_IP, PEER_IP};
 use uasyncio::{create_task, get_event_loop, sleep_ms, ticks_ms, wait_for_ms, Error, Task};
 use uasyncio_net::ppp::{ppp_stack, PppConfig, PppEnd, PppLink};
 use uasyncio_net::rt::errno::*;
-use uasyncio_net::{Stack, StackConfig, Stream};
+use uasyncio_net::{Server, Stack, StackConfig, Stream};
 
 /// Run `f` on this thread's loop, on virtual time, under a (virtual) time limit.
 fn run<T: 'static>(secs: u32, f: impl std::future::Future<Output = T> + 'static) -> T {
@@ -88,6 +88,56 @@ async fn echo_roundtrip(stack: &Stack, data: Rc<Vec<u8>>) -> Vec<u8> {
 /// A stream whose link dropped says so (`ENETDOWN`), not "reset by peer".
 fn is_link_gone(e: &Error) -> bool {
     matches!(e, Error::Os(ENETDOWN))
+}
+
+/// A call up with an echo server on the peer and one connection to it.
+struct EchoCall {
+    stack: Stack,
+    link: PppLink,
+    peer: Peer,
+    task: Task<PppEnd>,
+    _server: Server,
+    r: Stream,
+    w: Stream,
+}
+
+/// The link up, an echo server on the peer, and `data` sent to it through one connection.
+async fn echo_call(data: &[u8]) -> EchoCall {
+    let (stack, link) = client(PppConfig::default());
+    let (peer, task) = connect(&link, PeerState::default());
+    stack.wait_config_up().await.unwrap();
+    let _server = peer.stack.start_server(echo, "0.0.0.0", 7, 2, None).await.unwrap();
+    let (r, w) = stack.open_connection(&PEER_IP.to_string(), 7, None).await.unwrap();
+    w.write(data);
+    w.drain().await.unwrap();
+    EchoCall {
+        stack,
+        link,
+        peer,
+        task,
+        _server,
+        r,
+        w,
+    }
+}
+
+/// The call drops: the modem prints NO CARRIER, the network goes quiet, the link ends.
+async fn no_carrier(peer: &Peer, task: Task<PppEnd>) {
+    peer.state.borrow_mut().mute = true;
+    peer.inject(b"\r\nNO CARRIER\r\n");
+    assert!(matches!(task.await.unwrap(), PppEnd::NoCarrier));
+}
+
+/// Reads until an error: the bytes read, and the error (a clean end of stream fails the test).
+async fn read_to_error(r: &Stream) -> (Vec<u8>, Error) {
+    let mut got = Vec::new();
+    loop {
+        match r.read(4096).await {
+            Ok(d) if !d.is_empty() => got.extend(d),
+            Ok(_) => panic!("read saw a clean end of stream, not the link going down"),
+            Err(e) => return (got, e),
+        }
+    }
 }
 
 /// A serial line that loses input now and then, as a UART overrun does: every `every`th
@@ -415,29 +465,21 @@ fn silent_peer_times_out_after_max_configure() {
 #[test]
 fn no_carrier_mid_transfer_ends_link_and_fails_streams() {
     run(300, async {
-        let (stack, link) = client(PppConfig::default());
-        let (peer, task) = connect(&link, PeerState::default());
-        stack.wait_config_up().await.unwrap();
-        let _srv = peer.stack.start_server(echo, "0.0.0.0", 7, 2, None).await.unwrap();
-        let (r, w) = stack.open_connection(&PEER_IP.to_string(), 7, None).await.unwrap();
-        let data = pattern(32 * 1024);
-        w.write(&data);
-        w.drain().await.unwrap();
+        let EchoCall {
+            stack,
+            link,
+            peer,
+            task,
+            _server,
+            r,
+            w,
+        } = echo_call(&pattern(32 * 1024)).await;
         let first = r.read(1000).await.unwrap();
         assert!(!first.is_empty());
-        // The call drops: the modem prints NO CARRIER and the network goes quiet.
-        peer.state.borrow_mut().mute = true;
-        peer.inject(b"\r\nNO CARRIER\r\n");
-        assert!(matches!(task.await.unwrap(), PppEnd::NoCarrier));
+        no_carrier(&peer, task).await;
         assert!(!link.is_up());
-        // Reads fail once the bytes already in the stream's own buffer are used up.
-        let err = loop {
-            match r.read(4096).await {
-                Ok(d) if !d.is_empty() => continue,
-                Ok(_) => panic!("read saw a clean end of stream, not the link going down"),
-                Err(e) => break e,
-            }
-        };
+        // Reads fail once the bytes received before the drop are used up.
+        let (_, err) = read_to_error(&r).await;
         assert!(is_link_gone(&err), "read failed with {err:?}");
         w.write(b"more");
         let derr = w.drain().await.unwrap_err();
@@ -464,28 +506,14 @@ fn no_carrier_mid_transfer_ends_link_and_fails_streams() {
 #[test]
 fn bytes_received_before_the_call_dropped_are_read_before_enetdown() {
     run(300, async {
-        let (stack, link) = client(PppConfig::default());
-        let (peer, task) = connect(&link, PeerState::default());
-        stack.wait_config_up().await.unwrap();
-        let _srv = peer.stack.start_server(echo, "0.0.0.0", 7, 2, None).await.unwrap();
-        let (r, w) = stack.open_connection(&PEER_IP.to_string(), 7, None).await.unwrap();
         let data = pattern(3000);
-        w.write(&data);
-        w.drain().await.unwrap();
+        let call = echo_call(&data).await;
+        let (peer, r) = (&call.peer, &call.r);
         // Let the echo arrive into the socket, unread.
         sleep_ms(2_000).await.unwrap();
-        peer.state.borrow_mut().mute = true;
-        peer.inject(b"\r\nNO CARRIER\r\n");
-        assert!(matches!(task.await.unwrap(), PppEnd::NoCarrier));
+        no_carrier(peer, call.task).await;
         // Everything the stack had received comes first, then ENETDOWN.
-        let mut got = Vec::new();
-        let err = loop {
-            match r.read(1000).await {
-                Ok(d) if !d.is_empty() => got.extend(d),
-                Ok(_) => panic!("read saw a clean end of stream, not the link going down"),
-                Err(e) => break e,
-            }
-        };
+        let (got, err) = read_to_error(r).await;
         assert!(is_link_gone(&err), "read failed with {err:?}");
         assert!(
             got == data,
