@@ -10,56 +10,6 @@ use crate::error::{Error, Result};
 use crate::raw::flag;
 use crate::task::{Task, TaskRef};
 
-/// The shared engine of every gather form: waits for `tasks` to finish.
-///
-/// `fail_fast` is `return_exceptions=False`: the first sub-task to fail (in time) ends the
-/// gather with its error; the others keep running. A pending cancel of the gathering task
-/// cancels every unfinished sub-task and ends the gather with `Cancelled` at once.
-fn poll_tasks<'a, I>(tasks: I, started: &mut bool, fail_fast: bool, cx: &mut Context<'_>) -> Poll<Result<()>>
-where
-    I: Iterator<Item = &'a TaskRef> + Clone,
-{
-    if !*started {
-        *started = true;
-        // Sub-tasks count as awaited, except those that had already failed before the gather
-        // (they still go to the exception handler, as in MicroPython).
-        for t in tasks.clone().filter(|t| !t.done()) {
-            t.local().set(flag::AWAITED);
-        }
-    }
-    if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::Gather) {
-        for t in tasks.filter(|t| !t.done()) {
-            let _ = t.cancel();
-        }
-        return Poll::Ready(Err(Error::Cancelled));
-    }
-    let mut all_done = true;
-    let mut first_error: Option<(u32, Error)> = None;
-    for t in tasks {
-        if t.done() {
-            if fail_fast {
-                if let Some(e) = t.error() {
-                    let seq = t.local().key_or_seq.get();
-                    if first_error
-                        .as_ref()
-                        .is_none_or(|(s, _)| crate::scheduler::completed_before(seq, *s))
-                    {
-                        first_error = Some((seq, e));
-                    }
-                }
-            }
-        } else {
-            all_done = false;
-            t.set_join_waker(cx.waker());
-        }
-    }
-    match first_error {
-        Some((_, e)) => Poll::Ready(Err(e)),
-        None if all_done => Poll::Ready(Ok(())),
-        None => Poll::Pending,
-    }
-}
-
 /// The sub-tasks a gather waits for: their references, and whether the gather has claimed
 /// them (`AWAITED`, its first poll). A gather that ends before all of them finish (the first
 /// error, a cancel) or is dropped unfinished gives the unfinished ones back on drop: they run
@@ -76,8 +26,51 @@ impl Children {
         Children { refs, started: false }
     }
 
+    /// The shared engine of every gather form: waits for the sub-tasks to finish.
+    ///
+    /// `fail_fast` is `return_exceptions=False`: the first sub-task to fail (in time) ends the
+    /// gather with its error; the others keep running. A pending cancel of the gathering task
+    /// cancels every unfinished sub-task and ends the gather with `Cancelled` at once.
     fn poll(&mut self, fail_fast: bool, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        poll_tasks(self.refs.iter(), &mut self.started, fail_fast, cx)
+        if !self.started {
+            self.started = true;
+            // Sub-tasks count as awaited, except those that had already failed before the
+            // gather (they still go to the exception handler, as in MicroPython).
+            for t in self.refs.iter().filter(|t| !t.done()) {
+                t.local().set(flag::AWAITED);
+            }
+        }
+        if crate::cancel::poll_cancelled_waiting(cx, crate::raw::WaitingOn::Gather) {
+            for t in self.refs.iter().filter(|t| !t.done()) {
+                let _ = t.cancel();
+            }
+            return Poll::Ready(Err(Error::Cancelled));
+        }
+        let mut all_done = true;
+        let mut first_error: Option<(u32, Error)> = None;
+        for t in &self.refs {
+            if t.done() {
+                if fail_fast {
+                    if let Some(e) = t.error() {
+                        let seq = t.local().key_or_seq.get();
+                        if first_error
+                            .as_ref()
+                            .is_none_or(|(s, _)| crate::scheduler::completed_before(seq, *s))
+                        {
+                            first_error = Some((seq, e));
+                        }
+                    }
+                }
+            } else {
+                all_done = false;
+                t.set_join_waker(cx.waker());
+            }
+        }
+        match first_error {
+            Some((_, e)) => Poll::Ready(Err(e)),
+            None if all_done => Poll::Ready(Ok(())),
+            None => Poll::Pending,
+        }
     }
 }
 
