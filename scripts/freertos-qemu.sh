@@ -8,6 +8,8 @@
 #   tsq-isr       a Rust ISR sends 10,000 items into a typed ThreadSafeQueue: none lost or reordered
 #   app           uasyncio_start() from C, a legacy C task meeting its deadlines, C -> loop queue
 #   task-ram      heap bytes per uasyncio task
+#   large-future  a 4,000-byte future through run, create_task, wait_for, gather!, TaskGroup:
+#                 the calling task's stack pays far less than its size (it goes to the heap)
 #   wakeups       the idle loop's wake-ups: one per deadline, timers in one tick together, slack
 #   misuse-isr    a [task only] C API call from an ISR must stop the firmware with a message
 # Ends with "N passed, N failed". Usage: scripts/freertos-qemu.sh [program[:arg]...]
@@ -33,7 +35,7 @@ qemu_run() {
 }
 
 programs=("$@")
-[ "${#programs[@]}" -gt 0 ] || programs=(selftest conformance flag-isr queue-isr tsq-isr app task-ram wakeups misuse-isr)
+[ "${#programs[@]}" -gt 0 ] || programs=(selftest conformance flag-isr queue-isr tsq-isr app task-ram large-future wakeups misuse-isr)
 passed=0; failed=0
 for p in "${programs[@]}"; do
     echo "=== $p"

@@ -71,12 +71,13 @@ pub fn new_event_loop() -> Result<Loop> {
 /// let answer = uasyncio::run(async { Ok(42) }).unwrap();
 /// assert_eq!(answer, 42);
 /// ```
+#[inline(always)]
 pub fn run<F, T>(coro: F) -> Result<T>
 where
     F: Future<Output = Result<T>> + 'static,
     T: 'static,
 {
-    get_event_loop().run_until_complete(coro)
+    box_if_large!(coro => get_event_loop().run_until_complete(coro))
 }
 
 /// What the default exception handler prints for a context.
@@ -98,12 +99,13 @@ impl fmt::Display for Report<'_> {
 
 impl Loop {
     /// Creates a task on this loop; see [`create_task`](crate::create_task).
+    #[inline(always)]
     pub fn create_task<F, T>(&self, coro: F) -> Task<T>
     where
         F: Future<Output = Result<T>> + 'static,
         T: 'static,
     {
-        crate::create_task(coro)
+        box_if_large!(coro => crate::create_task(coro))
     }
 
     /// Runs until [`stop`](Self::stop) is called, or until no task is left.
@@ -126,12 +128,17 @@ impl Loop {
     ///
     /// Errors: `aw`'s own error; `RuntimeError` if the loop is already running.
     /// [`stop`](Self::stop) does not end it (MicroPython's `stop()` ends only `run_forever()`).
+    #[inline(always)]
     pub fn run_until_complete<F, T>(&self, aw: F) -> Result<T>
     where
         F: Future<Output = Result<T>> + 'static,
         T: 'static,
     {
-        let mut task = promote_to_task(aw);
+        self.run_main(box_if_large!(aw => promote_to_task(aw)))
+    }
+
+    /// [`run_until_complete`](Self::run_until_complete) once its awaitable is a task.
+    fn run_main<T: 'static>(&self, mut task: Task<T>) -> Result<T> {
         task.raw().local().set(flag::AWAITED);
         let ptr = task.raw().ptr();
         current::with_or_init(|core| core.run_until(Some(ptr), &report_unretrieved))??;

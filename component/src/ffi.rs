@@ -131,6 +131,7 @@ static LOOP_STACK_UNUSED: AtomicUsize = AtomicUsize::new(0);
 /// An error also leaves its text for C, in [`uasyncio_loop_error`] (a return code alone says
 /// only `-1` for most errors). Cost: the error's formatting code, 2,396 B of text on Cortex-M3
 /// in the FreeRTOS template firmware, which formats no error otherwise.
+#[inline(always)]
 pub fn run_entry<F, T>(coro: F) -> c_int
 where
     F: Future<Output = Result<T>> + 'static,
@@ -138,7 +139,7 @@ where
 {
     // A new run starts without the last one's text (which is left allocated: C may hold it).
     LOOP_ERROR.store(core::ptr::null_mut(), Ordering::Release);
-    match run(coro) {
+    match box_if_large!(coro => run(coro)) {
         Ok(_) => OK,
         Err(e) => {
             record_loop_error(&e);

@@ -36,7 +36,17 @@ use crate::task::{create_task, Task};
 ///     Ok(())
 /// }).unwrap();
 /// ```
+#[inline(always)]
 pub fn promote_to_task<A, T>(aw: A) -> Task<T>
+where
+    A: Future<Output = Result<T>> + 'static,
+    T: 'static,
+{
+    box_if_large!(aw => promote(aw))
+}
+
+/// [`promote_to_task`] once a large future is boxed (a [`Task`] never is: it is a pointer).
+fn promote<A, T>(aw: A) -> Task<T>
 where
     A: Future<Output = Result<T>> + 'static,
     T: 'static,

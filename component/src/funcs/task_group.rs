@@ -227,7 +227,18 @@ impl TaskGroup {
     ///     Ok(())
     /// }).unwrap();
     /// ```
+    #[inline(always)]
     pub fn create_task<F, T>(&self, coro: F) -> Result<Task<T>>
+    where
+        F: Future<Output = Result<T>> + 'static,
+        T: 'static,
+    {
+        box_if_large!(coro => self.create_child(coro))
+    }
+
+    /// [`create_task`](Self::create_task) once a large future is boxed (the task's wrapper
+    /// would copy it once more).
+    fn create_child<F, T>(&self, coro: F) -> Result<Task<T>>
     where
         F: Future<Output = Result<T>> + 'static,
         T: 'static,

@@ -72,12 +72,13 @@ pub struct WaitFor<T> {
 /// })
 /// .unwrap();
 /// ```
+#[inline(always)]
 pub fn wait_for<A, T>(aw: A, timeout: impl Into<Option<f32>>) -> WaitFor<T>
 where
     A: Future<Output = Result<T>> + 'static,
     T: 'static,
 {
-    wait_for_ms(aw, timeout.into().map(seconds_to_ms))
+    box_if_large!(aw => wait_for_ms(aw, timeout.into().map(seconds_to_ms)))
 }
 
 /// As [`wait_for`], with the timeout in milliseconds (MicroPython's extension).
@@ -87,13 +88,14 @@ where
 /// let r = run(async { wait_for_ms(async { sleep_ms(1).await?; Ok(5) }, 1000).await });
 /// assert_eq!(r, Ok(5));
 /// ```
+#[inline(always)]
 pub fn wait_for_ms<A, T>(aw: A, timeout_ms: impl Into<Option<u32>>) -> WaitFor<T>
 where
     A: Future<Output = Result<T>> + 'static,
     T: 'static,
 {
     WaitFor {
-        task: promote_to_task(aw),
+        task: box_if_large!(aw => promote_to_task(aw)),
         timeout_ms: timeout_ms.into(),
         deadline: None,
         timer: Timer::default(),

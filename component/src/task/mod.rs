@@ -293,13 +293,47 @@ impl<T> fmt::Debug for Task<T> {
 ///     Ok(())
 /// }).unwrap();
 /// ```
+///
+/// A future larger than [`LARGE_FUTURE_BYTES`] is moved to the heap once, here, and the task
+/// holds it there (one allocation more for such a task).
+#[inline(always)]
 pub fn create_task<F, T>(coro: F) -> Task<T>
 where
     F: Future<Output = Result<T>> + 'static,
     T: 'static,
 {
-    Task::from_ref(scheduler::spawn(coro))
+    box_if_large!(coro => Task::from_ref(scheduler::spawn(coro)))
 }
+
+/// Futures larger than this many bytes are moved to the heap where they enter the runtime
+/// ([`create_task`], [`run`](crate::run), `wait_for`, `gather`, `TaskGroup::create_task`, the
+/// C API's `run_entry`), so that only a pointer travels on.
+///
+/// Passed by value through the runtime's layers, a large future was copied onto the calling
+/// thread's stack at each of them: measured in release builds on Cortex-M3 and x86-64, a future
+/// holding a 6,000-byte buffer took about three times that of the loop thread's stack on its
+/// way into its task, enough to overflow a FreeRTOS task's stack. Boxed where it enters, it is
+/// copied once, from the caller's frame to the heap. A smaller future is written into its
+/// task's cell directly, with no allocation more; its copies cost at most a few times this.
+///
+/// Still, the caller's frame holds the future once while it is built: an application whose
+/// main future is tens of KiB can build it in a `Box::pin(async { ... })` itself.
+///
+/// ```
+/// // A task holding a large buffer across an await: its future goes to the heap at once.
+/// let out = uasyncio::run(async {
+///     let t = uasyncio::create_task(async {
+///         let mut buf = [0u8; 4096];
+///         uasyncio::sleep_ms(0).await?;
+///         buf[1] = 7;
+///         Ok(buf.iter().map(|&b| u32::from(b)).sum::<u32>())
+///     });
+///     t.await
+/// });
+/// assert_eq!(out, Ok(7));
+/// assert!(uasyncio::task::LARGE_FUTURE_BYTES < 4096);
+/// ```
+pub const LARGE_FUTURE_BYTES: usize = 512;
 
 /// The task that is running now.
 ///

@@ -284,6 +284,68 @@ pub fn task_ram() -> i32 {
     }
 }
 
+/// Bytes of the buffer each `large-future` case holds across an await.
+#[cfg(feature = "conformance")]
+const LARGE_BUF: usize = 4000;
+
+/// A task body holding `LARGE_BUF` bytes across an await (its future is larger than that).
+#[cfg(feature = "conformance")]
+fn large_body(seed: u8) -> impl core::future::Future<Output = Result<u32>> + 'static {
+    async move {
+        let mut buf = [seed; LARGE_BUF];
+        sleep_ms(0).await?;
+        buf[core::hint::black_box(LARGE_BUF - 1)] = 1;
+        Ok(core::hint::black_box(&buf).iter().map(|&b| u32::from(b)).sum())
+    }
+}
+
+/// `large-future`: a future larger than the buffer it holds goes through each way a future
+/// enters the runtime (`run`, `create_task`, `wait_for`, `gather!`, `TaskGroup::create_task`)
+/// and must cost the calling task's stack much less than its size: it is moved to the heap
+/// where it enters (`uasyncio::task::LARGE_FUTURE_BYTES`). Passed on by value, it was copied
+/// at each layer (3 to 9 copies measured), which overflowed task stacks. In the test
+/// firmware only (feature `conformance`): the benchmark image stays without `gather` and
+/// `TaskGroup`.
+#[cfg(feature = "conformance")]
+pub fn large_future() -> i32 {
+    let me = rtos_shims::current_thread_id();
+    // The loop made and a small run done first: what any run costs is in the mark already.
+    let _ = run(async { sleep_ms(0).await });
+    let before = rtos_shims::stack_high_water_bytes(me);
+    let mut total = 0u32;
+    let mut outcome = run(large_body(0));
+    if let Ok(v) = outcome {
+        total += v;
+        outcome = run(async {
+            let a = create_task(large_body(0)).await?;
+            let b = uasyncio::wait_for(large_body(0), None).await?;
+            let (c,) = uasyncio::gather!(large_body(0)).await?;
+            let d = uasyncio::TaskGroup::run(|tg| async move { tg.create_task(large_body(0))?.await }).await?;
+            Ok(a + b + c + d)
+        });
+    }
+    let after = rtos_shims::stack_high_water_bytes(me);
+    let used = before.saturating_sub(after);
+    match outcome {
+        Ok(v) if total + v == 5 => {
+            println!("report: large futures ({LARGE_BUF}-byte buffer, 5 entries): {used} bytes of the calling task's stack more than a small run");
+            if used > LARGE_BUF / 2 {
+                println!("large-future: {used} bytes of stack for a {LARGE_BUF}-byte future: copied on the stack");
+                return 1;
+            }
+            0
+        }
+        Ok(v) => {
+            println!("large-future: the bodies summed to {}, expected 5", total + v);
+            1
+        }
+        Err(e) => {
+            println!("large-future: {e}");
+            1
+        }
+    }
+}
+
 /// The loop thread's entry for `uasyncio_start` (main.c's `app` mode): `arg` is the queue the
 /// legacy C task feeds.
 #[no_mangle]

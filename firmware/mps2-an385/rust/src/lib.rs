@@ -59,6 +59,8 @@ pub unsafe extern "C" fn fw_rust_main(cmd: *const u8, len: usize) -> i32 {
         "tsq-isr" => app::tsq_isr(),
         "misuse-isr" => app::misuse_isr(),
         "task-ram" => app::task_ram(),
+        #[cfg(feature = "conformance")]
+        "large-future" => app::large_future(),
         "wakeups" => wakeups::run_all(),
         #[cfg(feature = "conformance")]
         "conformance" => conformance(words.next()),
