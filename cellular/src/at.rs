@@ -562,6 +562,8 @@ pub struct AtClient<IO> {
     urcs: VecDeque<Urc>,
     urc_overflows: u32,
     garbage: u32,
+    /// Reads that reported lost input bytes (`ErrorKind::InvalidData`: a serial overrun).
+    input_losses: u32,
 }
 
 impl<IO> fmt::Debug for AtClient<IO> {
@@ -570,6 +572,7 @@ impl<IO> fmt::Debug for AtClient<IO> {
             .field("queued_urcs", &self.urcs.len())
             .field("urc_overflows", &self.urc_overflows)
             .field("garbage_lines", &self.garbage)
+            .field("input_losses", &self.input_losses)
             .finish_non_exhaustive()
     }
 }
@@ -590,6 +593,7 @@ impl<IO: Read + Write> AtClient<IO> {
             urcs: VecDeque::new(),
             urc_overflows: 0,
             garbage: 0,
+            input_losses: 0,
         }
     }
 
@@ -611,6 +615,14 @@ impl<IO: Read + Write> AtClient<IO> {
     /// Lines dropped as garbage (not UTF-8, control characters, too long).
     pub fn garbage_lines(&self) -> u32 {
         self.garbage
+    }
+
+    /// Reads that reported lost input bytes (a serial overrun: the stream's `read` failed with
+    /// `ErrorKind::InvalidData`). Each drops the line being read, as garbage is dropped; the
+    /// client goes on with the next line. (A command whose answer was lost that way times
+    /// out, and its error says so.)
+    pub fn input_losses(&self) -> u32 {
+        self.input_losses
     }
 
     /// Takes the oldest queued URC, if any (never waits).
@@ -662,15 +674,62 @@ impl<IO: Read + Write> AtClient<IO> {
             .map_err(|e| AtError::new(bytes, Self::io_error(e)))
     }
 
+    /// Reads one byte; lost input (a serial overrun) is counted, the line being read dropped
+    /// (its bytes have a gap), and the read goes on.
+    async fn read_byte(&mut self) -> Result<Option<u8>, AtErrorKind> {
+        let mut b = [0u8; 1];
+        loop {
+            match self.io.read(&mut b).await {
+                Ok(0) => return Ok(None),
+                Ok(_) => return Ok(Some(b[0])),
+                Err(e) if e.kind() == embedded_io::ErrorKind::InvalidData => {
+                    self.input_losses = self.input_losses.wrapping_add(1);
+                    if !self.line.is_empty() || self.line_too_long {
+                        self.garbage = self.garbage.wrapping_add(1);
+                    }
+                    self.reset_line();
+                    // Once, then every 64th: a storm of overruns must not flood the log.
+                    if self.input_losses % 64 == 1 {
+                        log::warn!(
+                            "AT: input bytes lost on the line ({e:?}; {} time(s) so far), the line being read is dropped - read the port more often or give its receive ring more room",
+                            self.input_losses
+                        );
+                    }
+                }
+                Err(e) => return Err(Self::io_error(e)),
+            }
+        }
+    }
+
+    /// Reads and drops whatever arrives for `ms` (a hang-up's first guard time: the call's
+    /// last data-mode bytes, which would otherwise fill the receive ring and overrun it).
+    ///
+    /// **Cancellation:** `Err(Cancelled)`; bytes read so far are gone. Dropping the future is
+    /// the same.
+    pub async fn discard(&mut self, ms: u32) -> Result<(), AtError> {
+        let sink = async {
+            loop {
+                if self.read_byte().await?.is_none() {
+                    return Err(AtErrorKind::Closed);
+                }
+            }
+        };
+        let out = match select(sink, uasyncio::sleep_ms(ms)).await {
+            Either::Left(Err(e)) => Err(AtError::new(b"", e)),
+            Either::Left(Ok(())) | Either::Right(Ok(())) => Ok(()),
+            Either::Right(Err(_)) => Err(AtError::new(b"", AtErrorKind::Cancelled)),
+        };
+        self.reset_line();
+        out
+    }
+
     /// Reads the next non-empty, well-formed line (garbage lines are counted and skipped).
     async fn read_line(&mut self) -> Result<Vec<u8>, AtErrorKind> {
         loop {
-            let mut b = [0u8; 1];
-            let n = self.io.read(&mut b).await.map_err(Self::io_error)?;
-            if n == 0 {
+            let Some(byte) = self.read_byte().await? else {
                 return Err(AtErrorKind::Closed);
-            }
-            match b[0] {
+            };
+            match byte {
                 b'\r' | b'\n' => {
                     if self.line_too_long {
                         self.line_too_long = false;

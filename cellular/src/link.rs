@@ -352,6 +352,14 @@ impl<IO: Read + Write, L: DataLink> Supervisor<IO, L> {
                     let was_up = state.set_down();
                     log::info!("cellular: data link ended: {end}");
                     let mut cancelled = end == LinkEnd::Cancelled;
+                    let e = CellularError::Ppp(end.to_string());
+                    if !cancelled {
+                        // Recorded before the hang-up, which takes guard times (seconds, more
+                        // with a silent modem): an application that sees its stream fail with
+                        // ENETDOWN and looks, or cancels the supervisor meanwhile, finds the
+                        // cause (NO CARRIER, LCP echoes unanswered) rather than nothing.
+                        *state.inner.last_error.borrow_mut() = Some(e.clone());
+                    }
                     let mut hung = self.modem.hang_up().await;
                     if hung == Err(CellularError::Cancelled) {
                         // A cancel that came during the hang-up (the link had ended on its
@@ -361,15 +369,13 @@ impl<IO: Read + Write, L: DataLink> Supervisor<IO, L> {
                         cancelled = true;
                         hung = self.modem.hang_up().await;
                     }
-                    if hung.is_err() {
-                        log::warn!("cellular: hang-up failed; the next bring-up escapes data mode");
+                    if let Err(why) = &hung {
+                        log::warn!("cellular: hang-up failed ({why}); the next bring-up escapes data mode");
                     }
                     if cancelled {
                         return CellularError::Cancelled;
                     }
-                    let e = CellularError::Ppp(end.to_string());
                     if was_up {
-                        *state.inner.last_error.borrow_mut() = Some(e);
                         backoff = self.cfg.backoff_min_ms.max(1);
                         None
                     } else {

@@ -410,18 +410,24 @@ impl<IO: Read + Write> Modem<IO> {
     }
 
     /// `guard_ms` silence, `+++`, `guard_ms` silence (reading what the modem says).
+    ///
+    /// The first guard time reads and drops what still arrives: a call's last data-mode bytes
+    /// (a download the application gave up on, the peer's retransmissions) would fill the
+    /// receive ring during it (115,200 baud brings about 12 KB in a 1.1 s guard) and overrun
+    /// it. Lost bytes (an overrun) do not end the hang-up: the AT client drops the damaged
+    /// line and reads on, so `ATH` is still sent.
     async fn escape(&mut self) -> Result<(), CellularError> {
         let guard = self.cfg.guard_ms;
-        uasyncio::sleep_ms(guard).await.map_err(|_| CellularError::Cancelled)?;
+        let dead = |e: crate::at::AtError| match e.kind {
+            AtErrorKind::Cancelled => Err(CellularError::Cancelled),
+            // Data-mode bytes may end the stream view oddly; only a dead stream matters.
+            AtErrorKind::Closed | AtErrorKind::Io { .. } => Err(CellularError::At(e)),
+            _ => Ok(()),
+        };
+        self.at.discard(guard).await.or_else(dead)?;
         self.at.send_raw(b"+++").await.map_err(CellularError::at)?;
         self.at.reset_line();
-        match self.at.drain(guard).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.is_cancelled() => Err(CellularError::Cancelled),
-            // Data-mode bytes may end the stream view oddly; only a dead stream matters.
-            Err(e) if matches!(e.kind, AtErrorKind::Closed | AtErrorKind::Io { .. }) => Err(CellularError::At(e)),
-            Err(_) => Ok(()),
-        }
+        self.at.drain(guard).await.or_else(dead)
     }
 
     /// Leaves data mode and ends the call: guard time, `+++`, guard time, `ATH` (see the

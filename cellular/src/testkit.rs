@@ -105,6 +105,73 @@ impl Drop for End {
     }
 }
 
+/// An [`End`] whose next reads fail with `ErrorKind::InvalidData`, as a serial port's do
+/// after an overrun (bytes lost), while `lose` is above 0 (each such read takes one).
+pub struct Lossy {
+    end: End,
+    lose: Rc<core::cell::Cell<u32>>,
+}
+
+impl Lossy {
+    /// Wraps `end`; set `lose` to the number of reads to fail.
+    pub fn new(end: End, lose: Rc<core::cell::Cell<u32>>) -> Self {
+        Lossy { end, lose }
+    }
+}
+
+/// [`Lossy`]'s error: the pipe's, or lost input.
+#[derive(Debug)]
+pub enum LossyError {
+    /// The pipe's (cancellation).
+    Pipe(PipeError),
+    /// Input bytes were lost.
+    Lost,
+}
+
+impl core::fmt::Display for LossyError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            LossyError::Pipe(e) => e.fmt(f),
+            LossyError::Lost => f.write_str("input bytes lost"),
+        }
+    }
+}
+
+impl core::error::Error for LossyError {}
+
+impl embedded_io::Error for LossyError {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        match self {
+            LossyError::Pipe(e) => embedded_io::Error::kind(e),
+            LossyError::Lost => embedded_io::ErrorKind::InvalidData,
+        }
+    }
+}
+
+impl embedded_io::ErrorType for Lossy {
+    type Error = LossyError;
+}
+
+impl Read for Lossy {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, LossyError> {
+        if self.lose.get() > 0 {
+            self.lose.set(self.lose.get() - 1);
+            return Err(LossyError::Lost);
+        }
+        self.end.read(buf).await.map_err(LossyError::Pipe)
+    }
+}
+
+impl Write for Lossy {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, LossyError> {
+        self.end.write(buf).await.map_err(LossyError::Pipe)
+    }
+
+    async fn flush(&mut self) -> Result<(), LossyError> {
+        self.end.flush().await.map_err(LossyError::Pipe)
+    }
+}
+
 /// A duplex pipe: (host end, modem end), plus the host -> modem half (its byte log).
 pub fn pipe() -> (End, End, Rc<RefCell<Half>>) {
     let a = Rc::new(RefCell::new(Half::default()));

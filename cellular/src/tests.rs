@@ -558,10 +558,52 @@ fn supervisor_counts_bring_up_failures_and_cancel_hangs_up() {
         state.wait_down().await.unwrap();
         // Inside the hang-up's first guard time.
         uasyncio::sleep_ms(1).await.unwrap();
+        // The cause is there while the hang-up runs (guard times: seconds), and stays after
+        // the cancel: before, it was recorded only after the hang-up, so an application that
+        // cancelled meanwhile never learnt why its stream failed.
+        let cause = |state: &crate::link::LinkState| state.last_error().map(|e| (e.layer(), e.to_string()));
+        let during = cause(&state);
         task.cancel().unwrap();
         let e = task.await.unwrap();
         assert_eq!(e, CellularError::Cancelled);
         assert_eq!(rec.borrow().connects, 1, "no redial after the cancel");
         assert!(!rec.borrow().escapes.is_empty(), "hung up");
+        for seen in [during, cause(&state)] {
+            let (layer, text) = seen.expect("the drop's cause is recorded");
+            assert_eq!(layer, Some(Layer::Ppp));
+            assert!(text.contains("NO CARRIER"), "{text}");
+        }
+    });
+}
+
+/// Lost input (a serial overrun: the call's last data-mode bytes fill the receive ring)
+/// during the hang-up's guard times: the AT client drops the damaged line and reads on, so
+/// `ATH` is still sent. Before, the overrun ended the hang-up as a dead stream, before `ATH`,
+/// and the call stayed connected.
+#[test]
+fn an_overrun_during_the_hang_up_does_not_keep_the_call_up() {
+    scenario(Script::default(), async |host, rec, _log| {
+        let lose = Rc::new(core::cell::Cell::new(0u32));
+        let mut m = Modem::new(crate::testkit::Lossy::new(host, lose.clone()), cfg());
+        m.bring_up().await.unwrap();
+        // The next three reads report lost bytes, in whichever guard time they come.
+        lose.set(3);
+        m.hang_up().await.unwrap();
+        assert_eq!(lose.get(), 0, "the reads happened");
+        assert_eq!(rec.borrow().escapes.len(), 1);
+        assert_eq!(rec.borrow().commands.last().map(String::as_str), Some("ATH"));
+        assert_eq!(m.at().input_losses(), 3);
+    });
+}
+
+/// A command's answer that arrives after lost input still answers it; the partial line the
+/// loss damaged is dropped as garbage.
+#[test]
+fn at_reads_on_after_lost_input() {
+    scenario(Script::default(), async |host, _rec, _log| {
+        let lose = Rc::new(core::cell::Cell::new(1u32));
+        let mut at = AtClient::new(crate::testkit::Lossy::new(host, lose.clone()));
+        at.command(b"AT", 1_000).await.unwrap();
+        assert_eq!((lose.get(), at.input_losses()), (0, 1));
     });
 }

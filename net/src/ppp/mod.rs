@@ -46,7 +46,8 @@
 //! - Frames are written whole and in order; a write error ends the link ([`PppEnd::Io`]).
 //!   A read error ends it too, except `ErrorKind::InvalidData`, which a byte stream uses
 //!   to say input bytes were lost (a UART overrun): the damaged frame fails its FCS and is
-//!   dropped, the link goes on, [`PppStats::input_losses`] counts it.
+//!   dropped, the link goes on, [`PppStats::input_losses`] counts it and a warning says it
+//!   (the first loss, then every 64th).
 //! - An idle open link with keepalive off sets no timer: the link task sleeps until bytes
 //!   arrive or the stack sends; only smoltcp's own timers wake anything.
 //! - Input is read only while the stack has room for what it may produce (a few packets
@@ -800,6 +801,15 @@ impl<'a> Engine<'a> {
             // its FCS and is dropped like any damaged frame; the link goes on.
             Wake::Read(Err(e)) if embedded_io::Error::kind(&e) == ErrorKind::InvalidData => {
                 self.inner.count(|s| s.input_losses += 1);
+                let n = self.inner.stats.get().input_losses;
+                // Said, not only counted: what the application sees is slow or timed-out TCP,
+                // and the cause is the serial port's. The first time, then every 64th, so a
+                // storm of overruns does not flood the log.
+                if n % 64 == 1 {
+                    log::warn!(
+                        "ppp: input bytes lost on the serial line ({e:?}; {n} time(s) so far): the damaged frames are dropped and TCP resends, slowly - read the port more often or give its receive ring more room"
+                    );
+                }
             }
             Wake::Read(Err(e)) => return Err(io_end(e)),
             Wake::Queue | Wake::Timer => {}

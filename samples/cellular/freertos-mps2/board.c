@@ -8,7 +8,9 @@
  *   (bit 0 TX, bit 1 RX; write 1 to clear), BAUDDIV 0x10 (>= 16, or QEMU refuses to send).
  * Both interrupt lines are levels that follow INTSTATUS: a handler must clear its bit.
  * The receive side holds one byte; QEMU back-pressures the host side instead of
- * overrunning it, so the receive ring's overrun counter cannot be exercised here.
+ * overrunning it, so the UART itself never loses a byte here. The receive ring still
+ * overruns when the loop reads slower than the line delivers (a download the application
+ * stopped reading, a hang-up's guard times): uasyncio_serial_rx_overruns() counts it.
  */
 #include "board.h"
 
