@@ -334,7 +334,7 @@ pub fn status_str(status: c_int) -> &'static CStr {
         E_INVAL => c"UASYNCIO_E_INVAL: a NULL pointer or a zero size (uasyncio_start: a NULL config or no entry function)",
         E_NOMEM => c"UASYNCIO_E_NOMEM: the RTOS heap is exhausted; enlarge it (FreeRTOS: configTOTAL_HEAP_SIZE)",
         E_STACK => E_STACK_MESSAGE,
-        E_STATE => c"UASYNCIO_E_STATE: wrong state (the loop thread was already started, on Zephyr also by CONFIG_UASYNCIO_LOOP_THREAD=y: set it to n to start the loop with uasyncio_start; or a loop-thread-only call was made on another thread)",
+        E_STATE => c"UASYNCIO_E_STATE: wrong state: a loop-thread-only call made on another thread, or uasyncio_start with the loop thread already started (on Zephyr CONFIG_UASYNCIO_LOOP_THREAD=y starts it at boot: set it to n to use uasyncio_start)",
         E_PRIORITY => c"UASYNCIO_E_PRIORITY: the RTOS refused the loop thread: uasyncio_config_t.priority must be below configMAX_PRIORITIES (FreeRTOS) or CONFIG_NUM_PREEMPT_PRIORITIES (Zephyr); on FreeRTOS also a stack_bytes too large for configSTACK_DEPTH_TYPE",
         _ => c"unknown uasyncio status code",
     }
