@@ -5,7 +5,8 @@
 # checking each run's output. Prints the firmware sizes. Ends with "N passed, N failed".
 # Then "bad-config": three broken copies must be refused early, each with a message naming
 # what to change (a loop stack below UASYNCIO_MIN_STACK_BYTES at run time; an out-of-range
-# UASYNCIO_NOTIFY_INDEX and a missing FreeRTOSConfig.h setting at compile time).
+# UASYNCIO_NOTIFY_INDEX and a missing FreeRTOSConfig.h setting at compile time), and a
+# toolchain file naming the core with add_compile_options() must still give the Rust target.
 # Then "globals": the global items (critical section, allocator, panic handler) from uasyncio's
 # features instead of the crate, or from another crate (cortex-m's critical-section-single-core
 # with `freertos-port`); a duplicate of each must be refused by the build with a clear message.
@@ -149,6 +150,17 @@ for t in "${targets[@]}"; do
         bad_copy config-setting
         sed -i '/#define INCLUDE_vTaskDelete /d' "$WORK/config-setting/config/posix/FreeRTOSConfig.h"
         expect_build_error config-setting "uasyncio needs INCLUDE_vTaskDelete 1"
+        # Not a mistake: a product toolchain file that names the core with add_compile_options()
+        # instead of CMAKE_C_FLAGS. The Rust target must still follow it (configure only).
+        bad_copy toolchain-options
+        sed -e '/CMAKE_C_FLAGS_INIT\|CMAKE_ASM_FLAGS_INIT\|CMAKE_EXE_LINKER_FLAGS_INIT/d' "$UASYNCIO/cmake/arm-none-eabi.cmake" \
+            >"$WORK/toolchain-options/toolchain.cmake"
+        echo 'add_compile_options(-mcpu=cortex-m3 -mthumb)' >>"$WORK/toolchain-options/toolchain.cmake"
+        if timeout 900 cmake -S "$WORK/toolchain-options" -B "$WORK/toolchain-options/build" -DUASYNCIO_PATH="$UASYNCIO" \
+               -DCMAKE_TOOLCHAIN_FILE="$WORK/toolchain-options/toolchain.cmake" >"$WORK/toolchain-options.log" 2>&1 &&
+           grep -rqF -- "--target thumbv7m-none-eabi" "$WORK/toolchain-options/build"; then
+            result "toolchain-options: Rust target from add_compile_options" 1
+        else tail -20 "$WORK/toolchain-options.log"; result "toolchain-options: Rust target from add_compile_options" 0; fi
         ;;
     globals)
         # All three from uasyncio: the crate declares none.
