@@ -130,6 +130,11 @@ where
 }
 
 /// The future of [`gather`] (`return_exceptions=False`).
+///
+/// **Cancellation:** a cancel of the task awaiting it cancels every unfinished sub-task and
+/// gives `Err(Error::Cancelled)` at once, without waiting for them to finish.
+/// **Dropping** it cancels nothing: the sub-tasks keep running, detached, and an error one of
+/// them ends with later goes to the loop's exception handler. See [`gather`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Gather<T> {
     tasks: Vec<Task<T>>,
@@ -139,6 +144,11 @@ pub struct Gather<T> {
 impl<T> Gather<T> {
     /// `return_exceptions=True`: wait for every sub-task and give each outcome, errors
     /// (`Cancelled` included) in place.
+    ///
+    /// **Cancellation:** a cancel of the gathering task is not an outcome in place: it cancels
+    /// every unfinished sub-task and gives `Err(Error::Cancelled)` for the whole gather at once,
+    /// as [`gather`] does. **Dropping** the future cancels nothing: the sub-tasks keep running,
+    /// detached, as for [`gather`].
     ///
     /// ```
     /// use uasyncio::{gather, run, Error};
@@ -168,6 +178,11 @@ impl<T> Future for Gather<T> {
 }
 
 /// The future of [`Gather::return_exceptions`].
+///
+/// **Cancellation:** a cancel of the task awaiting it cancels every unfinished sub-task and
+/// gives `Err(Error::Cancelled)` for the whole gather at once (not an outcome in place).
+/// **Dropping** it cancels nothing: the sub-tasks keep running, detached. See
+/// [`Gather::return_exceptions`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct GatherAll<T> {
     inner: Gather<T>,
@@ -228,6 +243,10 @@ task_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 task_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 
 /// The future of [`gather!`](crate::gather!): a gather over a tuple of tasks.
+///
+/// **Cancellation:** as [`Gather`]: a cancel of the task awaiting it cancels every unfinished
+/// sub-task and gives `Err(Error::Cancelled)` at once, in both forms (`return_exceptions:`
+/// too). **Dropping** it cancels nothing: the sub-tasks keep running, detached.
 #[must_use = "futures do nothing unless awaited"]
 pub struct GatherTuple<Tup, const RETURN_EXCEPTIONS: bool> {
     tasks: Tup,
@@ -273,6 +292,8 @@ impl<Tup: TaskTuple + Unpin> Future for GatherTuple<Tup, true> {
 /// `gather!(a, b).await` gives `Result<(A, B)>` and fails with the first error;
 /// `gather!(return_exceptions: a, b).await` gives `Result<(Result<A>, Result<B>)>`.
 /// Up to 8 awaitables.
+///
+/// **Cancellation** and **dropping:** as [`gather`](fn@crate::gather) (see [`GatherTuple`]).
 ///
 /// ```
 /// use uasyncio::{gather, run, sleep_ms, Error};

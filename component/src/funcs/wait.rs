@@ -99,6 +99,11 @@ where
 }
 
 /// The future of [`wait`] and [`wait_ms`]: `(done, pending)`.
+///
+/// **Cancellation:** a cancel of the task awaiting it gives `Err(Error::Cancelled)` at once
+/// and cancels none of the tasks: they keep running, detached (their handles go with the
+/// future). **Dropping** it does the same: its timer leaves the heap and it leaves no waker
+/// in the tasks. See [`wait`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Wait<T> {
     tasks: Vec<Task<T>>,

@@ -18,6 +18,13 @@ enum Phase {
 }
 
 /// The future of [`wait_for`] and [`wait_for_ms`].
+///
+/// **Cancellation:** before the timeout, a cancel of the task awaiting it cancels the inner
+/// task and gives `Err(Error::Cancelled)` at once; after the timeout it goes on to the inner
+/// task, and the result is still `Err(Error::Timeout)` once that has finished. With no
+/// timeout (`None`) it is awaiting a task: the cancel goes on to the inner task, and the
+/// result is the inner task's outcome. **Dropping** it cancels nothing: the inner task keeps
+/// running, detached, without a deadline; the timer leaves the heap. See [`wait_for`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct WaitFor<T> {
     task: Task<T>,
