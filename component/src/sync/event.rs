@@ -83,6 +83,10 @@ impl Event {
 }
 
 /// The future of [`Event::wait`].
+///
+/// **Cancellation:** a cancelled waiter leaves the queue (the others keep their order) and
+/// gets `Err(Error::Cancelled)`, even if the event was set just before. **Dropping** it leaves
+/// the queue the same way; the event is not changed. See [`Event::wait`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct EventWait<'a> {
     event: &'a Event,

@@ -181,6 +181,10 @@ impl ThreadSafeFlag {
 }
 
 /// The future of [`ThreadSafeFlag::wait`].
+///
+/// **Cancellation:** a cancelled waiter gets `Err(Error::Cancelled)` and gives up the flag's
+/// waiter slot; the flag keeps its state (a set that arrived meanwhile is not consumed).
+/// **Dropping** it does the same, consuming nothing. See [`ThreadSafeFlag::wait`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct FlagWait<'a> {
     flag: &'a ThreadSafeFlag,

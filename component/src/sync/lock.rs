@@ -118,6 +118,10 @@ impl Lock {
 }
 
 /// The future of [`Lock::acquire`].
+///
+/// **Cancellation:** a cancelled waiter leaves the queue and gets `Err(Error::Cancelled)`; if
+/// the lock had already been handed to it, it passes the lock on to the next waiter (or
+/// unlocks it if none waits) first. **Dropping** it does the same. See [`Lock::acquire`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Acquire<'a> {
     lock: &'a Lock,

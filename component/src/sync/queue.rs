@@ -314,6 +314,11 @@ impl<T> Queue<T> {
 }
 
 /// The future of [`Queue::put`].
+///
+/// **Cancellation:** a cancelled putter leaves the line of waiting putters and gets
+/// `Err(Error::Cancelled)`; its item is **not** put (it is dropped with the future), and a
+/// wake-up it had for a free slot goes to the next putter. **Dropping** it does the same. See
+/// [`Queue::put`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Put<'a, T> {
     queue: &'a Queue<T>,
@@ -385,6 +390,10 @@ impl<T> Drop for Put<'_, T> {
 }
 
 /// The future of [`Queue::get`].
+///
+/// **Cancellation:** a cancelled getter leaves the line of waiting getters and gets
+/// `Err(Error::Cancelled)`; it takes no item, so none is lost, and a wake-up it had for an
+/// item goes to the next getter. **Dropping** it does the same. See [`Queue::get`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Get<'a, T> {
     queue: &'a Queue<T>,

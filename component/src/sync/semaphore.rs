@@ -149,6 +149,11 @@ impl Semaphore {
 }
 
 /// The future of [`Semaphore::acquire`] and [`BoundedSemaphore::acquire`].
+///
+/// **Cancellation:** a cancelled waiter leaves the queue and gets `Err(Error::Cancelled)`; if
+/// a permit had already been handed to it, it passes the permit on to the next waiter (or
+/// frees it if none waits), so no permit is lost. **Dropping** it does the same. See
+/// [`Semaphore::acquire`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct SemaphoreAcquire<'a> {
     sem: &'a Semaphore,
