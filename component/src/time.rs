@@ -195,7 +195,8 @@ pub fn sleep_ms(ms: u32) -> Sleep {
 /// precision: `sleep(0.251)` sleeps 250 ms (CPython and MicroPython's double-precision ports:
 /// 251). Use [`sleep_ms`] for exact milliseconds.
 ///
-/// **Cancellation:** as [`sleep_ms`].
+/// **Cancellation:** as [`sleep_ms`]. **Dropping** the future takes its timer out of the
+/// loop's heap, as for [`sleep_ms`].
 ///
 /// ```
 /// use uasyncio::{get_event_loop, run, sleep, ticks_ms};
