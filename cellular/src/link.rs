@@ -79,6 +79,55 @@ impl UpSignal {
 pub trait DataLink {
     /// Runs the link over `io` (the modem right after `CONNECT`) until it ends; calls
     /// `up.up()` once the network layer is open.
+    ///
+    /// [`Supervisor::run`] calls it after each successful bring-up. When it returns, whatever
+    /// the end, the supervisor marks the [`LinkState`] down and hangs up with
+    /// [`Modem::hang_up`]: the link neither signals "down" nor leaves data mode itself.
+    ///
+    /// **Cancellation** (what implementors must do): a cancel of the supervisor's task reaches
+    /// the link as `Err(Cancelled)` from the next runtime await it polls (a timer; a read or
+    /// write of the runtime's streams, whose error kind is then `Interrupted`). That await
+    /// consumes the cancel, so the link must end promptly and return [`LinkEnd::Cancelled`]:
+    /// that value is how the supervisor learns of it, hangs up and returns
+    /// [`CellularError::Cancelled`]. Any other end (say `LinkEnd::Io(Error::Cancelled)`) loses
+    /// the cancel: the supervisor counts a failure, backs off and redials. Conversely, return
+    /// `LinkEnd::Cancelled` only for a cancel: the supervisor then stops for good.
+    ///
+    /// **Dropping:** the supervisor's future, and with it this one, may be dropped at any
+    /// await (in a `select`, or with the task running it by
+    /// [`new_event_loop`](uasyncio::new_event_loop)), with no chance to run async code.
+    /// Implementors must be drop-safe: release in `Drop` what the running link holds (`PppLink`
+    /// takes its stack down there) and leave `self` so that the next `run` starts afresh. The
+    /// supervisor then marks the state down and does not hang up: the stream may be left in
+    /// data mode, mid-frame, and the next bring-up escapes it.
+    ///
+    /// ```
+    /// use embedded_io::{Error as _, ErrorKind};
+    /// use embedded_io_async::{Read, Write};
+    /// use uasyncio_cellular::link::{DataLink, LinkEnd, UpSignal};
+    ///
+    /// /// A stand-in for PPP: up after a 100 ms "negotiation", then reads until the line ends.
+    /// struct Toy;
+    ///
+    /// impl DataLink for Toy {
+    ///     async fn run<IO: Read + Write>(&mut self, io: &mut IO, up: &UpSignal) -> LinkEnd {
+    ///         // Any runtime await may carry the supervisor's cancel: end with `Cancelled`.
+    ///         if uasyncio::sleep_ms(100).await.is_err() {
+    ///             return LinkEnd::Cancelled;
+    ///         }
+    ///         up.up();
+    ///         let mut buf = [0u8; 64];
+    ///         loop {
+    ///             match io.read(&mut buf).await {
+    ///                 Ok(0) => return LinkEnd::NoCarrier,
+    ///                 Ok(_) => {} // frames would be handled here
+    ///                 Err(e) if e.kind() == ErrorKind::Interrupted => return LinkEnd::Cancelled,
+    ///                 Err(_) => return LinkEnd::Io(uasyncio::Error::runtime("serial read failed")),
+    ///             }
+    ///         }
+    ///     }
+    /// }
+    /// ```
     async fn run<IO: Read + Write>(&mut self, io: &mut IO, up: &UpSignal) -> LinkEnd;
 }
 
