@@ -40,6 +40,11 @@ impl Default for Event {
 
 impl Event {
     /// A new, cleared event.
+    ///
+    /// ```
+    /// let ev = uasyncio::Event::new();
+    /// assert!(!ev.is_set());
+    /// ```
     pub const fn new() -> Self {
         Event {
             state: Cell::new(false),
@@ -48,11 +53,34 @@ impl Event {
     }
 
     /// True if the event is set.
+    ///
+    /// ```
+    /// let ev = uasyncio::Event::new();
+    /// ev.set();
+    /// assert!(ev.is_set());
+    /// ```
     pub fn is_set(&self) -> bool {
         self.state.get()
     }
 
     /// Sets the event and schedules every waiting task, oldest first.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use uasyncio::{create_task, gather, run, sleep_ms, Event};
+    /// run(async {
+    ///     let ev = Rc::new(Event::new());
+    ///     let waiters = (0..3).map(|i| {
+    ///         let ev = ev.clone();
+    ///         async move { ev.wait().await?; Ok(i) }
+    ///     });
+    ///     let all = create_task(gather(waiters));
+    ///     sleep_ms(1).await?; // all three wait now
+    ///     ev.set(); // wakes every one of them
+    ///     assert_eq!(all.await?, [0, 1, 2]);
+    ///     Ok(())
+    /// }).unwrap();
+    /// ```
     pub fn set(&self) {
         self.state.set(true);
         loop {
@@ -68,6 +96,19 @@ impl Event {
     }
 
     /// Clears the event. Tasks already woken by a `set()` still return from `wait()`.
+    ///
+    /// ```
+    /// use uasyncio::{run, Event};
+    /// run(async {
+    ///     let ev = Event::new();
+    ///     ev.set();
+    ///     ev.wait().await?; // returns at once, and the event stays set...
+    ///     assert!(ev.is_set());
+    ///     ev.clear(); // ...until it is cleared
+    ///     assert!(!ev.is_set());
+    ///     Ok(())
+    /// }).unwrap();
+    /// ```
     pub fn clear(&self) {
         self.state.set(false);
     }
@@ -77,6 +118,21 @@ impl Event {
     /// **Cancellation:** a cancelled waiter leaves the queue (the others keep their order)
     /// and gets `Err(Error::Cancelled)`, even if the event was set just before.
     /// **Dropping** the future leaves the queue the same way; the event is not changed.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use uasyncio::{create_task, run, sleep_ms, Error, Event};
+    /// run(async {
+    ///     let ev = Rc::new(Event::new());
+    ///     let ev2 = ev.clone();
+    ///     let waiter = create_task(async move { ev2.wait().await });
+    ///     sleep_ms(1).await?; // it waits now
+    ///     waiter.cancel()?;
+    ///     assert_eq!(waiter.await, Err(Error::Cancelled)); // it left the queue
+    ///     assert!(!ev.is_set());
+    ///     Ok(())
+    /// }).unwrap();
+    /// ```
     pub fn wait(&self) -> EventWait<'_> {
         EventWait { event: self, key: None }
     }

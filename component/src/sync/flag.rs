@@ -84,6 +84,12 @@ impl core::fmt::Debug for ThreadSafeFlag {
 
 impl ThreadSafeFlag {
     /// A new, cleared flag; `const`, so it can be a `static` an interrupt handler reaches.
+    ///
+    /// ```
+    /// use uasyncio::ThreadSafeFlag;
+    /// static FLAG: ThreadSafeFlag = ThreadSafeFlag::new();
+    /// assert!(!FLAG.is_set());
+    /// ```
     #[cfg(not(loom))]
     pub const fn new() -> Self {
         ThreadSafeFlag {
@@ -105,6 +111,18 @@ impl ThreadSafeFlag {
 
     /// Sets the flag and schedules the waiting task, if any. Safe from any thread and from
     /// interrupt context: atomics only, no lock, no allocation (see the module docs).
+    ///
+    /// ```
+    /// use uasyncio::{run, ThreadSafeFlag};
+    /// static FLAG: ThreadSafeFlag = ThreadSafeFlag::new();
+    /// FLAG.set();
+    /// FLAG.set(); // sets before a wait collapse into one
+    /// run(async {
+    ///     FLAG.wait().await?; // set: returns at once and clears the flag
+    ///     assert!(!FLAG.is_set());
+    ///     Ok(())
+    /// }).unwrap();
+    /// ```
     pub fn set(&self) {
         // Release, not SeqCst: see the module docs (a waiter that sees the flag must see what
         // was written before the set; the slot swap orders the rest).
@@ -118,11 +136,25 @@ impl ThreadSafeFlag {
     }
 
     /// Clears the flag, so that a set that happened earlier does not satisfy the next wait.
+    ///
+    /// ```
+    /// let flag = uasyncio::ThreadSafeFlag::new();
+    /// flag.set(); // a stale set...
+    /// flag.clear(); // ...forgotten: the next wait waits for a new one
+    /// assert!(!flag.is_set());
+    /// ```
     pub fn clear(&self) {
         self.flag.store(false, Ordering::SeqCst);
     }
 
     /// True if the flag is set (a snapshot; another context may change it at any time).
+    ///
+    /// ```
+    /// let flag = uasyncio::ThreadSafeFlag::new();
+    /// assert!(!flag.is_set());
+    /// flag.set();
+    /// assert!(flag.is_set());
+    /// ```
     pub fn is_set(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }
@@ -142,6 +174,19 @@ impl ThreadSafeFlag {
     /// state (a set that arrived meanwhile is not consumed) and the next waiter may wait.
     /// **Dropping** the future does the same: it gives up the flag's waiter slot and consumes
     /// nothing.
+    ///
+    /// ```
+    /// use uasyncio::{create_task, run, sleep_ms, Error, ThreadSafeFlag};
+    /// static FLAG: ThreadSafeFlag = ThreadSafeFlag::new();
+    /// run(async {
+    ///     let waiter = create_task(FLAG.wait());
+    ///     sleep_ms(1).await?; // it waits now
+    ///     // One waiter at a time: a second one is refused.
+    ///     assert!(matches!(FLAG.wait().await, Err(Error::Runtime(_))));
+    ///     FLAG.set();
+    ///     waiter.await
+    /// }).unwrap();
+    /// ```
     pub fn wait(&self) -> FlagWait<'_> {
         FlagWait {
             flag: self,

@@ -64,6 +64,11 @@ impl fmt::Debug for Lock {
 
 impl Lock {
     /// A new, unlocked lock.
+    ///
+    /// ```
+    /// let lock = uasyncio::Lock::new();
+    /// assert!(!lock.locked());
+    /// ```
     pub const fn new() -> Self {
         Lock {
             state: Cell::new(State::Unlocked),
@@ -73,6 +78,25 @@ impl Lock {
     }
 
     /// True if a task holds the lock.
+    ///
+    /// False while a released lock is being handed to a waiter that has not run yet, though
+    /// a new `acquire()` would still queue behind that waiter:
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use uasyncio::{create_task, run, sleep_ms, Lock};
+    /// run(async {
+    ///     let lock = Rc::new(Lock::new());
+    ///     let guard = lock.acquire().await?;
+    ///     assert!(lock.locked());
+    ///     let l2 = lock.clone();
+    ///     let waiter = create_task(async move { l2.acquire().await.map(drop) });
+    ///     sleep_ms(1).await?; // the waiter queues
+    ///     drop(guard); // handed to the waiter, which has not run yet
+    ///     assert!(!lock.locked());
+    ///     waiter.await
+    /// }).unwrap();
+    /// ```
     pub fn locked(&self) -> bool {
         self.state.get() == State::Locked
     }
@@ -84,6 +108,19 @@ impl Lock {
     /// **Cancellation:** a cancelled waiter leaves the queue and gets `Err(Error::Cancelled)`;
     /// if the lock had already been handed to it, it passes the lock on to the next waiter
     /// first. Dropping the future does the same.
+    ///
+    /// ```
+    /// use uasyncio::{run, Lock};
+    /// run(async {
+    ///     let lock = Lock::new();
+    ///     {
+    ///         let _guard = lock.acquire().await?; // async with lock:
+    ///         assert!(lock.locked());
+    ///     }
+    ///     assert!(!lock.locked()); // released as the guard went
+    ///     Ok(())
+    /// }).unwrap();
+    /// ```
     pub fn acquire(&self) -> Acquire<'_> {
         Acquire { lock: self, key: None }
     }
@@ -91,6 +128,18 @@ impl Lock {
     /// Releases the lock: hands it to the oldest waiter, or unlocks it if none waits.
     ///
     /// Errors with `RuntimeError("Lock not acquired")` when the lock is not locked.
+    ///
+    /// ```
+    /// use uasyncio::{run, Error, Lock};
+    /// run(async {
+    ///     let lock = Lock::new();
+    ///     assert_eq!(lock.release(), Err(Error::runtime("Lock not acquired")));
+    ///     lock.acquire().await?.forget(); // MicroPython's `await lock.acquire()`
+    ///     lock.release()?;
+    ///     assert!(!lock.locked());
+    ///     Ok(())
+    /// }).unwrap();
+    /// ```
     pub fn release(&self) -> Result<()> {
         if self.state.get() != State::Locked {
             return Err(Error::runtime("Lock not acquired"));
