@@ -20,6 +20,11 @@ pub use crate::scheduler::{ExceptionContext, ExceptionHandler, Loop, LoopStats, 
 use crate::task::Task;
 
 /// The calling thread's event loop (created on first use).
+///
+/// ```
+/// let lp = uasyncio::get_event_loop();
+/// assert_eq!(lp.run_until_complete(async { Ok(6 * 7) }), Ok(42));
+/// ```
 pub fn get_event_loop() -> Loop {
     Loop { _not_send: PhantomData }
 }
@@ -99,6 +104,13 @@ impl fmt::Display for Report<'_> {
 
 impl Loop {
     /// Creates a task on this loop; see [`create_task`](crate::create_task).
+    ///
+    /// ```
+    /// use uasyncio::{get_event_loop, sleep_ms};
+    /// let lp = get_event_loop();
+    /// let t = lp.create_task(async { sleep_ms(1).await?; Ok("done") }); // runs once the loop does
+    /// assert_eq!(lp.run_until_complete(t), Ok("done"));
+    /// ```
     #[inline(always)]
     pub fn create_task<F, T>(&self, coro: F) -> Task<T>
     where
@@ -128,6 +140,15 @@ impl Loop {
     ///
     /// Errors: `aw`'s own error; `RuntimeError` if the loop is already running.
     /// [`stop`](Self::stop) does not end it (MicroPython's `stop()` ends only `run_forever()`).
+    ///
+    /// ```
+    /// use uasyncio::{get_event_loop, sleep_ms};
+    /// let lp = get_event_loop();
+    /// let later = lp.create_task(async { sleep_ms(50).await?; Ok("later") });
+    /// assert_eq!(lp.run_until_complete(async { Ok("main") }), Ok("main"));
+    /// assert!(!later.done()); // started, still asleep: it stays in the loop...
+    /// assert_eq!(lp.run_until_complete(later), Ok("later")); // ...and runs on in the next run
+    /// ```
     #[inline(always)]
     pub fn run_until_complete<F, T>(&self, aw: F) -> Result<T>
     where

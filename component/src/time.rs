@@ -211,6 +211,18 @@ pub fn sleep(seconds: f32) -> Sleep {
 
 /// Milliseconds on the calling thread's loop clock (the kernel's monotonic clock, or the
 /// virtual clock in tests): MicroPython's `time.ticks_ms()`, without the wrap-around.
+///
+/// ```
+/// use uasyncio::{get_event_loop, run, sleep_ms, ticks_ms};
+/// get_event_loop().use_virtual_time(true); // the clock starts at 0 and jumps to deadlines
+/// run(async {
+///     let t0 = ticks_ms();
+///     sleep_ms(1500).await?;
+///     assert_eq!(ticks_ms() - t0, 1500);
+///     Ok(())
+/// }).unwrap();
+/// get_event_loop().use_virtual_time(false);
+/// ```
 pub fn ticks_ms() -> u64 {
     scheduler::with_core(|core| core.now_us()).unwrap_or_else(rtos_shims::now_us) / 1000
 }

@@ -133,6 +133,17 @@ impl<T> Task<T> {
     }
 
     /// True once the task has finished.
+    ///
+    /// ```
+    /// use uasyncio::{create_task, run, sleep_ms};
+    /// run(async {
+    ///     let t = create_task(sleep_ms(5));
+    ///     assert!(!t.done());
+    ///     sleep_ms(10).await?;
+    ///     assert!(t.done()); // awaiting it now gives its outcome at once
+    ///     t.await
+    /// }).unwrap();
+    /// ```
     pub fn done(&self) -> bool {
         self.raw.done()
     }
