@@ -24,6 +24,61 @@
 //! CR, `guard_ms` of silence (reading and dropping what the modem says meanwhile, such as
 //! the `OK` for the escape), then `ATH`. A modem that was already in command mode sees
 //! `+++ATH` as one line and answers `ERROR`; the `ATH` is then sent once more.
+//!
+//! ## Example
+//! A bring-up and a hang-up against a scripted modem on an in-memory stream (on a board,
+//! the stream is a [`serial::SerialPort`](crate::serial::SerialPort)). The loop runs on
+//! virtual time, so the guard times and sync waits pass at once.
+//! ```
+//! use std::collections::VecDeque;
+//! use uasyncio_cellular::at::RegStatus;
+//! use uasyncio_cellular::modem::{Modem, ModemConfig};
+//!
+//! /// Answers each command line: SIM ready, registered at home, `CONNECT` to a dial.
+//! #[derive(Default)]
+//! struct FakeModem { cmd: Vec<u8>, out: VecDeque<u8> }
+//! impl embedded_io::ErrorType for FakeModem { type Error = core::convert::Infallible; }
+//! impl embedded_io_async::Write for FakeModem {
+//!     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+//!         for &b in buf {
+//!             if b != b'\r' { self.cmd.push(b); continue; }
+//!             let answer = match &self.cmd[..] {
+//!                 b"AT+CPIN?" => "+CPIN: READY\r\nOK",
+//!                 b"AT+CREG?" => "+CREG: 0,1\r\nOK",
+//!                 c if c.starts_with(b"ATD") => "CONNECT 150000000",
+//!                 _ => "OK",
+//!             };
+//!             self.out.extend(format!("\r\n{answer}\r\n").bytes());
+//!             self.cmd.clear();
+//!         }
+//!         Ok(buf.len())
+//!     }
+//!     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+//! }
+//! impl embedded_io_async::Read for FakeModem {
+//!     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+//!         if self.out.is_empty() {
+//!             core::future::pending::<()>().await; // silent: the client's timeout ends the wait
+//!         }
+//!         let n = buf.len().min(self.out.len());
+//!         for (d, s) in buf.iter_mut().zip(self.out.drain(..n)) { *d = s; }
+//!         Ok(n)
+//!     }
+//! }
+//!
+//! uasyncio::get_event_loop().use_virtual_time(true);
+//! uasyncio::run(async {
+//!     let mut modem = Modem::new(FakeModem::default(), ModemConfig::new("internet"));
+//!     let call = modem.bring_up().await?;
+//!     assert_eq!(call.rate.as_deref(), Some("150000000"));
+//!     assert_eq!(call.registration, RegStatus::Home);
+//!     // Data mode: PPP would now run over `modem.io_mut()`.
+//!     modem.hang_up().await?; // guard time, +++, guard time, ATH
+//!     Ok(())
+//! })
+//! .unwrap();
+//! uasyncio::get_event_loop().use_virtual_time(false);
+//! ```
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -35,6 +90,13 @@ use crate::at::{parse_reg_query, AtClient, AtConfig, AtErrorKind, Final, RegKind
 use crate::error::{CellularError, RegistrationProblem, SimProblem};
 
 /// How the data call is started.
+///
+/// ```
+/// use uasyncio_cellular::modem::{DialMethod, ModemConfig};
+/// let mut cfg = ModemConfig::new("internet");
+/// assert_eq!(cfg.dial, DialMethod::Atd99); // the default
+/// cfg.dial = DialMethod::Cgdata; // for a modem that wants AT+CGDATA="PPP",1
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DialMethod {
     /// `ATD*99***1#` (the GPRS service code with context 1): what almost every modem takes.
@@ -44,6 +106,65 @@ pub enum DialMethod {
 }
 
 /// Settings of a [`Modem`]. `ModemConfig::new("internet")` gives the defaults.
+///
+/// The fields a user usually sets; [`Modem::bring_up`] checks them before it sends a byte.
+/// ```
+/// use uasyncio_cellular::modem::{DialMethod, Modem, ModemConfig};
+/// use uasyncio_cellular::{CellularError, Layer};
+///
+/// let mut cfg = ModemConfig::new("internet.example"); // the operator's APN
+/// cfg.pin = Some("1234".into()); // only if the SIM has its PIN lock on
+/// cfg.registration_timeout_ms = 300_000; // weak coverage: give the network 5 minutes
+/// cfg.command_timeout_ms = 10_000; // a slow modem
+/// cfg.dial = DialMethod::Cgdata; // a modem that wants AT+CGDATA
+/// cfg.guard_ms = 2_100; // the modem's S12 (escape guard time) was set to 2 s
+/// cfg.at.urc_prefixes.push("+UUPSDA".into()); // a vendor URC (u-blox)
+///
+/// // A bad value fails the bring-up at once, as a `Config` error that says what to fix.
+/// cfg.pin = Some("12".into());
+/// # use std::collections::VecDeque;
+/// # /// The module docs' scripted modem, plus a SIM status (`sim`; PIN "1234") and `AT+CSQ`.
+/// # struct FakeModem { cmd: Vec<u8>, out: VecDeque<u8>, sim: &'static str }
+/// # impl Default for FakeModem {
+/// #     fn default() -> Self { FakeModem { cmd: Vec::new(), out: VecDeque::new(), sim: "READY" } }
+/// # }
+/// # impl embedded_io::ErrorType for FakeModem { type Error = core::convert::Infallible; }
+/// # impl embedded_io_async::Write for FakeModem {
+/// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+/// #         for &b in buf {
+/// #             if b != b'\r' { self.cmd.push(b); continue; }
+/// #             let cpin = format!("+CPIN: {}\r\nOK", self.sim);
+/// #             let answer = match &self.cmd[..] {
+/// #                 b"AT+CPIN?" => &cpin[..],
+/// #                 b"AT+CPIN=\"1234\"" => { self.sim = "READY"; "OK" }
+/// #                 c if c.starts_with(b"AT+CPIN=") => "+CME ERROR: 16",
+/// #                 b"AT+CREG?" => "+CREG: 0,1\r\nOK",
+/// #                 b"AT+CSQ" => "+CSQ: 20,99\r\nOK",
+/// #                 c if c.starts_with(b"ATD") => "CONNECT 150000000",
+/// #                 _ => "OK",
+/// #             };
+/// #             self.out.extend(format!("\r\n{answer}\r\n").bytes());
+/// #             self.cmd.clear();
+/// #         }
+/// #         Ok(buf.len())
+/// #     }
+/// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+/// # }
+/// # impl embedded_io_async::Read for FakeModem {
+/// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+/// #         if self.out.is_empty() { core::future::pending::<()>().await }
+/// #         let n = buf.len().min(self.out.len());
+/// #         for (d, s) in buf.iter_mut().zip(self.out.drain(..n)) { *d = s; }
+/// #         Ok(n)
+/// #     }
+/// # }
+/// # uasyncio::run(async move {
+/// let err = Modem::new(FakeModem::default(), cfg).bring_up().await.unwrap_err();
+/// assert_eq!(err.layer(), Some(Layer::Config));
+/// assert_eq!(err, CellularError::Config("ModemConfig::pin must be 4 to 8 digits".into()));
+/// # Ok(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone)]
 pub struct ModemConfig {
     /// The access point name of the operator (printable ASCII, no `"`).
@@ -74,6 +195,15 @@ pub struct ModemConfig {
 
 impl ModemConfig {
     /// The defaults, with `apn`.
+    ///
+    /// ```
+    /// use uasyncio_cellular::modem::{DialMethod, ModemConfig};
+    /// let cfg = ModemConfig::new("internet");
+    /// assert_eq!((cfg.apn.as_str(), cfg.pin), ("internet", None));
+    /// assert_eq!((cfg.sync_attempts, cfg.sync_timeout_ms, cfg.command_timeout_ms), (10, 500, 5_000));
+    /// assert_eq!((cfg.registration_timeout_ms, cfg.dial_timeout_ms, cfg.guard_ms), (120_000, 30_000, 1_100));
+    /// assert_eq!(cfg.dial, DialMethod::Atd99);
+    /// ```
     pub fn new(apn: &str) -> Self {
         ModemConfig {
             apn: apn.into(),
@@ -149,6 +279,51 @@ fn build(f: impl FnOnce(&mut [u8]) -> Result<&[u8], usize>) -> Result<Vec<u8>, C
 
 impl<IO: Read + Write> Modem<IO> {
     /// A modem on `io` with `cfg`.
+    ///
+    /// ```
+    /// use uasyncio_cellular::modem::{Modem, ModemConfig};
+    /// # use std::collections::VecDeque;
+    /// # /// The module docs' scripted modem, plus a SIM status (`sim`; PIN "1234") and `AT+CSQ`.
+    /// # struct FakeModem { cmd: Vec<u8>, out: VecDeque<u8>, sim: &'static str }
+    /// # impl Default for FakeModem {
+    /// #     fn default() -> Self { FakeModem { cmd: Vec::new(), out: VecDeque::new(), sim: "READY" } }
+    /// # }
+    /// # impl embedded_io::ErrorType for FakeModem { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Write for FakeModem {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+    /// #         for &b in buf {
+    /// #             if b != b'\r' { self.cmd.push(b); continue; }
+    /// #             let cpin = format!("+CPIN: {}\r\nOK", self.sim);
+    /// #             let answer = match &self.cmd[..] {
+    /// #                 b"AT+CPIN?" => &cpin[..],
+    /// #                 b"AT+CPIN=\"1234\"" => { self.sim = "READY"; "OK" }
+    /// #                 c if c.starts_with(b"AT+CPIN=") => "+CME ERROR: 16",
+    /// #                 b"AT+CREG?" => "+CREG: 0,1\r\nOK",
+    /// #                 b"AT+CSQ" => "+CSQ: 20,99\r\nOK",
+    /// #                 c if c.starts_with(b"ATD") => "CONNECT 150000000",
+    /// #                 _ => "OK",
+    /// #             };
+    /// #             self.out.extend(format!("\r\n{answer}\r\n").bytes());
+    /// #             self.cmd.clear();
+    /// #         }
+    /// #         Ok(buf.len())
+    /// #     }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # impl embedded_io_async::Read for FakeModem {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.out.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.out.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.out.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// let port = FakeModem::default(); // on a board: a `serial::SerialPort`
+    /// let mut cfg = ModemConfig::new("internet");
+    /// cfg.pin = Some("1234".into());
+    /// let modem = Modem::new(port, cfg);
+    /// assert_eq!(modem.config().apn, "internet");
+    /// ```
     pub fn new(io: IO, cfg: ModemConfig) -> Self {
         let at = AtClient::with_config(io, cfg.at.clone());
         Modem {
@@ -159,16 +334,154 @@ impl<IO: Read + Write> Modem<IO> {
     }
 
     /// The AT client (to send other commands while in command mode).
+    ///
+    /// ```
+    /// use uasyncio_cellular::modem::{Modem, ModemConfig};
+    /// # use std::collections::VecDeque;
+    /// # /// The module docs' scripted modem, plus a SIM status (`sim`; PIN "1234") and `AT+CSQ`.
+    /// # struct FakeModem { cmd: Vec<u8>, out: VecDeque<u8>, sim: &'static str }
+    /// # impl Default for FakeModem {
+    /// #     fn default() -> Self { FakeModem { cmd: Vec::new(), out: VecDeque::new(), sim: "READY" } }
+    /// # }
+    /// # impl embedded_io::ErrorType for FakeModem { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Write for FakeModem {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+    /// #         for &b in buf {
+    /// #             if b != b'\r' { self.cmd.push(b); continue; }
+    /// #             let cpin = format!("+CPIN: {}\r\nOK", self.sim);
+    /// #             let answer = match &self.cmd[..] {
+    /// #                 b"AT+CPIN?" => &cpin[..],
+    /// #                 b"AT+CPIN=\"1234\"" => { self.sim = "READY"; "OK" }
+    /// #                 c if c.starts_with(b"AT+CPIN=") => "+CME ERROR: 16",
+    /// #                 b"AT+CREG?" => "+CREG: 0,1\r\nOK",
+    /// #                 b"AT+CSQ" => "+CSQ: 20,99\r\nOK",
+    /// #                 c if c.starts_with(b"ATD") => "CONNECT 150000000",
+    /// #                 _ => "OK",
+    /// #             };
+    /// #             self.out.extend(format!("\r\n{answer}\r\n").bytes());
+    /// #             self.cmd.clear();
+    /// #         }
+    /// #         Ok(buf.len())
+    /// #     }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # impl embedded_io_async::Read for FakeModem {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.out.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.out.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.out.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # uasyncio::run(async {
+    /// let mut modem = Modem::new(FakeModem::default(), ModemConfig::new("internet"));
+    /// let r = modem.at().command(b"AT+CSQ", 1_000).await.unwrap(); // signal quality
+    /// assert_eq!(r.value("+CSQ:"), Some("20,99"));
+    /// # Ok(())
+    /// # }).unwrap();
+    /// ```
     pub fn at(&mut self) -> &mut AtClient<IO> {
         &mut self.at
     }
 
     /// The byte stream, for the data link after [`bring_up`](Self::bring_up).
+    ///
+    /// ```
+    /// use embedded_io_async::Write;
+    /// use uasyncio_cellular::modem::{Modem, ModemConfig};
+    /// # use std::collections::VecDeque;
+    /// # /// The module docs' scripted modem, plus a SIM status (`sim`; PIN "1234") and `AT+CSQ`.
+    /// # struct FakeModem { cmd: Vec<u8>, out: VecDeque<u8>, sim: &'static str }
+    /// # impl Default for FakeModem {
+    /// #     fn default() -> Self { FakeModem { cmd: Vec::new(), out: VecDeque::new(), sim: "READY" } }
+    /// # }
+    /// # impl embedded_io::ErrorType for FakeModem { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Write for FakeModem {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+    /// #         for &b in buf {
+    /// #             if b != b'\r' { self.cmd.push(b); continue; }
+    /// #             let cpin = format!("+CPIN: {}\r\nOK", self.sim);
+    /// #             let answer = match &self.cmd[..] {
+    /// #                 b"AT+CPIN?" => &cpin[..],
+    /// #                 b"AT+CPIN=\"1234\"" => { self.sim = "READY"; "OK" }
+    /// #                 c if c.starts_with(b"AT+CPIN=") => "+CME ERROR: 16",
+    /// #                 b"AT+CREG?" => "+CREG: 0,1\r\nOK",
+    /// #                 b"AT+CSQ" => "+CSQ: 20,99\r\nOK",
+    /// #                 c if c.starts_with(b"ATD") => "CONNECT 150000000",
+    /// #                 _ => "OK",
+    /// #             };
+    /// #             self.out.extend(format!("\r\n{answer}\r\n").bytes());
+    /// #             self.cmd.clear();
+    /// #         }
+    /// #         Ok(buf.len())
+    /// #     }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # impl embedded_io_async::Read for FakeModem {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.out.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.out.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.out.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # uasyncio::get_event_loop().use_virtual_time(true);
+    /// # uasyncio::run(async {
+    /// let mut modem = Modem::new(FakeModem::default(), ModemConfig::new("internet"));
+    /// modem.bring_up().await?;
+    /// // Data mode: the stream carries PPP now (a `DataLink` is given exactly this).
+    /// modem.io_mut().write_all(&[0x7e, 0xff, 0x03]).await.unwrap();
+    /// # Ok(())
+    /// # }).unwrap();
+    /// # uasyncio::get_event_loop().use_virtual_time(false);
+    /// ```
     pub fn io_mut(&mut self) -> &mut IO {
         self.at.io_mut()
     }
 
     /// The configuration.
+    ///
+    /// ```
+    /// use uasyncio_cellular::modem::{Modem, ModemConfig};
+    /// # use std::collections::VecDeque;
+    /// # /// The module docs' scripted modem, plus a SIM status (`sim`; PIN "1234") and `AT+CSQ`.
+    /// # struct FakeModem { cmd: Vec<u8>, out: VecDeque<u8>, sim: &'static str }
+    /// # impl Default for FakeModem {
+    /// #     fn default() -> Self { FakeModem { cmd: Vec::new(), out: VecDeque::new(), sim: "READY" } }
+    /// # }
+    /// # impl embedded_io::ErrorType for FakeModem { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Write for FakeModem {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+    /// #         for &b in buf {
+    /// #             if b != b'\r' { self.cmd.push(b); continue; }
+    /// #             let cpin = format!("+CPIN: {}\r\nOK", self.sim);
+    /// #             let answer = match &self.cmd[..] {
+    /// #                 b"AT+CPIN?" => &cpin[..],
+    /// #                 b"AT+CPIN=\"1234\"" => { self.sim = "READY"; "OK" }
+    /// #                 c if c.starts_with(b"AT+CPIN=") => "+CME ERROR: 16",
+    /// #                 b"AT+CREG?" => "+CREG: 0,1\r\nOK",
+    /// #                 b"AT+CSQ" => "+CSQ: 20,99\r\nOK",
+    /// #                 c if c.starts_with(b"ATD") => "CONNECT 150000000",
+    /// #                 _ => "OK",
+    /// #             };
+    /// #             self.out.extend(format!("\r\n{answer}\r\n").bytes());
+    /// #             self.cmd.clear();
+    /// #         }
+    /// #         Ok(buf.len())
+    /// #     }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # impl embedded_io_async::Read for FakeModem {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.out.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.out.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.out.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// let modem = Modem::new(FakeModem::default(), ModemConfig::new("internet"));
+    /// assert_eq!(modem.config().guard_ms, 1_100);
+    /// ```
     pub fn config(&self) -> &ModemConfig {
         &self.cfg
     }
@@ -185,6 +498,63 @@ impl<IO: Read + Write> Modem<IO> {
     /// **Cancellation:** `Err(CellularError::Cancelled)` at the step it was in; the modem may
     /// be in any state up to data mode (a dial answered after the cancel): call
     /// [`hang_up`](Self::hang_up) before the next bring-up. Dropping the future is the same.
+    ///
+    /// ```
+    /// use uasyncio_cellular::modem::{Modem, ModemConfig};
+    /// use uasyncio_cellular::{CellularError, SimProblem};
+    /// # use std::collections::VecDeque;
+    /// # /// The module docs' scripted modem, plus a SIM status (`sim`; PIN "1234") and `AT+CSQ`.
+    /// # struct FakeModem { cmd: Vec<u8>, out: VecDeque<u8>, sim: &'static str }
+    /// # impl Default for FakeModem {
+    /// #     fn default() -> Self { FakeModem { cmd: Vec::new(), out: VecDeque::new(), sim: "READY" } }
+    /// # }
+    /// # impl embedded_io::ErrorType for FakeModem { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Write for FakeModem {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+    /// #         for &b in buf {
+    /// #             if b != b'\r' { self.cmd.push(b); continue; }
+    /// #             let cpin = format!("+CPIN: {}\r\nOK", self.sim);
+    /// #             let answer = match &self.cmd[..] {
+    /// #                 b"AT+CPIN?" => &cpin[..],
+    /// #                 b"AT+CPIN=\"1234\"" => { self.sim = "READY"; "OK" }
+    /// #                 c if c.starts_with(b"AT+CPIN=") => "+CME ERROR: 16",
+    /// #                 b"AT+CREG?" => "+CREG: 0,1\r\nOK",
+    /// #                 b"AT+CSQ" => "+CSQ: 20,99\r\nOK",
+    /// #                 c if c.starts_with(b"ATD") => "CONNECT 150000000",
+    /// #                 _ => "OK",
+    /// #             };
+    /// #             self.out.extend(format!("\r\n{answer}\r\n").bytes());
+    /// #             self.cmd.clear();
+    /// #         }
+    /// #         Ok(buf.len())
+    /// #     }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # impl embedded_io_async::Read for FakeModem {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.out.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.out.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.out.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// uasyncio::get_event_loop().use_virtual_time(true); // sync waits and guard times pass at once
+    /// uasyncio::run(async {
+    ///     // A SIM with its PIN lock on, and no PIN configured: the SIM step says so.
+    ///     let locked = FakeModem { sim: "SIM PIN", ..Default::default() };
+    ///     let mut modem = Modem::new(locked, ModemConfig::new("internet"));
+    ///     assert_eq!(modem.bring_up().await, Err(CellularError::Sim(SimProblem::PinRequired)));
+    ///     // With the PIN it goes on to registration and the dial.
+    ///     let mut cfg = ModemConfig::new("internet");
+    ///     cfg.pin = Some("1234".into());
+    ///     let locked = FakeModem { sim: "SIM PIN", ..Default::default() };
+    ///     let call = Modem::new(locked, cfg).bring_up().await?;
+    ///     assert_eq!(call.rate.as_deref(), Some("150000000"));
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// uasyncio::get_event_loop().use_virtual_time(false);
+    /// ```
     pub async fn bring_up(&mut self) -> Result<Connected, CellularError> {
         self.cfg.validate()?;
         self.sync().await?;
@@ -435,6 +805,57 @@ impl<IO: Read + Write> Modem<IO> {
     ///
     /// **Cancellation:** `Err(CellularError::Cancelled)`; the modem may still be in data mode.
     /// Dropping the future is the same.
+    ///
+    /// ```
+    /// use uasyncio_cellular::modem::{Modem, ModemConfig};
+    /// # use std::collections::VecDeque;
+    /// # /// The module docs' scripted modem, plus a SIM status (`sim`; PIN "1234") and `AT+CSQ`.
+    /// # struct FakeModem { cmd: Vec<u8>, out: VecDeque<u8>, sim: &'static str }
+    /// # impl Default for FakeModem {
+    /// #     fn default() -> Self { FakeModem { cmd: Vec::new(), out: VecDeque::new(), sim: "READY" } }
+    /// # }
+    /// # impl embedded_io::ErrorType for FakeModem { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Write for FakeModem {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+    /// #         for &b in buf {
+    /// #             if b != b'\r' { self.cmd.push(b); continue; }
+    /// #             let cpin = format!("+CPIN: {}\r\nOK", self.sim);
+    /// #             let answer = match &self.cmd[..] {
+    /// #                 b"AT+CPIN?" => &cpin[..],
+    /// #                 b"AT+CPIN=\"1234\"" => { self.sim = "READY"; "OK" }
+    /// #                 c if c.starts_with(b"AT+CPIN=") => "+CME ERROR: 16",
+    /// #                 b"AT+CREG?" => "+CREG: 0,1\r\nOK",
+    /// #                 b"AT+CSQ" => "+CSQ: 20,99\r\nOK",
+    /// #                 c if c.starts_with(b"ATD") => "CONNECT 150000000",
+    /// #                 _ => "OK",
+    /// #             };
+    /// #             self.out.extend(format!("\r\n{answer}\r\n").bytes());
+    /// #             self.cmd.clear();
+    /// #         }
+    /// #         Ok(buf.len())
+    /// #     }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # impl embedded_io_async::Read for FakeModem {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.out.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.out.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.out.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// uasyncio::get_event_loop().use_virtual_time(true);
+    /// uasyncio::run(async {
+    ///     let mut modem = Modem::new(FakeModem::default(), ModemConfig::new("internet"));
+    ///     modem.bring_up().await?;
+    ///     let t0 = uasyncio::ticks_ms();
+    ///     modem.hang_up().await?;
+    ///     assert!(uasyncio::ticks_ms() - t0 >= 2 * 1_100); // two guard times around the +++
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// uasyncio::get_event_loop().use_virtual_time(false);
+    /// ```
     pub async fn hang_up(&mut self) -> Result<(), CellularError> {
         self.escape().await?;
         let mut last = None;
