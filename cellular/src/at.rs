@@ -52,6 +52,36 @@ use embedded_io_async::{Read, Write};
 use crate::select::{select, Either};
 
 /// Settings of an [`AtClient`].
+///
+/// ```
+/// use uasyncio_cellular::at::{AtClient, AtConfig, Urc};
+/// # use std::collections::VecDeque;
+/// # /// A stream holding what the modem sent; then silent. Writes are dropped.
+/// # struct Said(VecDeque<u8>);
+/// # fn modem(said: &[u8]) -> Said { Said(said.iter().copied().collect()) }
+/// # impl embedded_io::ErrorType for Said { type Error = core::convert::Infallible; }
+/// # impl embedded_io_async::Read for Said {
+/// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+/// #         if self.0.is_empty() { core::future::pending::<()>().await }
+/// #         let n = buf.len().min(self.0.len());
+/// #         for (d, s) in buf.iter_mut().zip(self.0.drain(..n)) { *d = s; }
+/// #         Ok(n)
+/// #     }
+/// # }
+/// # impl embedded_io_async::Write for Said {
+/// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> { Ok(buf.len()) }
+/// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+/// # }
+/// let mut cfg = AtConfig::default();
+/// cfg.urc_prefixes.push("+UUSORD:".into()); // u-blox: data arrived on a socket
+/// cfg.urc_capacity = 4;
+/// # uasyncio::run(async move {
+/// let mut at = AtClient::with_config(modem(b"\r\n+UUSORD: 0,12\r\n"), cfg);
+/// let urc = at.next_urc(1_000).await.unwrap();
+/// assert_eq!(urc, Some(Urc::Other("+UUSORD: 0,12".into())));
+/// # Ok(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone)]
 pub struct AtConfig {
     /// Line prefixes that mark a vendor URC (besides the standard ones). Default: `+Q`
@@ -98,6 +128,12 @@ pub struct AtResponse {
 impl AtResponse {
     /// The first intermediate line starting with `prefix`, with the prefix and the spaces
     /// after it removed: `response.value("+CPIN:")` gives `"READY"` for `+CPIN: READY`.
+    /// ```
+    /// use uasyncio_cellular::at::{AtResponse, Final};
+    /// let r = AtResponse { lines: vec!["+CPIN: READY".into()], final_code: Final::Ok };
+    /// assert_eq!(r.value("+CPIN:"), Some("READY"));
+    /// assert_eq!(r.value("+CSQ:"), None);
+    /// ```
     pub fn value(&self, prefix: &str) -> Option<&str> {
         self.lines
             .iter()
@@ -298,7 +334,16 @@ pub fn cms_description(code: i32) -> Option<&'static str> {
     })
 }
 
-/// What went wrong with a command.
+/// What went wrong with a command. Its `Display` is the modem's words, or what happened:
+///
+/// ```
+/// use uasyncio_cellular::at::{AtErrorKind, EquipmentError};
+/// assert_eq!(AtErrorKind::NoCarrier.to_string(), "NO CARRIER");
+/// let no_sim = AtErrorKind::Cme(EquipmentError { code: Some(10), text: None });
+/// assert_eq!(no_sim.to_string(), "+CME ERROR: 10 (SIM not inserted)");
+/// assert_eq!(AtErrorKind::Timeout { ms: 500 }.to_string(), "no answer within 500 ms");
+/// assert_eq!(AtErrorKind::Closed.to_string(), "the serial stream ended");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AtErrorKind {
@@ -346,7 +391,18 @@ pub enum AtErrorKind {
     Invalid(&'static str),
 }
 
-/// A failed command: which command, and why.
+/// A failed command: which command, and why. `Display` names the command:
+///
+/// ```
+/// use uasyncio_cellular::at::{AtError, AtErrorKind, EquipmentError};
+/// let e = AtError {
+///     command: "AT+CPIN?".into(),
+///     kind: AtErrorKind::Cme(EquipmentError { code: Some(10), text: None }),
+/// };
+/// assert_eq!(e.to_string(), "AT+CPIN?: +CME ERROR: 10 (SIM not inserted)");
+/// let t = AtError { command: "AT".into(), kind: AtErrorKind::Timeout { ms: 500 } };
+/// assert_eq!(t.to_string(), "no answer to AT within 500 ms");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AtError {
     /// The command as sent, without its CR (empty for a failure while no command waited).
@@ -364,6 +420,32 @@ impl AtError {
     }
 
     /// The `+CME ERROR` code, if that is what the modem answered.
+    /// ```
+    /// use uasyncio_cellular::at::AtClient;
+    /// # use std::collections::VecDeque;
+    /// # /// A stream holding what the modem sent; then silent. Writes are dropped.
+    /// # struct Said(VecDeque<u8>);
+    /// # fn modem(said: &[u8]) -> Said { Said(said.iter().copied().collect()) }
+    /// # impl embedded_io::ErrorType for Said { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Read for Said {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.0.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.0.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.0.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # impl embedded_io_async::Write for Said {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> { Ok(buf.len()) }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # uasyncio::run(async {
+    /// let mut at = AtClient::new(modem(b"\r\n+CME ERROR: 10\r\n"));
+    /// let e = at.command(b"AT+CPIN?", 1_000).await.unwrap_err();
+    /// assert_eq!(e.cme_code(), Some(10)); // SIM not inserted
+    /// # Ok(())
+    /// # }).unwrap();
+    /// ```
     pub fn cme_code(&self) -> Option<i32> {
         match &self.kind {
             AtErrorKind::Cme(e) => e.code,
@@ -372,11 +454,73 @@ impl AtError {
     }
 
     /// True if the command timed out (with or without other lines meanwhile).
+    /// ```
+    /// use uasyncio_cellular::at::AtClient;
+    /// # use std::collections::VecDeque;
+    /// # /// A stream holding what the modem sent; then silent. Writes are dropped.
+    /// # struct Said(VecDeque<u8>);
+    /// # fn modem(said: &[u8]) -> Said { Said(said.iter().copied().collect()) }
+    /// # impl embedded_io::ErrorType for Said { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Read for Said {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.0.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.0.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.0.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # impl embedded_io_async::Write for Said {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> { Ok(buf.len()) }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// uasyncio::get_event_loop().use_virtual_time(true);
+    /// uasyncio::run(async {
+    ///     let mut at = AtClient::new(modem(b"")); // a modem that says nothing
+    ///     let e = at.command(b"AT", 500).await.unwrap_err();
+    ///     assert!(e.is_timeout());
+    ///     assert_eq!(e.to_string(), "no answer to AT within 500 ms");
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// uasyncio::get_event_loop().use_virtual_time(false);
+    /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self.kind, AtErrorKind::Timeout { .. } | AtErrorKind::Unanswered { .. })
     }
 
     /// True if the task was cancelled.
+    /// ```
+    /// use uasyncio_cellular::at::AtClient;
+    /// # use std::collections::VecDeque;
+    /// # /// A stream holding what the modem sent; then silent. Writes are dropped.
+    /// # struct Said(VecDeque<u8>);
+    /// # fn modem(said: &[u8]) -> Said { Said(said.iter().copied().collect()) }
+    /// # impl embedded_io::ErrorType for Said { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Read for Said {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.0.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.0.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.0.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # impl embedded_io_async::Write for Said {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> { Ok(buf.len()) }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// uasyncio::run(async {
+    ///     let task = uasyncio::create_task(async {
+    ///         let mut at = AtClient::new(modem(b""));
+    ///         Ok(at.command(b"AT+COPS=?", 180_000).await) // a network scan: minutes
+    ///     });
+    ///     uasyncio::sleep_ms(10).await?;
+    ///     task.cancel()?;
+    ///     let e = task.await?.unwrap_err();
+    ///     assert!(e.is_cancelled());
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self.kind, AtErrorKind::Cancelled)
     }
@@ -552,6 +696,10 @@ fn command_name(cmd: &[u8]) -> &[u8] {
 ///     Ok(())
 /// }).unwrap();
 /// ```
+///
+/// The other examples in this module build such a stream with `modem(bytes)` (hidden): it
+/// holds the bytes the modem sent, then stays silent (a read waits forever; the command's
+/// timeout ends it), and drops what is written.
 pub struct AtClient<IO> {
     io: IO,
     cfg: AtConfig,
@@ -579,11 +727,55 @@ impl<IO> fmt::Debug for AtClient<IO> {
 
 impl<IO: Read + Write> AtClient<IO> {
     /// A client with the default [`AtConfig`].
+    /// ```
+    /// use uasyncio_cellular::at::AtClient;
+    /// # use std::collections::VecDeque;
+    /// # /// A stream holding what the modem sent; then silent. Writes are dropped.
+    /// # struct Said(VecDeque<u8>);
+    /// # fn modem(said: &[u8]) -> Said { Said(said.iter().copied().collect()) }
+    /// # impl embedded_io::ErrorType for Said { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Read for Said {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.0.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.0.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.0.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # impl embedded_io_async::Write for Said {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> { Ok(buf.len()) }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// let at = AtClient::new(modem(b"")); // on a board: a `serial::SerialPort`
+    /// assert_eq!((at.garbage_lines(), at.urc_overflows(), at.input_losses()), (0, 0, 0));
+    /// ```
     pub fn new(io: IO) -> Self {
         Self::with_config(io, AtConfig::default())
     }
 
     /// A client with `cfg`.
+    /// ```
+    /// use uasyncio_cellular::at::{AtClient, AtConfig};
+    /// # use std::collections::VecDeque;
+    /// # /// A stream holding what the modem sent; then silent. Writes are dropped.
+    /// # struct Said(VecDeque<u8>);
+    /// # fn modem(said: &[u8]) -> Said { Said(said.iter().copied().collect()) }
+    /// # impl embedded_io::ErrorType for Said { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Read for Said {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.0.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.0.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.0.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # impl embedded_io_async::Write for Said {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> { Ok(buf.len()) }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// let cfg = AtConfig { urc_capacity: 64, ..AtConfig::default() }; // a chatty modem
+    /// let at = AtClient::with_config(modem(b""), cfg);
+    /// ```
     pub fn with_config(io: IO, cfg: AtConfig) -> Self {
         AtClient {
             io,
@@ -608,11 +800,69 @@ impl<IO: Read + Write> AtClient<IO> {
     }
 
     /// URCs dropped because the queue was full (the oldest go first).
+    /// ```
+    /// use uasyncio_cellular::at::{AtClient, AtConfig, RegKind, RegStatus, Urc};
+    /// # use std::collections::VecDeque;
+    /// # /// A stream holding what the modem sent; then silent. Writes are dropped.
+    /// # struct Said(VecDeque<u8>);
+    /// # fn modem(said: &[u8]) -> Said { Said(said.iter().copied().collect()) }
+    /// # impl embedded_io::ErrorType for Said { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Read for Said {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.0.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.0.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.0.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # impl embedded_io_async::Write for Said {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> { Ok(buf.len()) }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # uasyncio::get_event_loop().use_virtual_time(true);
+    /// # uasyncio::run(async {
+    /// let cfg = AtConfig { urc_capacity: 1, ..AtConfig::default() };
+    /// let mut at = AtClient::with_config(modem(b"\r\nRING\r\n\r\n+CREG: 2\r\n"), cfg);
+    /// at.drain(100).await.unwrap();
+    /// assert_eq!(at.urc_overflows(), 1); // RING made way for the newer URC
+    /// let searching = Urc::Registration { kind: RegKind::Creg, stat: RegStatus::Searching };
+    /// assert_eq!(at.take_urc(), Some(searching));
+    /// # Ok(())
+    /// # }).unwrap();
+    /// # uasyncio::get_event_loop().use_virtual_time(false);
+    /// ```
     pub fn urc_overflows(&self) -> u32 {
         self.urc_overflows
     }
 
     /// Lines dropped as garbage (not UTF-8, control characters, too long).
+    /// ```
+    /// use uasyncio_cellular::at::AtClient;
+    /// # use std::collections::VecDeque;
+    /// # /// A stream holding what the modem sent; then silent. Writes are dropped.
+    /// # struct Said(VecDeque<u8>);
+    /// # fn modem(said: &[u8]) -> Said { Said(said.iter().copied().collect()) }
+    /// # impl embedded_io::ErrorType for Said { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Read for Said {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.0.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.0.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.0.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # impl embedded_io_async::Write for Said {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> { Ok(buf.len()) }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # uasyncio::run(async {
+    /// // Noise on the line (e.g. the modem booting at another baud rate), then the answer.
+    /// let mut at = AtClient::new(modem(b"\xff\xfe\x01\r\nOK\r\n"));
+    /// at.command(b"AT", 1_000).await.unwrap();
+    /// assert_eq!(at.garbage_lines(), 1);
+    /// # Ok(())
+    /// # }).unwrap();
+    /// ```
     pub fn garbage_lines(&self) -> u32 {
         self.garbage
     }
@@ -621,11 +871,66 @@ impl<IO: Read + Write> AtClient<IO> {
     /// `ErrorKind::InvalidData`). Each drops the line being read, as garbage is dropped; the
     /// client goes on with the next line. (A command whose answer was lost that way times
     /// out, and its error says so.)
+    /// ```
+    /// use embedded_io::ErrorKind;
+    /// use uasyncio_cellular::at::AtClient;
+    ///
+    /// /// A port whose first read reports an overrun, as `serial::SerialPort` does.
+    /// struct Overran { lost: bool, said: &'static [u8] }
+    /// impl embedded_io::ErrorType for Overran { type Error = ErrorKind; }
+    /// impl embedded_io_async::Read for Overran {
+    ///     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
+    ///         if !std::mem::replace(&mut self.lost, true) { return Err(ErrorKind::InvalidData); }
+    ///         let n = buf.len().min(self.said.len());
+    ///         buf[..n].copy_from_slice(&self.said[..n]);
+    ///         self.said = &self.said[n..];
+    ///         Ok(n)
+    ///     }
+    /// }
+    /// # impl embedded_io_async::Write for Overran {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, ErrorKind> { Ok(buf.len()) }
+    /// #     async fn flush(&mut self) -> Result<(), ErrorKind> { Ok(()) }
+    /// # }
+    /// # uasyncio::run(async {
+    /// let mut at = AtClient::new(Overran { lost: false, said: b"\r\nOK\r\n" });
+    /// at.command(b"AT", 1_000).await.unwrap(); // the loss is counted, the answer still read
+    /// assert_eq!(at.input_losses(), 1);
+    /// # Ok(())
+    /// # }).unwrap();
+    /// ```
     pub fn input_losses(&self) -> u32 {
         self.input_losses
     }
 
     /// Takes the oldest queued URC, if any (never waits).
+    /// ```
+    /// use uasyncio_cellular::at::{AtClient, Urc};
+    /// # use std::collections::VecDeque;
+    /// # /// A stream holding what the modem sent; then silent. Writes are dropped.
+    /// # struct Said(VecDeque<u8>);
+    /// # fn modem(said: &[u8]) -> Said { Said(said.iter().copied().collect()) }
+    /// # impl embedded_io::ErrorType for Said { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Read for Said {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.0.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.0.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.0.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # impl embedded_io_async::Write for Said {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> { Ok(buf.len()) }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # uasyncio::run(async {
+    /// // A call comes in while a command waits: the RING is queued, the command still answered.
+    /// let mut at = AtClient::new(modem(b"\r\nRING\r\n\r\nOK\r\n"));
+    /// at.command(b"AT", 1_000).await.unwrap();
+    /// assert_eq!(at.take_urc(), Some(Urc::Ring));
+    /// assert_eq!(at.take_urc(), None);
+    /// # Ok(())
+    /// # }).unwrap();
+    /// ```
     pub fn take_urc(&mut self) -> Option<Urc> {
         self.urcs.pop_front()
     }
@@ -830,6 +1135,37 @@ impl<IO: Read + Write> AtClient<IO> {
     /// **Cancellation:** `Err(Cancelled)`. The modem may still answer; that answer is then
     /// handled as described in the module docs (a late final result code). Dropping the
     /// future is the same; a partly read line is kept and completed by the next read.
+    /// ```
+    /// use uasyncio_cellular::at::{AtClient, Final};
+    /// # use std::collections::VecDeque;
+    /// # /// A stream holding what the modem sent; then silent. Writes are dropped.
+    /// # struct Said(VecDeque<u8>);
+    /// # fn modem(said: &[u8]) -> Said { Said(said.iter().copied().collect()) }
+    /// # impl embedded_io::ErrorType for Said { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Read for Said {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.0.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.0.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.0.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # impl embedded_io_async::Write for Said {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> { Ok(buf.len()) }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # uasyncio::run(async {
+    /// let mut at = AtClient::new(modem(b"\r\n+CSQ: 20,99\r\n\r\nOK\r\n"));
+    /// let r = at.command(b"AT+CSQ", 1_000).await.unwrap();
+    /// assert_eq!(r.value("+CSQ:"), Some("20,99")); // signal quality
+    /// assert_eq!(r.final_code, Final::Ok);
+    /// // A command a modem rejects fails with what it answered.
+    /// let mut at = AtClient::new(modem(b"\r\nERROR\r\n"));
+    /// let e = at.command(b"AT+QFOO", 1_000).await.unwrap_err();
+    /// assert_eq!(e.to_string(), "AT+QFOO: ERROR");
+    /// # Ok(())
+    /// # }).unwrap();
+    /// ```
     pub async fn command(&mut self, cmd: &[u8], timeout_ms: u32) -> Result<AtResponse, AtError> {
         let cmd = cmd
             .strip_suffix(b"\r\n")
@@ -892,6 +1228,37 @@ impl<IO: Read + Write> AtClient<IO> {
     ///
     /// **Cancellation:** `Err(Cancelled)`; lines read so far are handled. Dropping the future
     /// is the same.
+    /// ```
+    /// use uasyncio_cellular::at::{AtClient, Urc};
+    /// # use std::collections::VecDeque;
+    /// # /// A stream holding what the modem sent; then silent. Writes are dropped.
+    /// # struct Said(VecDeque<u8>);
+    /// # fn modem(said: &[u8]) -> Said { Said(said.iter().copied().collect()) }
+    /// # impl embedded_io::ErrorType for Said { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Read for Said {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.0.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.0.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.0.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # impl embedded_io_async::Write for Said {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> { Ok(buf.len()) }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// uasyncio::get_event_loop().use_virtual_time(true);
+    /// uasyncio::run(async {
+    ///     // A late OK (of a command that timed out) and a vendor URC wait on the line.
+    ///     let mut at = AtClient::new(modem(b"\r\nOK\r\n\r\n+QIND: SMS DONE\r\n"));
+    ///     at.drain(1_000).await.unwrap(); // takes 1 s (on virtual time: at once)
+    ///     assert_eq!(at.take_urc(), Some(Urc::Other("+QIND: SMS DONE".into())));
+    ///     assert_eq!(at.take_urc(), None); // the OK was dropped
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// uasyncio::get_event_loop().use_virtual_time(false);
+    /// ```
     pub async fn drain(&mut self, ms: u32) -> Result<(), AtError> {
         let idle = async {
             loop {
@@ -932,6 +1299,36 @@ impl<IO: Read + Write> AtClient<IO> {
     ///
     /// **Cancellation:** `Err(Cancelled)`; URCs read meanwhile stay queued. Dropping the
     /// future is the same.
+    /// ```
+    /// use uasyncio_cellular::at::{AtClient, RegKind, RegStatus, Urc};
+    /// # use std::collections::VecDeque;
+    /// # /// A stream holding what the modem sent; then silent. Writes are dropped.
+    /// # struct Said(VecDeque<u8>);
+    /// # fn modem(said: &[u8]) -> Said { Said(said.iter().copied().collect()) }
+    /// # impl embedded_io::ErrorType for Said { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Read for Said {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.0.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.0.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.0.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # impl embedded_io_async::Write for Said {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> { Ok(buf.len()) }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// uasyncio::get_event_loop().use_virtual_time(true);
+    /// uasyncio::run(async {
+    ///     let mut at = AtClient::new(modem(b"\r\n+CEREG: 5\r\n"));
+    ///     let roaming = Urc::Registration { kind: RegKind::Cereg, stat: RegStatus::Roaming };
+    ///     assert_eq!(at.next_urc(10_000).await.unwrap(), Some(roaming));
+    ///     assert_eq!(at.next_urc(10_000).await.unwrap(), None); // nothing within 10 s
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// uasyncio::get_event_loop().use_virtual_time(false);
+    /// ```
     pub async fn next_urc(&mut self, timeout_ms: u32) -> Result<Option<Urc>, AtError> {
         if let Some(u) = self.take_urc() {
             return Ok(Some(u));
