@@ -10,6 +10,14 @@ use core::fmt;
 use crate::at::{AtError, AtErrorKind, RegStatus};
 
 /// The layer of the stack a failure happened in.
+///
+/// ```
+/// use uasyncio_cellular::{CellularError, Layer};
+/// let e = CellularError::Ppp("LCP negotiation timed out".into());
+/// assert_eq!(e.layer(), Some(Layer::Ppp));
+/// // For logs: `link::describe` puts the layer first.
+/// assert!(uasyncio_cellular::link::describe(&e).starts_with("[Ppp] PPP: LCP negotiation timed out - check the APN"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layer {
     /// A setting of [`ModemConfig`](crate::modem::ModemConfig).
@@ -29,6 +37,14 @@ pub enum Layer {
 }
 
 /// Why the SIM is not usable.
+///
+/// ```
+/// use uasyncio_cellular::{CellularError, SimProblem};
+/// let e = CellularError::Sim(SimProblem::Locked("SIM PUK".into()));
+/// assert_eq!(e.to_string(), "SIM: locked (SIM PUK) - unlock it in a phone (PUK or network lock) and retry");
+/// let e = CellularError::Sim(SimProblem::PinRequired);
+/// assert!(e.to_string().ends_with("set ModemConfig::pin or remove the PIN lock"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SimProblem {
@@ -49,6 +65,19 @@ pub enum SimProblem {
 }
 
 /// Why registration failed.
+///
+/// ```
+/// use uasyncio_cellular::at::RegStatus;
+/// use uasyncio_cellular::{CellularError, RegistrationProblem};
+/// let e = CellularError::Registration(RegistrationProblem::Timeout {
+///     last: RegStatus::Searching,
+///     waited_ms: 120_000,
+/// });
+/// assert_eq!(
+///     e.to_string(),
+///     "registration: not registered after 120000 ms (last status 2 (searching)) - check the antenna, coverage and the SIM's network"
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RegistrationProblem {
@@ -65,7 +94,21 @@ pub enum RegistrationProblem {
     Error(AtError),
 }
 
-/// A failure of the cellular stack (see the module docs).
+/// A failure of the cellular stack: its `Display` says what failed and what to check, and
+/// [`layer`](Self::layer) names the layer of the stack it happened in.
+///
+/// ```
+/// use uasyncio_cellular::{CellularError, Layer, SimProblem};
+/// let e = CellularError::Sim(SimProblem::PinRequired);
+/// assert_eq!(e.layer(), Some(Layer::Sim));
+/// assert_eq!(
+///     e.to_string(),
+///     "SIM: the SIM asks for a PIN and none is configured - set ModemConfig::pin or remove the PIN lock"
+/// );
+/// // It converts into the runtime's error, so `?` works in a task.
+/// let task_result: uasyncio::Result<()> = Err(e.into());
+/// assert!(task_result.is_err());
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum CellularError {
@@ -95,6 +138,21 @@ pub enum CellularError {
 
 impl CellularError {
     /// The layer the failure happened in (`None` for `Cancelled` and `GaveUp`).
+    ///
+    /// ```
+    /// use uasyncio_cellular::{CellularError, Layer, RegistrationProblem};
+    /// fn hint(e: &CellularError) -> &'static str {
+    ///     match e.layer() {
+    ///         Some(Layer::At) => "modem power or wiring",
+    ///         Some(Layer::Sim) => "SIM card",
+    ///         Some(Layer::Registration) => "antenna or coverage",
+    ///         Some(_) => "see the log",
+    ///         None => "stopped",
+    ///     }
+    /// }
+    /// assert_eq!(hint(&CellularError::Registration(RegistrationProblem::Denied)), "antenna or coverage");
+    /// assert_eq!(CellularError::GaveUp { failures: 5 }.layer(), None);
+    /// ```
     pub fn layer(&self) -> Option<Layer> {
         Some(match self {
             CellularError::Config(_) => Layer::Config,
@@ -118,6 +176,12 @@ impl CellularError {
     }
 
     /// True if this is a cancellation.
+    ///
+    /// ```
+    /// use uasyncio_cellular::CellularError;
+    /// assert!(CellularError::Cancelled.is_cancelled());
+    /// assert!(!CellularError::GaveUp { failures: 3 }.is_cancelled());
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self, CellularError::Cancelled)
     }
