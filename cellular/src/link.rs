@@ -26,7 +26,15 @@ use uasyncio::Event;
 use crate::error::{CellularError, Layer, SimProblem};
 use crate::modem::Modem;
 
-/// Why a data link ended (mirrors `uasyncio_net::ppp::PppEnd`).
+/// Why a data link ended (mirrors `uasyncio_net::ppp::PppEnd`). The supervisor records it
+/// as [`CellularError::Ppp`] with this `Display` text.
+///
+/// ```
+/// use uasyncio_cellular::link::LinkEnd;
+/// assert_eq!(LinkEnd::NoCarrier.to_string(), "the modem dropped the call (NO CARRIER)");
+/// let end = LinkEnd::NegotiationTimeout { phase: "IPCP" };
+/// assert_eq!(end.to_string(), "IPCP negotiation timed out");
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum LinkEnd {
@@ -132,6 +140,13 @@ pub trait DataLink {
 }
 
 /// Counters of a [`LinkState`].
+///
+/// ```
+/// use uasyncio_cellular::link::{LinkState, LinkStats};
+/// let stats = LinkState::new().stats();
+/// assert_eq!(stats, LinkStats::default()); // all 0
+/// // e.g. log `stats.drops` and `stats.consecutive_failures` with the device's health report
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LinkStats {
     /// Bring-up attempts (each ends with a dial, or fails before it).
@@ -153,6 +168,87 @@ struct Inner {
 }
 
 /// The link's state, for any task on the loop thread (clonable; see the module docs).
+///
+/// A task that sends only while the link is up ([`Supervisor::run`] keeps the state; this
+/// example drives it with a scripted modem and a stand-in for PPP, on virtual time):
+/// ```
+/// use uasyncio::create_task;
+/// use uasyncio_cellular::link::{Supervisor, SupervisorConfig};
+/// use uasyncio_cellular::modem::{Modem, ModemConfig};
+/// # use std::collections::VecDeque;
+/// # /// The module docs' scripted modem, plus a SIM status (`sim`; PIN "1234") and `AT+CSQ`.
+/// # struct FakeModem { cmd: Vec<u8>, out: VecDeque<u8>, sim: &'static str }
+/// # impl Default for FakeModem {
+/// #     fn default() -> Self { FakeModem { cmd: Vec::new(), out: VecDeque::new(), sim: "READY" } }
+/// # }
+/// # impl embedded_io::ErrorType for FakeModem { type Error = core::convert::Infallible; }
+/// # impl embedded_io_async::Write for FakeModem {
+/// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+/// #         for &b in buf {
+/// #             if b != b'\r' { self.cmd.push(b); continue; }
+/// #             let cpin = format!("+CPIN: {}\r\nOK", self.sim);
+/// #             let answer = match &self.cmd[..] {
+/// #                 b"AT+CPIN?" => &cpin[..],
+/// #                 b"AT+CPIN=\"1234\"" => { self.sim = "READY"; "OK" }
+/// #                 c if c.starts_with(b"AT+CPIN=") => "+CME ERROR: 16",
+/// #                 b"AT+CREG?" => "+CREG: 0,1\r\nOK",
+/// #                 b"AT+CSQ" => "+CSQ: 20,99\r\nOK",
+/// #                 c if c.starts_with(b"ATD") => "CONNECT 150000000",
+/// #                 _ => "OK",
+/// #             };
+/// #             self.out.extend(format!("\r\n{answer}\r\n").bytes());
+/// #             self.cmd.clear();
+/// #         }
+/// #         Ok(buf.len())
+/// #     }
+/// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+/// # }
+/// # impl embedded_io_async::Read for FakeModem {
+/// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+/// #         if self.out.is_empty() { core::future::pending::<()>().await }
+/// #         let n = buf.len().min(self.out.len());
+/// #         for (d, s) in buf.iter_mut().zip(self.out.drain(..n)) { *d = s; }
+/// #         Ok(n)
+/// #     }
+/// # }
+/// # use uasyncio_cellular::link::{DataLink, LinkEnd, UpSignal};
+/// # /// A stand-in for PPP: up at once; the call drops after `hold_ms` (or ends on a cancel).
+/// # struct Toy { hold_ms: u32 }
+/// # impl DataLink for Toy {
+/// #     async fn run<IO: embedded_io_async::Read + embedded_io_async::Write>(&mut self, _io: &mut IO, up: &UpSignal) -> LinkEnd {
+/// #         up.up();
+/// #         match uasyncio::sleep_ms(self.hold_ms).await {
+/// #             Ok(()) => LinkEnd::NoCarrier,
+/// #             Err(_) => LinkEnd::Cancelled,
+/// #         }
+/// #     }
+/// # }
+/// uasyncio::get_event_loop().use_virtual_time(true);
+/// uasyncio::run(async {
+///     let modem = Modem::new(FakeModem::default(), ModemConfig::new("internet"));
+///     let mut supervisor = Supervisor::new(modem, Toy { hold_ms: 60_000 }, SupervisorConfig::default());
+///     let state = supervisor.state();
+///     let sup = create_task(async move { Ok(supervisor.run().await) });
+///     let reporter = create_task({
+///         let state = state.clone();
+///         async move {
+///             for _ in 0..2 {
+///                 state.wait_up().await?;
+///                 // ... send a report over the link ...
+///                 state.wait_down().await?; // the call dropped: wait for the redial
+///             }
+///             Ok(())
+///         }
+///     });
+///     reporter.await?;
+///     assert_eq!((state.stats().ups, state.stats().drops), (2, 2));
+///     sup.cancel()?;
+///     sup.await?;
+///     Ok(())
+/// })
+/// .unwrap();
+/// uasyncio::get_event_loop().use_virtual_time(false);
+/// ```
 #[derive(Clone)]
 pub struct LinkState {
     inner: Rc<Inner>,
@@ -176,6 +272,12 @@ impl Default for LinkState {
 
 impl LinkState {
     /// A state that is down, with no error yet.
+    /// ```
+    /// use uasyncio_cellular::link::LinkState;
+    /// let state = LinkState::new();
+    /// assert!(!state.is_up());
+    /// assert_eq!(state.last_error(), None);
+    /// ```
     pub fn new() -> Self {
         let inner = Inner {
             up: Cell::new(false),
@@ -189,6 +291,13 @@ impl LinkState {
     }
 
     /// True while the data link is up (IPCP open).
+    /// ```
+    /// use uasyncio_cellular::link::LinkState;
+    /// let state = LinkState::new(); // a supervisor's: `supervisor.state()`
+    /// if !state.is_up() {
+    ///     // queue the reading for later instead of sending it now
+    /// }
+    /// ```
     pub fn is_up(&self) -> bool {
         self.inner.up.get()
     }
@@ -197,6 +306,19 @@ impl LinkState {
     ///
     /// **Cancellation:** `Err(Cancelled)`; nothing else changes. Dropping the future leaves
     /// the wait with no effect.
+    /// Registration can take minutes, or never happen: bound the wait.
+    /// ```
+    /// use uasyncio_cellular::link::LinkState;
+    /// uasyncio::get_event_loop().use_virtual_time(true);
+    /// uasyncio::run(async {
+    ///     let state = LinkState::new(); // no supervisor runs: never up
+    ///     let r = uasyncio::wait_for_ms(async move { state.wait_up().await }, 180_000).await;
+    ///     assert_eq!(r, Err(uasyncio::Error::Timeout));
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// uasyncio::get_event_loop().use_virtual_time(false);
+    /// ```
     pub async fn wait_up(&self) -> uasyncio::Result<()> {
         while !self.is_up() {
             self.inner.up_event.wait().await?;
@@ -207,6 +329,74 @@ impl LinkState {
     /// Waits until the link is down; returns at once if it is.
     ///
     /// **Cancellation:** as [`wait_up`](Self::wait_up).
+    /// ```
+    /// use uasyncio_cellular::link::{Supervisor, SupervisorConfig};
+    /// use uasyncio_cellular::modem::{Modem, ModemConfig};
+    /// use uasyncio_cellular::CellularError;
+    /// # use std::collections::VecDeque;
+    /// # /// The module docs' scripted modem, plus a SIM status (`sim`; PIN "1234") and `AT+CSQ`.
+    /// # struct FakeModem { cmd: Vec<u8>, out: VecDeque<u8>, sim: &'static str }
+    /// # impl Default for FakeModem {
+    /// #     fn default() -> Self { FakeModem { cmd: Vec::new(), out: VecDeque::new(), sim: "READY" } }
+    /// # }
+    /// # impl embedded_io::ErrorType for FakeModem { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Write for FakeModem {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+    /// #         for &b in buf {
+    /// #             if b != b'\r' { self.cmd.push(b); continue; }
+    /// #             let cpin = format!("+CPIN: {}\r\nOK", self.sim);
+    /// #             let answer = match &self.cmd[..] {
+    /// #                 b"AT+CPIN?" => &cpin[..],
+    /// #                 b"AT+CPIN=\"1234\"" => { self.sim = "READY"; "OK" }
+    /// #                 c if c.starts_with(b"AT+CPIN=") => "+CME ERROR: 16",
+    /// #                 b"AT+CREG?" => "+CREG: 0,1\r\nOK",
+    /// #                 b"AT+CSQ" => "+CSQ: 20,99\r\nOK",
+    /// #                 c if c.starts_with(b"ATD") => "CONNECT 150000000",
+    /// #                 _ => "OK",
+    /// #             };
+    /// #             self.out.extend(format!("\r\n{answer}\r\n").bytes());
+    /// #             self.cmd.clear();
+    /// #         }
+    /// #         Ok(buf.len())
+    /// #     }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # impl embedded_io_async::Read for FakeModem {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.out.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.out.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.out.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # use uasyncio_cellular::link::{DataLink, LinkEnd, UpSignal};
+    /// # /// A stand-in for PPP: up at once; the call drops after `hold_ms` (or ends on a cancel).
+    /// # struct Toy { hold_ms: u32 }
+    /// # impl DataLink for Toy {
+    /// #     async fn run<IO: embedded_io_async::Read + embedded_io_async::Write>(&mut self, _io: &mut IO, up: &UpSignal) -> LinkEnd {
+    /// #         up.up();
+    /// #         match uasyncio::sleep_ms(self.hold_ms).await {
+    /// #             Ok(()) => LinkEnd::NoCarrier,
+    /// #             Err(_) => LinkEnd::Cancelled,
+    /// #         }
+    /// #     }
+    /// # }
+    /// # uasyncio::get_event_loop().use_virtual_time(true);
+    /// # uasyncio::run(async {
+    /// let modem = Modem::new(FakeModem::default(), ModemConfig::new("internet"));
+    /// let mut supervisor = Supervisor::new(modem, Toy { hold_ms: 60_000 }, SupervisorConfig::default());
+    /// let state = supervisor.state();
+    /// let sup = uasyncio::create_task(async move { Ok(supervisor.run().await) });
+    /// state.wait_up().await?;
+    /// state.wait_down().await?; // the call dropped after 60 s
+    /// let why = CellularError::Ppp("the modem dropped the call (NO CARRIER)".into());
+    /// assert_eq!(state.last_error(), Some(why));
+    /// # sup.cancel()?;
+    /// # sup.await?;
+    /// # Ok(())
+    /// # }).unwrap();
+    /// # uasyncio::get_event_loop().use_virtual_time(false);
+    /// ```
     pub async fn wait_down(&self) -> uasyncio::Result<()> {
         while self.is_up() {
             self.inner.down_event.wait().await?;
@@ -215,16 +405,215 @@ impl LinkState {
     }
 
     /// The last failure (with [`CellularError::layer`]), if any.
+    /// ```
+    ///
+    /// use uasyncio_cellular::link::{Supervisor, SupervisorConfig};
+    /// use uasyncio_cellular::modem::{Modem, ModemConfig};
+    /// use uasyncio_cellular::{CellularError, Layer, SimProblem};
+    /// # use std::collections::VecDeque;
+    /// # /// The module docs' scripted modem, plus a SIM status (`sim`; PIN "1234") and `AT+CSQ`.
+    /// # struct FakeModem { cmd: Vec<u8>, out: VecDeque<u8>, sim: &'static str }
+    /// # impl Default for FakeModem {
+    /// #     fn default() -> Self { FakeModem { cmd: Vec::new(), out: VecDeque::new(), sim: "READY" } }
+    /// # }
+    /// # impl embedded_io::ErrorType for FakeModem { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Write for FakeModem {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+    /// #         for &b in buf {
+    /// #             if b != b'\r' { self.cmd.push(b); continue; }
+    /// #             let cpin = format!("+CPIN: {}\r\nOK", self.sim);
+    /// #             let answer = match &self.cmd[..] {
+    /// #                 b"AT+CPIN?" => &cpin[..],
+    /// #                 b"AT+CPIN=\"1234\"" => { self.sim = "READY"; "OK" }
+    /// #                 c if c.starts_with(b"AT+CPIN=") => "+CME ERROR: 16",
+    /// #                 b"AT+CREG?" => "+CREG: 0,1\r\nOK",
+    /// #                 b"AT+CSQ" => "+CSQ: 20,99\r\nOK",
+    /// #                 c if c.starts_with(b"ATD") => "CONNECT 150000000",
+    /// #                 _ => "OK",
+    /// #             };
+    /// #             self.out.extend(format!("\r\n{answer}\r\n").bytes());
+    /// #             self.cmd.clear();
+    /// #         }
+    /// #         Ok(buf.len())
+    /// #     }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # impl embedded_io_async::Read for FakeModem {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.out.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.out.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.out.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # use uasyncio_cellular::link::{DataLink, LinkEnd, UpSignal};
+    /// # /// A stand-in for PPP: up at once; the call drops after `hold_ms` (or ends on a cancel).
+    /// # struct Toy { hold_ms: u32 }
+    /// # impl DataLink for Toy {
+    /// #     async fn run<IO: embedded_io_async::Read + embedded_io_async::Write>(&mut self, _io: &mut IO, up: &UpSignal) -> LinkEnd {
+    /// #         up.up();
+    /// #         match uasyncio::sleep_ms(self.hold_ms).await {
+    /// #             Ok(()) => LinkEnd::NoCarrier,
+    /// #             Err(_) => LinkEnd::Cancelled,
+    /// #         }
+    /// #     }
+    /// # }
+    /// # uasyncio::get_event_loop().use_virtual_time(true);
+    /// # uasyncio::run(async {
+    /// // The SIM wants a PIN and none is configured.
+    /// let modem = Modem::new(FakeModem { sim: "SIM PIN", ..Default::default() }, ModemConfig::new("internet"));
+    /// let cfg = SupervisorConfig { max_consecutive_failures: Some(3), ..Default::default() };
+    /// let mut supervisor = Supervisor::new(modem, Toy { hold_ms: 60_000 }, cfg);
+    /// let state = supervisor.state();
+    /// assert_eq!(supervisor.run().await, CellularError::GaveUp { failures: 3 });
+    /// assert_eq!(state.last_error(), Some(CellularError::Sim(SimProblem::PinRequired)));
+    /// # Ok(())
+    /// # }).unwrap();
+    /// # uasyncio::get_event_loop().use_virtual_time(false);
+    /// ```
     pub fn last_error(&self) -> Option<CellularError> {
         self.inner.last_error.borrow().clone()
     }
 
     /// The layer of the last failure.
+    /// ```
+    ///
+    /// use uasyncio_cellular::link::{Supervisor, SupervisorConfig};
+    /// use uasyncio_cellular::modem::{Modem, ModemConfig};
+    /// use uasyncio_cellular::{CellularError, Layer, SimProblem};
+    /// # use std::collections::VecDeque;
+    /// # /// The module docs' scripted modem, plus a SIM status (`sim`; PIN "1234") and `AT+CSQ`.
+    /// # struct FakeModem { cmd: Vec<u8>, out: VecDeque<u8>, sim: &'static str }
+    /// # impl Default for FakeModem {
+    /// #     fn default() -> Self { FakeModem { cmd: Vec::new(), out: VecDeque::new(), sim: "READY" } }
+    /// # }
+    /// # impl embedded_io::ErrorType for FakeModem { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Write for FakeModem {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+    /// #         for &b in buf {
+    /// #             if b != b'\r' { self.cmd.push(b); continue; }
+    /// #             let cpin = format!("+CPIN: {}\r\nOK", self.sim);
+    /// #             let answer = match &self.cmd[..] {
+    /// #                 b"AT+CPIN?" => &cpin[..],
+    /// #                 b"AT+CPIN=\"1234\"" => { self.sim = "READY"; "OK" }
+    /// #                 c if c.starts_with(b"AT+CPIN=") => "+CME ERROR: 16",
+    /// #                 b"AT+CREG?" => "+CREG: 0,1\r\nOK",
+    /// #                 b"AT+CSQ" => "+CSQ: 20,99\r\nOK",
+    /// #                 c if c.starts_with(b"ATD") => "CONNECT 150000000",
+    /// #                 _ => "OK",
+    /// #             };
+    /// #             self.out.extend(format!("\r\n{answer}\r\n").bytes());
+    /// #             self.cmd.clear();
+    /// #         }
+    /// #         Ok(buf.len())
+    /// #     }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # impl embedded_io_async::Read for FakeModem {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.out.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.out.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.out.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # use uasyncio_cellular::link::{DataLink, LinkEnd, UpSignal};
+    /// # /// A stand-in for PPP: up at once; the call drops after `hold_ms` (or ends on a cancel).
+    /// # struct Toy { hold_ms: u32 }
+    /// # impl DataLink for Toy {
+    /// #     async fn run<IO: embedded_io_async::Read + embedded_io_async::Write>(&mut self, _io: &mut IO, up: &UpSignal) -> LinkEnd {
+    /// #         up.up();
+    /// #         match uasyncio::sleep_ms(self.hold_ms).await {
+    /// #             Ok(()) => LinkEnd::NoCarrier,
+    /// #             Err(_) => LinkEnd::Cancelled,
+    /// #         }
+    /// #     }
+    /// # }
+    /// # uasyncio::get_event_loop().use_virtual_time(true);
+    /// # uasyncio::run(async {
+    /// // The SIM wants a PIN and none is configured.
+    /// let modem = Modem::new(FakeModem { sim: "SIM PIN", ..Default::default() }, ModemConfig::new("internet"));
+    /// let cfg = SupervisorConfig { max_consecutive_failures: Some(3), ..Default::default() };
+    /// let mut supervisor = Supervisor::new(modem, Toy { hold_ms: 60_000 }, cfg);
+    /// let state = supervisor.state();
+    /// assert_eq!(supervisor.run().await, CellularError::GaveUp { failures: 3 });
+    /// assert_eq!(state.last_error_layer(), Some(Layer::Sim)); // "check the SIM"
+    /// # Ok(())
+    /// # }).unwrap();
+    /// # uasyncio::get_event_loop().use_virtual_time(false);
+    /// ```
     pub fn last_error_layer(&self) -> Option<Layer> {
         self.inner.last_error.borrow().as_ref().and_then(CellularError::layer)
     }
 
     /// The counters.
+    /// ```
+    ///
+    /// use uasyncio_cellular::link::{Supervisor, SupervisorConfig};
+    /// use uasyncio_cellular::modem::{Modem, ModemConfig};
+    /// use uasyncio_cellular::{CellularError, Layer, SimProblem};
+    /// # use std::collections::VecDeque;
+    /// # /// The module docs' scripted modem, plus a SIM status (`sim`; PIN "1234") and `AT+CSQ`.
+    /// # struct FakeModem { cmd: Vec<u8>, out: VecDeque<u8>, sim: &'static str }
+    /// # impl Default for FakeModem {
+    /// #     fn default() -> Self { FakeModem { cmd: Vec::new(), out: VecDeque::new(), sim: "READY" } }
+    /// # }
+    /// # impl embedded_io::ErrorType for FakeModem { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Write for FakeModem {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+    /// #         for &b in buf {
+    /// #             if b != b'\r' { self.cmd.push(b); continue; }
+    /// #             let cpin = format!("+CPIN: {}\r\nOK", self.sim);
+    /// #             let answer = match &self.cmd[..] {
+    /// #                 b"AT+CPIN?" => &cpin[..],
+    /// #                 b"AT+CPIN=\"1234\"" => { self.sim = "READY"; "OK" }
+    /// #                 c if c.starts_with(b"AT+CPIN=") => "+CME ERROR: 16",
+    /// #                 b"AT+CREG?" => "+CREG: 0,1\r\nOK",
+    /// #                 b"AT+CSQ" => "+CSQ: 20,99\r\nOK",
+    /// #                 c if c.starts_with(b"ATD") => "CONNECT 150000000",
+    /// #                 _ => "OK",
+    /// #             };
+    /// #             self.out.extend(format!("\r\n{answer}\r\n").bytes());
+    /// #             self.cmd.clear();
+    /// #         }
+    /// #         Ok(buf.len())
+    /// #     }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # impl embedded_io_async::Read for FakeModem {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.out.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.out.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.out.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # use uasyncio_cellular::link::{DataLink, LinkEnd, UpSignal};
+    /// # /// A stand-in for PPP: up at once; the call drops after `hold_ms` (or ends on a cancel).
+    /// # struct Toy { hold_ms: u32 }
+    /// # impl DataLink for Toy {
+    /// #     async fn run<IO: embedded_io_async::Read + embedded_io_async::Write>(&mut self, _io: &mut IO, up: &UpSignal) -> LinkEnd {
+    /// #         up.up();
+    /// #         match uasyncio::sleep_ms(self.hold_ms).await {
+    /// #             Ok(()) => LinkEnd::NoCarrier,
+    /// #             Err(_) => LinkEnd::Cancelled,
+    /// #         }
+    /// #     }
+    /// # }
+    /// # uasyncio::get_event_loop().use_virtual_time(true);
+    /// # uasyncio::run(async {
+    /// // The SIM wants a PIN and none is configured.
+    /// let modem = Modem::new(FakeModem { sim: "SIM PIN", ..Default::default() }, ModemConfig::new("internet"));
+    /// let cfg = SupervisorConfig { max_consecutive_failures: Some(3), ..Default::default() };
+    /// let mut supervisor = Supervisor::new(modem, Toy { hold_ms: 60_000 }, cfg);
+    /// let state = supervisor.state();
+    /// assert_eq!(supervisor.run().await, CellularError::GaveUp { failures: 3 });
+    /// let stats = state.stats();
+    /// assert_eq!((stats.dials, stats.ups, stats.consecutive_failures), (3, 0, 3));
+    /// # Ok(())
+    /// # }).unwrap();
+    /// # uasyncio::get_event_loop().use_virtual_time(false);
+    /// ```
     pub fn stats(&self) -> LinkStats {
         self.inner.stats.get()
     }
@@ -271,6 +660,16 @@ impl LinkState {
 }
 
 /// Settings of a [`Supervisor`].
+///
+/// ```
+/// use uasyncio_cellular::link::SupervisorConfig;
+/// let cfg = SupervisorConfig {
+///     backoff_max_ms: 600_000, // a battery device: at most one redial per 10 minutes
+///     max_consecutive_failures: Some(20), // then `run` returns `GaveUp` (e.g. to power-cycle the modem)
+///     ..SupervisorConfig::default()
+/// };
+/// assert_eq!(cfg.backoff_min_ms, 1_000);
+/// ```
 #[derive(Debug, Clone)]
 pub struct SupervisorConfig {
     /// First back-off after a failure, ms. Default 1 000.
@@ -354,6 +753,61 @@ impl<IO, L> fmt::Debug for Supervisor<IO, L> {
 
 impl<IO: Read + Write, L: DataLink> Supervisor<IO, L> {
     /// A supervisor for `modem` and `link`.
+    /// ```
+    /// use uasyncio_cellular::link::{Supervisor, SupervisorConfig};
+    /// use uasyncio_cellular::modem::{Modem, ModemConfig};
+    /// # use std::collections::VecDeque;
+    /// # /// The module docs' scripted modem, plus a SIM status (`sim`; PIN "1234") and `AT+CSQ`.
+    /// # struct FakeModem { cmd: Vec<u8>, out: VecDeque<u8>, sim: &'static str }
+    /// # impl Default for FakeModem {
+    /// #     fn default() -> Self { FakeModem { cmd: Vec::new(), out: VecDeque::new(), sim: "READY" } }
+    /// # }
+    /// # impl embedded_io::ErrorType for FakeModem { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Write for FakeModem {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+    /// #         for &b in buf {
+    /// #             if b != b'\r' { self.cmd.push(b); continue; }
+    /// #             let cpin = format!("+CPIN: {}\r\nOK", self.sim);
+    /// #             let answer = match &self.cmd[..] {
+    /// #                 b"AT+CPIN?" => &cpin[..],
+    /// #                 b"AT+CPIN=\"1234\"" => { self.sim = "READY"; "OK" }
+    /// #                 c if c.starts_with(b"AT+CPIN=") => "+CME ERROR: 16",
+    /// #                 b"AT+CREG?" => "+CREG: 0,1\r\nOK",
+    /// #                 b"AT+CSQ" => "+CSQ: 20,99\r\nOK",
+    /// #                 c if c.starts_with(b"ATD") => "CONNECT 150000000",
+    /// #                 _ => "OK",
+    /// #             };
+    /// #             self.out.extend(format!("\r\n{answer}\r\n").bytes());
+    /// #             self.cmd.clear();
+    /// #         }
+    /// #         Ok(buf.len())
+    /// #     }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # impl embedded_io_async::Read for FakeModem {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.out.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.out.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.out.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # use uasyncio_cellular::link::{DataLink, LinkEnd, UpSignal};
+    /// # /// A stand-in for PPP: up at once; the call drops after `hold_ms` (or ends on a cancel).
+    /// # struct Toy { hold_ms: u32 }
+    /// # impl DataLink for Toy {
+    /// #     async fn run<IO: embedded_io_async::Read + embedded_io_async::Write>(&mut self, _io: &mut IO, up: &UpSignal) -> LinkEnd {
+    /// #         up.up();
+    /// #         match uasyncio::sleep_ms(self.hold_ms).await {
+    /// #             Ok(()) => LinkEnd::NoCarrier,
+    /// #             Err(_) => LinkEnd::Cancelled,
+    /// #         }
+    /// #     }
+    /// # }
+    /// let modem = Modem::new(FakeModem::default(), ModemConfig::new("internet"));
+    /// let supervisor = Supervisor::new(modem, Toy { hold_ms: 60_000 }, SupervisorConfig::default());
+    /// assert!(!supervisor.state().is_up()); // nothing happens before `run`
+    /// ```
     pub fn new(modem: Modem<IO>, link: L, cfg: SupervisorConfig) -> Self {
         Supervisor {
             modem,
@@ -364,11 +818,122 @@ impl<IO: Read + Write, L: DataLink> Supervisor<IO, L> {
     }
 
     /// The state handle (clone it for other tasks).
+    /// ```
+    /// use uasyncio_cellular::link::{Supervisor, SupervisorConfig};
+    /// use uasyncio_cellular::modem::{Modem, ModemConfig};
+    /// # use std::collections::VecDeque;
+    /// # /// The module docs' scripted modem, plus a SIM status (`sim`; PIN "1234") and `AT+CSQ`.
+    /// # struct FakeModem { cmd: Vec<u8>, out: VecDeque<u8>, sim: &'static str }
+    /// # impl Default for FakeModem {
+    /// #     fn default() -> Self { FakeModem { cmd: Vec::new(), out: VecDeque::new(), sim: "READY" } }
+    /// # }
+    /// # impl embedded_io::ErrorType for FakeModem { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Write for FakeModem {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+    /// #         for &b in buf {
+    /// #             if b != b'\r' { self.cmd.push(b); continue; }
+    /// #             let cpin = format!("+CPIN: {}\r\nOK", self.sim);
+    /// #             let answer = match &self.cmd[..] {
+    /// #                 b"AT+CPIN?" => &cpin[..],
+    /// #                 b"AT+CPIN=\"1234\"" => { self.sim = "READY"; "OK" }
+    /// #                 c if c.starts_with(b"AT+CPIN=") => "+CME ERROR: 16",
+    /// #                 b"AT+CREG?" => "+CREG: 0,1\r\nOK",
+    /// #                 b"AT+CSQ" => "+CSQ: 20,99\r\nOK",
+    /// #                 c if c.starts_with(b"ATD") => "CONNECT 150000000",
+    /// #                 _ => "OK",
+    /// #             };
+    /// #             self.out.extend(format!("\r\n{answer}\r\n").bytes());
+    /// #             self.cmd.clear();
+    /// #         }
+    /// #         Ok(buf.len())
+    /// #     }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # impl embedded_io_async::Read for FakeModem {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.out.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.out.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.out.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # use uasyncio_cellular::link::{DataLink, LinkEnd, UpSignal};
+    /// # /// A stand-in for PPP: up at once; the call drops after `hold_ms` (or ends on a cancel).
+    /// # struct Toy { hold_ms: u32 }
+    /// # impl DataLink for Toy {
+    /// #     async fn run<IO: embedded_io_async::Read + embedded_io_async::Write>(&mut self, _io: &mut IO, up: &UpSignal) -> LinkEnd {
+    /// #         up.up();
+    /// #         match uasyncio::sleep_ms(self.hold_ms).await {
+    /// #             Ok(()) => LinkEnd::NoCarrier,
+    /// #             Err(_) => LinkEnd::Cancelled,
+    /// #         }
+    /// #     }
+    /// # }
+    /// # let modem = Modem::new(FakeModem::default(), ModemConfig::new("internet"));
+    /// let supervisor = Supervisor::new(modem, Toy { hold_ms: 60_000 }, SupervisorConfig::default());
+    /// let state = supervisor.state(); // before `run` takes the supervisor into its task
+    /// let for_the_sensor_task = state.clone();
+    /// ```
     pub fn state(&self) -> LinkState {
         self.state.clone()
     }
 
     /// The modem (between runs).
+    /// ```
+    /// use uasyncio_cellular::link::{Supervisor, SupervisorConfig};
+    /// use uasyncio_cellular::modem::{Modem, ModemConfig};
+    /// # use std::collections::VecDeque;
+    /// # /// The module docs' scripted modem, plus a SIM status (`sim`; PIN "1234") and `AT+CSQ`.
+    /// # struct FakeModem { cmd: Vec<u8>, out: VecDeque<u8>, sim: &'static str }
+    /// # impl Default for FakeModem {
+    /// #     fn default() -> Self { FakeModem { cmd: Vec::new(), out: VecDeque::new(), sim: "READY" } }
+    /// # }
+    /// # impl embedded_io::ErrorType for FakeModem { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Write for FakeModem {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+    /// #         for &b in buf {
+    /// #             if b != b'\r' { self.cmd.push(b); continue; }
+    /// #             let cpin = format!("+CPIN: {}\r\nOK", self.sim);
+    /// #             let answer = match &self.cmd[..] {
+    /// #                 b"AT+CPIN?" => &cpin[..],
+    /// #                 b"AT+CPIN=\"1234\"" => { self.sim = "READY"; "OK" }
+    /// #                 c if c.starts_with(b"AT+CPIN=") => "+CME ERROR: 16",
+    /// #                 b"AT+CREG?" => "+CREG: 0,1\r\nOK",
+    /// #                 b"AT+CSQ" => "+CSQ: 20,99\r\nOK",
+    /// #                 c if c.starts_with(b"ATD") => "CONNECT 150000000",
+    /// #                 _ => "OK",
+    /// #             };
+    /// #             self.out.extend(format!("\r\n{answer}\r\n").bytes());
+    /// #             self.cmd.clear();
+    /// #         }
+    /// #         Ok(buf.len())
+    /// #     }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # impl embedded_io_async::Read for FakeModem {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.out.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.out.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.out.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # use uasyncio_cellular::link::{DataLink, LinkEnd, UpSignal};
+    /// # /// A stand-in for PPP: up at once; the call drops after `hold_ms` (or ends on a cancel).
+    /// # struct Toy { hold_ms: u32 }
+    /// # impl DataLink for Toy {
+    /// #     async fn run<IO: embedded_io_async::Read + embedded_io_async::Write>(&mut self, _io: &mut IO, up: &UpSignal) -> LinkEnd {
+    /// #         up.up();
+    /// #         match uasyncio::sleep_ms(self.hold_ms).await {
+    /// #             Ok(()) => LinkEnd::NoCarrier,
+    /// #             Err(_) => LinkEnd::Cancelled,
+    /// #         }
+    /// #     }
+    /// # }
+    /// # let modem = Modem::new(FakeModem::default(), ModemConfig::new("internet"));
+    /// let mut supervisor = Supervisor::new(modem, Toy { hold_ms: 60_000 }, SupervisorConfig::default());
+    /// assert_eq!(supervisor.modem().config().apn, "internet");
+    /// ```
     pub fn modem(&mut self) -> &mut Modem<IO> {
         &mut self.modem
     }
@@ -384,6 +949,74 @@ impl<IO: Read + Write, L: DataLink> Supervisor<IO, L> {
     /// and `ATH`), mark the state down and return [`CellularError::Cancelled`].
     /// **Dropping** the future marks the state down at once,
     /// without a hang-up (the modem may be left in data mode: the next bring-up escapes it).
+    /// ```
+    /// use uasyncio_cellular::link::{Supervisor, SupervisorConfig};
+    /// use uasyncio_cellular::modem::{Modem, ModemConfig};
+    /// use uasyncio_cellular::CellularError;
+    /// # use std::collections::VecDeque;
+    /// # /// The module docs' scripted modem, plus a SIM status (`sim`; PIN "1234") and `AT+CSQ`.
+    /// # struct FakeModem { cmd: Vec<u8>, out: VecDeque<u8>, sim: &'static str }
+    /// # impl Default for FakeModem {
+    /// #     fn default() -> Self { FakeModem { cmd: Vec::new(), out: VecDeque::new(), sim: "READY" } }
+    /// # }
+    /// # impl embedded_io::ErrorType for FakeModem { type Error = core::convert::Infallible; }
+    /// # impl embedded_io_async::Write for FakeModem {
+    /// #     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+    /// #         for &b in buf {
+    /// #             if b != b'\r' { self.cmd.push(b); continue; }
+    /// #             let cpin = format!("+CPIN: {}\r\nOK", self.sim);
+    /// #             let answer = match &self.cmd[..] {
+    /// #                 b"AT+CPIN?" => &cpin[..],
+    /// #                 b"AT+CPIN=\"1234\"" => { self.sim = "READY"; "OK" }
+    /// #                 c if c.starts_with(b"AT+CPIN=") => "+CME ERROR: 16",
+    /// #                 b"AT+CREG?" => "+CREG: 0,1\r\nOK",
+    /// #                 b"AT+CSQ" => "+CSQ: 20,99\r\nOK",
+    /// #                 c if c.starts_with(b"ATD") => "CONNECT 150000000",
+    /// #                 _ => "OK",
+    /// #             };
+    /// #             self.out.extend(format!("\r\n{answer}\r\n").bytes());
+    /// #             self.cmd.clear();
+    /// #         }
+    /// #         Ok(buf.len())
+    /// #     }
+    /// #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # impl embedded_io_async::Read for FakeModem {
+    /// #     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    /// #         if self.out.is_empty() { core::future::pending::<()>().await }
+    /// #         let n = buf.len().min(self.out.len());
+    /// #         for (d, s) in buf.iter_mut().zip(self.out.drain(..n)) { *d = s; }
+    /// #         Ok(n)
+    /// #     }
+    /// # }
+    /// # use uasyncio_cellular::link::{DataLink, LinkEnd, UpSignal};
+    /// # /// A stand-in for PPP: up at once; the call drops after `hold_ms` (or ends on a cancel).
+    /// # struct Toy { hold_ms: u32 }
+    /// # impl DataLink for Toy {
+    /// #     async fn run<IO: embedded_io_async::Read + embedded_io_async::Write>(&mut self, _io: &mut IO, up: &UpSignal) -> LinkEnd {
+    /// #         up.up();
+    /// #         match uasyncio::sleep_ms(self.hold_ms).await {
+    /// #             Ok(()) => LinkEnd::NoCarrier,
+    /// #             Err(_) => LinkEnd::Cancelled,
+    /// #         }
+    /// #     }
+    /// # }
+    /// uasyncio::get_event_loop().use_virtual_time(true);
+    /// uasyncio::run(async {
+    ///     let modem = Modem::new(FakeModem::default(), ModemConfig::new("internet"));
+    ///     let mut supervisor = Supervisor::new(modem, Toy { hold_ms: 3_600_000 }, SupervisorConfig::default());
+    ///     let state = supervisor.state();
+    ///     let task = uasyncio::create_task(async move { Ok(supervisor.run().await) });
+    ///     state.wait_up().await?;
+    ///     // ... the application uses the link ...
+    ///     task.cancel()?; // stop: the supervisor hangs up and returns
+    ///     assert_eq!(task.await?, CellularError::Cancelled);
+    ///     assert!(!state.is_up());
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// uasyncio::get_event_loop().use_virtual_time(false);
+    /// ```
     pub async fn run(&mut self) -> CellularError {
         let guard = DownOnDrop(&self.state);
         let state = guard.0.clone();
@@ -463,6 +1096,14 @@ impl<IO: Read + Write, L: DataLink> Supervisor<IO, L> {
 }
 
 /// A failure message with its layer, for logs: `"[Sim] SIM: ..."`.
+///
+/// ```
+/// use uasyncio_cellular::link::describe;
+/// use uasyncio_cellular::{CellularError, SimProblem};
+/// let e = CellularError::Sim(SimProblem::PinRequired);
+/// assert!(describe(&e).starts_with("[Sim] SIM: the SIM asks for a PIN"));
+/// assert_eq!(describe(&CellularError::Cancelled), "cancelled");
+/// ```
 pub fn describe(e: &CellularError) -> String {
     match e.layer() {
         Some(l) => alloc::format!("[{l:?}] {e}"),
