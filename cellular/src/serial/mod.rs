@@ -35,6 +35,11 @@ pub use ring::{RxReader, RxRing};
 use uasyncio::ThreadSafeFlag;
 
 /// How often a port whose [`UartTx`] has no TX-ready flag retries a full transmitter, in ms.
+/// ```
+/// use uasyncio_cellular::serial::TX_POLL_MS;
+/// // A full transmitter without a TX-ready flag adds at most this much latency per retry.
+/// assert_eq!(TX_POLL_MS, 1);
+/// ```
 pub const TX_POLL_MS: u32 = 1;
 
 /// The transmit half of a UART driver (the board's code implements it).
@@ -71,6 +76,28 @@ pub const TX_POLL_MS: u32 = 1;
 /// ```
 pub trait UartTx {
     /// Queue as many of `bytes` as the hardware takes now, without blocking; 0 if it takes none.
+    /// The simplest driver: one that always takes everything (a test sink; a UART with a
+    /// deep FIFO). With no TX-ready flag, the port would poll every [`TX_POLL_MS`] if it ever
+    /// took nothing.
+    /// ```
+    /// use uasyncio::ThreadSafeFlag;
+    /// use uasyncio_cellular::serial::UartTx;
+    ///
+    /// #[derive(Default)]
+    /// struct Sink(Vec<u8>);
+    /// impl UartTx for Sink {
+    ///     fn try_write(&mut self, bytes: &[u8]) -> usize {
+    ///         self.0.extend_from_slice(bytes);
+    ///         bytes.len()
+    ///     }
+    ///     fn tx_ready(&self) -> Option<&'static ThreadSafeFlag> {
+    ///         None
+    ///     }
+    /// }
+    /// let mut tx = Sink::default();
+    /// assert_eq!(tx.try_write(b"AT\r"), 3);
+    /// assert!(tx.tx_idle()); // the default
+    /// ```
     fn try_write(&mut self, bytes: &[u8]) -> usize;
     /// The flag the TX-ready interrupt sets (or `None`: the port polls every [`TX_POLL_MS`]).
     /// See the trait docs for when the driver must set it.
@@ -83,7 +110,18 @@ pub trait UartTx {
     }
 }
 
-/// Why a serial read or write failed.
+/// Why a serial read or write failed. `Display` says what to do about it:
+///
+/// ```
+/// use uasyncio_cellular::serial::SerialError;
+/// let e = SerialError::Overrun { lost: 12 };
+/// assert!(e.to_string().starts_with("serial overrun: 12 received bytes dropped"));
+/// let e = SerialError::Os(13);
+/// assert_eq!(
+///     e.to_string(),
+///     "serial I/O error: errno 13 (EACCES: permission denied - run as root or join the port's group, e.g. dialout)"
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum SerialError {
@@ -238,6 +276,30 @@ impl<T: UartTx, const N: usize> SerialPort<T, N> {
     /// # Panics
     /// If another `SerialPort` (or [`RxReader`]) already reads `rx`: a ring has one reader.
     /// [`try_new`](Self::try_new) returns an error instead.
+    /// ```
+    /// use embedded_io_async::{Read, Write};
+    /// use uasyncio_cellular::serial::{RxRing, SerialPort, UartTx};
+    /// # use uasyncio::ThreadSafeFlag;
+    /// # /// Takes every byte at once (see `UartTx::try_write`).
+    /// # #[derive(Default)]
+    /// # struct Sink(Vec<u8>);
+    /// # impl UartTx for Sink {
+    /// #     fn try_write(&mut self, bytes: &[u8]) -> usize { self.0.extend_from_slice(bytes); bytes.len() }
+    /// #     fn tx_ready(&self) -> Option<&'static ThreadSafeFlag> { None }
+    /// # }
+    /// static RX: RxRing<256> = RxRing::new();
+    /// uasyncio::run(async {
+    ///     let mut port = SerialPort::new(&RX, Sink::default());
+    ///     port.write_all(b"AT\r").await?;
+    ///     assert_eq!(port.tx().0, b"AT\r");
+    ///     RX.push_from_isr(b"\r\nOK\r\n"); // the RX interrupt
+    ///     let mut buf = [0u8; 16];
+    ///     let n = port.read(&mut buf).await?;
+    ///     assert_eq!(&buf[..n], b"\r\nOK\r\n");
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn new(rx: &'static RxRing<N>, tx: T) -> Self {
         match Self::try_new(rx, tx) {
             Ok(p) => p,
@@ -246,6 +308,23 @@ impl<T: UartTx, const N: usize> SerialPort<T, N> {
     }
 
     /// As [`new`](Self::new), but `Err(SerialError::Invalid)` if `rx` already has a reader.
+    /// ```
+    /// use uasyncio_cellular::serial::{RxRing, SerialError, SerialPort, UartTx};
+    /// # use uasyncio::ThreadSafeFlag;
+    /// # /// Takes every byte at once (see `UartTx::try_write`).
+    /// # #[derive(Default)]
+    /// # struct Sink(Vec<u8>);
+    /// # impl UartTx for Sink {
+    /// #     fn try_write(&mut self, bytes: &[u8]) -> usize { self.0.extend_from_slice(bytes); bytes.len() }
+    /// #     fn tx_ready(&self) -> Option<&'static ThreadSafeFlag> { None }
+    /// # }
+    /// static RX: RxRing<256> = RxRing::new();
+    /// let first = SerialPort::try_new(&RX, Sink::default()).unwrap();
+    /// let second = SerialPort::try_new(&RX, Sink::default());
+    /// assert!(matches!(second, Err(SerialError::Invalid(_)))); // one port per ring
+    /// drop(first);
+    /// assert!(SerialPort::try_new(&RX, Sink::default()).is_ok());
+    /// ```
     pub fn try_new(rx: &'static RxRing<N>, tx: T) -> Result<Self, SerialError> {
         let reader = rx.reader().ok_or(SerialError::Invalid(
             "this RxRing already has a reader (one SerialPort per ring)",
@@ -278,6 +357,30 @@ impl<T: UartTx, const N: usize> SerialPort<T, N> {
     }
 
     /// Bytes the receive ring has dropped since it was made.
+    /// ```
+    /// use embedded_io_async::Read;
+    /// use uasyncio_cellular::serial::{RxRing, SerialError, SerialPort, UartTx};
+    /// # use uasyncio::ThreadSafeFlag;
+    /// # /// Takes every byte at once (see `UartTx::try_write`).
+    /// # #[derive(Default)]
+    /// # struct Sink(Vec<u8>);
+    /// # impl UartTx for Sink {
+    /// #     fn try_write(&mut self, bytes: &[u8]) -> usize { self.0.extend_from_slice(bytes); bytes.len() }
+    /// #     fn tx_ready(&self) -> Option<&'static ThreadSafeFlag> { None }
+    /// # }
+    /// static RX: RxRing<4> = RxRing::new();
+    /// uasyncio::run(async {
+    ///     let mut port = SerialPort::new(&RX, Sink::default());
+    ///     RX.push_from_isr(b"123456"); // 2 bytes do not fit
+    ///     assert_eq!(port.overruns(), 2);
+    ///     let mut buf = [0u8; 8];
+    ///     // The next read reports the loss once, then the stream goes on.
+    ///     assert_eq!(port.read(&mut buf).await, Err(SerialError::Overrun { lost: 2 }));
+    ///     assert_eq!(port.read(&mut buf).await, Ok(4));
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn overruns(&self) -> u32 {
         match &self.rx {
             Ring::Static(r) => r.ring().overruns(),
@@ -287,6 +390,29 @@ impl<T: UartTx, const N: usize> SerialPort<T, N> {
 
     /// Whether a read reports new overruns as [`SerialError::Overrun`] (default true). With
     /// false the count is still kept ([`overruns`](Self::overruns)) but reads go on silently.
+    /// ```
+    /// use embedded_io_async::Read;
+    /// use uasyncio_cellular::serial::{RxRing, SerialPort, UartTx};
+    /// # use uasyncio::ThreadSafeFlag;
+    /// # /// Takes every byte at once (see `UartTx::try_write`).
+    /// # #[derive(Default)]
+    /// # struct Sink(Vec<u8>);
+    /// # impl UartTx for Sink {
+    /// #     fn try_write(&mut self, bytes: &[u8]) -> usize { self.0.extend_from_slice(bytes); bytes.len() }
+    /// #     fn tx_ready(&self) -> Option<&'static ThreadSafeFlag> { None }
+    /// # }
+    /// static RX: RxRing<4> = RxRing::new();
+    /// uasyncio::run(async {
+    ///     let mut port = SerialPort::new(&RX, Sink::default());
+    ///     port.set_overrun_errors(false); // e.g. PPP: its frame check finds the damage
+    ///     RX.push_from_isr(b"123456");
+    ///     let mut buf = [0u8; 8];
+    ///     assert_eq!(port.read(&mut buf).await, Ok(4)); // no error
+    ///     assert_eq!(port.overruns(), 2); // but counted
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn set_overrun_errors(&mut self, on: bool) {
         self.overrun_errors = on;
     }

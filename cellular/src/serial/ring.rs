@@ -219,6 +219,13 @@ impl<const N: usize> RxRing<N> {
     /// Safe from an interrupt handler or any thread: atomics only, never blocks. Meant for
     /// one producer; a second producer that collides with a running push gets 0 and its
     /// bytes are counted as overruns (see the module docs).
+    /// ```
+    /// use uasyncio_cellular::serial::RxRing;
+    /// static RX: RxRing<4> = RxRing::new();
+    /// // In the UART's receive interrupt (or its DMA-complete handler):
+    /// assert_eq!(RX.push_from_isr(b"OK\r\n+CREG"), 4); // the ring holds 4 bytes
+    /// assert_eq!(RX.overruns(), 5); // the rest were dropped, and counted
+    /// ```
     pub fn push_from_isr(&self, bytes: &[u8]) -> usize {
         if bytes.is_empty() {
             return 0;
@@ -293,6 +300,14 @@ impl<const N: usize> RxRing<N> {
     }
 
     /// Claims the consumer side; `None` if an [`RxReader`] for this ring exists already.
+    /// ```
+    /// use uasyncio_cellular::serial::RxRing;
+    /// static RX: RxRing<64> = RxRing::new();
+    /// let reader = RX.reader().expect("no reader yet");
+    /// assert!(RX.reader().is_none()); // one reader at a time
+    /// drop(reader);
+    /// assert!(RX.reader().is_some());
+    /// ```
     pub fn reader(&self) -> Option<RxReader<'_, N>> {
         if self.claimed.swap(true, Ordering::Acquire) {
             None
