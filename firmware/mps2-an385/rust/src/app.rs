@@ -290,13 +290,11 @@ const LARGE_BUF: usize = 4000;
 
 /// A task body holding `LARGE_BUF` bytes across an await (its future is larger than that).
 #[cfg(feature = "conformance")]
-fn large_body(seed: u8) -> impl core::future::Future<Output = Result<u32>> + 'static {
-    async move {
-        let mut buf = [seed; LARGE_BUF];
-        sleep_ms(0).await?;
-        buf[core::hint::black_box(LARGE_BUF - 1)] = 1;
-        Ok(core::hint::black_box(&buf).iter().map(|&b| u32::from(b)).sum())
-    }
+async fn large_body(seed: u8) -> Result<u32> {
+    let mut buf = [seed; LARGE_BUF];
+    sleep_ms(0).await?;
+    buf[core::hint::black_box(LARGE_BUF - 1)] = 1;
+    Ok(core::hint::black_box(&buf).iter().map(|&b| u32::from(b)).sum())
 }
 
 /// `large-future`: a future larger than the buffer it holds goes through each way a future
