@@ -48,7 +48,10 @@
 //! `close()` sends the buffered bytes that fit, then FIN (a half close: reads continue until
 //! the peer's FIN). `wait_closed()` waits until the peer acknowledged our FIN, at most the
 //! stack's linger time (then the connection is reset). Dropping every handle closes the same
-//! way in the background.
+//! way in the background: the written bytes not yet drained that fit into the transmit
+//! buffer go out, then FIN, and the socket lingers until the peer acknowledged it (at most
+//! the linger time). Bytes that do not fit are discarded, as by `close()`: `drain()` first
+//! to send them all, and `wait_closed()` to know they arrived.
 
 use alloc::rc::Rc;
 use alloc::vec::Vec;
@@ -164,6 +167,26 @@ struct Inner {
     closed: Cell<bool>,
     send_timeout_ms: Cell<Option<u32>>,
     line_limit: Cell<usize>,
+}
+
+/// What `close()` does: the bytes of `wb` that fit go into `io`, then FIN.
+fn send_buffered_and_fin(io: &Transport, wb: &mut Buf) {
+    let n = io.try_send(wb.as_slice());
+    wb.consume(n);
+    wb.clear();
+    io.shutdown_write();
+}
+
+impl Drop for Inner {
+    /// The last handle of the stream is gone: close as `close()` does (unless it was
+    /// closed or aborted already), so bytes written but not drained are not lost as long as
+    /// they fit into the transmit buffer. Then the transport's own drop hands the socket to
+    /// the driver, which lingers until the FIN is acknowledged (see `Core::release_socket`).
+    fn drop(&mut self) {
+        if !self.closed.replace(true) {
+            send_buffered_and_fin(&self.io, self.wbuf.get_mut());
+        }
+    }
 }
 
 /// A TCP (or TLS) stream; `StreamReader` and `StreamWriter` are the same type.
@@ -590,17 +613,15 @@ impl Stream {
 
     /// Close the sending side: the buffered bytes that fit go out, then FIN. Reading goes
     /// on until the peer closes its side. Idempotent.
+    ///
+    /// "Fit" means: into the connection's transmit buffer (`StackConfig::tcp_tx_buffer`,
+    /// less what it still holds; for TLS, the pump's plaintext queue); bytes beyond that are
+    /// discarded. `drain()` before `close()` sends them all.
     pub fn close(&self) {
         if self.inner.closed.replace(true) {
             return;
         }
-        {
-            let mut wb = self.inner.wbuf.borrow_mut();
-            let n = self.inner.io.try_send(wb.as_slice());
-            wb.consume(n);
-            wb.clear();
-        }
-        self.inner.io.shutdown_write();
+        send_buffered_and_fin(&self.inner.io, &mut self.inner.wbuf.borrow_mut());
     }
 
     /// Whether `close()` was called.

@@ -742,3 +742,40 @@ mod uasyncio_net_test_gate {
         }
     }
 }
+
+#[test]
+fn dropping_every_handle_sends_what_was_written_then_fin() {
+    use uasyncio_net_test_gate::Gate;
+    run(20, async {
+        let (a, b, _) = stacks(LinkFaults::default(), |_, _| {});
+        let got = Rc::new(RefCell::new(None));
+        let done = Rc::new(Gate::default());
+        let (g2, d2) = (got.clone(), done.clone());
+        let _srv = b
+            .start_server(
+                move |r: Stream, _w: Stream| {
+                    let (g2, d2) = (g2.clone(), d2.clone());
+                    async move {
+                        // Ends at the client's FIN: every byte before it, then b"".
+                        *g2.borrow_mut() = Some(r.read(-1).await);
+                        d2.open();
+                        Ok(())
+                    }
+                },
+                "",
+                86,
+                1,
+                None,
+            )
+            .await
+            .unwrap();
+        {
+            let (_r, w) = a.open_connection("10.0.0.2", 86, None).await.unwrap();
+            w.write(&[b'a'; 1000]);
+            // No drain, no close: both handles are dropped here.
+        }
+        done.wait().await;
+        let got = got.borrow_mut().take().unwrap().unwrap();
+        assert_eq!(got, vec![b'a'; 1000], "the server got every written byte, then FIN");
+    });
+}
