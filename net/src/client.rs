@@ -19,7 +19,8 @@ impl Stack {
     /// TLS); everything allocated so far (DNS slot, socket, TLS task) is released.
     ///
     /// # Errors
-    /// `OSError(EAI_NONAME)` for an unknown name, `OSError(ECONNREFUSED)` when the peer
+    /// `OSError(ENETDOWN)` after [`Stack::shutdown`], `OSError(EAI_NONAME)` for an unknown
+    /// name, `OSError(ECONNREFUSED)` when the peer
     /// answers with RST, `OSError(ETIMEDOUT)` when nothing answers within the connect timeout
     /// (also an unanswered ARP), `OSError(ENOMEM)` when every socket slot is in use,
     /// `OSError(ENETUNREACH)` at once while the interface has no address (before DHCP or

@@ -33,6 +33,7 @@ pub(crate) async fn resolve(core: &Rc<Core>, host: &str) -> Result<Ipv4Addr> {
             "invalid host name: no ':' (IPv6 is not supported; give the port as its own argument)".into(),
         ));
     }
+    core.check_running()?;
     let handle = {
         let mut st = core.st.borrow_mut();
         let st = &mut *st;

@@ -143,7 +143,8 @@ impl Stack {
     /// accept task it starts ends only through [`Server::close`].
     ///
     /// # Errors
-    /// `OSError(EADDRINUSE)` if a server of this stack has the port, `OSError(EADDRNOTAVAIL)`
+    /// `OSError(ENETDOWN)` after [`Stack::shutdown`], `OSError(EADDRINUSE)` if a server of
+    /// this stack has the port, `OSError(EADDRNOTAVAIL)`
     /// if `host` is not an address of the stack, `OSError(ENOMEM)` if no socket is free,
     /// `RuntimeError` for `ssl` (server-side TLS is unsupported), `ValueError` for a `host`
     /// that is not an IPv4 address or a `backlog` larger than `StackConfig::max_sockets`
@@ -166,6 +167,7 @@ impl Stack {
                 "server-side TLS is unsupported: no sound no_std TLS 1.3 server implementation".into(),
             ));
         }
+        self.core.check_running()?;
         if backlog > self.core.cfg.max_sockets {
             return Err(Error::Value(
                 "backlog exceeds StackConfig::max_sockets: lower backlog or raise max_sockets".into(),

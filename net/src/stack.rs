@@ -299,6 +299,39 @@ impl State {
         self.net_down.iter().any(|d| d.handle == h)
     }
 
+    /// Abort every TCP connection (listeners stay) because the network under them is gone
+    /// (the link went down, or [`Stack::shutdown`]): their owners get `OSError(ENETDOWN)`
+    /// at the next operation, after the bytes they had received and not read.
+    fn abort_connections(&mut self) {
+        let mut aborted = Vec::new();
+        for (h, s) in self.sockets.iter_mut() {
+            if let smoltcp::socket::Socket::Tcp(t) = s {
+                if !matches!(t.state(), tcp::State::Listen | tcp::State::Closed) {
+                    // What arrived before the drop stays readable: taken out of the
+                    // socket's buffer, which a closed smoltcp socket no longer gives.
+                    let mut bytes = Vec::new();
+                    while let Ok(n) = t.recv(|d| {
+                        bytes.extend_from_slice(d);
+                        (d.len(), d.len())
+                    }) {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                    // Wakes the socket's reader and writer (smoltcp wakes both on a
+                    // state change).
+                    t.abort();
+                    aborted.push(NetDown {
+                        handle: h,
+                        bytes,
+                        at: 0,
+                    });
+                }
+            }
+        }
+        self.net_down.extend(aborted);
+    }
+
     /// Gives `f` the bytes socket `h` had received but not delivered when the link went
     /// down (as `poll_recv_with`'s reader takes them: it returns how many it took); `None`
     /// if it was not aborted so or none are left.
@@ -524,10 +557,19 @@ impl Stack {
         self.core.st.borrow().dns_servers.clone()
     }
 
-    /// Stop the driver task after its current pass. Sockets stop moving; use this when the
-    /// stack is no longer needed (the driver otherwise lives as long as the loop).
+    /// Stop the driver task; use this when the stack is no longer needed (the driver
+    /// otherwise lives as long as the loop). Idempotent.
+    ///
+    /// Every TCP connection of the stack is aborted: the driver's last pass sends their
+    /// RSTs, and their owners get `OSError(ENETDOWN)` at the next read, write or `drain`
+    /// (after the bytes that had arrived before, as when a PPP link goes down), instead of
+    /// waiting for a driver that no longer runs. New connections, listeners and name
+    /// lookups on the stack fail at once with `OSError(ENETDOWN)` too.
     pub fn shutdown(&self) {
-        self.core.stop.set(true);
+        if self.core.stop.replace(true) {
+            return;
+        }
+        self.core.st.borrow_mut().abort_connections();
         self.core.kick();
     }
 }
@@ -548,6 +590,7 @@ impl Core {
 
     /// A new TCP socket with the stack's buffer sizes, counted against `max_sockets`.
     pub(crate) fn new_tcp_socket(&self, st: &mut State) -> Result<SocketHandle> {
+        self.check_running()?;
         if st.tcp_count >= self.cfg.max_sockets {
             return Err(Error::Os(errno::ENOMEM));
         }
@@ -604,35 +647,19 @@ impl Core {
             st.iface.routes_mut().remove_default_ipv4_route();
             st.sockets.get_mut::<dns::Socket>(st.dns).update_servers(&[]);
             st.dns_servers.clear();
-            let mut aborted = Vec::new();
-            for (h, s) in st.sockets.iter_mut() {
-                if let smoltcp::socket::Socket::Tcp(t) = s {
-                    if !matches!(t.state(), tcp::State::Listen | tcp::State::Closed) {
-                        // What arrived before the drop stays readable: taken out of the
-                        // socket's buffer, which a closed smoltcp socket no longer gives.
-                        let mut bytes = Vec::new();
-                        while let Ok(n) = t.recv(|d| {
-                            bytes.extend_from_slice(d);
-                            (d.len(), d.len())
-                        }) {
-                            if n == 0 {
-                                break;
-                            }
-                        }
-                        // Wakes the socket's reader and writer (smoltcp wakes both on a
-                        // state change).
-                        t.abort();
-                        aborted.push(NetDown {
-                            handle: h,
-                            bytes,
-                            at: 0,
-                        });
-                    }
-                }
-            }
-            st.net_down.extend(aborted);
+            st.abort_connections();
         }
         self.kick();
+    }
+
+    /// `OSError(ENETDOWN)` once [`Stack::shutdown`] stopped the driver: nothing on the
+    /// stack moves any more, so a new socket or query would wait forever.
+    pub(crate) fn check_running(&self) -> Result<()> {
+        if self.stop.get() {
+            Err(Error::Os(errno::ENETDOWN))
+        } else {
+            Ok(())
+        }
     }
 
     /// The last owner of a connected socket is gone: close it gracefully and let the
@@ -875,7 +902,7 @@ fn port_in_use(st: &State, port: u16) -> bool {
 /// The driver task of one stack (see the module docs).
 ///
 /// Cancellation: a cancel of the driver task is ignored (it is the stack's engine); use
-/// [`Stack::shutdown`] to stop it.
+/// [`Stack::shutdown`] to stop it (after one last pass).
 async fn drive<D: NetDevice>(core: Rc<Core>, mut dev: D) {
     while !core.stop.get() {
         let (deadline, more) = core.pass(&mut dev);
@@ -902,4 +929,6 @@ async fn drive<D: NetDevice>(core: Rc<Core>, mut dev: D) {
             None => activity.await,
         }
     }
+    // Stopped (`Stack::shutdown`): one last pass sends the RSTs of the aborted connections.
+    core.pass(&mut dev);
 }

@@ -12,7 +12,8 @@
 //! Errors: a reset from the peer is `OSError(ECONNRESET)` (smoltcp drops to CLOSED without
 //! having seen a FIN); an operation after our own abort is `OSError(EBADF)`; a write after
 //! `close()` is `OSError(EBADF)`; an operation on a connection that the link took down
-//! (PPP lost its carrier: `Core::link_down`) is `OSError(ENETDOWN)`.
+//! (PPP lost its carrier: `Core::link_down`) or that `Stack::shutdown` stopped is
+//! `OSError(ENETDOWN)`.
 //!
 //! # Liveness
 //! Every established connection gets smoltcp's keep-alive and timeout

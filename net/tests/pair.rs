@@ -779,3 +779,32 @@ fn dropping_every_handle_sends_what_was_written_then_fin() {
         assert_eq!(got, vec![b'a'; 1000], "the server got every written byte, then FIN");
     });
 }
+
+#[test]
+fn after_shutdown_streams_fail_with_enetdown_instead_of_hanging() {
+    run(20, async {
+        let (a, b, _) = stacks(LinkFaults::default(), |_, _| {});
+        let (_srv, r, w) = served(&a, &b, 87, echo).await;
+        w.write(b"before\n");
+        w.drain().await.unwrap();
+        // Wait until the echo is in `a`'s socket: it stays readable after the shutdown.
+        let mut first = r.read(1).await.unwrap();
+        assert_eq!(first, b"b");
+        a.shutdown();
+        first.extend(r.readline().await.unwrap());
+        assert_eq!(first, b"before\n", "bytes received before the shutdown are read first");
+        assert_eq!(r.readline().await.err(), Some(Error::Os(ENETDOWN)));
+        w.write(b"after\n");
+        assert_eq!(w.drain().await.err(), Some(Error::Os(ENETDOWN)));
+        assert_eq!(
+            a.open_connection("10.0.0.2", 87, None).await.err(),
+            Some(Error::Os(ENETDOWN))
+        );
+        assert_eq!(
+            a.start_server(echo, "", 88, 1, None).await.err(),
+            Some(Error::Os(ENETDOWN))
+        );
+        assert_eq!(a.resolve("echo.test").await.err(), Some(Error::Os(ENETDOWN)));
+        a.shutdown(); // idempotent
+    });
+}
