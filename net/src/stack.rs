@@ -390,8 +390,12 @@ impl Stack {
     /// static address that is not one host's (0.0.0.0, a broadcast or multicast address),
     /// for a static gateway off the address's network on Ethernet (it could never be
     /// resolved), for DHCP on an IP link (DHCP needs Ethernet), and for a device medium this
-    /// build does not support.
+    /// build does not support; for a zero `tcp_rx_buffer` or `tcp_tx_buffer` (every
+    /// connection would stall), and, when `max_udp_sockets` is not 0, a zero
+    /// `udp_rx_buffer` or `udp_tx_buffer` (no datagram would ever pass): the message names
+    /// the field.
     pub fn new<D: NetDevice + 'static>(mut device: D, cfg: StackConfig) -> Result<Stack> {
+        check_sizes(&cfg)?;
         let hw = match device.capabilities().medium {
             Medium::Ethernet => {
                 let mac = EthernetAddress(cfg.mac);
@@ -876,6 +880,29 @@ impl Core {
             }
         }
         true
+    }
+}
+
+/// `ValueError` naming the first buffer size of `cfg` that is 0 where a socket of that kind
+/// could never move a byte: a TCP window or transmit buffer of 0 stalls every connection, a
+/// UDP buffer of 0 passes no datagram (a `udp_packets` of 0 is taken as 1).
+fn check_sizes(cfg: &StackConfig) -> Result<()> {
+    let mut sizes = vec![
+        ("tcp_rx_buffer", cfg.tcp_rx_buffer),
+        ("tcp_tx_buffer", cfg.tcp_tx_buffer),
+    ];
+    if cfg.max_udp_sockets > 0 {
+        sizes.extend([
+            ("udp_rx_buffer", cfg.udp_rx_buffer),
+            ("udp_tx_buffer", cfg.udp_tx_buffer),
+        ]);
+    }
+    match sizes.iter().find(|(_, v)| *v == 0) {
+        None => Ok(()),
+        Some((name, _)) => Err(Error::Value(
+            alloc::format!("StackConfig::{name} is 0: no byte could pass; give it at least 1 (a few KiB is usual)")
+                .into(),
+        )),
     }
 }
 

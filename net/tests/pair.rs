@@ -808,3 +808,33 @@ fn after_shutdown_streams_fail_with_enetdown_instead_of_hanging() {
         a.shutdown(); // idempotent
     });
 }
+
+#[test]
+fn a_zero_buffer_size_is_refused_naming_the_field() {
+    run(20, async {
+        type Set = fn(&mut StackConfig);
+        let cases: [(&str, Set); 4] = [
+            ("tcp_rx_buffer", |c| c.tcp_rx_buffer = 0),
+            ("tcp_tx_buffer", |c| c.tcp_tx_buffer = 0),
+            ("udp_rx_buffer", |c| c.udp_rx_buffer = 0),
+            ("udp_tx_buffer", |c| c.udp_tx_buffer = 0),
+        ];
+        for (field, set) in cases {
+            let mut c = cfg(9, A);
+            set(&mut c);
+            let (d, _, _) = pair(LinkFaults::default());
+            match Stack::new(d, c) {
+                Err(Error::Value(m)) => assert!(m.contains(&format!("StackConfig::{field}")), "{field}: {m}"),
+                Err(e) => panic!("{field}: {e}"),
+                Ok(_) => panic!("{field} = 0 accepted"),
+            }
+        }
+        // No UDP sockets at all: their buffer sizes do not matter.
+        let mut c = cfg(9, A);
+        c.max_udp_sockets = 0;
+        c.udp_rx_buffer = 0;
+        c.udp_tx_buffer = 0;
+        let (d, _, _) = pair(LinkFaults::default());
+        assert!(Stack::new(d, c).is_ok());
+    });
+}
