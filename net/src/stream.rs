@@ -527,8 +527,19 @@ impl Stream {
     /// see the module doc and [`DEFAULT_KEEPALIVE_MS`], [`DEFAULT_PEER_TIMEOUT_MS`]. They
     /// are armed only while this connection has bytes to send (see
     /// [`Stream::set_idle_probe`]). Not in the seed.
-    pub fn set_keepalive(&self, keepalive_ms: Option<u32>, peer_timeout_ms: Option<u32>) {
+    ///
+    /// # Errors
+    /// `ValueError` for `Some(0)` in either argument (an interval of 0 ms would probe
+    /// without pause, a timeout of 0 ms end the connection at once); `None` turns it off.
+    /// Nothing is changed then.
+    pub fn set_keepalive(&self, keepalive_ms: Option<u32>, peer_timeout_ms: Option<u32>) -> Result<()> {
+        if keepalive_ms == Some(0) || peer_timeout_ms == Some(0) {
+            return Err(Error::Value(
+                "set_keepalive: 0 ms is not a keep-alive interval or peer timeout; give None to turn it off".into(),
+            ));
+        }
         self.inner.io.set_liveness(keepalive_ms, peer_timeout_ms);
+        Ok(())
     }
 
     /// Also probe while the connection is idle (default `false`). With `true` a read on a
@@ -541,7 +552,7 @@ impl Stream {
     /// # // no_run: needs a network stack and a peer.
     /// # async fn f(stack: &uasyncio_net::Stack) -> uasyncio::Result<()> {
     /// let (r, w) = stack.open_connection("10.0.0.2", 1883, None).await?;
-    /// r.set_keepalive(Some(60_000), Some(240_000));
+    /// r.set_keepalive(Some(60_000), Some(240_000))?;
     /// r.set_idle_probe(true); // a long-lived subscriber that only reads
     /// # drop(w); Ok(()) }
     /// ```

@@ -431,7 +431,7 @@ fn s3_replay(guards: bool) -> Result<usize, Error> {
             .start_server(
                 move |_r: Stream, w: Stream| async move {
                     if !guards {
-                        w.set_keepalive(None, None);
+                        w.set_keepalive(None, None).unwrap();
                         w.set_send_timeout_ms(None);
                     }
                     w.write(&vec![7u8; N]);
@@ -448,7 +448,7 @@ fn s3_replay(guards: bool) -> Result<usize, Error> {
             .unwrap();
         let (r, _w) = a.open_connection(&B.to_string(), 7, None).await.unwrap();
         if !guards {
-            r.set_keepalive(None, None);
+            r.set_keepalive(None, None).unwrap();
         }
         // Once: hold the first zero-window ACK until B sends, and lose what B sends then.
         let mut step = 0;

@@ -838,3 +838,23 @@ fn a_zero_buffer_size_is_refused_naming_the_field() {
         assert!(Stack::new(d, c).is_ok());
     });
 }
+
+#[test]
+fn a_zero_keepalive_or_peer_timeout_is_a_value_error_not_a_reset() {
+    run(20, async {
+        let (a, b, _) = stacks(LinkFaults::default(), |_, _| {});
+        let (_srv, r, w) = served(&a, &b, 89, echo).await;
+        for (keepalive, timeout) in [(Some(0), None), (None, Some(0)), (Some(0), Some(0))] {
+            match r.set_keepalive(keepalive, timeout) {
+                Err(Error::Value(m)) => assert!(m.contains("None to turn it off"), "{m}"),
+                other => panic!("{keepalive:?}, {timeout:?}: {other:?}"),
+            }
+        }
+        // The connection is untouched.
+        w.write(b"still alive\n");
+        w.drain().await.unwrap();
+        assert_eq!(r.readline().await.unwrap(), b"still alive\n");
+        r.set_keepalive(Some(1_000), None).unwrap();
+        r.set_keepalive(None, None).unwrap();
+    });
+}
