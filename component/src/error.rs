@@ -157,6 +157,8 @@ pub(crate) fn errno_name(code: i32) -> Option<&'static str> {
         113 => "EHOSTUNREACH",
         // getaddrinfo's EAI_NONAME, as MicroPython's unix port reports a failed lookup.
         -2 => "EAI_NONAME",
+        // getaddrinfo's EAI_AGAIN: the network crate's lookup that got no answer in time.
+        -3 => "EAI_AGAIN",
         _ => return None,
     })
 }
