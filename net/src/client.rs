@@ -19,8 +19,10 @@ impl Stack {
     /// TLS); everything allocated so far (DNS slot, socket, TLS task) is released.
     ///
     /// # Errors
-    /// `OSError(ENETDOWN)` after [`Stack::shutdown`], `OSError(EAI_NONAME)` for an unknown
-    /// name, `OSError(ECONNREFUSED)` when the peer
+    /// `ValueError` for a malformed name (before anything else, as [`Stack::resolve`]
+    /// says), `OSError(ENETDOWN)` after [`Stack::shutdown`], `OSError(EAI_NONAME)` for an
+    /// unknown name, `OSError(EAI_AGAIN)` when the DNS server does not answer in time,
+    /// `RuntimeError` when the stack has no DNS server, `OSError(ECONNREFUSED)` when the peer
     /// answers with RST, `OSError(ETIMEDOUT)` when nothing answers within the connect timeout
     /// (also an unanswered ARP), `OSError(ENOMEM)` when every socket slot is in use,
     /// `OSError(ENETUNREACH)` at once while the interface has no address (before DHCP or
@@ -36,6 +38,9 @@ impl Stack {
         port: u16,
         ssl: Option<&TlsClientConfig>,
     ) -> Result<(Stream, Stream)> {
+        if Ipv4Addr::from_str(host).is_err() {
+            dns::check_host_name(host)?;
+        }
         self.check_addressed()?;
         let addr = self.resolve(host).await?;
         let conn = Conn::connect(&self.core, addr, port).await?;
@@ -52,13 +57,17 @@ impl Stack {
     /// Cancellation: returns `Err(Cancelled)`; the query is abandoned and its slot freed.
     ///
     /// # Errors
-    /// `OSError(ENETUNREACH)` for a name (not a dotted address) while the interface has no
-    /// address, `OSError(EAI_NONAME)` if the name does not resolve (or no DNS server is
-    /// configured),
-    /// `OSError(ETIMEDOUT)` after the stack's DNS timeout, `OSError(ENOMEM)` when all query
-    /// slots are busy, `ValueError` for a malformed name.
+    /// `ValueError` for a malformed name (checked first: an empty name, spaces, a label
+    /// starting or ending with `-`, an IPv6 address, a dotted address out of range such as
+    /// `10.0.0.300`), `OSError(ENETUNREACH)` for a name (not a dotted address) while the
+    /// interface has no address, `OSError(ENETDOWN)` after [`Stack::shutdown`],
+    /// `RuntimeError` when the stack has no DNS server (the message says where to set one),
+    /// `OSError(EAI_NONAME)` if the name does not resolve, `OSError(EAI_AGAIN)` after the
+    /// stack's DNS timeout (`StackConfig::dns_timeout_ms`), `OSError(ENOMEM)` when all
+    /// query slots are busy.
     pub async fn resolve(&self, host: &str) -> Result<Ipv4Addr> {
         if Ipv4Addr::from_str(host).is_err() {
+            dns::check_host_name(host)?;
             self.check_addressed()?;
         }
         dns::resolve(&self.core, host).await

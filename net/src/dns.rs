@@ -2,11 +2,13 @@
 //!
 //! MicroPython resolves with a blocking `getaddrinfo`; here a lookup is a future that waits
 //! on the stack's DNS socket, so other tasks run meanwhile. Numeric IPv4 addresses never
-//! reach the DNS socket. A failed lookup (NXDOMAIN, no server, no answer) is
+//! reach the DNS socket. A failed lookup (NXDOMAIN, no answer) is
 //! `OSError(EAI_NONAME)` (-2, what MicroPython's unix port reports); a lookup that outlives
 //! [`crate::StackConfig::dns_timeout_ms`] is `OSError(EAI_AGAIN)` (-3, "temporary failure in
 //! name resolution": apart from a connect's `ETIMEDOUT`). A host with a `:` in it (an IPv6
-//! address, or a port left in the name) is a `ValueError`: the stack speaks IPv4 only.
+//! address, or a port left in the name) is a `ValueError`: the stack speaks IPv4 only; so is
+//! any other malformed name (`check_host_name`), before any query. A lookup on a stack with
+//! no DNS server is a `RuntimeError` naming where to set one.
 
 use alloc::rc::Rc;
 use core::future::poll_fn;
@@ -21,6 +23,62 @@ use crate::rt::{self, errno, Error, Result};
 use crate::select::{select, Either};
 use crate::stack::Core;
 
+/// `RuntimeError` for a lookup on a stack that has no DNS server: unlike an unknown name
+/// (`OSError(EAI_NONAME)`), the fix is on this side, and the message says where.
+fn no_dns_server() -> Error {
+    Error::Runtime(
+        "no DNS server to look the name up: set dns_servers in StackConfig::ipv4 \
+         (Ipv4Config::Static), or get one from DHCP or the PPP link; or connect by address"
+            .into(),
+    )
+}
+
+/// `ValueError` unless `host` is a well-formed host name (RFC 1123): dot-separated labels of
+/// 1 to 63 letters, digits, `-` and `_` (not at a label's start or end for `-`), at most 253
+/// characters, an optional final dot, and a last label that is not all digits (so that a
+/// mistyped address such as `10.0.0.300` or `10.0.0` is not sent to a DNS server as a name).
+/// Checked before any network state, so a malformed name is told as such first.
+pub(crate) fn check_host_name(host: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::Value(alloc::format!("invalid host name {host:?}: {why}").into()));
+    if host.contains(':') {
+        return bad("no ':' (IPv6 is not supported; give the port as its own argument)");
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if name.len() > 253 {
+        return bad("longer than 253 characters");
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return bad(&alloc::format!(
+            "{c:?} is not allowed (letters, digits, '-', '_' and '.' only; no spaces)"
+        ));
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return bad("an empty label (two dots in a row, or a leading dot)");
+        }
+        if label.len() > 63 {
+            return bad("a label longer than 63 characters");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return bad("a label starts or ends with '-'");
+        }
+    }
+    if name
+        .rsplit('.')
+        .next()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return bad("not an IPv4 address (four numbers 0-255 separated by dots) and not a name");
+    }
+    Ok(())
+}
+
 /// Resolve `host` to an IPv4 address.
 ///
 /// Cancellation: returns `Err(Cancelled)`; the query is cancelled and its slot freed.
@@ -28,17 +86,13 @@ pub(crate) async fn resolve(core: &Rc<Core>, host: &str) -> Result<Ipv4Addr> {
     if let Ok(a) = Ipv4Addr::from_str(host) {
         return Ok(a);
     }
-    if host.contains(':') {
-        return Err(Error::Value(
-            "invalid host name: no ':' (IPv6 is not supported; give the port as its own argument)".into(),
-        ));
-    }
+    check_host_name(host)?;
     core.check_running()?;
     let handle = {
         let mut st = core.st.borrow_mut();
         let st = &mut *st;
         if st.dns_servers.is_empty() {
-            return Err(Error::Os(errno::EAI_NONAME));
+            return Err(no_dns_server());
         }
         let cx = st.iface.context();
         match st

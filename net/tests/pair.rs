@@ -383,11 +383,11 @@ fn bad_input_gives_clear_errors_and_leaks_no_socket() {
             a.open_connection("10.0.0.77", 9, None).await.err(),
             Some(Error::Os(ETIMEDOUT))
         );
-        // No DNS server configured.
-        assert_eq!(
-            a.open_connection("no.such.host", 9, None).await.err(),
-            Some(Error::Os(EAI_NONAME))
-        );
+        // No DNS server configured: told apart from an unknown name, with where to set one.
+        match a.open_connection("no.such.host", 9, None).await {
+            Err(Error::Runtime(m)) => assert!(m.contains("dns_servers") && m.contains("StackConfig"), "{m}"),
+            other => panic!("no DNS server: {:?}", other.err()),
+        }
         // IPv6, or a port left in the name: told at once, not "no such name".
         for host in ["::1", "[fe80::1]", "echo.test:7000"] {
             let e = a.open_connection(host, 9, None).await.err();
@@ -857,4 +857,54 @@ fn a_zero_keepalive_or_peer_timeout_is_a_value_error_not_a_reset() {
         r.set_keepalive(Some(1_000), None).unwrap();
         r.set_keepalive(None, None).unwrap();
     });
+}
+
+#[test]
+fn a_malformed_name_is_a_value_error_before_any_lookup() {
+    run(20, async {
+        // No DNS server and, for the second stack, no address: neither is reached.
+        let (a, _b, _) = stacks(LinkFaults::default(), |_, _| {});
+        let (d, _, _) = pair(LinkFaults::default());
+        let mut c = StackConfig::with_dhcp([0x02, 0, 0, 0, 0, 9]);
+        c.random_seed = 9;
+        let unaddressed = Stack::new(d, c).unwrap();
+        let long_label = "a".repeat(64);
+        for host in [
+            "",
+            "10.0.0.300",
+            " 10.0.0.1",
+            "10.0.0",
+            "a b",
+            "-bad-",
+            "a..b",
+            ".a",
+            long_label.as_str(),
+            "host.123",
+        ] {
+            for stack in [&a, &unaddressed] {
+                match stack.resolve(host).await {
+                    Err(Error::Value(m)) => assert!(m.contains("invalid host name"), "{host:?}: {m}"),
+                    other => panic!("{host:?}: {other:?}"),
+                }
+                match stack.open_connection(host, 7, None).await {
+                    Err(Error::Value(m)) => assert!(m.contains("invalid host name"), "{host:?}: {m}"),
+                    other => panic!("{host:?}: {:?}", other.err()),
+                }
+            }
+        }
+        // Well-formed names get past the check (to the missing DNS server).
+        for host in ["echo.test", "echo.test.", "a-b.c_d.lan", "x1"] {
+            assert!(matches!(a.resolve(host).await, Err(Error::Runtime(_))), "{host}");
+        }
+        assert_eq!(
+            unaddressed.resolve("echo.test").await.err(),
+            Some(Error::Os(ENETUNREACH))
+        );
+    });
+}
+
+#[test]
+fn name_lookup_errors_print_their_errno_names() {
+    assert_eq!(Error::Os(EAI_NONAME).to_string(), "OSError: [Errno -2] EAI_NONAME");
+    assert_eq!(Error::Os(EAI_AGAIN).to_string(), "OSError: [Errno -3] EAI_AGAIN");
 }
