@@ -24,7 +24,9 @@ impl Stack {
     /// unknown name, `OSError(EAI_AGAIN)` when the DNS server does not answer in time,
     /// `RuntimeError` when the stack has no DNS server, `OSError(ECONNREFUSED)` when the peer
     /// answers with RST, `OSError(ETIMEDOUT)` when nothing answers within the connect timeout
-    /// (also an unanswered ARP), `OSError(ENOMEM)` when every socket slot is in use,
+    /// (also an unanswered ARP), `OSError(ENOMEM)` when every socket slot is in use
+    /// (`StackConfig::max_sockets`; a warning in the log says how many are listening and
+    /// how many still closing),
     /// `OSError(ENETUNREACH)` at once while the interface has no address (before DHCP or
     /// PPP brought it up, or after a PPP link went down; checked before any name lookup) and
     /// for a host off the interface's network when no gateway is set (`StackConfig`'s

@@ -24,7 +24,10 @@ pub mod errno {
     /// Try again: a UDP socket's transmit buffer has no room for the datagram now
     /// (`UdpSocket::try_send_to`).
     pub const EAGAIN: i32 = 11;
-    /// Out of memory: every socket slot (or DNS query slot) of the stack is in use.
+    /// Out of memory: every socket slot (or DNS query slot) of the stack is in use. For TCP
+    /// the pool is `StackConfig::max_sockets` (connections, listeners and closing sockets
+    /// together), and the stack logs a warning (`log::warn!`) with how many slots are
+    /// listening and how many still closing; for UDP `StackConfig::max_udp_sockets`.
     pub const ENOMEM: i32 = 12;
     /// Invalid argument.
     pub const EINVAL: i32 = 22;

@@ -217,7 +217,7 @@ impl Stack {
             let armed = st.servers[id].as_ref().map_or(0, |s| s.listening.len());
             if armed == 0 {
                 st.servers[id] = None;
-                return Err(Error::Os(errno::ENOMEM));
+                return Err(core.pool_full(st));
             }
             (id, SocketAddrV4::new(addr.unwrap_or(Ipv4Addr::UNSPECIFIED), port))
         };

@@ -22,7 +22,9 @@
 //!
 //! # Socket lifecycle
 //! TCP sockets are created on demand (`open_connection`, listeners) up to
-//! [`StackConfig::max_sockets`]; past that an operation fails with `OSError(ENOMEM)`. A
+//! [`StackConfig::max_sockets`]; past that an operation fails with `OSError(ENOMEM)` and the
+//! stack logs a warning naming the limit and how many slots are listening or closing. A
+//! connect that never completed (timed out, cancelled, dropped) frees its socket at once. A
 //! stream whose last handle is dropped closes gracefully: its socket lingers (FIN, wait for
 //! the ACK) in a list the driver reaps, and is aborted with RST after
 //! [`StackConfig::linger_ms`]. So no socket outlives its use by more than the linger time.
@@ -606,6 +608,29 @@ impl Core {
         Ok(st.sockets.add(s))
     }
 
+    /// `OSError(ENOMEM)` for a TCP socket pool with no free slot. The errno carries no text,
+    /// so the reason goes to the log (`log::warn!`): the pool size and what holds the slots,
+    /// closing sockets in particular (freed when the peer acknowledges their FIN, at most
+    /// `linger_ms` later).
+    pub(crate) fn pool_full(&self, st: &State) -> Error {
+        let listening: usize = st
+            .servers
+            .iter()
+            .flatten()
+            .map(|s| s.listening.len() + s.pending.len())
+            .sum();
+        log::warn!(
+            "uasyncio-net: OSError(ENOMEM): TCP socket pool full (StackConfig::max_sockets = {}: {} listening, \
+             {} still closing, freed within linger_ms = {} ms; the rest connections): raise max_sockets \
+             or close streams sooner",
+            self.cfg.max_sockets,
+            listening,
+            st.lingering.len(),
+            self.cfg.linger_ms,
+        );
+        Error::Os(errno::ENOMEM)
+    }
+
     /// Remove a TCP socket at once (it must be closed, or the peer sees nothing).
     pub(crate) fn remove_tcp_socket(st: &mut State, h: SocketHandle) {
         st.sockets.remove(h);
@@ -667,14 +692,19 @@ impl Core {
     }
 
     /// The last owner of a connected socket is gone: close it gracefully and let the
-    /// driver reap it, or remove it now if it is already closed.
+    /// driver reap it, or remove it now if it is already closed or never got past SYN-SENT.
+    /// An aborted socket lingers until its RST is out, at most `RST_GRACE_US`.
     pub(crate) fn release_socket(&self, h: SocketHandle) {
         let now = self.now_us();
         {
             let mut st = self.st.borrow_mut();
             let s = st.sockets.get_mut::<tcp::Socket>(h);
             let closed = s.state() == tcp::State::Closed;
-            if closed && s.remote_endpoint().is_none() {
+            // A connect that never completed (SYN-SENT: cancelled, timed out, or its future
+            // dropped) owes the peer nothing: removed at once, so its slot is free for the
+            // next connect. A SYN-ACK that still comes finds no socket, and smoltcp answers
+            // it with RST itself.
+            if (closed && s.remote_endpoint().is_none()) || s.state() == tcp::State::SynSent {
                 Core::remove_tcp_socket(&mut st, h);
                 drop(st);
                 // A server may be waiting for a free socket (see `State::freed`).

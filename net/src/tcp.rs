@@ -121,7 +121,10 @@ impl Conn {
 
     /// Open a connection to `addr:port`, waiting at most the stack's connect timeout.
     ///
-    /// Cancellation: returns `Err(Cancelled)`; the half-open socket is aborted and freed.
+    /// Cancellation: returns `Err(Cancelled)`; the half-open socket is freed at once, as after
+    /// a timeout or when the future is dropped (see `Core::release_socket`: no RST is owed
+    /// in SYN-SENT). A handshake that completed just before the cancel is reset instead (RST),
+    /// and its socket freed once the RST is out.
     pub(crate) async fn connect(core: &Rc<Core>, addr: Ipv4Addr, port: u16) -> Result<Conn> {
         if port == 0 {
             return Err(Error::Value("port 0 is not a valid destination".into()));
@@ -135,7 +138,10 @@ impl Conn {
                 ));
             }
             st.route_to(addr)?;
-            let h = core.new_tcp_socket(st)?;
+            let h = match core.new_tcp_socket(st) {
+                Err(Error::Os(errno::ENOMEM)) => return Err(core.pool_full(st)),
+                r => r?,
+            };
             let local_port = match core.alloc_port(st) {
                 Ok(p) => p,
                 Err(e) => {
@@ -204,10 +210,19 @@ impl Conn {
                 Ok(conn)
             }
             Err(e) => {
-                conn.abort();
+                // Still in SYN-SENT, the drop of `conn` frees the socket at once
+                // (`Core::release_socket`); a handshake that completed between the wake and
+                // the cancel is reset.
+                if conn.state() != tcp::State::SynSent {
+                    conn.abort();
+                }
                 Err(e)
             }
         }
+    }
+
+    fn state(&self) -> tcp::State {
+        self.core.st.borrow().sockets.get::<tcp::Socket>(self.handle).state()
     }
 
     /// Set the keep-alive interval and peer timeout of this connection (`None`: off); they
