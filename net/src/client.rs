@@ -16,7 +16,14 @@ impl Stack {
     /// twice, as (reader, writer).
     ///
     /// Cancellation: returns `Err(Cancelled)` at whichever step it was (lookup, handshake,
-    /// TLS); everything allocated so far (DNS slot, socket, TLS task) is released.
+    /// TLS); everything allocated so far (DNS slot, socket, TLS task) is released: the DNS
+    /// query is cancelled, a socket still in SYN-SENT is freed at once, and a connection
+    /// already in its TLS handshake is reset (RST) and its socket freed once the RST is out.
+    ///
+    /// Dropping the future releases the same way as a cancel, step by step: the lookup's
+    /// query slot is freed, the SYN-SENT socket is freed at once, and during TLS the pump
+    /// task sees the stream gone, stops the handshake and resets the connection. Dropped
+    /// before its first poll, it has done nothing.
     ///
     /// # Errors
     /// `ValueError` for a malformed name (before anything else, as [`Stack::resolve`]
@@ -58,6 +65,10 @@ impl Stack {
     ///
     /// Cancellation: returns `Err(Cancelled)`; the query is abandoned and its slot freed.
     ///
+    /// Dropping the future: the same (the query is cancelled and its slot freed at once; an
+    /// answer that still comes is ignored). A dotted address or a malformed name never
+    /// starts a query, so there is nothing to release.
+    ///
     /// # Errors
     /// `ValueError` for a malformed name (checked first: an empty name, spaces, a label
     /// starting or ending with `-`, an IPv6 address, a dotted address out of range such as
@@ -85,8 +96,10 @@ impl Stack {
 
     /// Connect to an address (no DNS, no TLS); one handle of the stream.
     ///
-    /// Cancellation: as [`Stack::open_connection`]. Errors: as [`Stack::open_connection`]
-    /// (`OSError(ENETUNREACH)` at once without an interface address).
+    /// Cancellation: as [`Stack::open_connection`]. Dropping the future: its socket, if the
+    /// handshake was under way (SYN-SENT), is freed at once; nothing else was allocated.
+    /// Errors: as [`Stack::open_connection`] (`OSError(ENETUNREACH)` at once without an
+    /// interface address).
     pub async fn connect_addr(&self, addr: Ipv4Addr, port: u16) -> Result<Stream> {
         Ok(Stream::new(Transport::Tcp(
             Conn::connect(&self.core, addr, port).await?,
@@ -97,7 +110,7 @@ impl Stack {
 /// The seed's `asyncio.open_connection(host, port, ssl)` on `stack`; see
 /// [`Stack::open_connection`].
 ///
-/// Cancellation: as [`Stack::open_connection`].
+/// Cancellation and dropping the future: as [`Stack::open_connection`].
 pub async fn open_connection(
     stack: &Stack,
     host: &str,

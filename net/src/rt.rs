@@ -78,7 +78,8 @@ pub fn now_us() -> u64 {
 
 /// Sleep until the loop clock reaches `deadline_us` (rounded up to the next millisecond).
 ///
-/// Cancellation: `Err(Cancelled)`, as `uasyncio::sleep_ms`.
+/// Cancellation: `Err(Cancelled)`, as `uasyncio::sleep_ms`. Dropping the future disarms
+/// its timer (as dropping `uasyncio::sleep_ms`'s does): nothing is left behind.
 pub async fn sleep_until(deadline_us: u64) -> Result<()> {
     let ms = deadline_us.saturating_sub(now_us()).div_ceil(1000);
     uasyncio::sleep_ms(u32::try_from(ms).unwrap_or(u32::MAX)).await

@@ -78,6 +78,9 @@ impl Server {
     /// Wait until the server has stopped accepting (after [`Server::close`]).
     ///
     /// Cancellation: returns `Err(Cancelled)`; the server is unaffected.
+    ///
+    /// Dropping the future: the server is unaffected too; the waker it left with the server
+    /// is woken (to no effect) and forgotten when the server stops accepting.
     pub async fn wait_closed(&self) -> Result<()> {
         poll_fn(|cx| {
             if rt::cancel_requested(cx) {
@@ -141,6 +144,11 @@ impl Stack {
     ///
     /// Cancellation: the call itself does not wait, so there is nothing to cancel; the
     /// accept task it starts ends only through [`Server::close`].
+    ///
+    /// Dropping the future: before its first poll nothing was started (no listener, no
+    /// accept task); its first poll runs it to the end, so there is no half-done state to
+    /// drop. Dropping the returned [`Server`] does not close it (use [`Server::close`] or
+    /// [`Server::guard`]).
     ///
     /// # Errors
     /// `OSError(ENETDOWN)` after [`Stack::shutdown`], `OSError(EADDRINUSE)` if a server of
@@ -238,7 +246,7 @@ impl Stack {
 /// The seed's `asyncio.start_server(callback, host, port, backlog, ssl)` on `stack`; see
 /// [`Stack::start_server`].
 ///
-/// Cancellation: as [`Stack::start_server`].
+/// Cancellation and dropping the future: as [`Stack::start_server`].
 pub async fn start_server<F, Fut, T>(
     stack: &Stack,
     callback: F,

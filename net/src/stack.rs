@@ -523,6 +523,9 @@ impl Stack {
     /// when DHCP got a lease, or when a PPP link opened IPCP.
     ///
     /// Cancellation: returns `Err(Cancelled)`; nothing else changes.
+    ///
+    /// Dropping the future: nothing changes either; the waker it registered stays with the
+    /// stack until the next configuration change wakes it (to no effect).
     pub async fn wait_config_up(&self) -> Result<()> {
         poll_fn(|cx| {
             if rt::cancel_requested(cx) {

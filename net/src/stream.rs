@@ -334,6 +334,11 @@ impl Stream {
     /// Cancellation: returns `Err(Cancelled)`; no byte is lost (for `n < 0`, what was read
     /// so far stays buffered for the next read).
     ///
+    /// Dropping the future (a `select` branch that lost, a task dropped): the same, no byte
+    /// is lost. Bytes leave the stream only in the poll that returns them; for `n < 0` what
+    /// was gathered stays in the read buffer. The read lock is released, so the next read
+    /// may start at once.
+    ///
     /// # Errors
     /// `OSError(ECONNRESET)` if the peer reset the connection, `OSError(EBADF)` after
     /// [`Stream::abort`], `RuntimeError` if another task is reading this stream.
@@ -383,6 +388,9 @@ impl Stream {
     ///
     /// Cancellation: returns `Err(Cancelled)`; nothing was consumed.
     ///
+    /// Dropping the future: nothing was consumed either (`buf` is written and bytes taken
+    /// only in the poll that returns them), and the read lock is released.
+    ///
     /// # Errors
     /// As [`Stream::read`].
     pub async fn readinto(&self, buf: &mut [u8]) -> Result<usize> {
@@ -416,6 +424,9 @@ impl Stream {
     ///
     /// Cancellation: returns `Err(Cancelled)`; the bytes gathered so far stay buffered.
     ///
+    /// Dropping the future: the same; the gathered bytes stay in the read buffer for the
+    /// next read, and the read lock is released.
+    ///
     /// # Errors
     /// `EOFError` if the stream ends first (the partial bytes stay readable with `read`);
     /// otherwise as [`Stream::read`].
@@ -446,6 +457,9 @@ impl Stream {
     /// `ValueError` instead of filling the heap. MicroPython has no limit.
     ///
     /// Cancellation: returns `Err(Cancelled)`; the partial line stays buffered.
+    ///
+    /// Dropping the future: the same; the partial line stays in the read buffer for the next
+    /// read, and the read lock is released.
     ///
     /// # Errors
     /// As [`Stream::read`]; `ValueError` when no `\n` comes within the line limit. The
@@ -502,6 +516,11 @@ impl Stream {
     ///
     /// Cancellation: returns `Err(Cancelled)`; bytes not yet sent stay buffered, in order,
     /// for the next `drain`.
+    ///
+    /// Dropping the future: the same. Bytes already moved into the socket go out; the rest
+    /// stays in the write buffer, in order, for the next `drain` (or `close`, or the drop of
+    /// the last handle). The write lock is released, and the send timeout of this call ends
+    /// with it (it resets nothing).
     ///
     /// # Errors
     /// `OSError(EBADF)` if there is data to send after `close()`, `OSError(ECONNRESET)` if
@@ -644,6 +663,12 @@ impl Stream {
     /// linger time; after that the connection is reset.
     ///
     /// Cancellation: returns `Err(Cancelled)`; the close goes on in the background.
+    ///
+    /// Dropping the future: once polled, `close()` has been done and goes on in the
+    /// background, as after a cancel; only the wait ends, so this call no longer resets the
+    /// connection at the linger deadline (the driver still does, `linger_ms` after the last
+    /// handle is dropped, if the peer never acknowledges). Dropped before its first poll it
+    /// has done nothing, not even the close.
     pub async fn wait_closed(&self) -> Result<()> {
         self.close();
         let deadline = self.inner.io.now_us() + self.inner.io.linger_us();
