@@ -39,40 +39,57 @@ fn no_dns_server() -> Error {
 /// mistyped address such as `10.0.0.300` or `10.0.0` is not sent to a DNS server as a name).
 /// Checked before any network state, so a malformed name is told as such first.
 pub(crate) fn check_host_name(host: &str) -> Result<()> {
-    let bad = |why: &str| Err(Error::Value(alloc::format!("invalid host name {host:?}: {why}").into()));
+    // Messages concatenated, without `format!` and `{:?}`: Debug-formatting a `str` links
+    // Unicode's escape tables, and `format!` the formatting machinery, about 3.8 KB of flash
+    // together on Cortex-M3 in an image that formats nothing else.
+    let printable = host.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    let bad = |why: &str| {
+        let msg = if printable {
+            ["invalid host name '", host, "': ", why].concat()
+        } else {
+            ["invalid host name (it has non-printable characters): ", why].concat()
+        };
+        Err(Error::Value(msg.into()))
+    };
     if host.contains(':') {
         return bad("no ':' (IPv6 is not supported; give the port as its own argument)");
     }
-    let name = host.strip_suffix('.').unwrap_or(host);
+    let name = host.strip_suffix('.').unwrap_or(host).as_bytes();
     if name.is_empty() {
         return bad("it is empty");
     }
     if name.len() > 253 {
         return bad("longer than 253 characters");
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    if let Some(&b) = name
+        .iter()
+        .find(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
     {
-        return bad(&alloc::format!(
-            "{c:?} is not allowed (letters, digits, '-', '_' and '.' only; no spaces)"
-        ));
+        let quoted = [b'\'', b, b'\''];
+        let what = match b {
+            b' ' => "a space",
+            // An ASCII graphic byte, so the three bytes are UTF-8.
+            b if b.is_ascii_graphic() => core::str::from_utf8(&quoted).unwrap_or("a character"),
+            _ => "a non-printable or non-ASCII character",
+        };
+        return bad(&[what, " is not allowed (letters, digits, '-', '_' and '.' only)"].concat());
     }
-    for label in name.split('.') {
+    // ASCII from here on: the labels are byte slices.
+    for label in name.split(|&b| b == b'.') {
         if label.is_empty() {
             return bad("an empty label (two dots in a row, or a leading dot)");
         }
         if label.len() > 63 {
             return bad("a label longer than 63 characters");
         }
-        if label.starts_with('-') || label.ends_with('-') {
+        if label.first() == Some(&b'-') || label.last() == Some(&b'-') {
             return bad("a label starts or ends with '-'");
         }
     }
     if name
-        .rsplit('.')
+        .rsplit(|&b| b == b'.')
         .next()
-        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+        .is_some_and(|l| l.iter().all(u8::is_ascii_digit))
     {
         return bad("not an IPv4 address (four numbers 0-255 separated by dots) and not a name");
     }

@@ -932,9 +932,16 @@ fn check_sizes(cfg: &StackConfig) -> Result<()> {
     }
     match sizes.iter().find(|(_, v)| *v == 0) {
         None => Ok(()),
+        // Concatenated, not `format!`: an image that formats nothing else would link
+        // `core::fmt` for this message alone (about 1.3 KB on Cortex-M3).
         Some((name, _)) => Err(Error::Value(
-            alloc::format!("StackConfig::{name} is 0: no byte could pass; give it at least 1 (a few KiB is usual)")
-                .into(),
+            [
+                "StackConfig::",
+                name,
+                " is 0: no byte could pass; give it at least 1 (a few KiB is usual)",
+            ]
+            .concat()
+            .into(),
         )),
     }
 }
