@@ -409,6 +409,13 @@ impl Conn {
         }
     }
 
+    /// Whether the network went down under this connection (the link, or `Stack::shutdown`):
+    /// what the TLS pump asks when `embedded-tls` reports an I/O error only by its kind.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn net_down(&self) -> bool {
+        self.core.st.borrow().aborted_by_link_down(self.handle)
+    }
+
     /// Reset the connection (RST) now.
     pub(crate) fn abort(&self) {
         if self.aborted.replace(true) {

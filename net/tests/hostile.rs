@@ -172,6 +172,8 @@ enum Script {
     Bulk,
     /// A record header announcing 16,641 bytes (2^14 + 256 + 1).
     Oversized,
+    /// Completes the handshake, sends "hello" and keeps the connection open.
+    Hold,
 }
 
 async fn hostile_server(script: Script, r: Stream, w: Stream) -> uasyncio::Result<()> {
@@ -230,6 +232,7 @@ async fn hostile_server(script: Script, r: Stream, w: Stream) -> uasyncio::Resul
                     v[last] ^= 1;
                     v
                 }
+                Script::Hold => app.seal(b"hello", 23),
                 Script::T1Application => app.seal_raw(&[]),
                 Script::KeyUpdate => app.seal(&hs_msg(24, &[0]), 22),
                 Script::T3(kind) => app.seal(&hs_msg(kind, &[0, 0]), 22),
@@ -275,6 +278,73 @@ fn assert_refused(r: Result<Vec<u8>, Error>, words: &str) {
         Err(Error::Runtime(m)) => assert!(m.contains(words), "unexpected message: {m}"),
         other => panic!("expected a RuntimeError naming {words:?}, got {other:?}"),
     }
+}
+
+#[test]
+fn a_tls_stream_whose_stack_shuts_down_fails_with_enetdown_not_eof() {
+    run(60, async {
+        let (a, b, _) = stacks(|_| {});
+        let _srv = b
+            .start_server(|r, w| hostile_server(Script::Hold, r, w), "0.0.0.0", 443, 2, None)
+            .await
+            .unwrap();
+        let (r, w) = a
+            .open_connection(&B.to_string(), 443, Some(&tls_cfg(false)))
+            .await
+            .unwrap();
+        assert_eq!(r.readexactly(2).await.unwrap(), b"he");
+        a.shutdown();
+        // Received before the shutdown: read first, then the error (as plain TCP).
+        assert_eq!(r.readexactly(3).await.unwrap(), b"llo");
+        assert_eq!(
+            r.readline().await.err(),
+            Some(Error::Os(ENETDOWN)),
+            "read after shutdown"
+        );
+        assert_eq!(r.read(10).await.err(), Some(Error::Os(ENETDOWN)), "read again");
+        w.write(b"after");
+        assert_eq!(w.drain().await.err(), Some(Error::Os(ENETDOWN)), "drain after shutdown");
+    });
+}
+
+#[test]
+fn a_tls_handshake_cut_by_a_shutdown_fails_with_enetdown() {
+    run(60, async {
+        let (a, b, _) = stacks(|_| {});
+        // A server that takes the ClientHello and never answers.
+        let heard = Rc::new(std::cell::Cell::new(false));
+        let h = heard.clone();
+        let _srv = b
+            .start_server(
+                move |r, w| {
+                    let h = h.clone();
+                    async move {
+                        let _keep = w;
+                        let _ = r.read(1).await;
+                        h.set(true);
+                        while !r.read(4096).await.unwrap_or_default().is_empty() {}
+                        Ok(())
+                    }
+                },
+                "0.0.0.0",
+                443,
+                2,
+                None,
+            )
+            .await
+            .unwrap();
+        let a2 = a.clone();
+        let client = spawn(async move {
+            a2.open_connection(&B.to_string(), 443, Some(&tls_cfg(false)))
+                .await
+                .err()
+        });
+        while !heard.get() {
+            uasyncio::sleep_ms(0).await.unwrap();
+        }
+        a.shutdown();
+        assert_eq!(client.await.unwrap(), Some(Error::Os(ENETDOWN)));
+    });
 }
 
 #[test]

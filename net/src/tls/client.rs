@@ -399,6 +399,8 @@ async fn pump(pipe: Rc<TlsPipe>, conn: Rc<Conn>, server_name: Option<String>, ca
     };
     let r = match opened {
         crate::select::Either::Left(Ok(())) => Ok(()),
+        // The network went down (`embedded-tls` passes on only the kind, `Other`): say so.
+        crate::select::Either::Left(Err(TlsError::Io(_))) if conn.net_down() => Err(Error::Os(errno::ENETDOWN)),
         crate::select::Either::Left(Err(e)) => Err(tls_error(e, rejected.get(), "handshake")),
         crate::select::Either::Right(()) => Err(Error::Cancelled),
     };
@@ -457,6 +459,12 @@ async fn pump(pipe: Rc<TlsPipe>, conn: Rc<Conn>, server_name: Option<String>, ca
                     pipe.rx.borrow_mut().extend(&tmp[..n]);
                     wake(&pipe.user_rx);
                 }
+                // The network went down (link down, `Stack::shutdown`): not an end of stream.
+                // Bytes received before are in `rx` already and are read first.
+                Err(TlsError::Io(_)) if conn.net_down() => {
+                    pipe.finish_rx(Err(Error::Os(errno::ENETDOWN)));
+                    return;
+                }
                 // The peer closed TCP without close_notify: treat as end of stream.
                 Err(TlsError::Io(embedded_io::ErrorKind::Other | embedded_io::ErrorKind::BrokenPipe)) => {
                     pipe.finish_rx(Ok(()));
@@ -510,7 +518,12 @@ async fn pump(pipe: Rc<TlsPipe>, conn: Rc<Conn>, server_name: Option<String>, ca
                 }
             }
             if !ok || embedded_io_async::Write::flush(&mut writer).await.is_err() {
-                pipe.finish_rx(Err(Error::Os(errno::ECONNRESET)));
+                let e = if conn.net_down() {
+                    errno::ENETDOWN
+                } else {
+                    errno::ECONNRESET
+                };
+                pipe.finish_rx(Err(Error::Os(e)));
                 break;
             }
         }
