@@ -43,8 +43,8 @@ pub mod errno {
     pub const EADDRNOTAVAIL: i32 = 99;
     /// The network went down under an open connection (the PPP link ended, or the stack
     /// was stopped with `Stack::shutdown`): what the connection's reads and writes report
-    /// once the link is gone; after `Stack::shutdown` also what new connections, servers and
-    /// name lookups on that stack get.
+    /// once the link is gone; after `Stack::shutdown` also what new connections, servers,
+    /// name lookups and the stack's UDP sockets get.
     pub const ENETDOWN: i32 = 100;
     /// The network is unreachable: the interface has no IPv4 address (yet, or any more),
     /// so a new connection cannot even start.

@@ -334,6 +334,17 @@ impl State {
         self.net_down.extend(aborted);
     }
 
+    /// Close every UDP socket in smoltcp (their owners' handles stay): wakes a task waiting
+    /// in `recv` or `send_to`, which then finds the stack stopped (`Core::check_running`).
+    /// Datagrams not yet received or sent are dropped.
+    fn close_udp_sockets(&mut self) {
+        for (_, s) in self.sockets.iter_mut() {
+            if let smoltcp::socket::Socket::Udp(u) = s {
+                u.close();
+            }
+        }
+    }
+
     /// Gives `f` the bytes socket `h` had received but not delivered when the link went
     /// down (as `poll_recv_with`'s reader takes them: it returns how many it took); `None`
     /// if it was not aborted so or none are left.
@@ -573,12 +584,18 @@ impl Stack {
     /// RSTs, and their owners get `OSError(ENETDOWN)` at the next read, write or `drain`
     /// (after the bytes that had arrived before, as when a PPP link goes down), instead of
     /// waiting for a driver that no longer runs. New connections, listeners and name
-    /// lookups on the stack fail at once with `OSError(ENETDOWN)` too.
+    /// lookups on the stack fail at once with `OSError(ENETDOWN)` too. So do the
+    /// [`UdpSocket`](crate::UdpSocket)s of the stack: a waiting `recv` is woken with that
+    /// error, later sends and receives get it, and datagrams not yet received or sent are
+    /// dropped (UDP promises no delivery); a new `bind` fails with it.
     pub fn shutdown(&self) {
         if self.core.stop.replace(true) {
             return;
         }
-        self.core.st.borrow_mut().abort_connections();
+        let mut st = self.core.st.borrow_mut();
+        st.abort_connections();
+        st.close_udp_sockets();
+        drop(st);
         self.core.kick();
     }
 }

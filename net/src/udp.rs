@@ -202,9 +202,10 @@ impl UdpSocket {
     /// `OSError(ENOMEM)` when the stack already holds [`StackConfig::max_udp_sockets`](crate::StackConfig::max_udp_sockets) UDP
     /// sockets, `OSError(EADDRINUSE)` when another UDP socket has that port,
     /// `OSError(EADDRNOTAVAIL)` for an address that is not the stack's (any IPv6 address but
-    /// `[::]`).
+    /// `[::]`), `OSError(ENETDOWN)` after [`Stack::shutdown`].
     pub fn bind(stack: &Stack, local: SocketAddr) -> Result<UdpSocket> {
         let core = &stack.core;
+        core.check_running()?;
         let ip = match local {
             SocketAddr::V4(a) => *a.ip(),
             SocketAddr::V6(a) if a.ip().is_unspecified() => Ipv4Addr::UNSPECIFIED,
@@ -363,6 +364,8 @@ impl UdpSocket {
     /// Queue `buf` for `to` if it fits now; `Ok(false)` when the buffer has no room.
     fn try_queue(&self, cx: Option<&mut Context<'_>>, buf: &[u8], to: SocketAddrV4) -> Result<bool> {
         let h = self.handle()?;
+        // After `Stack::shutdown` no driver would send it: not a silent success.
+        self.core.check_running()?;
         let max = self.core.max_udp_payload.min(self.core.cfg.udp_tx_buffer);
         if buf.len() > max {
             return Err(Error::Os(errno::EMSGSIZE));
@@ -418,7 +421,8 @@ impl UdpSocket {
     /// `prefix_len` / `gateway`); `OSError(EBADF)` after `close` (also when closed while
     /// waiting); `OSError(EHOSTUNREACH)` for an IPv6 destination; `ValueError` for port 0,
     /// `0.0.0.0`, or the stack's own or a loopback address (there is no loopback); `RuntimeError` if another task is
-    /// already waiting to send on this socket.
+    /// already waiting to send on this socket; `OSError(ENETDOWN)` after [`Stack::shutdown`]
+    /// (nothing is queued: no driver would send it).
     pub async fn send_to(&self, buf: &[u8], to: SocketAddr) -> Result<usize> {
         let to = dest(to)?;
         self.send_v4(buf, to).await
@@ -526,7 +530,8 @@ impl UdpSocket {
     ///
     /// # Errors
     /// `OSError(EBADF)` after `close` (also when closed while waiting), `RuntimeError` if
-    /// another task is already receiving on this socket.
+    /// another task is already receiving on this socket, `OSError(ENETDOWN)` after
+    /// [`Stack::shutdown`] (also when it happens while waiting).
     pub async fn recv_meta(&self, buf: &mut [u8]) -> Result<RecvMeta> {
         if self.receiving.replace(true) {
             return Err(Error::Runtime(
@@ -578,6 +583,10 @@ impl UdpSocket {
                     }));
                 }
                 Err(udp::RecvError::Exhausted | udp::RecvError::Truncated) => {
+                    // Stopped (`Stack::shutdown`): nothing will ever arrive.
+                    if let Err(e) = self.core.check_running() {
+                        return Poll::Ready(Err(e));
+                    }
                     s.register_recv_waker(cx.waker());
                     *self.rx_waiter.borrow_mut() = Some(cx.waker().clone());
                     return Poll::Pending;

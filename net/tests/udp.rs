@@ -366,3 +366,41 @@ fn cancelled_recv_leaves_the_socket_usable_and_loses_nothing() {
         assert_eq!(first.await.unwrap(), Ok(b"three".to_vec()));
     });
 }
+
+#[test]
+fn after_shutdown_udp_fails_with_enetdown_instead_of_hanging_or_faking_a_send() {
+    run(20, async {
+        let (a, b) = stacks(|_| {});
+        let peer = Rc::new(UdpSocket::bind(&b, sa("0.0.0.0:9")).unwrap());
+        let s = Rc::new(UdpSocket::bind(&a, sa("0.0.0.0:0")).unwrap());
+        s.send_to(b"before", sa("10.0.0.2:9")).await.unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(peer.recv(&mut buf).await.unwrap(), 6);
+        // A receiver already waiting when the stack stops is woken with the error.
+        let s2 = s.clone();
+        let waiting = spawn(async move { s2.recv(&mut [0u8; 16]).await.err() });
+        sleep_ms(10).await.unwrap();
+        a.shutdown();
+        assert_eq!(waiting.await.unwrap(), Some(Error::Os(ENETDOWN)), "waiting recv");
+        assert_eq!(s.recv(&mut buf).await.err(), Some(Error::Os(ENETDOWN)), "recv after");
+        assert_eq!(
+            s.send_to(b"after", sa("10.0.0.2:9")).await.err(),
+            Some(Error::Os(ENETDOWN)),
+            "send_to after"
+        );
+        assert_eq!(
+            s.try_send_to(b"after", sa("10.0.0.2:9")).err(),
+            Some(Error::Os(ENETDOWN)),
+            "try_send_to after"
+        );
+        assert_eq!(
+            UdpSocket::bind(&a, sa("0.0.0.0:0")).err().map(|e| e.to_string()),
+            Some(Error::Os(ENETDOWN).to_string()),
+            "bind after"
+        );
+        // Nothing reached the peer after the shutdown.
+        let p2 = peer.clone();
+        let late = wait_for_ms(async move { p2.recv(&mut [0u8; 16]).await }, 1_000).await;
+        assert!(late.is_err(), "the peer got {late:?}");
+    });
+}
