@@ -597,8 +597,20 @@ impl Stream {
     /// Set how long a `drain` may go without moving a byte before it resets the connection
     /// and fails with `OSError(ETIMEDOUT)` (`None`: wait as long as the connection lives);
     /// default [`DEFAULT_SEND_TIMEOUT_MS`]. Not in the seed.
-    pub fn set_send_timeout_ms(&self, ms: Option<u32>) {
+    ///
+    /// # Errors
+    /// `ValueError` for `Some(0)`: a drain that waits for the peer's ACK even once would
+    /// reset the connection at once. Nothing is changed then.
+    pub fn set_send_timeout_ms(&self, ms: Option<u32>) -> Result<()> {
+        if ms == Some(0) {
+            return Err(Error::Value(
+                "set_send_timeout_ms: 0 ms would reset the connection at the first wait for the peer; \
+                 give None to wait without limit"
+                    .into(),
+            ));
+        }
         self.inner.send_timeout_ms.set(ms);
+        Ok(())
     }
 
     /// Poll `f` until it is ready, failing with `ETIMEDOUT` (and resetting the connection)

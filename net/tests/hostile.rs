@@ -502,7 +502,7 @@ fn s3_replay(guards: bool) -> Result<usize, Error> {
                 move |_r: Stream, w: Stream| async move {
                     if !guards {
                         w.set_keepalive(None, None).unwrap();
-                        w.set_send_timeout_ms(None);
+                        w.set_send_timeout_ms(None).unwrap();
                     }
                     w.write(&vec![7u8; N]);
                     w.drain().await?;
@@ -588,7 +588,7 @@ fn drain_to_a_peer_that_never_reads_fails_with_etimedout() {
         let (a, b, _ctl) = stacks(|_| {});
         let _srv = b.start_server(sink, "0.0.0.0", 9, 2, None).await.unwrap();
         let (_r, w) = a.open_connection(&B.to_string(), 9, None).await.unwrap();
-        w.set_send_timeout_ms(Some(30_000));
+        w.set_send_timeout_ms(Some(30_000)).unwrap();
         w.write(&vec![1u8; 64 * 1024]);
         w.drain().await
     });

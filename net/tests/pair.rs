@@ -955,3 +955,25 @@ fn a_connect_that_times_out_or_is_cancelled_frees_its_slot_at_once() {
     });
     get_event_loop().use_virtual_time(false);
 }
+
+#[test]
+fn a_zero_send_timeout_is_a_value_error_not_a_reset() {
+    run(20, async {
+        let (a, b, _) = stacks(LinkFaults::default(), |_, _| {});
+        let (_srv, _r, w) = served(&a, &b, 90, |r: Stream, _w: Stream| async move {
+            while !r.read(4096).await?.is_empty() {}
+            Ok(())
+        })
+        .await;
+        match w.set_send_timeout_ms(Some(0)) {
+            Err(Error::Value(m)) => assert!(m.contains("None to wait without limit"), "{m}"),
+            other => panic!("Some(0) accepted: {other:?}"),
+        }
+        // The timeout is unchanged: a drain larger than both windows goes through (with 0 it
+        // timed out and reset the connection at the first wait for an ACK).
+        w.write(&pattern(64 * 1024));
+        w.drain().await.unwrap();
+        w.set_send_timeout_ms(None).unwrap();
+        w.set_send_timeout_ms(Some(1)).unwrap();
+    });
+}
