@@ -89,6 +89,8 @@ impl Server {
             if self.shared.done.get() {
                 return Poll::Ready(Ok(()));
             }
+            // The accept task went with the driver (its loop dropped both).
+            self.shared.core.check_driver()?;
             self.shared.waiters.borrow_mut().push(cx.waker().clone());
             Poll::Pending
         })

@@ -372,11 +372,19 @@ pub(crate) struct Core {
     driver_waker: RefCell<Option<Waker>>,
     kicked: Cell<bool>,
     stop: Cell<bool>,
+    /// The driver future was dropped without [`Stack::shutdown`] (the loop that ran it was
+    /// replaced by `new_event_loop()`, or its thread ended): see [`Core::check_driver`].
+    driver_gone: Cell<bool>,
     config_waiters: RefCell<Vec<Waker>>,
     passes: Cell<u64>,
 }
 
 /// A network stack: a handle, cheap to clone, valid for the loop that created it.
+///
+/// Its driver task (and the tasks of its servers and TLS streams) live in that loop:
+/// `uasyncio::new_event_loop()` drops them, and from then on every operation on the stack
+/// and on its streams, servers and UDP sockets fails at once with a `RuntimeError` that says
+/// so (create the stack again on the new loop) instead of waiting forever.
 #[derive(Clone)]
 pub struct Stack {
     pub(crate) core: Rc<Core>,
@@ -518,6 +526,7 @@ impl Stack {
             driver_waker: RefCell::new(None),
             kicked: Cell::new(false),
             stop: Cell::new(false),
+            driver_gone: Cell::new(false),
             config_waiters: RefCell::new(Vec::new()),
             passes: Cell::new(0),
         });
@@ -545,6 +554,7 @@ impl Stack {
             if self.ipv4_address().is_some() {
                 return Poll::Ready(Ok(()));
             }
+            self.core.check_driver()?;
             let mut waiters = self.core.config_waiters.borrow_mut();
             if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
                 waiters.push(cx.waker().clone());
@@ -592,15 +602,34 @@ impl Stack {
         if self.core.stop.replace(true) {
             return;
         }
-        let mut st = self.core.st.borrow_mut();
-        st.abort_connections();
-        st.close_udp_sockets();
-        drop(st);
-        self.core.kick();
+        self.core.halt_sockets();
     }
 }
 
 impl Core {
+    /// Abort every TCP connection and close every UDP socket, waking whoever waits on them
+    /// (and for an address), so that they find the stack stopped: `Stack::shutdown` and a
+    /// dropped driver.
+    fn halt_sockets(&self) {
+        // A dropped driver runs this from a `Drop` while its loop is being reset: never
+        // panic on a borrow (none is held outside a poll, but a drop must not bet on it).
+        if let Ok(mut st) = self.st.try_borrow_mut() {
+            st.abort_connections();
+            st.close_udp_sockets();
+            for srv in st.servers.iter_mut().flatten() {
+                if let Some(w) = srv.waker.take() {
+                    w.wake();
+                }
+            }
+        }
+        if let Ok(mut waiters) = self.config_waiters.try_borrow_mut() {
+            for w in waiters.drain(..) {
+                w.wake();
+            }
+        }
+        self.kick();
+    }
+
     /// Tell the driver that socket state changed and smoltcp should run a pass.
     pub(crate) fn kick(&self) {
         self.kicked.set(true);
@@ -701,9 +730,26 @@ impl Core {
         self.kick();
     }
 
-    /// `OSError(ENETDOWN)` once [`Stack::shutdown`] stopped the driver: nothing on the
+    /// `RuntimeError` once the driver task is gone without [`Stack::shutdown`]: its loop
+    /// dropped it (`uasyncio::new_event_loop()` drops every task of the old loop), so
+    /// nothing on the stack would ever move again and every wait would last forever.
+    /// Operations check it where they start and where they wait.
+    pub(crate) fn check_driver(&self) -> Result<()> {
+        if self.driver_gone.get() {
+            Err(Error::Runtime(
+                "the network stack's driver task is gone (new_event_loop() dropped it): \
+                 create the Stack again on the new loop"
+                    .into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `RuntimeError` as [`Core::check_driver`], else `OSError(ENETDOWN)` once [`Stack::shutdown`] stopped the driver: nothing on the
     /// stack moves any more, so a new socket or query would wait forever.
     pub(crate) fn check_running(&self) -> Result<()> {
+        self.check_driver()?;
         if self.stop.get() {
             Err(Error::Os(errno::ENETDOWN))
         } else {
@@ -988,6 +1034,18 @@ fn port_in_use(st: &State, port: u16) -> bool {
 /// Cancellation: a cancel of the driver task is ignored (it is the stack's engine); use
 /// [`Stack::shutdown`] to stop it (after one last pass).
 async fn drive<D: NetDevice>(core: Rc<Core>, mut dev: D) {
+    /// Dropped with the driver future: unless `Stack::shutdown` ended it, the loop dropped
+    /// it (see `Core::check_driver`), and whoever waits on the stack must hear so now.
+    struct Gone(Rc<Core>);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            if !self.0.stop.get() {
+                self.0.driver_gone.set(true);
+                self.0.halt_sockets();
+            }
+        }
+    }
+    let _gone = Gone(core.clone());
     while !core.stop.get() {
         let (deadline, more) = core.pass(&mut dev);
         if more {

@@ -129,6 +129,7 @@ impl Conn {
         if port == 0 {
             return Err(Error::Value("port 0 is not a valid destination".into()));
         }
+        core.check_running()?;
         let handle = {
             let mut st = core.st.borrow_mut();
             let st = &mut *st;
@@ -182,6 +183,7 @@ impl Conn {
             if rt::cancel_requested(cx) {
                 return Poll::Ready(Err(Error::Cancelled));
             }
+            conn.core.check_driver()?;
             let mut st = conn.core.st.borrow_mut();
             let s = st.sockets.get_mut::<tcp::Socket>(conn.handle);
             match s.state() {
@@ -297,6 +299,7 @@ impl Conn {
         cx: &mut Context<'_>,
         f: &mut dyn FnMut(&[u8]) -> usize,
     ) -> Poll<Result<usize>> {
+        self.core.check_driver()?;
         let mut st = self.core.st.borrow_mut();
         if let Some(n) = st.read_left_by_link_down(self.handle, f) {
             // Received before the link went down: delivered first, then ENETDOWN.
@@ -338,6 +341,7 @@ impl Conn {
         if self.shut_wr.get() || self.aborted.get() {
             return Poll::Ready(Err(Error::Os(errno::EBADF)));
         }
+        self.core.check_driver()?;
         let mut st = self.core.st.borrow_mut();
         let s = st.sockets.get_mut::<tcp::Socket>(self.handle);
         let sent = s.send_slice(buf);

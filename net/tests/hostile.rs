@@ -308,6 +308,40 @@ fn a_tls_stream_whose_stack_shuts_down_fails_with_enetdown_not_eof() {
 }
 
 #[test]
+fn a_tls_stream_whose_loop_was_replaced_fails_at_once_instead_of_hanging() {
+    let (r, w) = run(60, async {
+        let (a, b, _) = stacks(|_| {});
+        let srv = b
+            .start_server(|r, w| hostile_server(Script::Hold, r, w), "0.0.0.0", 443, 2, None)
+            .await
+            .unwrap();
+        let (r, w) = a
+            .open_connection(&B.to_string(), 443, Some(&tls_cfg(false)))
+            .await
+            .unwrap();
+        assert_eq!(r.readexactly(5).await.unwrap(), b"hello");
+        drop(srv);
+        (r, w)
+    });
+    // Drops every task of the old loop: the drivers, the TLS pump, the server's tasks.
+    uasyncio::new_event_loop().unwrap();
+    run(60, async move {
+        for (what, e) in [
+            ("read", r.read(10).await.err()),
+            ("drain", {
+                w.write(b"more");
+                w.drain().await.err()
+            }),
+        ] {
+            match e {
+                Some(Error::Runtime(m)) => assert!(m.contains("driver task is gone"), "{what}: {m}"),
+                other => panic!("{what}: expected a RuntimeError about the driver, got {other:?}"),
+            }
+        }
+    });
+}
+
+#[test]
 fn a_tls_handshake_cut_by_a_shutdown_fails_with_enetdown() {
     run(60, async {
         let (a, b, _) = stacks(|_| {});

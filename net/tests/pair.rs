@@ -977,3 +977,42 @@ fn a_zero_send_timeout_is_a_value_error_not_a_reset() {
         w.set_send_timeout_ms(Some(1)).unwrap();
     });
 }
+
+/// `RuntimeError` naming the dropped driver.
+fn driver_gone(what: &str, e: Option<Error>) {
+    match e {
+        Some(Error::Runtime(m)) => assert!(
+            m.contains("driver task is gone") && m.contains("new_event_loop"),
+            "{what}: {m}"
+        ),
+        other => panic!("{what}: expected a RuntimeError about the driver, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_stack_whose_loop_was_replaced_fails_at_once_instead_of_hanging() {
+    let (a, srv, r, w, u) = run(20, async {
+        let (a, b, _) = stacks(LinkFaults::default(), |_, _| {});
+        let (srv, r, w) = served(&a, &b, 91, echo).await;
+        w.write(b"x\n");
+        w.drain().await.unwrap();
+        assert_eq!(r.readline().await.unwrap(), b"x\n");
+        let u = a.udp_bind("0.0.0.0:0".parse().unwrap()).unwrap();
+        (a, srv, r, w, u)
+    });
+    // Drops every task of the old loop: both drivers, the accept task, the echo callback.
+    uasyncio::new_event_loop().unwrap();
+    run(20, async move {
+        driver_gone("connect", a.open_connection("10.0.0.2", 91, None).await.err());
+        driver_gone("readline", r.readline().await.err());
+        w.write(b"y\n");
+        driver_gone("drain", w.drain().await.err());
+        driver_gone("start_server", a.start_server(echo, "", 92, 1, None).await.err());
+        driver_gone("resolve", a.resolve("echo.test").await.err());
+        let mut buf = [0u8; 8];
+        driver_gone("udp recv", u.recv(&mut buf).await.err());
+        driver_gone("udp send", u.send_to(b"z", "10.0.0.2:9".parse().unwrap()).await.err());
+        srv.close();
+        driver_gone("server wait_closed", srv.wait_closed().await.err());
+    });
+}

@@ -156,6 +156,8 @@ impl TlsPipe {
         cx: &mut Context<'_>,
         f: &mut dyn FnMut(&[u8]) -> usize,
     ) -> Poll<Result<usize>> {
+        // The pump task went with the driver (its loop dropped both): nothing would move.
+        self.core.check_driver()?;
         let n = {
             let mut rx = self.rx.borrow_mut();
             if rx.is_empty() {
@@ -183,6 +185,7 @@ impl TlsPipe {
         if self.shut.get() {
             return Poll::Ready(Err(Error::Os(errno::EBADF)));
         }
+        self.core.check_driver()?;
         if let Some(Err(e)) = &*self.rx_end.borrow() {
             if *e != Error::Os(errno::EBADF) {
                 return Poll::Ready(Err(e.clone()));
@@ -337,6 +340,7 @@ pub(crate) async fn connect(conn: Conn, cfg: &TlsClientConfig, host: &str) -> Re
         if rt::cancel_requested(cx) {
             return Poll::Ready(Err(Error::Cancelled));
         }
+        pipe.core.check_driver()?;
         match pipe.handshake.borrow_mut().take() {
             Some(r) => Poll::Ready(r),
             None => {
