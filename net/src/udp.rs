@@ -297,7 +297,10 @@ impl UdpSocket {
     }
 
     /// How long `send_to`/`send` may wait for room in the transmit buffer, ms (`None`: no
-    /// limit). The default is [`DEFAULT_UDP_SEND_TIMEOUT_MS`].
+    /// limit). The default is [`DEFAULT_UDP_SEND_TIMEOUT_MS`]. `Some(0)` means do not wait:
+    /// a datagram that fits is queued as usual, one that does not fails with
+    /// `OSError(ENOBUFS)` within the same loop round (what [`UdpSocket::try_send_to`] reports
+    /// as `EAGAIN`).
     ///
     /// ```
     /// # fn f(stack: &uasyncio_net::Stack) -> uasyncio::Result<()> {

@@ -404,3 +404,23 @@ fn after_shutdown_udp_fails_with_enetdown_instead_of_hanging_or_faking_a_send() 
         assert!(late.is_err(), "the peer got {late:?}");
     });
 }
+
+#[test]
+fn a_zero_send_timeout_queues_what_fits_and_fails_at_once_when_full() {
+    run(600, async {
+        let (a, _b) = stacks(|_| {});
+        // 10.0.0.99 does not exist: ARP is never answered, so nothing leaves the buffer.
+        let s = UdpSocket::bind(&a, sa("0.0.0.0:0")).unwrap();
+        s.set_send_timeout(Some(0));
+        for _ in 0..8 {
+            s.send_to(b"lost", sa("10.0.0.99:9")).await.unwrap();
+        }
+        let t0 = uasyncio::ticks_ms();
+        assert_eq!(s.send_to(b"lost", sa("10.0.0.99:9")).await, Err(Error::Os(ENOBUFS)));
+        assert!(
+            uasyncio::ticks_ms() - t0 <= 1,
+            "waited {} ms of loop time",
+            uasyncio::ticks_ms() - t0
+        );
+    });
+}
