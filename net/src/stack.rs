@@ -413,8 +413,9 @@ impl Stack {
     /// resolved), for DHCP on an IP link (DHCP needs Ethernet), and for a device medium this
     /// build does not support; for a zero `tcp_rx_buffer` or `tcp_tx_buffer` (every
     /// connection would stall), and, when `max_udp_sockets` is not 0, a zero
-    /// `udp_rx_buffer` or `udp_tx_buffer` (no datagram would ever pass): the message names
-    /// the field.
+    /// `udp_rx_buffer` or `udp_tx_buffer` (no datagram would ever pass), and for a zero
+    /// `connect_timeout_ms` or `dns_timeout_ms` (every attempt would time out at once): the
+    /// message names the field.
     pub fn new<D: NetDevice + 'static>(mut device: D, cfg: StackConfig) -> Result<Stack> {
         check_sizes(&cfg)?;
         let hw = match device.capabilities().medium {
@@ -981,7 +982,8 @@ impl Core {
 
 /// `ValueError` naming the first buffer size of `cfg` that is 0 where a socket of that kind
 /// could never move a byte: a TCP window or transmit buffer of 0 stalls every connection, a
-/// UDP buffer of 0 passes no datagram (a `udp_packets` of 0 is taken as 1).
+/// UDP buffer of 0 passes no datagram (a `udp_packets` of 0 is taken as 1); and a connect
+/// or DNS timeout of 0.
 fn check_sizes(cfg: &StackConfig) -> Result<()> {
     let mut sizes = vec![
         ("tcp_rx_buffer", cfg.tcp_rx_buffer),
@@ -992,6 +994,23 @@ fn check_sizes(cfg: &StackConfig) -> Result<()> {
             ("udp_rx_buffer", cfg.udp_rx_buffer),
             ("udp_tx_buffer", cfg.udp_tx_buffer),
         ]);
+    }
+    // A timeout of 0 ends every connect (TLS handshake included) or lookup before the
+    // first answer can arrive.
+    let timeouts = [
+        ("connect_timeout_ms", cfg.connect_timeout_ms),
+        ("dns_timeout_ms", cfg.dns_timeout_ms),
+    ];
+    if let Some((name, _)) = timeouts.iter().find(|(_, v)| *v == 0) {
+        return Err(Error::Value(
+            [
+                "StackConfig::",
+                name,
+                " is 0: every attempt would time out at once; give it the ms to wait (seconds are usual)",
+            ]
+            .concat()
+            .into(),
+        ));
     }
     match sizes.iter().find(|(_, v)| *v == 0) {
         None => Ok(()),

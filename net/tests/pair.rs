@@ -1016,3 +1016,28 @@ fn a_stack_whose_loop_was_replaced_fails_at_once_instead_of_hanging() {
         driver_gone("server wait_closed", srv.wait_closed().await.err());
     });
 }
+
+#[test]
+fn a_zero_connect_or_dns_timeout_is_refused_naming_the_field() {
+    run(20, async {
+        type Set = fn(&mut StackConfig);
+        let cases: [(&str, Set); 2] = [
+            ("connect_timeout_ms", |c| c.connect_timeout_ms = 0),
+            ("dns_timeout_ms", |c| c.dns_timeout_ms = 0),
+        ];
+        for (field, set) in cases {
+            let mut c = cfg(9, A);
+            set(&mut c);
+            let (d, _, _) = pair(LinkFaults::default());
+            // With 0 every connect (or lookup) timed out at once, peer or not.
+            match Stack::new(d, c) {
+                Err(Error::Value(m)) => assert!(
+                    m.contains(&format!("StackConfig::{field} is 0")) && m.contains("at once"),
+                    "{field}: {m}"
+                ),
+                Err(e) => panic!("{field}: {e}"),
+                Ok(_) => panic!("{field} = 0 accepted"),
+            }
+        }
+    });
+}
