@@ -603,34 +603,15 @@ impl Stack {
         if self.core.stop.replace(true) {
             return;
         }
-        self.core.halt_sockets();
+        let mut st = self.core.st.borrow_mut();
+        st.abort_connections();
+        st.close_udp_sockets();
+        drop(st);
+        self.core.kick();
     }
 }
 
 impl Core {
-    /// Abort every TCP connection and close every UDP socket, waking whoever waits on them
-    /// (and for an address), so that they find the stack stopped: `Stack::shutdown` and a
-    /// dropped driver.
-    fn halt_sockets(&self) {
-        // A dropped driver runs this from a `Drop` while its loop is being reset: never
-        // panic on a borrow (none is held outside a poll, but a drop must not bet on it).
-        if let Ok(mut st) = self.st.try_borrow_mut() {
-            st.abort_connections();
-            st.close_udp_sockets();
-            for srv in st.servers.iter_mut().flatten() {
-                if let Some(w) = srv.waker.take() {
-                    w.wake();
-                }
-            }
-        }
-        if let Ok(mut waiters) = self.config_waiters.try_borrow_mut() {
-            for w in waiters.drain(..) {
-                w.wake();
-            }
-        }
-        self.kick();
-    }
-
     /// Tell the driver that socket state changed and smoltcp should run a pass.
     pub(crate) fn kick(&self) {
         self.kicked.set(true);
@@ -737,11 +718,7 @@ impl Core {
     /// Operations check it where they start and where they wait.
     pub(crate) fn check_driver(&self) -> Result<()> {
         if self.driver_gone.get() {
-            Err(Error::Runtime(
-                "the network stack's driver task is gone (new_event_loop() dropped it): \
-                 create the Stack again on the new loop"
-                    .into(),
-            ))
+            Err(driver_gone())
         } else {
             Ok(())
         }
@@ -1028,6 +1005,17 @@ fn check_sizes(cfg: &StackConfig) -> Result<()> {
     }
 }
 
+/// The error of [`Core::check_driver`]; out of line, as it is checked in many places.
+#[cold]
+#[inline(never)]
+fn driver_gone() -> Error {
+    Error::Runtime(
+        "the network stack's driver task is gone (new_event_loop() dropped it): \
+         create the Stack again on the new loop"
+            .into(),
+    )
+}
+
 /// Not 0.0.0.0, the limited broadcast or multicast.
 fn is_unicast(a: &Ipv4Addr) -> bool {
     !(a.is_unspecified() || a.is_broadcast() || a.is_multicast())
@@ -1054,13 +1042,15 @@ fn port_in_use(st: &State, port: u16) -> bool {
 /// [`Stack::shutdown`] to stop it (after one last pass).
 async fn drive<D: NetDevice>(core: Rc<Core>, mut dev: D) {
     /// Dropped with the driver future: unless `Stack::shutdown` ended it, the loop dropped
-    /// it (see `Core::check_driver`), and whoever waits on the stack must hear so now.
+    /// it (see `Core::check_driver`). Only the mark: the stack is `!Send` and a thread has
+    /// one loop, so every task that could be waiting on this stack belongs to the loop that
+    /// is dropping the driver and is dropped with it; nothing is left to wake. Operations
+    /// started afterwards, and any wait that is polled again, check the mark.
     struct Gone(Rc<Core>);
     impl Drop for Gone {
         fn drop(&mut self) {
             if !self.0.stop.get() {
                 self.0.driver_gone.set(true);
-                self.0.halt_sockets();
             }
         }
     }
