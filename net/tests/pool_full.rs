@@ -3,29 +3,14 @@
 //! test binary: it installs the process's one `log` logger.
 
 use std::net::Ipv4Addr;
-use std::sync::Mutex;
+
+#[path = "common/capture_log.rs"]
+mod capture_log;
 
 use uasyncio::Error;
 use uasyncio_net::device::pair::{pair, LinkFaults};
 use uasyncio_net::rt::errno::ENOMEM;
 use uasyncio_net::{Stack, StackConfig, Stream};
-
-/// Keeps every warning logged.
-struct Capture(Mutex<Vec<String>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, m: &log::Metadata) -> bool {
-        m.level() <= log::Level::Warn
-    }
-    fn log(&self, r: &log::Record) {
-        if self.enabled(r.metadata()) {
-            self.0.lock().unwrap().push(r.args().to_string());
-        }
-    }
-    fn flush(&self) {}
-}
-
-static LOGGER: Capture = Capture(Mutex::new(Vec::new()));
 
 fn cfg(last: u8, ip: Ipv4Addr) -> StackConfig {
     let mut c = StackConfig::with_static([0x02, 0, 0, 0, 0, last], ip, 24);
@@ -39,8 +24,7 @@ async fn hold(r: Stream, _w: Stream) -> uasyncio::Result<()> {
 
 #[test]
 fn a_full_pool_logs_max_sockets_and_the_closing_sockets() {
-    log::set_logger(&LOGGER).unwrap();
-    log::set_max_level(log::LevelFilter::Warn);
+    capture_log::install();
     let warned = uasyncio::run(async {
         let (da, db, _) = pair(LinkFaults::default());
         let mut ca = cfg(1, Ipv4Addr::new(10, 0, 0, 1));
@@ -52,7 +36,7 @@ fn a_full_pool_logs_max_sockets_and_the_closing_sockets() {
         let _listener = a.start_server(hold, "", 8, 1, None).await?;
         let _c1 = a.open_connection("10.0.0.2", 7, None).await?;
         let _c2 = a.open_connection("10.0.0.2", 7, None).await?;
-        LOGGER.0.lock().unwrap().clear();
+        capture_log::take();
         assert_eq!(
             a.open_connection("10.0.0.2", 7, None).await.err(),
             Some(Error::Os(ENOMEM))
@@ -61,7 +45,7 @@ fn a_full_pool_logs_max_sockets_and_the_closing_sockets() {
             a.start_server(hold, "", 9, 1, None).await.err(),
             Some(Error::Os(ENOMEM))
         );
-        Ok(std::mem::take(&mut *LOGGER.0.lock().unwrap()))
+        Ok(capture_log::take())
     })
     .unwrap();
     assert_eq!(warned.len(), 2, "one warning per ENOMEM: {warned:?}");

@@ -3,6 +3,8 @@
 //! runs over the link. Every test runs on virtual time: restart timers, keepalives and
 //! lingering cost no wall time, and a hang fails at the guard instead of stalling.
 
+#[path = "common/capture_log.rs"]
+mod capture_log;
 #[path = "common/ppp_peer.rs"]
 mod ppp_peer;
 
@@ -174,30 +176,11 @@ impl embedded_io_async::Write for Lossy {
     }
 }
 
-/// Keeps the `ppp:` warnings (the lost-input test's; this binary's one `log` logger).
-struct PppWarnings(std::sync::Mutex<Vec<String>>);
-
-impl log::Log for PppWarnings {
-    fn enabled(&self, m: &log::Metadata) -> bool {
-        m.level() <= log::Level::Warn
-    }
-    fn log(&self, r: &log::Record) {
-        let text = r.args().to_string();
-        if self.enabled(r.metadata()) && text.starts_with("ppp: input bytes lost") {
-            self.0.lock().unwrap().push(text);
-        }
-    }
-    fn flush(&self) {}
-}
-
-static PPP_WARNINGS: PppWarnings = PppWarnings(std::sync::Mutex::new(Vec::new()));
-
 #[test]
 fn lost_input_bytes_drop_a_frame_not_the_link() {
     // The losses are said, not only counted (the application sees only slow TCP): the
     // first, then every 64th.
-    log::set_logger(&PPP_WARNINGS).unwrap();
-    log::set_max_level(log::LevelFilter::Warn);
+    capture_log::install();
     run(600, async {
         let (stack, link) = client(PppConfig::default());
         let (end, line) = pipe();
@@ -226,7 +209,11 @@ fn lost_input_bytes_drop_a_frame_not_the_link() {
         assert!(lost > 0, "the test line lost nothing");
         assert_eq!(st.input_losses, u64::from(lost));
         assert!(st.frames_dropped > 0, "{st:?}");
-        let warned = PPP_WARNINGS.0.lock().unwrap().clone();
+        // Only this test loses input; other tests of the binary may warn of other things.
+        let warned: Vec<String> = capture_log::take()
+            .into_iter()
+            .filter(|w| w.starts_with("ppp: input bytes lost"))
+            .collect();
         assert_eq!(warned.len() as u32, lost.div_ceil(64), "{warned:?}");
         assert!(
             warned[0].contains("1 time(s) so far") && warned[0].contains("receive ring more room"),

@@ -2,44 +2,28 @@
 //! then. Its own test binary: it installs the process's one `log` logger.
 
 use std::net::Ipv4Addr;
-use std::sync::Mutex;
+
+#[path = "common/capture_log.rs"]
+mod capture_log;
 
 use uasyncio_net::device::pair::{pair, LinkFaults};
 use uasyncio_net::{Stack, StackConfig};
 
-/// Keeps every warning logged.
-struct Capture(Mutex<Vec<String>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, m: &log::Metadata) -> bool {
-        m.level() <= log::Level::Warn
-    }
-    fn log(&self, r: &log::Record) {
-        if self.enabled(r.metadata()) {
-            self.0.lock().unwrap().push(r.args().to_string());
-        }
-    }
-    fn flush(&self) {}
-}
-
-static LOGGER: Capture = Capture(Mutex::new(Vec::new()));
-
 /// The warnings `Stack::new` logs for `cfg` (on one side of an in-memory pair).
 fn warnings_for(cfg: StackConfig) -> Vec<String> {
-    LOGGER.0.lock().unwrap().clear();
+    capture_log::take();
     let (a, _b, _ctl) = pair(LinkFaults::default());
     uasyncio::run(async move {
         let _stack = Stack::new(a, cfg)?;
         Ok(())
     })
     .unwrap();
-    std::mem::take(&mut *LOGGER.0.lock().unwrap())
+    capture_log::take()
 }
 
 #[test]
 fn default_seed_warns_and_a_set_one_does_not() {
-    log::set_logger(&LOGGER).unwrap();
-    log::set_max_level(log::LevelFilter::Warn);
+    capture_log::install();
     let mac = [0x02, 0, 0, 0, 0, 1];
     let address = Ipv4Addr::new(10, 0, 0, 1);
 
