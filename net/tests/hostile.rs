@@ -280,18 +280,25 @@ fn assert_refused(r: Result<Vec<u8>, Error>, words: &str) {
     }
 }
 
+/// A TLS stream from stack A to the hostile server on stack B that says "hello" and then
+/// holds the connection open: (A, B, the server, reader, writer).
+async fn held_tls_stream() -> (Stack, Stack, uasyncio_net::Server, Stream, Stream) {
+    let (a, b, _) = stacks(|_| {});
+    let srv = b
+        .start_server(|r, w| hostile_server(Script::Hold, r, w), "0.0.0.0", 443, 2, None)
+        .await
+        .unwrap();
+    let (r, w) = a
+        .open_connection(&B.to_string(), 443, Some(&tls_cfg(false)))
+        .await
+        .unwrap();
+    (a, b, srv, r, w)
+}
+
 #[test]
 fn a_tls_stream_whose_stack_shuts_down_fails_with_enetdown_not_eof() {
     run(60, async {
-        let (a, b, _) = stacks(|_| {});
-        let _srv = b
-            .start_server(|r, w| hostile_server(Script::Hold, r, w), "0.0.0.0", 443, 2, None)
-            .await
-            .unwrap();
-        let (r, w) = a
-            .open_connection(&B.to_string(), 443, Some(&tls_cfg(false)))
-            .await
-            .unwrap();
+        let (a, _b, _srv, r, w) = held_tls_stream().await;
         assert_eq!(r.readexactly(2).await.unwrap(), b"he");
         a.shutdown();
         // Received before the shutdown: read first, then the error (as plain TCP).
@@ -310,15 +317,7 @@ fn a_tls_stream_whose_stack_shuts_down_fails_with_enetdown_not_eof() {
 #[test]
 fn a_tls_stream_whose_loop_was_replaced_fails_at_once_instead_of_hanging() {
     let (r, w) = run(60, async {
-        let (a, b, _) = stacks(|_| {});
-        let srv = b
-            .start_server(|r, w| hostile_server(Script::Hold, r, w), "0.0.0.0", 443, 2, None)
-            .await
-            .unwrap();
-        let (r, w) = a
-            .open_connection(&B.to_string(), 443, Some(&tls_cfg(false)))
-            .await
-            .unwrap();
+        let (_a, _b, srv, r, w) = held_tls_stream().await;
         assert_eq!(r.readexactly(5).await.unwrap(), b"hello");
         drop(srv);
         (r, w)
