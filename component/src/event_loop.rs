@@ -82,7 +82,7 @@ where
     F: Future<Output = Result<T>> + 'static,
     T: 'static,
 {
-    box_if_large!(coro => get_event_loop().run_until_complete(coro))
+    get_event_loop().run_until_complete(coro)
 }
 
 /// What the default exception handler prints for a context.
@@ -117,7 +117,7 @@ impl Loop {
         F: Future<Output = Result<T>> + 'static,
         T: 'static,
     {
-        box_if_large!(coro => crate::create_task(coro))
+        crate::create_task(coro)
     }
 
     /// Runs until [`stop`](Self::stop) is called, or until no task is left.
@@ -155,7 +155,7 @@ impl Loop {
         F: Future<Output = Result<T>> + 'static,
         T: 'static,
     {
-        self.run_main(box_if_large!(aw => promote_to_task(aw)))
+        self.run_main(promote_to_task(aw))
     }
 
     /// [`run_until_complete`](Self::run_until_complete) once its awaitable is a task.

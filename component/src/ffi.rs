@@ -139,7 +139,7 @@ where
 {
     // A new run starts without the last one's text (which is left allocated: C may hold it).
     LOOP_ERROR.store(core::ptr::null_mut(), Ordering::Release);
-    match box_if_large!(coro => run(coro)) {
+    match run(coro) {
         Ok(_) => OK,
         Err(e) => {
             record_loop_error(&e);

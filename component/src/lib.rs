@@ -68,6 +68,11 @@ extern crate std;
 /// thread's stack, 3 copies; a new user's firmware hard-faulted). Boxed here, what moves on
 /// is a pointer, and the future is copied once, from the caller's frame to the heap. The
 /// size test is a constant: each instantiation keeps one branch.
+///
+/// Used only where the future is first stored or wrapped (`create_task`, `promote_to_task`,
+/// `TaskGroup::create_task`); the public functions that pass it on to them (`run`,
+/// `run_entry`, `run_until_complete`, `Loop::create_task`, `wait_for`) are
+/// `#[inline(always)]`, so no call boundary copies it before it is boxed.
 macro_rules! box_if_large {
     ($fut:ident => $body:expr) => {
         if core::mem::size_of_val(&$fut) > $crate::task::LARGE_FUTURE_BYTES {

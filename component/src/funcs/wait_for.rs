@@ -85,7 +85,7 @@ where
     A: Future<Output = Result<T>> + 'static,
     T: 'static,
 {
-    box_if_large!(aw => wait_for_ms(aw, timeout.into().map(seconds_to_ms)))
+    wait_for_ms(aw, timeout.into().map(seconds_to_ms))
 }
 
 /// As [`wait_for`], with the timeout in milliseconds (MicroPython's extension).
@@ -102,7 +102,7 @@ where
     T: 'static,
 {
     WaitFor {
-        task: box_if_large!(aw => promote_to_task(aw)),
+        task: promote_to_task(aw),
         timeout_ms: timeout_ms.into(),
         deadline: None,
         timer: Timer::default(),
