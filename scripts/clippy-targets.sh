@@ -28,6 +28,7 @@ check $m3 -p uasyncio --no-default-features --features freertos,ffi
 check $m0 -p uasyncio --no-default-features --features freertos,ffi
 check $m3 -p uasyncio --no-default-features --features zephyr,ffi
 check $m3 -p uasyncio --no-default-features --features freertos,rtos-trace
+check $m3 -p uasyncio --no-default-features --features freertos,stats
 check $m3 -p rtos-shims --no-default-features --features freertos,global-allocator,panic-handler
 check $m3 -p uasyncio-net --no-default-features --features ppp,tls,uasyncio/freertos
 check $m3 -p uasyncio-cellular --no-default-features --features ffi,uasyncio/freertos
@@ -58,6 +59,7 @@ FREERTOS_SRC="$(cargo metadata --format-version 1 --manifest-path tests/freertos
 FREERTOS_SRC="$FREERTOS_SRC" check $m3 --manifest-path samples/freertos-rust/Cargo.toml --target-dir "$ws_dir"
 check "" -p uasyncio --all-targets --features ffi,diagnostics
 check "" -p uasyncio --all-targets --features rtos-trace
+check "" -p uasyncio --all-targets --no-default-features --features std
 check "" -p uasyncio-net --all-targets --all-features
 check "" -p uasyncio-cellular --all-targets --all-features
 

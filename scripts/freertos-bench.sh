@@ -6,8 +6,10 @@
 # costs, clocked by free-running timer1 (median of 201 short batches): a task switch (two
 # tasks looping on sleep_ms(0)) and a spawn + complete (create_task(trivial).await). Then,
 # unless FREERTOS_BENCH_EMBASSY=0, the same three costs on embassy-executor's Cortex-M
-# executor, bare metal (scripts/cortexm-bench.sh), in a table beside ours. Then sizes (of a
-# build without the conformance suite: runtime, C API, board programs).
+# executor, bare metal (scripts/cortexm-bench.sh), in a table beside ours. Then uasyncio's
+# four rows again from a build with the loop's counters (feature `stats`, which a firmware
+# asks for; the first build has none). Then sizes (of the first build: runtime, C API, board
+# programs).
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${FREERTOS_TARGET_DIR:-$ROOT/target/freertos}/mps2-an385-min"
@@ -23,12 +25,16 @@ fi
 
 median() { sed -n 's/.* median \([0-9]*\) .*/\1/p'; }
 declare -A med
-for p in raw-sem raw-notify shim-sem shim-notify bench-flag bench-yield bench-yield-timer bench-spawn; do
+# run <elf> <program>: prints its report lines, sets med[<program>] (exits on a failure).
+run() {
     out="$(timeout 300 qemu-system-arm -M mps2-an385 -nographic -monitor none -serial stdio \
-        -semihosting-config "enable=on,target=native,arg=fw,arg=$p,arg=shift=$SHIFT" \
-        -icount shift=$SHIFT -kernel "$ELF" </dev/null 2>&1)" || { echo "$p failed"; printf '%s\n' "$out"; exit 1; }
+        -semihosting-config "enable=on,target=native,arg=fw,arg=$2,arg=shift=$SHIFT" \
+        -icount shift=$SHIFT -kernel "$1" </dev/null 2>&1)" || { echo "$2 failed"; printf '%s\n' "$out"; exit 1; }
     grep '^report:' <<<"$out"
-    med[$p]="$(grep '^report:' <<<"$out" | median)"
+    med[$2]="$(grep '^report:' <<<"$out" | median)"
+}
+for p in raw-sem raw-notify shim-sem shim-notify bench-flag bench-yield bench-yield-timer bench-spawn; do
+    run "$ELF" "$p"
 done
 echo
 awk -v f="${med[bench-flag]}" -v s="${med[raw-sem]}" -v n="${med[raw-notify]}" 'BEGIN {
@@ -44,6 +50,23 @@ if [ "${FREERTOS_BENCH_EMBASSY:-1}" != 0 ]; then
     echo
     "$ROOT/scripts/cortexm-bench.sh" "${med[bench-yield]}" "${med[bench-spawn]}" "${med[bench-flag]}" "${med[raw-sem]}" || status=1
 fi
+
+# The same rows with the loop's counters (feature `stats`).
+STATS_BUILD="$BUILD-stats"
+timeout 600 cmake -S "$ROOT/firmware/mps2-an385" -B "$STATS_BUILD" -DCMAKE_BUILD_TYPE=Release -DFW_FEATURES=stats >/dev/null || exit 1
+if ! timeout 1800 cmake --build "$STATS_BUILD" -j2 >"$STATS_BUILD/build.log" 2>&1; then
+    tail -n 40 "$STATS_BUILD/build.log"
+    echo "freertos-bench: the firmware build with stats failed (whole log: $STATS_BUILD/build.log)"
+    exit 1
+fi
+echo
+echo "with the loop's counters (uasyncio feature \`stats\`):"
+declare -A plain
+for p in bench-flag bench-yield bench-yield-timer bench-spawn; do plain[$p]="${med[$p]}"; done
+for p in bench-flag bench-yield bench-yield-timer bench-spawn; do
+    run "$STATS_BUILD/fw.elf" "$p" >/dev/null
+    printf '  %-18s %5s instructions (%s without)\n' "$p" "${med[$p]}" "${plain[$p]}"
+done
 
 echo
 echo "sizes (arm-none-eabi-size, Berkeley):"

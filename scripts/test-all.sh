@@ -51,6 +51,9 @@ suite "C API on the host (feature ffi)" sh -c 'cargo test -p uasyncio --features
 # namespace it makes, against a Python asyncio client (the network suites themselves run in
 # `cargo test --workspace` above).
 suite "net: pair_echo example, echo_server sample over TAP" bash scripts/net-echo-sample.sh
+# The runtime without its counters and traces (feature `stats` off, as in a firmware that
+# does not ask for it): the same unit, integration and doc tests but those that read them.
+suite "runtime without feature stats (std port)" cargo test -p uasyncio --no-default-features --features std
 # Stress at full size, in release: 100k tasks, 10k sleepers, 1M cross-thread wakes,
 # 4 threads setting at once, cancel storms, with a leak check.
 suite "stress (release)" cargo test --release -p uasyncio --test stress

@@ -16,7 +16,9 @@ use crate::error::{Error, Result};
 use crate::funcs::promote_to_task;
 use crate::raw::{flag, TaskRef};
 use crate::scheduler::{self as current};
-pub use crate::scheduler::{ExceptionContext, ExceptionHandler, Loop, LoopStats, Trace};
+pub use crate::scheduler::{ExceptionContext, ExceptionHandler, Loop};
+#[cfg(feature = "stats")]
+pub use crate::scheduler::{LoopStats, Trace};
 use crate::task::Task;
 
 /// The calling thread's event loop (created on first use).
@@ -329,7 +331,11 @@ impl Loop {
     pub fn live_tasks(&self) -> usize {
         current::try_with(|core| core.registry.len()).unwrap_or(0)
     }
+}
 
+/// The loop's counters and traces: feature `stats` (on with the default features).
+#[cfg(feature = "stats")]
+impl Loop {
     /// The loop's counters: polls, tasks created and finished, wake-ups by source, time
     /// asleep, and (while [`measure_polls`](Self::measure_polls) is on) the longest poll and
     /// the task that made it — the task that blocks the loop. See [`LoopStats`].
@@ -347,7 +353,7 @@ impl Loop {
     /// assert_eq!((s.task_wakes - before.task_wakes, s.timer_wakes - before.timer_wakes), (1, 1));
     /// ```
     pub fn stats(&self) -> LoopStats {
-        current::try_with(|core| core.stats.snapshot()).unwrap_or_default()
+        current::try_with(|core| core.stats.snapshot(core.finished_count())).unwrap_or_default()
     }
 
     /// Times every poll (two clock reads per poll) so that [`stats`](Self::stats) reports

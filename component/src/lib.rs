@@ -107,7 +107,9 @@ pub mod ffi;
 mod loom_tests;
 
 pub use error::{Error, Result, UserError};
-pub use event_loop::{get_event_loop, new_event_loop, run, ExceptionContext, ExceptionHandler, Loop, LoopStats, Trace};
+pub use event_loop::{get_event_loop, new_event_loop, run, ExceptionContext, ExceptionHandler, Loop};
+#[cfg(feature = "stats")]
+pub use event_loop::{LoopStats, Trace};
 pub use funcs::{
     gather, wait, wait_for, wait_for_ms, wait_ms, ReturnWhen, TaskGroup, ALL_COMPLETED, FIRST_COMPLETED,
     FIRST_EXCEPTION,

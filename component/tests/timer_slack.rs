@@ -7,9 +7,12 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+#[cfg(feature = "stats")]
 use std::time::Instant;
 
-use uasyncio::{create_task, get_event_loop, run, sleep_ms, ticks_ms, wait_for_ms, Event};
+use uasyncio::{create_task, get_event_loop, run, sleep_ms, ticks_ms};
+#[cfg(feature = "stats")]
+use uasyncio::{wait_for_ms, Event};
 
 /// Runs `f` on a fresh thread (so a fresh loop: settings do not leak between tests).
 fn on_own_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -65,6 +68,7 @@ fn virtual_time_without_slack_fires_at_each_deadline() {
 }
 
 #[test]
+#[cfg(feature = "stats")] // counts the loop's wake-ups
 fn slack_does_not_delay_a_loop_that_is_awake() {
     // A task yields in a loop while a 10 ms timer runs with 200 s of slack: the loop never
     // sleeps, so it fires the timer in the first pass after its deadline instead of holding
@@ -95,6 +99,7 @@ fn slack_does_not_delay_a_loop_that_is_awake() {
 }
 
 #[test]
+#[cfg(feature = "stats")] // counts the loop's wake-ups
 fn real_clock_slack_coalesces_timers_into_one_wake_up_and_none_fires_early() {
     on_own_thread(|| {
         let lp = get_event_loop();
@@ -128,6 +133,7 @@ fn real_clock_slack_coalesces_timers_into_one_wake_up_and_none_fires_early() {
 }
 
 #[test]
+#[cfg(feature = "stats")] // counts the loop's wake-ups
 fn real_clock_idle_loop_wakes_once_per_deadline_and_not_in_between() {
     // Nothing ticks: a loop whose only task sleeps 200 ms blocks once, until the deadline.
     on_own_thread(|| {

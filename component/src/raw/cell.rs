@@ -241,7 +241,9 @@ pub(crate) struct Local {
     pub(crate) awaiting: Cell<Option<NonNull<Header>>>,
     /// What the task last said it waits on (a [`WaitingOn`] as `u8`): for task dumps.
     pub(crate) waiting: Cell<u8>,
-    /// What made the task ready last (`scheduler::stats::WokenBy` as `u8`): for traces.
+    /// What made the task ready last (`scheduler::stats::WokenBy` as `u8`): for traces
+    /// (feature `stats`).
+    #[cfg(feature = "stats")]
     pub(crate) woken_by: Cell<u8>,
     /// The name `set_name` gave; `None`: the default `Task-<id>`. Boxed so that an unnamed
     /// task pays one pointer.
@@ -506,6 +508,7 @@ fn allocate_stage<F, T>(
                 join_waker: Cell::new(None),
                 awaiting: Cell::new(None),
                 waiting: Cell::new(WaitingOn::Nothing as u8),
+                #[cfg(feature = "stats")]
                 woken_by: Cell::new(0),
                 name: Cell::new(None),
             },

@@ -45,8 +45,9 @@ pub(crate) use current::{try_with, with_or_init};
 pub use exception::{ExceptionContext, ExceptionHandler, Loop};
 use ready::ReadyQueue;
 use registry::Registry;
-use stats::{bump, Recorder, WokenBy};
+#[cfg(feature = "stats")]
 pub use stats::{LoopStats, Trace};
+use stats::{Recorder, WokenBy};
 pub(crate) use timers::Timer;
 use timers::Timers;
 
@@ -89,7 +90,10 @@ pub(crate) struct LoopCore {
     fired: RefCell<Vec<Waker>>,
     /// True while `fire_timers` wakes timers' wakers (so their wakes count as timer wakes).
     firing_timers: Cell<bool>,
-    /// Counters and the trace recorder (`Loop::stats`, `Loop::start_trace`).
+    /// Tasks finished so far, wrapping: the completion order of tasks (`Local::key_or_seq`)
+    /// and `LoopStats::finished`.
+    finished: Cell<u64>,
+    /// Counters and the trace recorder (`Loop::stats`, `Loop::start_trace`; feature `stats`).
     pub(crate) stats: Recorder,
 }
 
@@ -120,6 +124,7 @@ impl LoopCore {
             timer_slack_us: Cell::new(0),
             fired: RefCell::new(Vec::new()),
             firing_timers: Cell::new(false),
+            finished: Cell::new(0),
             stats: Recorder::default(),
         })
     }
@@ -216,17 +221,23 @@ impl LoopCore {
         // A new task is ready at once; nobody else can see it yet, so no race on the bit.
         task.header().state.store(SCHEDULED, Ordering::Relaxed);
         self.ready.push_back(TaskRef::from_raw(ptr));
-        bump(&self.stats.spawned);
+        self.stats.count_spawn();
         #[cfg(feature = "rtos-trace")]
         {
             let id = task.local().id;
             rtos_trace::trace::task_new(id);
             rtos_trace::trace::task_ready_begin(id);
         }
-        if let Some(hooks) = self.stats.hooks.get() {
+        if let Some(hooks) = self.stats.hooks() {
             (hooks.spawned)(self, task.local().id);
         }
         task
+    }
+
+    /// Tasks finished so far (wrapping).
+    #[cfg(feature = "stats")]
+    pub(crate) fn finished_count(&self) -> u64 {
+        self.finished.get()
     }
 
     /// The task being polled, if any.
@@ -292,8 +303,7 @@ impl LoopCore {
     /// for both kinds (`Recorder::local_wakes`); `fire_timers` tells the timers' share apart.
     #[inline(always)]
     fn count_wake_by(&self, local: &raw::Local, by: WokenBy) {
-        bump(&self.stats.local_wakes);
-        local.woken_by.set(by as u8);
+        self.stats.count_local_wake(local, by);
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::task_ready_begin(local.id);
     }
@@ -328,23 +338,17 @@ impl LoopCore {
         // SAFETY: the wake stack handed over a reference with the pointer.
         let header = unsafe { ptr.as_ref() };
         // The drain acquired what the waker's push released, the state word included.
-        self.count_remote_wake(&header.local, header.state.load(Ordering::Relaxed));
+        self.count_remote_wake(&header.local, || header.state.load(Ordering::Relaxed));
         // SAFETY: as above; the loop's thread.
         self.ready.push_back(unsafe { TaskRef::from_counted(ptr) });
     }
 
-    /// The statistics and trace side of a wake from another context; `state` is the task's
+    /// The statistics and trace side of a wake from another context; `state` gives the task's
     /// state word as that wake left it. Thread or ISR: the word's `FROM_ISR` bit tells (read
-    /// here, not at every poll).
+    /// here, not at every poll, and only with feature `stats`).
     #[inline(always)]
-    fn count_remote_wake(&self, local: &raw::Local, state: u32) {
-        bump(&self.stats.remote_wakes);
-        let by = if state & FROM_ISR != 0 {
-            WokenBy::Isr
-        } else {
-            WokenBy::Thread
-        };
-        local.woken_by.set(by as u8);
+    fn count_remote_wake(&self, local: &raw::Local, state: impl FnOnce() -> u32) {
+        self.stats.count_remote_wake(local, || state() & FROM_ISR != 0);
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::task_ready_begin(local.id);
     }
@@ -355,14 +359,12 @@ impl LoopCore {
         self.firing_timers.set(true);
         // The wakes these make are the timers' (`Recorder::local_wakes` counts every wake on
         // this thread, so each one costs a single counter).
-        let before = self.stats.local_wakes.get();
+        let before = self.stats.local_wakes();
         for w in fired.drain(..) {
             self.wake_from_loop(w);
         }
-        let by_timers = self.stats.local_wakes.get().wrapping_sub(before);
         self.stats
-            .timer_wakes
-            .set(self.stats.timer_wakes.get().wrapping_add(by_timers));
+            .add_timer_wakes(self.stats.local_wakes().wrapping_sub(before));
         self.firing_timers.set(false);
         self.fired.replace(fired);
     }
@@ -473,7 +475,7 @@ impl LoopCore {
     fn idle(&self) {
         let slack = u64::from(self.timer_slack_us.get());
         let deadline = self.next_deadline().map(|d| d.saturating_add(slack));
-        let hooks = self.stats.hooks.get();
+        let hooks = self.stats.hooks();
         // The clock is read only when something needs it (a deadline to sleep to, or timing):
         // a loop with no timer that an interrupt wakes pays no clock read per wake-up.
         let now = if deadline.is_some() || hooks.is_some() {
@@ -488,7 +490,7 @@ impl LoopCore {
                 return;
             }
         }
-        bump(&self.stats.sleeps);
+        self.stats.count_sleep();
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::system_idle();
         let timeout = deadline.map(|d| d.saturating_sub(now));
@@ -546,10 +548,10 @@ impl LoopCore {
         self.current.set(Some(ptr));
         self.self_woken.set(false);
         local.waiting.set(crate::raw::WaitingOn::Nothing as u8);
-        bump(&self.stats.polls);
+        self.stats.count_poll();
         // The hooks are looked up again after the poll rather than kept: nothing but the task
         // stays live across the call (on a 32-bit core the pass runs short of registers).
-        if self.stats.hooks.get().is_some() {
+        if self.stats.hooks().is_some() {
             self.poll_start_hook();
         }
         let waker = waker::waker_ref(&ptr);
@@ -572,7 +574,7 @@ impl LoopCore {
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::task_exec_end();
         self.current.set(None);
-        if let Some(hooks) = self.stats.hooks.get() {
+        if let Some(hooks) = self.stats.hooks() {
             (hooks.polled)(self, &task);
         }
         match res {
@@ -587,7 +589,7 @@ impl LoopCore {
                     self.ready.push_back(task);
                 } else if let Some(state) = header.settle() {
                     // Woken from another context during the poll.
-                    self.count_remote_wake(local, state);
+                    self.count_remote_wake(local, || state);
                     self.ready.push_back(task);
                 }
                 false
@@ -620,7 +622,7 @@ impl LoopCore {
     #[cold]
     #[inline(never)]
     fn poll_start_hook(&self) {
-        if let Some(hooks) = self.stats.hooks.get() {
+        if let Some(hooks) = self.stats.hooks() {
             (hooks.poll_start)(self);
         }
     }
@@ -629,11 +631,11 @@ impl LoopCore {
     fn finished(&self, task: TaskRef) {
         let header = task.header();
         let local = &header.local;
-        let finished = self.stats.finished.get().wrapping_add(1);
-        self.stats.finished.set(finished);
+        let finished = self.finished.get().wrapping_add(1);
+        self.finished.set(finished);
         #[cfg(feature = "rtos-trace")]
         rtos_trace::trace::task_terminate(local.id);
-        if let Some(hooks) = self.stats.hooks.get() {
+        if let Some(hooks) = self.stats.hooks() {
             (hooks.finished)(self, &task);
         }
         local.set(flag::FINISHED);
@@ -1028,7 +1030,7 @@ mod tests {
     /// A trace says what made each run slice's task ready: a timer, another task, another
     /// thread (through the wake stack; an interrupt handler is told apart there too).
     #[test]
-    #[cfg(feature = "std")]
+    #[cfg(all(feature = "std", feature = "stats"))]
     fn a_trace_tells_timer_task_and_thread_wakes_apart() {
         extern crate std;
         use alloc::format;

@@ -412,25 +412,30 @@ pub fn all_tasks() -> Vec<TaskRef> {
 pub fn dump_tasks(out: &mut dyn fmt::Write) -> fmt::Result {
     let tasks = all_tasks();
     let current = scheduler::current_task_ptr();
-    let stats = crate::get_event_loop().stats();
-    writeln!(
-        out,
-        "uasyncio: {} unfinished task(s); {} polls, wakes: {} task {} timer {} remote; {} sleeps, {} us idle",
-        tasks.len(),
-        stats.polls,
-        stats.task_wakes,
-        stats.timer_wakes,
-        stats.remote_wakes,
-        stats.sleeps,
-        stats.idle_us
-    )?;
-    if let Some((id, name)) = &stats.longest_poll_task {
+    #[cfg(feature = "stats")]
+    {
+        let stats = crate::get_event_loop().stats();
         writeln!(
             out,
-            "  longest poll: {} us by Task {} '{}'",
-            stats.longest_poll_us, id, name
+            "uasyncio: {} unfinished task(s); {} polls, wakes: {} task {} timer {} remote; {} sleeps, {} us idle",
+            tasks.len(),
+            stats.polls,
+            stats.task_wakes,
+            stats.timer_wakes,
+            stats.remote_wakes,
+            stats.sleeps,
+            stats.idle_us
         )?;
+        if let Some((id, name)) = &stats.longest_poll_task {
+            writeln!(
+                out,
+                "  longest poll: {} us by Task {} '{}'",
+                stats.longest_poll_us, id, name
+            )?;
+        }
     }
+    #[cfg(not(feature = "stats"))]
+    writeln!(out, "uasyncio: {} unfinished task(s)", tasks.len())?;
     for t in &tasks {
         let local = t.local();
         let state = if current == Some(t.ptr()) {

@@ -13,6 +13,7 @@ mod board;
 #[path = "../../../../bench/cortex-m/common/measure.rs"]
 mod measure;
 mod selftest;
+#[cfg(feature = "stats")]
 mod wakeups;
 
 // The C API (`uasyncio.h`): its symbols are linked from `uasyncio::ffi`.
@@ -61,6 +62,7 @@ pub unsafe extern "C" fn fw_rust_main(cmd: *const u8, len: usize) -> i32 {
         "task-ram" => app::task_ram(),
         #[cfg(feature = "conformance")]
         "large-future" => app::large_future(),
+        #[cfg(feature = "stats")]
         "wakeups" => wakeups::run_all(),
         #[cfg(feature = "conformance")]
         "conformance" => conformance(words.next()),
