@@ -395,10 +395,12 @@ impl LoopCore {
             // SAFETY: the caller of `run_until` holds a reference to `main`.
             main.is_some_and(|m| unsafe { m.as_ref() }.local.has(flag::FINISHED))
         };
+        // `main` may be over before the first pass (awaited to the end elsewhere); from then on
+        // only a poll ends a task, and the pass looks at `main` after each task that ended.
+        if main_done() {
+            return Ok(());
+        }
         loop {
-            if main_done() {
-                return Ok(());
-            }
             self.drain_remote();
             // Back here after a sleep: `idle` took the other contexts' wakes already, and
             // `main` cannot have ended while the loop slept (only a poll ends a task).
