@@ -223,7 +223,7 @@ fn loom_flag_set_is_never_lost() {
 
 /// What a setter wrote before `set()` is visible to the task once `wait()` returned: the task
 /// polls again without waiting for its wake (nothing else orders it after the setter), so a
-/// poll that finds the slot emptied takes the flag in the inlined fast path, whose swap alone
+/// poll that finds the flag set takes it in the inlined fast path, whose compare-and-swap alone
 /// must acquire the set's writes (loom reports the read of `data` as a race with that swap
 /// `Relaxed`).
 #[test]
@@ -267,6 +267,33 @@ fn loom_flag_wait_sees_what_set_published() {
         // after a join that misses a store racing an earlier swap: tokio-rs/loom#389).
         setter.join().unwrap();
         drop(wait);
+        release(&shared, task);
+    });
+}
+
+/// A registered wait dropped (a cancel, a `select` that moved on) while a `set()` races it:
+/// the set is never lost. Whatever the interleaving, the flag is set afterwards (the drop
+/// took the task out before the set, or the set took it first and the drop left `SET`), and
+/// every reference the waiter slot held is given back (`release` drops the test's own; loom
+/// reports a leak or a double free).
+#[test]
+fn loom_flag_set_races_a_dropped_wait() {
+    loom::model(|| {
+        let shared = Arc::new(Shared::new().unwrap());
+        let task = task_on(&shared);
+        let flag = Arc::new(ThreadSafeFlag::new());
+        let waker = waker::waker_ref(&task);
+        let mut wait = Box::pin(flag.wait());
+        being_polled(task);
+        assert!(wait.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+        let setter = {
+            let flag = flag.clone();
+            thread::spawn(move || flag.set())
+        };
+        drop(wait);
+        setter.join().unwrap();
+        assert!(flag.is_set(), "the set was lost to the dropped wait");
+        drain_stacked(&shared);
         release(&shared, task);
     });
 }
