@@ -10,7 +10,7 @@
 //! Without the feature, [`Recorder`]'s methods are empty and inlined, and its hook table is
 //! always `None`: the loop's passes compile with no counter, no hook test and no record of
 //! what woke a task (Cortex-M3, `scripts/freertos-bench.sh`, which prints both builds: a task
-//! switch 179 → 160 instructions, a spawn 660 → 621, the interrupt → task path 474 → 453).
+//! switch 177 → 158 instructions, a spawn 654 → 615, the interrupt → task path 463 → 438).
 //!
 //! A trace is a bounded buffer of events in the loop's memory: task run slices (with what
 //! woke the task: another task, a timer, another thread or an interrupt handler), task
