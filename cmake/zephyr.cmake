@@ -85,10 +85,15 @@ function(uasyncio_check_lang_rust_crate crate_dir)
       string(JSON defaults GET "${metadata}" packages 0 dependencies ${i} uses_default_features)
       if(features MATCHES "\"(zephyr|panic-handler)\"" OR defaults STREQUAL "ON" OR defaults STREQUAL "true")
         # The suggestion keeps the features that are not about the port (the C API's "ffi",
-        # "diagnostics", "rtos-trace"), so that copying it does not break the link.
+        # "stats", "diagnostics", "rtos-trace"; "stats" also when it came with the default
+        # features), so that copying it does not break the build.
         set(keep "")
-        foreach(f ffi diagnostics rtos-trace)
-          if(features MATCHES "\"${f}\"")
+        set(wanted "${features}")
+        if(defaults STREQUAL "ON" OR defaults STREQUAL "true")
+          string(APPEND wanted " \"stats\"")
+        endif()
+        foreach(f ffi stats diagnostics rtos-trace)
+          if(wanted MATCHES "\"${f}\"")
             string(APPEND keep ", \"${f}\"")
           endif()
         endforeach()

@@ -116,7 +116,8 @@ size_t uasyncio_loop_stack_unused( void );
 
 /* ---- introspection ----------------------------------------------------------------------- */
 
-/* Writes a dump of the loop into buf (NUL-terminated, cut to len - 1 bytes): a line of
+/* Writes a dump of the loop into buf (NUL-terminated, cut to len - 1 bytes): a line with the
+ * count of unfinished tasks and, when the Rust crate has its feature `stats`, the loop's
  * statistics (polls, wake-ups by source, time asleep, the longest poll and its task when
  * measured), then one line per unfinished task: id, name, state (running / ready / waiting)
  * and what it waits on. Returns the whole dump's length (>= len: it was cut; len 0 only

@@ -48,7 +48,7 @@ fn report_unretrieved(task: &TaskRef) {
 /// Resets the calling thread's loop and returns it: every pending task is dropped (its
 /// future is dropped here, and awaiting its handle gives `RuntimeError`), the ready queue and
 /// the timers are emptied. The exception handler, the timer slack and the counters of
-/// [`Loop::stats`] are kept.
+/// `Loop::stats` (feature `stats`) are kept.
 ///
 /// Errors with `RuntimeError` if the loop is running (call it between runs).
 ///
@@ -289,7 +289,7 @@ impl Loop {
     /// default, 0, wakes at each deadline as precisely as the port allows (on an RTOS, the
     /// kernel tick: timers due in the same tick already fire in one wake-up). A
     /// battery-powered device accepts up to `us` of extra lateness per timer, on top of the
-    /// usual scheduling delay, for fewer wake-ups; [`stats`](Self::stats)`().sleeps` counts
+    /// usual scheduling delay, for fewer wake-ups; `stats().sleeps` (feature `stats`) counts
     /// the loop's wake-ups (virtual time never sleeps, so it counts none there). The setting
     /// stays across `run()` and [`new_event_loop`].
     ///

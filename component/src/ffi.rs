@@ -354,9 +354,9 @@ pub unsafe extern "C" fn uasyncio_loop_state(exit_code: *mut c_int) -> c_int {
     c_int::from(state)
 }
 
-/// `uasyncio_dump_tasks`: writes [`crate::task::dump_tasks`]'s text (statistics, then one line
-/// per unfinished task: id, name, state, what it waits on) into `buf`, NUL-terminated and cut
-/// to `len - 1` bytes; returns the length of the whole dump (as `snprintf` does: a return of
+/// `uasyncio_dump_tasks`: writes [`crate::task::dump_tasks`]'s text (the task count and, with
+/// feature `stats`, statistics; then one line per unfinished task: id, name, state, what it
+/// waits on) into `buf`, NUL-terminated and cut to `len - 1` bytes; returns the length of the whole dump (as `snprintf` does: a return of
 /// `len` or more means it was cut), or [`E_STATE`] when not called on the loop's thread (the
 /// loop's data belongs to it), [`E_INVAL`] for a NULL `buf` with `len > 0`. `len` 0 only
 /// measures. [loop thread only]

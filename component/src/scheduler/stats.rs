@@ -1,11 +1,10 @@
-//! What the loop counts about itself ([`LoopStats`]) and, when asked, records ([`Trace`]):
+//! What the loop counts about itself (`LoopStats`) and, when asked, records (`Trace`):
 //! cargo feature `stats` (on with the default features; off in a firmware that does not ask
 //! for it).
 //!
 //! The counters are plain `Cell` increments on the loop thread: a few adds per poll. Timing
 //! each poll (for the longest poll, and for a trace) reads the clock twice per poll, so it is
-//! off until [`Loop::measure_polls`](crate::Loop::measure_polls) or
-//! [`Loop::start_trace`](crate::Loop::start_trace) turns it on.
+//! off until `Loop::measure_polls` or `Loop::start_trace` turns it on.
 //!
 //! Without the feature, [`Recorder`]'s methods are empty and inlined, and its hook table is
 //! always `None`: the loop's passes compile with no counter, no hook test and no record of
@@ -14,7 +13,7 @@
 //!
 //! A trace is a bounded buffer of events in the loop's memory: task run slices (with what
 //! woke the task: another task, a timer, another thread or an interrupt handler), task
-//! creation and end, and the loop's idle periods. [`Trace::to_chrome_json`] writes it in the
+//! creation and end, and the loop's idle periods. `Trace::to_chrome_json` writes it in the
 //! Chrome trace event format, which Perfetto (<https://ui.perfetto.dev>) and
 //! `chrome://tracing` open.
 

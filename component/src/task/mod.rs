@@ -385,7 +385,8 @@ pub fn all_tasks() -> Vec<TaskRef> {
     .unwrap_or_default()
 }
 
-/// Writes a dump of the calling thread's loop: a line of statistics, then one line per
+/// Writes a dump of the calling thread's loop: a line with the count of unfinished tasks and
+/// (feature `stats`) the loop's statistics, then one line per
 /// unfinished task with its id, name, state (`running`, `ready`, `waiting`, with `cancel
 /// pending` when a cancel has not been seen yet) and what it waits on (the task it awaits,
 /// by name, or the runtime awaitable it polled last). From C: `uasyncio_dump_tasks()`;
