@@ -1,11 +1,10 @@
 //! `ThreadSafeFlag`: signal a task from another thread or an interrupt handler.
 //!
 //! ## One word: the flag and the waiter slot
-//! The flag's state is one atomic pointer: null (clear, nobody waits), `SET` (set: address 1,
-//! [`set_word`]; nobody
-//! waits, since a set takes the waiter out), or the waiting task's header (clear, that task
-//! waits), which then owns one counted reference to the task's cell. Every change is a
-//! read-modify-write of that word:
+//! The flag's state is one atomic pointer: null (clear, nobody waits), `SET` (set, and nobody
+//! waits, since a set takes the waiter out: address 1, [`set_word`]), or the waiting task's
+//! header (clear, that task waits), which then owns one counted reference to the task's cell.
+//! Every change is a read-modify-write of that word:
 //!
 //! - `set()` (any context) swaps in `SET`. If it took a task out, it schedules it (an atomic
 //!   `fetch_or`, a push on the loop's lock-free wake stack and, only if that push found the
@@ -229,8 +228,8 @@ impl ThreadSafeFlag {
         loop {
             if cur == set_word() {
                 if self.consume() {
-                    // SAFETY: the reference made above, never published; the loop thread holds
-                    // others (the task is being polled), so this one is not the last.
+                    // SAFETY: the reference made above, never published; the waker this poll
+                    // was given holds another, so this one is not the last.
                     unsafe { raw::drop_ref(task) };
                     return true;
                 }
