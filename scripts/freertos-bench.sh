@@ -25,11 +25,12 @@ fi
 
 median() { sed -n 's/.* median \([0-9]*\) .*/\1/p'; }
 declare -A med
-# run <elf> <program>: prints its report lines, sets med[<program>] (exits on a failure).
+# run <elf> <program>: prints its report lines, sets med[<program>] (exits on a failure, with
+# the program's output on stderr).
 run() {
     out="$(timeout 300 qemu-system-arm -M mps2-an385 -nographic -monitor none -serial stdio \
         -semihosting-config "enable=on,target=native,arg=fw,arg=$2,arg=shift=$SHIFT" \
-        -icount shift=$SHIFT -kernel "$1" </dev/null 2>&1)" || { echo "$2 failed"; printf '%s\n' "$out"; exit 1; }
+        -icount shift=$SHIFT -kernel "$1" </dev/null 2>&1)" || { echo "$2 failed" >&2; printf '%s\n' "$out" >&2; exit 1; }
     grep '^report:' <<<"$out"
     med[$2]="$(grep '^report:' <<<"$out" | median)"
 }
