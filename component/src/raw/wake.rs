@@ -146,9 +146,11 @@ impl<N: Linked> WakeStack<N> {
         let Some(first) = NonNull::new(node) else {
             return;
         };
-        // SAFETY: every node in the chain was pushed with a reference that keeps it alive
-        // until `f` receives it; the chain is ours alone after the swap.
-        let mut fifo = if unsafe { first.as_ref() }.next().load(Ordering::Relaxed).is_null() {
+        // Every node in the chain was pushed with a reference that keeps it alive until `f`
+        // receives it; the chain is ours alone after the swap.
+        // SAFETY: as just argued.
+        let single = unsafe { first.as_ref() }.next().load(Ordering::Relaxed).is_null();
+        let mut fifo = if single {
             // One node, the common case (an interrupt woke one task): nothing to reverse.
             // Cortex-M3: the interrupt → task path 453 → 447 instructions.
             node

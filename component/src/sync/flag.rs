@@ -228,8 +228,9 @@ impl ThreadSafeFlag {
         loop {
             if cur == set_word() {
                 if self.consume() {
-                    // SAFETY: the reference made above, never published; the waker this poll
-                    // was given holds another, so this one is not the last.
+                    // The reference made above, never published; the waker this poll was
+                    // given holds another, so this one is not the last.
+                    // SAFETY: as just argued.
                     unsafe { raw::drop_ref(task) };
                     return true;
                 }
@@ -243,8 +244,9 @@ impl ThreadSafeFlag {
             {
                 Ok(_) => {
                     if let Some(old) = NonNull::new(cur) {
-                        // SAFETY: the slot owned that reference and the exchange took it out;
-                        // we are on the loop thread.
+                        // The slot owned that reference and the exchange took it out; we are
+                        // on the loop thread.
+                        // SAFETY: as just argued.
                         unsafe { raw::drop_ref(old) };
                     }
                     return false;
@@ -266,8 +268,9 @@ impl ThreadSafeFlag {
             .compare_exchange(cur, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
-            // SAFETY: the slot owned that reference and the exchange took it out; we are on
-            // the loop thread. (On failure a set took it, and owns it now.)
+            // The slot owned that reference and the exchange took it out; we are on the loop
+            // thread. (On failure a set took it, and owns it now.)
+            // SAFETY: as just argued.
             unsafe { raw::drop_ref(task) };
         }
     }
