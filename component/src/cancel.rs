@@ -115,7 +115,7 @@ impl<'a> Waiting<'a> {
 #[inline]
 pub(crate) fn take_cancel(task: &crate::raw::Header, on: WaitingOn) -> bool {
     let local = &task.local;
-    local.waiting.set(on as u8);
+    local.set_waiting_on(on as u8);
     let pending = local.has(flag::CANCEL_PENDING);
     if pending {
         local.clear(flag::CANCEL_PENDING);

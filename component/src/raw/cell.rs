@@ -38,7 +38,12 @@
 //! thread writes (plain loads and stores, `Relaxed`: no read-modify-write), so a future's
 //! second poll can see "no cancel pending" through its waker without first proving it runs
 //! on the loop's thread ([`crate::cancel::no_cancel_pending`]); from any other thread such a
-//! read is stale at worst, never a data race.
+//! read is stale at worst, never a data race. And one field is written elsewhere too:
+//! `requeue`, an `AtomicU8` (plain `Relaxed` loads and stores) that the loop sets to
+//! `POLLING` around each poll and a yield's first poll sets to `WOKEN` through its waker, so
+//! that a yield need not look up the loop ([`crate::scheduler::waker::own_yield`]). A store
+//! from another thread there (a foreign executor polling with our task's waker) is no data
+//! race and at worst costs the task one poll more; it decides nothing else.
 //!
 //! ## Why the future is never dropped on a foreign thread
 //! The future `F` and the output `T` need not be `Send`. The last reference to a cell may be a
@@ -213,6 +218,19 @@ impl WaitingOn {
     }
 }
 
+/// The values of [`Local::requeue`].
+pub(crate) struct Requeue;
+
+impl Requeue {
+    /// The loop is not polling the task.
+    pub(crate) const IDLE: u8 = 0;
+    /// The loop is polling the task.
+    pub(crate) const POLLING: u8 = 1;
+    /// The loop is polling the task, which woke itself: the loop queues it again when the
+    /// poll returns `Pending` (its `SCHEDULED` bit is still set from the poll).
+    pub(crate) const WOKEN: u8 = 2;
+}
+
 /// Loop-thread-only bookkeeping of a task. `Cell`s, so no `&mut` ever aliases across a poll.
 pub(crate) struct Local {
     /// The `flag::*` bits. Written only on the loop thread; atomic (`Relaxed` loads and
@@ -239,18 +257,57 @@ pub(crate) struct Local {
     /// reference to the awaited task all that time, so while set it points at a live cell.
     /// (Counting it cost a clone and a drop per `create_task(..).await`.)
     pub(crate) awaiting: Cell<Option<NonNull<Header>>>,
-    /// What the task last said it waits on (a [`WaitingOn`] as `u8`): for task dumps.
-    pub(crate) waiting: Cell<u8>,
-    /// What made the task ready last (`scheduler::stats::WokenBy` as `u8`): for traces
-    /// (feature `stats`).
-    #[cfg(feature = "stats")]
-    pub(crate) woken_by: Cell<u8>,
+    /// What the task last said it waits on (a [`WaitingOn`] as `u8`, the low four bits): for
+    /// task dumps. With feature `stats`, the high four bits hold what made the task ready
+    /// last (`scheduler::stats::WokenBy`): for traces. (Two fields, they took the byte that
+    /// `requeue` needs: the header is 80 bytes on a 64-bit host, which a trivial task's cell
+    /// needs to stay in the cache's 96-byte class.) Read and written through
+    /// [`waiting_on`](Local::waiting_on), [`set_waiting_on`](Local::set_waiting_on), and
+    /// with `stats` `woken_by` and `set_woken_by`.
+    waiting: Cell<u8>,
+    /// Whether the loop is polling the task and whether it woke itself meanwhile: a
+    /// [`Requeue`] value. The one field of `local` written off the loop thread too (see the
+    /// module docs); every access is a plain `Relaxed` load or store.
+    pub(crate) requeue: core::sync::atomic::AtomicU8,
     /// The name `set_name` gave; `None`: the default `Task-<id>`. Boxed so that an unnamed
     /// task pays one pointer.
     pub(crate) name: Cell<Option<Box<Cow<'static, str>>>>,
 }
 
 impl Local {
+    /// The low bits of `waiting`: the [`WaitingOn`] as `u8`.
+    const WAITING_MASK: u8 = 0x0F;
+
+    /// What the task last said it waits on (a [`WaitingOn`] as `u8`).
+    #[inline(always)]
+    pub(crate) fn waiting_on(&self) -> u8 {
+        self.waiting.get() & Self::WAITING_MASK
+    }
+    /// Records what the task waits on (a [`WaitingOn`] as `u8`), during its poll (or just
+    /// before it). One plain store: it clears the `woken_by` bits (feature `stats`) too,
+    /// which the poll's start has read already (the trace's `poll_start`), and nothing sets
+    /// again during the poll (a wake of the task being polled is counted when the poll
+    /// returns).
+    #[inline(always)]
+    pub(crate) fn set_waiting_on(&self, on: u8) {
+        const { assert!((WaitingOn::Other as u8) <= Local::WAITING_MASK) };
+        self.waiting.set(on);
+    }
+    /// What made the task ready last (`scheduler::stats::WokenBy` as `u8`).
+    #[cfg(feature = "stats")]
+    #[inline(always)]
+    pub(crate) fn woken_by(&self) -> u8 {
+        self.waiting.get() >> 4
+    }
+    /// Records what made the task ready (`scheduler::stats::WokenBy` as `u8`, below 16), when
+    /// a wake queues it. One plain store: it clears what the task waited on too, which says
+    /// nothing from then on (a queued task waits on nothing: [`WaitingOn::Nothing`], see
+    /// `Task::waiting_on`) and which its next poll records anew.
+    #[cfg(feature = "stats")]
+    #[inline(always)]
+    pub(crate) fn set_woken_by(&self, by: u8) {
+        self.waiting.set(by << 4);
+    }
     #[inline(always)]
     pub(crate) fn has(&self, f: u8) -> bool {
         self.flags.load(core::sync::atomic::Ordering::Relaxed) & f != 0
@@ -514,8 +571,7 @@ fn allocate_stage<F, T>(
                 join_waker: Cell::new(None),
                 awaiting: Cell::new(None),
                 waiting: Cell::new(WaitingOn::Nothing as u8),
-                #[cfg(feature = "stats")]
-                woken_by: Cell::new(0),
+                requeue: core::sync::atomic::AtomicU8::new(Requeue::IDLE),
                 name: Cell::new(None),
             },
         },

@@ -63,7 +63,6 @@ pub(crate) struct LoopCore {
     /// Every unfinished task, so a reset or the thread's exit can finish them on this thread.
     pub(crate) registry: Registry,
     current: Cell<Option<NonNull<Header>>>,
-    self_woken: Cell<bool>,
     pub(crate) running: Cell<bool>,
     /// `Loop::stop` was called: stop after this many more tasks have run (the ones that were
     /// ready then). A countdown, so a loop nobody stops pays one test per task.
@@ -110,7 +109,6 @@ impl LoopCore {
             timers: RefCell::new(Timers::new()),
             registry: Registry::default(),
             current: Cell::new(None),
-            self_woken: Cell::new(false),
             running: Cell::new(false),
             stop_after: Cell::new(None),
             forever: Cell::new(false),
@@ -248,16 +246,15 @@ impl LoopCore {
     /// Wakes `ptr`, the task this loop is polling (`current_task`), from inside its poll: what
     /// its waker's `wake_by_ref` does, without the dispatch through the waker and the second
     /// look-up of the loop. The task's `SCHEDULED` bit is still set from the poll and the loop
-    /// requeues it when the poll returns, so nothing is queued here, no reference taken and no
-    /// atomic operation made.
+    /// requeues it when the poll returns (its `requeue` says `WOKEN`), so nothing is queued
+    /// here, no reference taken and no read-modify-write made.
     pub(crate) fn wake_current(&self, ptr: NonNull<Header>) {
         debug_assert_eq!(self.current.get(), Some(ptr));
-        // A wake by a task: the loop fires timers between polls, never during one. Counted
-        // once per poll, as a wake that queues the task.
-        if !self.self_woken.replace(true) {
-            // SAFETY: the loop holds a reference to the task it is polling.
-            self.count_wake_by(&unsafe { ptr.as_ref() }.local, WokenBy::Task);
-        }
+        // A wake by a task (the loop fires timers between polls, never during one), counted
+        // when the poll returns, once per poll, as a wake that queues the task.
+        // SAFETY: the loop holds a reference to the task it is polling.
+        let local = &unsafe { ptr.as_ref() }.local;
+        local.requeue.store(raw::Requeue::WOKEN, Ordering::Relaxed);
     }
 
     /// A wake on this thread of `ptr`, a task of this loop. `counted`: the caller hands over a
@@ -267,11 +264,9 @@ impl LoopCore {
         // SAFETY: the caller owns a reference, so the header is alive.
         let header = unsafe { ptr.as_ref() };
         if self.current.get() == Some(ptr) {
-            // Being polled, its bit still set: requeued when the poll returns (counted once
-            // per poll, as a wake that queues the task).
-            if !self.self_woken.replace(true) {
-                self.count_wake(&header.local);
-            }
+            // Being polled, its bit still set: requeued when the poll returns (and counted
+            // then, once per poll, as a wake that queues the task).
+            header.local.requeue.store(raw::Requeue::WOKEN, Ordering::Relaxed);
         } else if header.schedule_here() {
             // Whoever sets the bit queues the task.
             self.count_wake(&header.local);
@@ -517,7 +512,7 @@ impl LoopCore {
         let header = task.header();
         let local = &header.local;
         // The task's SCHEDULED bit stays set through the poll (`raw::SCHEDULED`): a wake from
-        // now on either finds the task being polled (this thread: `self_woken`; another
+        // now on either finds the task being polled (this thread: `Local::requeue`; another
         // context: `NOTIFIED`, read by `settle` below) or, after `settle`, queues it. What a
         // waker wrote before its wake is visible to a poll: a wake on this thread came before
         // in program order; one from another context through the wake stack's drain
@@ -548,14 +543,15 @@ impl LoopCore {
             }
         }
         self.current.set(Some(ptr));
-        self.self_woken.set(false);
-        local.waiting.set(crate::raw::WaitingOn::Nothing as u8);
+        local.requeue.store(raw::Requeue::POLLING, Ordering::Relaxed);
         self.stats.count_poll();
         // The hooks are looked up again after the poll rather than kept: nothing but the task
         // stays live across the call (on a 32-bit core the pass runs short of registers).
         if self.stats.hooks().is_some() {
             self.poll_start_hook();
         }
+        // After the hook, which reads what woke the task: this store clears that too.
+        local.set_waiting_on(crate::raw::WaitingOn::Nothing as u8);
         let waker = waker::waker_ref(&ptr);
         let mut cx = Context::from_waker(&waker);
         let poll = header.vtable.poll;
@@ -585,7 +581,12 @@ impl LoopCore {
                 true
             }
             Poll::Pending => {
-                if self.self_woken.get() {
+                // A finished task's stays `POLLING`: nothing polls it again.
+                let requeue = local.requeue.load(Ordering::Relaxed);
+                local.requeue.store(raw::Requeue::IDLE, Ordering::Relaxed);
+                if requeue == raw::Requeue::WOKEN {
+                    // Counted once per poll, however often the task woke itself in it.
+                    self.count_wake_by(local, WokenBy::Task);
                     // Woken on this thread during the poll, its bit still set: queued again
                     // without an atomic operation (a yield).
                     self.ready.push_back(task);

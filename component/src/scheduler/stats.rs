@@ -301,7 +301,7 @@ impl Recorder {
     #[inline(always)]
     pub(crate) fn count_local_wake(&self, local: &crate::raw::Local, by: WokenBy) {
         bump(&self.local_wakes);
-        local.woken_by.set(by as u8);
+        local.set_woken_by(by as u8);
     }
     /// A wake from another context (`isr` answers whether an interrupt handler's).
     #[inline(always)]
@@ -309,7 +309,7 @@ impl Recorder {
         bump(&self.remote_wakes);
         let isr = isr();
         let by = if isr { WokenBy::Isr } else { WokenBy::Thread };
-        local.woken_by.set(by as u8);
+        local.set_woken_by(by as u8);
     }
     /// Wakes on the loop's thread so far (`fire_timers` tells the timers' share by the
     /// difference).
@@ -439,7 +439,7 @@ static HOOKS: TimingHooks = TimingHooks {
     poll_start: |core| {
         if let Some(task) = core.current_task() {
             // SAFETY: the loop holds a reference to the task it is about to poll.
-            let by = unsafe { task.as_ref() }.local.woken_by.get();
+            let by = unsafe { task.as_ref() }.local.woken_by();
             core.stats.poll_woken_by.set(by);
         }
         core.stats.poll_started_us.set(Some(core.now_us()))

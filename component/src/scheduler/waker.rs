@@ -127,3 +127,35 @@ pub(crate) fn waker_task(waker: &Waker) -> Option<NonNull<Header>> {
         None
     }
 }
+
+/// A yield's poll (`sleep(0)`) by a task of ours that its loop is polling, with no cancel
+/// pending: `Some(true)` on the second poll (done), `Some(false)` on the first, the task
+/// marked to be queued again when the poll returns (`Requeue::WOKEN`); `None` otherwise
+/// (a cancel to take, a waker not of our tasks, a task not being polled): the whole way.
+///
+/// Neither the loop nor the thread is looked up: only the task's `flags` and `requeue` are
+/// read and `requeue` written, atomics (see `raw::cell`'s module docs). From the loop's own
+/// thread, a task whose `requeue` is not `IDLE` is the one being polled. From any other
+/// thread (a foreign executor polling with our task's waker) the store can only cost the
+/// task one poll more, or leave that foreign poller unwoken; it cannot lose a wake of the
+/// task's own, which only the loop's poll resets.
+#[inline(always)]
+pub(crate) fn own_yield(cx: &core::task::Context<'_>, yielded: bool) -> Option<bool> {
+    let task = waker_task(cx.waker())?;
+    // The waker owns a counted reference to the task for as long as `cx` lives, and only
+    // atomics of its loop-thread part are touched.
+    // SAFETY: as just argued, the header is alive and nothing non-atomic is read or written.
+    let local = &unsafe { task.as_ref() }.local;
+    if local.has(crate::raw::flag::CANCEL_PENDING) {
+        return None;
+    }
+    if yielded {
+        return Some(true);
+    }
+    let requeue = &local.requeue;
+    if requeue.load(core::sync::atomic::Ordering::Relaxed) == crate::raw::Requeue::IDLE {
+        return None;
+    }
+    requeue.store(crate::raw::Requeue::WOKEN, core::sync::atomic::Ordering::Relaxed);
+    Some(false)
+}

@@ -103,7 +103,7 @@ impl TaskRef {
         if self.done() || self.header().state.load(core::sync::atomic::Ordering::Relaxed) & crate::raw::SCHEDULED != 0 {
             return WaitingOn::Nothing;
         }
-        WaitingOn::from_u8(self.local().waiting.get())
+        WaitingOn::from_u8(self.local().waiting_on())
     }
 }
 
