@@ -259,9 +259,9 @@ pub(crate) struct Local {
     pub(crate) awaiting: Cell<Option<NonNull<Header>>>,
     /// What the task last said it waits on (a [`WaitingOn`] as `u8`, the low four bits): for
     /// task dumps. With feature `stats`, the high four bits hold what made the task ready
-    /// last (`scheduler::stats::WokenBy`): for traces. (Two fields, they took the byte that
-    /// `requeue` needs: the header is 80 bytes on a 64-bit host, which a trivial task's cell
-    /// needs to stay in the cache's 96-byte class.) Read and written through
+    /// last (`scheduler::stats::WokenBy`): for traces. (Two fields in one byte, so that
+    /// `requeue` has one of its own and the header stays 80 bytes on a 64-bit host, which a
+    /// trivial task's cell needs to stay in the cache's 96-byte class.) Read and written through
     /// [`waiting_on`](Local::waiting_on), [`set_waiting_on`](Local::set_waiting_on), and
     /// with `stats` `woken_by` and `set_woken_by`.
     waiting: Cell<u8>,

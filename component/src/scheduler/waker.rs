@@ -137,7 +137,9 @@ pub(crate) fn waker_task(waker: &Waker) -> Option<NonNull<Header>> {
 /// read and `requeue` written, atomics (see `raw::cell`'s module docs). From the loop's own
 /// thread, a task whose `requeue` is not `IDLE` is the one being polled. From any other
 /// thread (a foreign executor polling with our task's waker) the store can only cost the
-/// task one poll more, or leave that foreign poller unwoken; it cannot lose a wake of the
+/// task one poll more, leave that foreign poller unwoken, or leave `WOKEN` on a task that is
+/// not being polled until its next poll resets it (meanwhile a yield polled with its waker
+/// on the loop's thread takes this path and does not wake it); it cannot lose a wake of the
 /// task's own, which only the loop's poll resets.
 #[inline(always)]
 pub(crate) fn own_yield(cx: &core::task::Context<'_>, yielded: bool) -> Option<bool> {
