@@ -219,16 +219,16 @@ impl WaitingOn {
 }
 
 /// The values of [`Local::requeue`].
-pub(crate) struct Requeue;
+struct Requeue;
 
 impl Requeue {
     /// The loop is not polling the task.
-    pub(crate) const IDLE: u8 = 0;
+    const IDLE: u8 = 0;
     /// The loop is polling the task.
-    pub(crate) const POLLING: u8 = 1;
+    const POLLING: u8 = 1;
     /// The loop is polling the task, which woke itself: the loop queues it again when the
     /// poll returns `Pending` (its `SCHEDULED` bit is still set from the poll).
-    pub(crate) const WOKEN: u8 = 2;
+    const WOKEN: u8 = 2;
 }
 
 /// Loop-thread-only bookkeeping of a task. `Cell`s, so no `&mut` ever aliases across a poll.
@@ -267,8 +267,11 @@ pub(crate) struct Local {
     waiting: Cell<u8>,
     /// Whether the loop is polling the task and whether it woke itself meanwhile: a
     /// [`Requeue`] value. The one field of `local` written off the loop thread too (see the
-    /// module docs); every access is a plain `Relaxed` load or store.
-    pub(crate) requeue: core::sync::atomic::AtomicU8,
+    /// module docs); every access is a plain `Relaxed` load or store, through
+    /// [`begin_poll`](Local::begin_poll), [`woke_itself`](Local::woke_itself),
+    /// [`end_pending_poll`](Local::end_pending_poll) and
+    /// [`yield_if_polled`](Local::yield_if_polled).
+    requeue: core::sync::atomic::AtomicU8,
     /// The name `set_name` gave; `None`: the default `Task-<id>`. Boxed so that an unnamed
     /// task pays one pointer.
     pub(crate) name: Cell<Option<Box<Cow<'static, str>>>>,
@@ -307,6 +310,38 @@ impl Local {
     #[inline(always)]
     pub(crate) fn set_woken_by(&self, by: u8) {
         self.waiting.set(by << 4);
+    }
+    /// The loop, right before it polls the task: `POLLING`.
+    #[inline(always)]
+    pub(crate) fn begin_poll(&self) {
+        self.requeue
+            .store(Requeue::POLLING, core::sync::atomic::Ordering::Relaxed);
+    }
+    /// The loop's thread, during the task's poll: the task woke itself (`WOKEN`).
+    #[inline(always)]
+    pub(crate) fn woke_itself(&self) {
+        self.requeue
+            .store(Requeue::WOKEN, core::sync::atomic::Ordering::Relaxed);
+    }
+    /// The loop, after a poll that returned `Pending`: back to `IDLE`; true if the task woke
+    /// itself during the poll. (A finished task's stays `POLLING`: nothing polls it again.)
+    #[inline(always)]
+    pub(crate) fn end_pending_poll(&self) -> bool {
+        let requeue = self.requeue.load(core::sync::atomic::Ordering::Relaxed);
+        self.requeue.store(Requeue::IDLE, core::sync::atomic::Ordering::Relaxed);
+        requeue == Requeue::WOKEN
+    }
+    /// Any thread, through a waker (atomics only): marks the task `WOKEN` if it is not
+    /// `IDLE`, i.e. if its loop is polling it; false (nothing written) if it is not. What a
+    /// store from a thread other than the loop's can leave behind is argued at
+    /// `scheduler::waker::own_yield`.
+    #[inline(always)]
+    pub(crate) fn yield_if_polled(&self) -> bool {
+        if self.requeue.load(core::sync::atomic::Ordering::Relaxed) == Requeue::IDLE {
+            return false;
+        }
+        self.woke_itself();
+        true
     }
     #[inline(always)]
     pub(crate) fn has(&self, f: u8) -> bool {

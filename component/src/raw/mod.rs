@@ -30,8 +30,8 @@ pub(crate) mod shared;
 pub(crate) mod wake;
 
 pub(crate) use cell::{
-    allocate, allocate_orphan, counted_ref_on_loop, drop_ref, drop_ref_on_loop, flag, inc_ref, Header, Local, Requeue,
-    FROM_ISR, SCHEDULED,
+    allocate, allocate_orphan, counted_ref_on_loop, drop_ref, drop_ref_on_loop, flag, inc_ref, Header, Local, FROM_ISR,
+    SCHEDULED,
 };
 pub use cell::{TaskRef, WaitingOn};
 pub(crate) use shared::Shared;

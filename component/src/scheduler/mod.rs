@@ -253,8 +253,7 @@ impl LoopCore {
         // A wake by a task (the loop fires timers between polls, never during one), counted
         // when the poll returns, once per poll, as a wake that queues the task.
         // SAFETY: the loop holds a reference to the task it is polling.
-        let local = &unsafe { ptr.as_ref() }.local;
-        local.requeue.store(raw::Requeue::WOKEN, Ordering::Relaxed);
+        unsafe { ptr.as_ref() }.local.woke_itself();
     }
 
     /// A wake on this thread of `ptr`, a task of this loop. `counted`: the caller hands over a
@@ -266,7 +265,7 @@ impl LoopCore {
         if self.current.get() == Some(ptr) {
             // Being polled, its bit still set: requeued when the poll returns (and counted
             // then, once per poll, as a wake that queues the task).
-            header.local.requeue.store(raw::Requeue::WOKEN, Ordering::Relaxed);
+            header.local.woke_itself();
         } else if header.schedule_here() {
             // Whoever sets the bit queues the task.
             self.count_wake(&header.local);
@@ -543,7 +542,7 @@ impl LoopCore {
             }
         }
         self.current.set(Some(ptr));
-        local.requeue.store(raw::Requeue::POLLING, Ordering::Relaxed);
+        local.begin_poll();
         self.stats.count_poll();
         // The hooks are looked up again after the poll rather than kept: nothing but the task
         // stays live across the call (on a 32-bit core the pass runs short of registers).
@@ -581,10 +580,7 @@ impl LoopCore {
                 true
             }
             Poll::Pending => {
-                // A finished task's stays `POLLING`: nothing polls it again.
-                let requeue = local.requeue.load(Ordering::Relaxed);
-                local.requeue.store(raw::Requeue::IDLE, Ordering::Relaxed);
-                if requeue == raw::Requeue::WOKEN {
+                if local.end_pending_poll() {
                     // Counted once per poll, however often the task woke itself in it.
                     self.count_wake_by(local, WokenBy::Task);
                     // Woken on this thread during the poll, its bit still set: queued again
