@@ -85,8 +85,14 @@ impl<N: Linked> WakeStack<N> {
             if head == Self::closed() {
                 return Err(node);
             }
-            let asleep = head == Self::sleeping();
-            next.store(if asleep { ptr::null_mut() } else { head }, Ordering::Relaxed);
+            next.store(
+                if head == Self::sleeping() {
+                    ptr::null_mut()
+                } else {
+                    head
+                },
+                Ordering::Relaxed,
+            );
             // Release: the link just written, and everything the waker wrote before waking,
             // is visible to the consumer's Acquire swap. Acquire: a push that replaces
             // `sleeping` sees what the consumer wrote before its CAS to `sleeping` (whom its
@@ -96,7 +102,10 @@ impl<N: Linked> WakeStack<N> {
                 .head
                 .compare_exchange(head, node.as_ptr(), Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) => return Ok(asleep),
+                // Asked of the value replaced rather than kept from before the exchange: a
+                // compare and a branch on the interrupt → task path, where the kept answer
+                // compiled to five instructions (Cortex-M3).
+                Ok(prev) => return Ok(prev == Self::sleeping()),
                 Err(actual) => head = actual,
             }
         }
@@ -149,23 +158,22 @@ impl<N: Linked> WakeStack<N> {
         // Every node in the chain was pushed with a reference that keeps it alive until `f`
         // receives it; the chain is ours alone after the swap.
         // SAFETY: as just argued.
-        let single = unsafe { first.as_ref() }.next().load(Ordering::Relaxed).is_null();
-        let mut fifo = if single {
-            // One node, the common case (an interrupt woke one task): nothing to reverse.
-            // Cortex-M3: the interrupt → task path 453 → 447 instructions.
-            node
-        } else {
-            // Reverse the LIFO chain in place so wakes are served in FIFO order.
-            let mut fifo: *mut N = ptr::null_mut();
-            while let Some(n) = NonNull::new(node) {
-                // SAFETY: as above.
-                let link = unsafe { n.as_ref() }.next();
-                node = link.load(Ordering::Relaxed);
-                link.store(fifo, Ordering::Relaxed);
-                fifo = n.as_ptr();
-            }
-            fifo
-        };
+        if unsafe { first.as_ref() }.next().load(Ordering::Relaxed).is_null() {
+            // One node, the common case (an interrupt woke one task): nothing to reverse, and
+            // a path of its own, with no loop (Cortex-M3: the interrupt → task path 453 → 447
+            // instructions without the reversal, 430 → 420 without the loop).
+            f(first);
+            return;
+        }
+        // Reverse the LIFO chain in place so wakes are served in FIFO order.
+        let mut fifo: *mut N = ptr::null_mut();
+        while let Some(n) = NonNull::new(node) {
+            // SAFETY: as above.
+            let link = unsafe { n.as_ref() }.next();
+            node = link.load(Ordering::Relaxed);
+            link.store(fifo, Ordering::Relaxed);
+            fifo = n.as_ptr();
+        }
         while let Some(n) = NonNull::new(fifo) {
             // SAFETY: as above; the link is read before `f` may re-push the node.
             fifo = unsafe { n.as_ref() }.next().load(Ordering::Relaxed);
