@@ -120,9 +120,16 @@ pub(crate) fn waker_ref(ptr: &NonNull<Header>) -> core::mem::ManuallyDrop<Waker>
 }
 
 /// The task a waker belongs to, if it is one of ours.
+///
+/// Inlined at every runtime await (the cancel check); a waker of ours is told by its vtable
+/// alone, with no test of its data for null (Cortex-M3: two instructions fewer per check).
+#[inline(always)]
 pub(crate) fn waker_task(waker: &Waker) -> Option<NonNull<Header>> {
     if ptr::eq(waker.vtable(), &WAKER_VTABLE) {
-        NonNull::new(waker.data().cast_mut().cast::<Header>())
+        // Every RawWaker of this private vtable is made here, from a `NonNull<Header>`
+        // (`spare_waker`, `waker_ref`, `waker_clone`), so its data is not null.
+        // SAFETY: as just argued.
+        Some(unsafe { NonNull::new_unchecked(waker.data().cast_mut().cast::<Header>()) })
     } else {
         None
     }
