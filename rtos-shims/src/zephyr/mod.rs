@@ -162,7 +162,11 @@ mod port {
             // only for M-profile targets.
             // SAFETY: reading IPSR has no side effects and is allowed in every mode on M-profile.
             unsafe { core::arch::asm!("mrs {}, IPSR", out(reg) ipsr, options(pure, nomem, nostack, preserves_flags)) };
-            ipsr & 0x1FF != 0
+            // `MRS Rd, IPSR` reads the exception number (bits 8:0) and zeros (bits 31:9 are
+            // reserved, read as zero: Armv7-M ARM B1.4.2), so the whole word is tested, as
+            // Zephyr's own `arch_is_in_isr` does (arch/arm/include/cortex_m/exception.h):
+            // one instruction fewer than a mask of bits 8:0.
+            ipsr != 0
         }
         #[cfg(not(uasyncio_cortex_m))]
         {
