@@ -139,6 +139,32 @@ mod semaphore_signal {
             }
         }
 
+        /// Wakes the thread that waits, or is about to: [`signal`](Self::signal) or
+        /// [`signal_from_isr`](Self::signal_from_isr), as `isr` says the caller runs in an
+        /// interrupt handler. Here both are the same give, so `isr` is not looked at (Zephyr's
+        /// `k_sem_give` is ISR-safe), and the signal is known not to be inert: the event loop's
+        /// interrupt → task path pays neither test.
+        ///
+        /// # Safety
+        /// The signal was made by [`new`](Self::new), not [`inert`](Self::inert). (The event
+        /// loop calls it only after its thread, in `wait`'s protocol, published that it
+        /// sleeps, which no inert signal's owner ever does.)
+        ///
+        /// ```
+        /// let sig = rtos_shims::LoopSignal::new().unwrap();
+        /// sig.prepare();
+        /// // SAFETY: made by `new`.
+        /// unsafe { sig.signal_waiter(rtos_shims::in_isr()) };
+        /// sig.wait(None); // returns at once: the signal came first
+        /// ```
+        #[inline]
+        pub unsafe fn signal_waiter(&self, isr: bool) {
+            let _ = isr;
+            debug_assert!(self.sem.is_some(), "LoopSignal::signal_waiter on an inert signal");
+            // SAFETY: the caller's contract: made by `new`, which always holds a semaphore.
+            unsafe { self.sem.as_ref().unwrap_unchecked() }.give();
+        }
+
         /// Blocks until signalled or until `timeout_us` microseconds passed (`None`: no
         /// deadline).
         pub fn wait(&self, timeout_us: Option<u64>) {

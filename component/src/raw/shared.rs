@@ -160,11 +160,11 @@ impl<N: Linked> Shared<N> {
             }
         };
         if asleep {
-            if isr {
-                self.signal.signal_from_isr();
-            } else {
-                self.signal.signal();
-            }
+            // The push replaced `sleeping`, which only `sleep` stores, after the loop thread's
+            // `prepare`: a loop that runs, whose signal `new` made (an orphan's never sleeps),
+            // and whose `prepare` the push's Acquire made visible.
+            // SAFETY: as just argued.
+            unsafe { self.signal.signal_waiter(isr) };
         }
     }
 

@@ -294,6 +294,36 @@ impl LoopSignal {
         }
     }
 
+    /// Wakes the task that waits, or is about to (step 3 above, after step 2 was read):
+    /// [`signal`](Self::signal) or [`signal_from_isr`](Self::signal_from_isr), as `isr` says
+    /// the caller runs in an interrupt handler (a caller that asked [`in_isr`](super::in_isr)
+    /// once already passes its answer).
+    ///
+    /// # Safety
+    /// The caller read the waiting task's publication (step 2) as the type's docs say, so
+    /// the task recorded by [`prepare`](Self::prepare) is seen and no test for "nobody
+    /// prepared yet" is made: the event loop's interrupt → task path pays none.
+    ///
+    /// ```no_run
+    /// let sig = rtos_shims::LoopSignal::new().unwrap();
+    /// sig.prepare();
+    /// // SAFETY: this task prepared, in program order before.
+    /// unsafe { sig.signal_waiter(rtos_shims::in_isr()) };
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub unsafe fn signal_waiter(&self, isr: bool) {
+        let owner = self.owner.load(Ordering::Relaxed);
+        debug_assert!(!owner.is_null(), "LoopSignal::signal_waiter before prepare");
+        if isr {
+            // SAFETY: the task that prepared (the caller's contract), a live task handle as
+            // in `notify_owner`; the caller runs in an ISR.
+            unsafe { ffi::uasyncio_rtos_notify_give_isr(owner) }
+        } else {
+            notify_owner(owner, "LoopSignal::signal_waiter");
+        }
+    }
+
     /// Blocks the calling task until signalled or until `timeout_us` microseconds passed
     /// (`None`: no deadline; `Some(0)` returns at once); may return early without a signal
     /// (see the type's docs). Task context only, scheduler running: the task that called
