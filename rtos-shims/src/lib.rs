@@ -16,7 +16,8 @@
 //!   interrupt handler (it requests a context switch when it woke a higher-priority thread),
 //!   `take(timeout)` from the loop thread. Gives coalesce: two gives before a take are one.
 //! - [`LoopSignal`]: what the event loop sleeps on: `prepare` then `wait(timeout)` on the
-//!   loop thread, `signal` from a thread, `signal_from_isr` from an interrupt handler. Like
+//!   loop thread, `signal` from a thread, `signal_from_isr` from an interrupt handler (or
+//!   `signal_waiter`, `unsafe`, for a caller that knows the loop thread prepared). Like
 //!   the semaphore, but `wait` may return without a signal: the loop keeps the truth in its
 //!   own wake stack, so a port may drop the semaphore's state (FreeRTOS: a bare notification).
 //! - [`now_us`]: a monotonic clock in microseconds since an arbitrary origin (boot).
