@@ -440,11 +440,8 @@ impl LoopCore {
                     break (None, last);
                 }
             };
-            let mut task = match first.or_else(|| self.ready.pop_front()) {
-                Some(task) => task,
-                None => continue,
-            };
-            loop {
+            let mut next = first.or_else(|| self.ready.pop_front());
+            while let Some(task) = next {
                 let was_last = task.ptr() == last;
                 // Only a task that ends can end `main`, so `main` is looked at only then.
                 if self.run_one(task, report) && main_done() {
@@ -460,10 +457,7 @@ impl LoopCore {
                 if was_last {
                     break;
                 }
-                task = match self.ready.pop_front() {
-                    Some(task) => task,
-                    None => break,
-                };
+                next = self.ready.pop_front();
             }
         }
     }
