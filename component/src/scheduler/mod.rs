@@ -520,6 +520,9 @@ impl LoopCore {
         // before it slept): the pass runs it first, sparing the interrupt → task path a push
         // and a pop. The others join the queue behind it, in order; the last of them ends the
         // pass.
+        // Two variables, `last` read only with `first` set: one `Option` of the pair compiled
+        // an instruction longer on the interrupt → task path (Zephyr `qemu_cortex_m3` 634 →
+        // 635, `mps2/an385` 594 → 595).
         let mut first = None;
         let mut last = NonNull::dangling();
         self.shared.sleep(timeout, |ptr| {

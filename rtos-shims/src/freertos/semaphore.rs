@@ -316,8 +316,9 @@ impl LoopSignal {
         let owner = self.owner.load(Ordering::Relaxed);
         debug_assert!(!owner.is_null(), "LoopSignal::signal_waiter before prepare");
         if isr {
-            // SAFETY: the task that prepared (the caller's contract), a live task handle as
-            // in `notify_owner`; the caller runs in an ISR.
+            // `owner` is the task that prepared (the caller's contract), a live task handle as
+            // in `notify_owner`, and the caller runs in an ISR.
+            // SAFETY: as just argued.
             unsafe { ffi::uasyncio_rtos_notify_give_isr(owner) }
         } else {
             notify_owner(owner, "LoopSignal::signal_waiter");
