@@ -1021,8 +1021,9 @@ fn is_unicast(a: &Ipv4Addr) -> bool {
     !(a.is_unspecified() || a.is_broadcast() || a.is_multicast())
 }
 
-/// [`is_unicast`] and not loopback: an address a static configuration may use.
-fn is_host(a: &Ipv4Addr) -> bool {
+/// [`is_unicast`] and not loopback: an address a static configuration may use, or a PPP peer
+/// may assign.
+pub(crate) fn is_host(a: &Ipv4Addr) -> bool {
     is_unicast(a) && !a.is_loopback()
 }
 

@@ -9,11 +9,12 @@ mod capture_log;
 mod ppp_peer;
 
 use std::future::Future;
+use std::net::Ipv4Addr;
 use std::rc::Rc;
 
 use ppp_peer::{pipe, Peer, PeerState, CLIENT_IP, DNS_IP, PEER_IP};
 use uasyncio::{create_task, get_event_loop, sleep_ms, ticks_ms, wait_for_ms, Error, Task};
-use uasyncio_net::ppp::{ppp_stack, PppConfig, PppEnd, PppLink};
+use uasyncio_net::ppp::{ppp_stack, PppConfig, PppEnd, PppLink, PAP_CREDENTIALS_MAX};
 use uasyncio_net::rt::errno::*;
 use uasyncio_net::{Server, Stack, StackConfig, Stream};
 
@@ -428,6 +429,73 @@ fn pap_credentials_go_to_a_peer_that_asks_for_them() {
         task.cancel().unwrap();
         task.await.unwrap();
     });
+}
+
+#[test]
+fn pap_credentials_too_long_for_ppproto_are_refused() {
+    // ppproto builds the Authenticate-Request in a 128-byte buffer and panics above it.
+    run(60, async {
+        let with = |user: usize, pass: usize| PppConfig {
+            username: Some("u".repeat(user)),
+            password: Some("p".repeat(pass)),
+            ..PppConfig::default()
+        };
+        assert_eq!(PAP_CREDENTIALS_MAX, 120);
+        for (user, pass) in [(100, 100), (121, 0), (0, 121), (60, 61)] {
+            match ppp_stack(StackConfig::for_ip_link(), with(user, pass)) {
+                Err(Error::Value(m)) => assert!(m.contains("together must be at most 120 bytes"), "{m}"),
+                Err(e) => panic!("{user}+{pass}: {e}"),
+                Ok(_) => panic!("{user}+{pass} bytes of PAP credentials accepted"),
+            }
+        }
+        // The longest allowed goes to the peer whole.
+        let (stack, link) = client(with(60, 60));
+        let mut st = PeerState::default();
+        st.pap = Some(Vec::new());
+        let (peer, task) = connect(&link, st);
+        stack.wait_config_up().await.unwrap();
+        let mut want = vec![60u8];
+        want.extend(b"u".repeat(60));
+        want.push(60);
+        want.extend(b"p".repeat(60));
+        assert_eq!(peer.state.borrow().pap.as_deref(), Some(&want[..]));
+        task.cancel().unwrap();
+        task.await.unwrap();
+    });
+}
+
+#[test]
+fn a_peer_assigning_a_non_host_address_ends_the_link_with_a_clear_error() {
+    // smoltcp panics on an interface address that is not unicast; ppproto takes any.
+    for bad in [
+        Ipv4Addr::new(224, 0, 0, 5),
+        Ipv4Addr::new(255, 255, 255, 255),
+        Ipv4Addr::new(127, 0, 0, 1),
+    ] {
+        run(120, async move {
+            let (stack, link) = client(PppConfig::default());
+            let mut st = PeerState::default();
+            st.assign = Some(bad);
+            let (_peer, task) = connect(&link, st);
+            match task.await.unwrap() {
+                PppEnd::NegotiationTimeout { phase } => {
+                    assert!(
+                        phase.contains("broadcast, multicast, unspecified or loopback"),
+                        "{bad}: {phase}"
+                    )
+                }
+                end => panic!("{bad}: {end:?}"),
+            }
+            assert!(!link.is_up());
+            assert_eq!(stack.ipv4_address(), None, "{bad}");
+            // The same link comes up on a peer that assigns a host address.
+            let (_peer, task) = connect(&link, PeerState::default());
+            stack.wait_config_up().await.unwrap();
+            assert_eq!(link.ipv4_address(), Some(CLIENT_IP));
+            task.cancel().unwrap();
+            task.await.unwrap();
+        });
+    }
 }
 
 #[test]

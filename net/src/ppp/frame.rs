@@ -39,7 +39,7 @@ const ECHO_REPLY: u8 = 10;
 /// bytes it can copy, and the largest control packet it can emit.
 const PPPROTO_MAX_OPTIONS: usize = 6;
 const PPPROTO_MAX_OPTION_DATA: usize = 4;
-const PPPROTO_MAX_PACKET: usize = 128;
+pub(super) const PPPROTO_MAX_PACKET: usize = 128;
 
 /// What the modem prints when the call drops (the CR LF around it are not needed to match).
 const NO_CARRIER: &[u8] = b"NO CARRIER";

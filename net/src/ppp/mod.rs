@@ -35,7 +35,11 @@
 //!   [`PppConfig::echo_interval_ms`] without any frame received; after
 //!   [`PppConfig::echo_failures`] unanswered in a row, [`PppEnd::EchoTimeout`].
 //! - **The stack's configuration.** When IPCP opens, the stack gets the address as a /32,
-//!   a default route via the peer (any address works on an IP link) and IPCP's DNS servers;
+//!   a default route via the peer (any address works on an IP link) and IPCP's DNS servers.
+//!   ppproto accepts any four bytes as the address, and smoltcp panics on one that is not
+//!   unicast: a broadcast, multicast, unspecified or loopback address ends the link with
+//!   [`PppEnd::NegotiationTimeout`] instead (a gateway or DNS server of that kind is
+//!   dropped: the placeholder gateway, fewer servers);
 //!   when the link ends, all of it goes and every TCP connection is aborted (see
 //!   [`PppLink::run`]).
 //!
@@ -116,7 +120,7 @@ use self::device::{PppDevice, Queues, MTU, RX_QUEUE};
 use self::frame::{Deframer, Event};
 use crate::rt::{self, errno, Error, Result};
 use crate::select::yield_now;
-use crate::stack::{Ipv4Config, Stack, StackConfig};
+use crate::stack::{is_host, Ipv4Config, Stack, StackConfig};
 
 /// Largest frame accepted from the line, unescaped: address, control, protocol, MTU, FCS.
 const MAX_FRAME: usize = 2 + 2 + MTU + 2;
@@ -130,6 +134,11 @@ const BUSY_LIMIT: u32 = 16;
 /// The default route's gateway when IPCP names no peer address (any address will do on an
 /// IP link: there is no neighbour to resolve). The same placeholder pppd uses.
 const PLACEHOLDER_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 64, 64, 64);
+
+/// The most bytes a PAP user name and password may have together: ppproto builds the
+/// Authenticate-Request (protocol 2 bytes, header 4, a length byte before each of the two)
+/// in its 128-byte control packet buffer, and a longer one would panic there.
+pub const PAP_CREDENTIALS_MAX: usize = frame::PPPROTO_MAX_PACKET - 8;
 
 /// Settings of a [`PppLink`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,10 +155,11 @@ pub struct PppConfig {
     /// Unanswered LCP echoes in a row before the link is declared dead
     /// ([`PppEnd::EchoTimeout`]). Default 3.
     pub echo_failures: u32,
-    /// PAP user name, if the network asks for PAP (at most 255 bytes). CHAP is not
-    /// supported (ppproto offers PAP when asked for it).
+    /// PAP user name, if the network asks for PAP. With the password at most
+    /// [`PAP_CREDENTIALS_MAX`] bytes together. CHAP is not supported (ppproto offers PAP when
+    /// asked for it).
     pub username: Option<String>,
-    /// PAP password (at most 255 bytes).
+    /// PAP password; with the user name at most [`PAP_CREDENTIALS_MAX`] bytes together.
     pub password: Option<String>,
 }
 
@@ -179,10 +189,10 @@ impl PppConfig {
                 "PppConfig::echo_failures must be at least 1 when echo_interval_ms is set".into(),
             ));
         }
-        let long = |s: &Option<String>| s.as_ref().is_some_and(|s| s.len() > 255);
-        if long(&self.username) || long(&self.password) {
+        let len = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        if len(&self.username) + len(&self.password) > PAP_CREDENTIALS_MAX {
             return Err(Error::Value(
-                "PAP username and password must be at most 255 bytes".into(),
+                "PppConfig: the PAP username and password together must be at most 120 bytes".into(),
             ));
         }
         Ok(())
@@ -198,7 +208,9 @@ pub enum PppEnd {
     NoCarrier,
     /// A layer never opened after [`PppConfig::max_configure`] Configure-Requests, one
     /// every [`PppConfig::restart_ms`]. `phase` names it: `"LCP"`, `"PAP"` or `"IPCP"`
-    /// (`"IPCP: the peer assigned no address"` when IPCP opened without one).
+    /// (`"IPCP: the peer assigned no address"` when IPCP opened without one, and
+    /// `"IPCP: the peer assigned a broadcast, multicast, unspecified or loopback address"`
+    /// when it opened with one of those).
     NegotiationTimeout {
         /// The layer that did not open.
         phase: &'static str,
@@ -297,7 +309,8 @@ pub struct PppLink {
 ///
 /// # Errors
 /// `ValueError` for a static or DHCP address, `restart_ms` or `max_configure` of 0,
-/// `echo_failures` of 0 with keepalive on, or a PAP user name or password over 255 bytes.
+/// `echo_failures` of 0 with keepalive on, or a PAP user name and password of more than
+/// [`PAP_CREDENTIALS_MAX`] bytes together.
 pub fn ppp_stack(stack_cfg: StackConfig, ppp_cfg: PppConfig) -> Result<(Stack, PppLink)> {
     ppp_cfg.validate()?;
     if stack_cfg.ipv4 != Ipv4Config::Unconfigured {
@@ -661,8 +674,18 @@ impl<'a> Engine<'a> {
                         phase: "IPCP: the peer assigned no address",
                     });
                 };
-                let gateway = ip.peer_address.unwrap_or(PLACEHOLDER_GATEWAY);
-                let dns: Vec<Ipv4Addr> = ip.dns_servers.iter().flatten().copied().collect();
+                // ppproto takes any four bytes; smoltcp panics on an interface address that is
+                // not unicast. A broadcast, multicast, unspecified or loopback address is no
+                // address for us: the link ends as without one.
+                if !is_host(&addr) {
+                    return Err(PppEnd::NegotiationTimeout {
+                        phase: "IPCP: the peer assigned a broadcast, multicast, unspecified or loopback address",
+                    });
+                }
+                // Neither panics in smoltcp, but neither is of use: a gateway that is not a
+                // host is replaced as a missing one is, and such DNS servers are left out.
+                let gateway = ip.peer_address.filter(is_host).unwrap_or(PLACEHOLDER_GATEWAY);
+                let dns: Vec<Ipv4Addr> = ip.dns_servers.iter().flatten().copied().filter(is_host).collect();
                 self.inner.q.borrow_mut().reset(true);
                 self.inner.up.set(true);
                 self.inner.addr.set(Some(addr));

@@ -185,6 +185,8 @@ pub struct PeerState {
     pub echo_requests: u32,
     pub terminate_acks: u32,
     pub bad_frames: u32, // bad FCS or header
+    /// The address IPCP gives the client (`None`: `CLIENT_IP`).
+    pub assign: Option<Ipv4Addr>,
     lcp_acked_ours: bool,
     lcp_acked_theirs: bool,
     ipcp_sent: bool,
@@ -366,7 +368,7 @@ fn handle(line: &Shared, st: &Rc<RefCell<PeerState>>, f: &[u8]) {
                         let opt = &body[..usize::from(body[1])];
                         body = &body[opt.len()..];
                         let want = match opt[0] {
-                            3 => CLIENT_IP,
+                            3 => s.assign.unwrap_or(CLIENT_IP),
                             129 => DNS_IP,
                             _ => {
                                 rej.extend_from_slice(opt);
