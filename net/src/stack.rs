@@ -101,7 +101,7 @@ pub struct StackConfig {
     pub ipv4: Ipv4Config,
     /// TCP sockets the stack may hold at once: connections, listeners and closing sockets.
     pub max_sockets: usize,
-    /// Receive buffer per TCP socket, bytes (the advertised window).
+    /// Receive buffer per TCP socket, bytes (the advertised window); at most 1 GiB.
     pub tcp_rx_buffer: usize,
     /// Transmit buffer per TCP socket, bytes.
     pub tcp_tx_buffer: usize,
@@ -414,8 +414,9 @@ impl Stack {
     /// build does not support; for a zero `tcp_rx_buffer` or `tcp_tx_buffer` (every
     /// connection would stall), and, when `max_udp_sockets` is not 0, a zero
     /// `udp_rx_buffer` or `udp_tx_buffer` (no datagram would ever pass), and for a zero
-    /// `connect_timeout_ms` or `dns_timeout_ms` (every attempt would time out at once): the
-    /// message names the field.
+    /// `connect_timeout_ms` or `dns_timeout_ms` (every attempt would time out at once), for a
+    /// `tcp_rx_buffer` over 1 GiB (TCP cannot offer a larger window): the message names the
+    /// field; and for a device whose MTU leaves less than 68 bytes for an IP datagram.
     pub fn new<D: NetDevice + 'static>(mut device: D, cfg: StackConfig) -> Result<Stack> {
         check_sizes(&cfg)?;
         let hw = match device.capabilities().medium {
@@ -444,8 +445,24 @@ impl Stack {
                 ))
             }
         };
+        // smoltcp takes the link header out of the device's MTU (underflowing below it) and
+        // the IP and TCP headers out of what is left (underflowing when the MSS would be
+        // negative): a device too small for an IP datagram is refused here.
+        let caps = device.capabilities();
+        let link_header = if caps.medium == Medium::Ethernet {
+            ETHERNET_HEADER
+        } else {
+            0
+        };
+        if caps.max_transmission_unit < link_header + MIN_IP_MTU {
+            return Err(Error::Value(
+                "the device's MTU leaves less than 68 bytes for an IP datagram (RFC 791's minimum): \
+                 give the device a larger MTU (1500 on Ethernet is usual)"
+                    .into(),
+            ));
+        }
         // IP header (20) and UDP header (8) out of the link's IP MTU.
-        let max_udp_payload = device.capabilities().ip_mtu().saturating_sub(28);
+        let max_udp_payload = caps.ip_mtu().saturating_sub(28);
         if cfg.random_seed == DEFAULT_RANDOM_SEED {
             log::warn!(
                 "uasyncio-net: StackConfig::random_seed is the default: TCP sequence numbers and local \
@@ -959,8 +976,8 @@ impl Core {
 
 /// `ValueError` naming the first buffer size of `cfg` that is 0 where a socket of that kind
 /// could never move a byte: a TCP window or transmit buffer of 0 stalls every connection, a
-/// UDP buffer of 0 passes no datagram (a `udp_packets` of 0 is taken as 1); and a connect
-/// or DNS timeout of 0.
+/// UDP buffer of 0 passes no datagram (a `udp_packets` of 0 is taken as 1); a connect or DNS
+/// timeout of 0; and a TCP receive buffer over [`MAX_TCP_RX_BUFFER`].
 fn check_sizes(cfg: &StackConfig) -> Result<()> {
     let mut sizes = vec![
         ("tcp_rx_buffer", cfg.tcp_rx_buffer),
@@ -987,6 +1004,13 @@ fn check_sizes(cfg: &StackConfig) -> Result<()> {
             ]
             .concat()
             .into(),
+        ));
+    }
+    if cfg.tcp_rx_buffer > MAX_TCP_RX_BUFFER {
+        return Err(Error::Value(
+            "StackConfig::tcp_rx_buffer is over 1 GiB, the largest window TCP can offer (RFC 7323): \
+             give it at most 1 GiB (a few KiB is usual)"
+                .into(),
         ));
     }
     match sizes.iter().find(|(_, v)| *v == 0) {
@@ -1020,6 +1044,18 @@ fn driver_gone() -> Error {
 fn is_unicast(a: &Ipv4Addr) -> bool {
     !(a.is_unspecified() || a.is_broadcast() || a.is_multicast())
 }
+
+/// An Ethernet frame's header (destination, source, EtherType): what smoltcp takes out of an
+/// Ethernet device's MTU for its IP MTU.
+const ETHERNET_HEADER: usize = 14;
+
+/// RFC 791 (section 3.2, "Fragmentation"): every internet module must be able to forward a
+/// datagram of 68 octets without fragmenting it; the smallest IP MTU a stack accepts.
+const MIN_IP_MTU: usize = 68;
+
+/// The largest TCP receive buffer: RFC 7323 caps window scaling at a shift of 14, a window of
+/// 1 GiB, and smoltcp panics on a larger buffer.
+const MAX_TCP_RX_BUFFER: usize = 1 << 30;
 
 /// [`is_unicast`] and not loopback: an address a static configuration may use, or a PPP peer
 /// may assign.

@@ -837,6 +837,73 @@ fn a_zero_buffer_size_or_timeout_is_refused_naming_the_field() {
 }
 
 #[test]
+fn a_tcp_receive_buffer_over_one_gib_is_refused() {
+    // smoltcp panics when it makes a socket with a larger buffer (at the first connect).
+    run(20, async {
+        let mut c = cfg(9, A);
+        c.tcp_rx_buffer = (1 << 30) + 1;
+        let (d, _, _) = pair(LinkFaults::default());
+        match Stack::new(d, c) {
+            Err(Error::Value(m)) => assert!(m.contains("StackConfig::tcp_rx_buffer is over 1 GiB"), "{m}"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("a tcp_rx_buffer of 1 GiB + 1 accepted"),
+        }
+        let mut c = cfg(9, A);
+        c.tcp_rx_buffer = 1 << 30;
+        let (d, _, _) = pair(LinkFaults::default());
+        assert!(Stack::new(d, c).is_ok(), "1 GiB is the largest window, and allowed");
+    });
+}
+
+/// A pair device that reports another MTU (the frames it carries are small anyway).
+struct Mtu(uasyncio_net::device::pair::PairDevice, usize);
+
+impl smoltcp::phy::Device for Mtu {
+    type RxToken<'a> = <uasyncio_net::device::pair::PairDevice as smoltcp::phy::Device>::RxToken<'a>;
+    type TxToken<'a> = <uasyncio_net::device::pair::PairDevice as smoltcp::phy::Device>::TxToken<'a>;
+    fn receive(&mut self, t: smoltcp::time::Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        self.0.receive(t)
+    }
+    fn transmit(&mut self, t: smoltcp::time::Instant) -> Option<Self::TxToken<'_>> {
+        self.0.transmit(t)
+    }
+    fn capabilities(&self) -> smoltcp::phy::DeviceCapabilities {
+        let mut c = self.0.capabilities();
+        c.max_transmission_unit = self.1;
+        c
+    }
+}
+
+impl uasyncio_net::device::NetDevice for Mtu {
+    fn poll_rx_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.0.poll_rx_ready(cx)
+    }
+}
+
+#[test]
+fn a_device_too_small_for_an_ip_datagram_is_refused() {
+    // Below its 14-byte header smoltcp's IP MTU of an Ethernet device underflowed; below 40
+    // bytes of IP MTU its TCP segment size did (at the first connect).
+    run(20, async {
+        for frame in [0, 10, 14, 20 + 14, 67 + 14] {
+            let (d, _, _) = pair(LinkFaults::default());
+            match Stack::new(Mtu(d, frame), cfg(1, A)) {
+                Err(Error::Value(m)) => assert!(m.contains("MTU leaves less than 68 bytes"), "{frame}: {m}"),
+                Err(e) => panic!("{frame}: {e}"),
+                Ok(_) => panic!("a frame MTU of {frame} accepted"),
+            }
+        }
+        // RFC 791's smallest datagram, 68 bytes: segments of 28 bytes, and they carry data.
+        let (da, db, _) = pair(LinkFaults::default());
+        let a = Stack::new(Mtu(da, 68 + 14), cfg(1, A)).unwrap();
+        let b = Stack::new(Mtu(db, 68 + 14), cfg(2, B)).unwrap();
+        let _srv = b.start_server(echo, "", 7, 2, None).await.unwrap();
+        let data = Rc::new((0..1000).map(|i| i as u8).collect::<Vec<u8>>());
+        assert_eq!(echo_roundtrip(&a, data.clone()).await, *data);
+    });
+}
+
+#[test]
 fn a_zero_keepalive_or_peer_timeout_is_a_value_error_not_a_reset() {
     run(20, async {
         let (a, b, _) = stacks(LinkFaults::default(), |_, _| {});

@@ -88,13 +88,21 @@ impl TapDevice {
     /// `ip tuntap add dev tap0 mode tap`) with the given IP MTU (1500 for a default TAP).
     ///
     /// # Errors
-    /// The OS error of `open`, `ioctl(TUNSETIFF)` (`EBUSY` when another process has it) or
+    /// `InvalidInput` for an empty or too long name, or an `ip_mtu` outside 68 (RFC 791's
+    /// smallest) ..= 65,535 (the largest IPv4 datagram); the OS error of `open`,
+    /// `ioctl(TUNSETIFF)` (`EBUSY` when another process has it) or
     /// of starting the helper thread; `NotConnected`, with what to run, when the interface
     /// is down, which is also what a name that does not exist in this network namespace
     /// gives (the kernel creates a new TAP for it, down; it is removed again on return).
     pub fn open(name: &str, ip_mtu: usize) -> io::Result<TapDevice> {
         if name.len() >= libc::IFNAMSIZ || name.is_empty() {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        if !(68..=65_535).contains(&ip_mtu) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TapDevice::open: ip_mtu must be 68..=65535 (1500 for a default TAP)",
+            ));
         }
         // SAFETY: the path is a NUL-terminated literal; `open` has no other preconditions.
         let fd = unsafe {
