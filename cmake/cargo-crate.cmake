@@ -31,6 +31,11 @@
 
 include_guard(GLOBAL)
 
+# The repository's root, for messages (cached: the functions below are called from the
+# application's scope, which may not see this file's variables).
+get_filename_component(_uasyncio_repo "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
+set(UASYNCIO_REPO_DIR "${_uasyncio_repo}" CACHE INTERNAL "the uasyncio-rs checkout")
+
 macro(uasyncio_find_cargo)
   find_program(UASYNCIO_CARGO cargo HINTS "$ENV{CARGO_HOME}/bin" "$ENV{HOME}/.cargo/bin" REQUIRED)
   find_program(UASYNCIO_RUSTC rustc HINTS "$ENV{CARGO_HOME}/bin" "$ENV{HOME}/.cargo/bin" REQUIRED)
@@ -46,8 +51,17 @@ function(uasyncio_crate_lib_name out crate_dir caller)
       --manifest-path "${crate_dir}/Cargo.toml"
     OUTPUT_VARIABLE metadata ERROR_VARIABLE metadata_err RESULT_VARIABLE metadata_rc)
   if(NOT metadata_rc EQUAL 0)
+    set(hint "")
+    if(metadata_err MATCHES "failed to load manifest for dependency `([^`]*)`")
+      # A path dependency to a folder without a Cargo.toml: most often a crate copied from a
+      # sample or the template, whose relative `path` pointed into this repository.
+      string(CONCAT hint "\nIts dependency `${CMAKE_MATCH_1}` names no crate at its `path`. If this "
+        "crate was copied from a sample or a template, set that path to the `component/` folder "
+        "of your uasyncio-rs checkout, in ${crate_dir}/Cargo.toml:\n"
+        "  path = \"${UASYNCIO_REPO_DIR}/component\"\n")
+    endif()
     message(FATAL_ERROR "${caller}: `cargo metadata` failed for "
-      "${crate_dir}/Cargo.toml:\n${metadata_err}")
+      "${crate_dir}/Cargo.toml:\n${metadata_err}${hint}")
   endif()
   # In a Cargo workspace the metadata lists every member: take the crate's own package.
   file(REAL_PATH "${crate_dir}/Cargo.toml" manifest)

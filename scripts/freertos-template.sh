@@ -3,9 +3,10 @@
 # OUTSIDE the repository: copy, point the Rust crate at this checkout, configure, build and run
 # for the FreeRTOS POSIX simulator, QEMU mps2-an385 (Cortex-M3) and QEMU microbit (Cortex-M0),
 # checking each run's output. Prints the firmware sizes. Ends with "N passed, N failed".
-# Then "bad-config": three broken copies must be refused early, each with a message naming
+# Then "bad-config": four broken copies must be refused early, each with a message naming
 # what to change (a loop stack below UASYNCIO_MIN_STACK_BYTES at run time; an out-of-range
-# UASYNCIO_NOTIFY_INDEX and a missing FreeRTOSConfig.h setting at compile time), and a
+# UASYNCIO_NOTIFY_INDEX and a missing FreeRTOSConfig.h setting at compile time; the copy's
+# relative path to the component left unchanged, at configure time), and a
 # toolchain file naming the core with add_compile_options() must still give the Rust target.
 # Then "globals": the global items (critical section, allocator, panic handler) from uasyncio's
 # features instead of the crate, or from another crate (cortex-m's critical-section-single-core
@@ -150,6 +151,11 @@ for t in "${targets[@]}"; do
         bad_copy config-setting
         sed -i '/#define INCLUDE_vTaskDelete /d' "$WORK/config-setting/config/posix/FreeRTOSConfig.h"
         expect_build_error config-setting "uasyncio needs INCLUDE_vTaskDelete 1"
+        # The copy's `path = "../../../component"` left as it was (it named the repository's
+        # folder from inside the repository): refused at configure time, the message saying
+        # where the path must point.
+        cp -r "$UASYNCIO/templates/freertos-app" "$WORK/path-left"
+        expect_build_error path-left "  path = \"$UASYNCIO/component\""
         # Not a mistake: a product toolchain file that names the core with add_compile_options()
         # instead of CMAKE_C_FLAGS. The Rust target must still follow it (configure only).
         bad_copy toolchain-options
