@@ -953,7 +953,21 @@ impl Core {
                     a.clear();
                     let _ = a.push(IpCidr::Ipv4(addr));
                 });
-                match router {
+                // smoltcp checks the leased address, mask and DNS servers, not the router,
+                // and asserts in its neighbour cache when it resolves a router that is not
+                // unicast (DHCP's `routers 0.0.0.0` is a common misconfiguration). Such a
+                // router, or the leased address itself, is left out: off-link destinations
+                // are then unreachable (`ENETUNREACH`), as with no router at all.
+                let usable = router.filter(|r| is_host(r) && *r != addr.address());
+                if router.is_some() && usable.is_none() {
+                    // Not formatted: the address's `Display` would link `core::fmt` into an
+                    // image that formats nothing else.
+                    log::warn!(
+                        "uasyncio-net: the DHCP server's router is not a host address (0.0.0.0, \
+                         broadcast, multicast, loopback or the leased one): no default route"
+                    );
+                }
+                match usable {
                     Some(r) => {
                         let _ = st.iface.routes_mut().add_default_ipv4_route(r);
                     }
