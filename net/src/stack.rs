@@ -416,7 +416,8 @@ impl Stack {
     /// `udp_rx_buffer` or `udp_tx_buffer` (no datagram would ever pass), and for a zero
     /// `connect_timeout_ms` or `dns_timeout_ms` (every attempt would time out at once), for a
     /// `tcp_rx_buffer` over 1 GiB (TCP cannot offer a larger window): the message names the
-    /// field; and for a device whose MTU leaves less than 68 bytes for an IP datagram.
+    /// field; and for a device whose MTU leaves less than 68 or more than 65,535 bytes for an
+    /// IP datagram.
     pub fn new<D: NetDevice + 'static>(mut device: D, cfg: StackConfig) -> Result<Stack> {
         check_sizes(&cfg)?;
         let hw = match device.capabilities().medium {
@@ -458,6 +459,16 @@ impl Stack {
             return Err(Error::Value(
                 "the device's MTU leaves less than 68 bytes for an IP datagram (RFC 791's minimum): \
                  give the device a larger MTU (1500 on Ethernet is usual)"
+                    .into(),
+            ));
+        }
+        // Above it smoltcp's 16-bit IPv4 total length wraps: a UDP datagram over 65,507 bytes
+        // overflowed (a panic with overflow checks, a corrupt header without), and full-size
+        // TCP segments went out with a wrong length and were dropped.
+        if caps.max_transmission_unit - link_header > MAX_IP_MTU {
+            return Err(Error::Value(
+                "the device's MTU leaves more than 65,535 bytes for an IP datagram, the largest IPv4 \
+                 can carry: report at most 65,535 (plus the link header) as the device's MTU"
                     .into(),
             ));
         }
@@ -1066,6 +1077,9 @@ const ETHERNET_HEADER: usize = 14;
 /// RFC 791 (section 3.2, "Fragmentation"): every internet module must be able to forward a
 /// datagram of 68 octets without fragmenting it; the smallest IP MTU a stack accepts.
 const MIN_IP_MTU: usize = 68;
+
+/// The largest IPv4 datagram (its total length is 16 bits).
+const MAX_IP_MTU: usize = 65_535;
 
 /// The largest TCP receive buffer: RFC 7323 caps window scaling at a shift of 14, a window of
 /// 1 GiB, and smoltcp panics on a larger buffer.

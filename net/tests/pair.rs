@@ -881,14 +881,18 @@ impl uasyncio_net::device::NetDevice for Mtu {
 }
 
 #[test]
-fn a_device_too_small_for_an_ip_datagram_is_refused() {
+fn a_device_mtu_outside_what_ipv4_carries_is_refused() {
     // Below its 14-byte header smoltcp's IP MTU of an Ethernet device underflowed; below 40
-    // bytes of IP MTU its TCP segment size did (at the first connect).
+    // bytes of IP MTU its TCP segment size did (at the first connect); above 65,535 its
+    // 16-bit IPv4 total length wrapped (a 65,510-byte UDP datagram overflowed).
     run(20, async {
-        for frame in [0, 10, 14, 20 + 14, 67 + 14] {
+        for frame in [0, 10, 14, 20 + 14, 67 + 14, 65_536 + 14, 100_000] {
             let (d, _, _) = pair(LinkFaults::default());
             match Stack::new(Mtu(d, frame), cfg(1, A)) {
-                Err(Error::Value(m)) => assert!(m.contains("MTU leaves less than 68 bytes"), "{frame}: {m}"),
+                Err(Error::Value(m)) if frame < 100 => {
+                    assert!(m.contains("MTU leaves less than 68 bytes"), "{frame}: {m}")
+                }
+                Err(Error::Value(m)) => assert!(m.contains("MTU leaves more than 65,535 bytes"), "{frame}: {m}"),
                 Err(e) => panic!("{frame}: {e}"),
                 Ok(_) => panic!("a frame MTU of {frame} accepted"),
             }
@@ -900,6 +904,26 @@ fn a_device_too_small_for_an_ip_datagram_is_refused() {
         let _srv = b.start_server(echo, "", 7, 2, None).await.unwrap();
         let data = Rc::new((0..1000).map(|i| i as u8).collect::<Vec<u8>>());
         assert_eq!(echo_roundtrip(&a, data.clone()).await, *data);
+        // The largest: a UDP datagram of 65,507 bytes fills it; one more byte is EMSGSIZE.
+        let (da, db, _) = pair(LinkFaults::default());
+        let big = |c: &mut StackConfig| {
+            c.udp_tx_buffer = 128 * 1024;
+            c.udp_rx_buffer = 128 * 1024;
+        };
+        let (mut ca, mut cb) = (cfg(1, A), cfg(2, B));
+        big(&mut ca);
+        big(&mut cb);
+        let a = Stack::new(Mtu(da, 65_535 + 14), ca).unwrap();
+        let b = Stack::new(Mtu(db, 65_535 + 14), cb).unwrap();
+        let tx = uasyncio_net::UdpSocket::bind(&a, "0.0.0.0:0".parse().unwrap()).unwrap();
+        let rx = uasyncio_net::UdpSocket::bind(&b, "0.0.0.0:9".parse().unwrap()).unwrap();
+        let to: SocketAddr = "10.0.0.2:9".parse().unwrap();
+        assert_eq!(tx.send_to(&vec![0x55; 65_508], to).await, Err(Error::Os(EMSGSIZE)));
+        assert_eq!(tx.send_to(&vec![0x55; 65_507], to).await, Ok(65_507));
+        let mut buf = vec![0; 70_000];
+        let (n, _) = rx.recv_from(&mut buf).await.unwrap();
+        assert_eq!(n, 65_507);
+        assert!(buf[..n].iter().all(|&b| b == 0x55));
     });
 }
 
