@@ -39,8 +39,10 @@ impl Stack {
     /// for a host off the interface's network when no gateway is set (`StackConfig`'s
     /// `prefix_len` / `gateway`), `ValueError` for an address that is not one host's
     /// (broadcast, multicast, `0.0.0.0`) and for the stack's own or a loopback address (the
-    /// stack has no loopback), `RuntimeError` when the TLS handshake fails (the
-    /// message names the TLS error).
+    /// stack has no loopback), `ValueError` (before anything but the host's check) for a
+    /// TLS `server_name` that is not a host name, or, with a CA, a server name longer than
+    /// [`VERIFIED_SERVER_NAME_MAX`](crate::tls::VERIFIED_SERVER_NAME_MAX) bytes,
+    /// `RuntimeError` when the TLS handshake fails (the message names the TLS error).
     pub async fn open_connection(
         &self,
         host: &str,
@@ -49,6 +51,10 @@ impl Stack {
     ) -> Result<(Stream, Stream)> {
         if Ipv4Addr::from_str(host).is_err() {
             dns::check_host_name(host)?;
+        }
+        #[cfg(feature = "tls")]
+        if let Some(cfg) = ssl {
+            tls::check_server_name(cfg, host)?;
         }
         self.check_addressed()?;
         let addr = self.resolve(host).await?;

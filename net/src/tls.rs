@@ -64,6 +64,39 @@ pub(crate) use client::{connect, TlsHandle};
 #[cfg(not(feature = "tls"))]
 pub(crate) use disabled::{connect, TlsHandle};
 
+/// The longest server name `embedded-tls` 0.19 can check against a certificate: it copies
+/// the name into a 64-byte string when a CA is set (`pki.rs`, `CertVerifier::host`) and fails
+/// the handshake with `InsufficientSpace` for a longer one.
+pub const VERIFIED_SERVER_NAME_MAX: usize = 64;
+
+/// `ValueError` before any connection for a TLS server name the handshake could not use: an
+/// explicit [`TlsClientConfig::server_name`] that is not a host name (SNI carries host names
+/// only, RFC 6066 §3), or, with a CA, a name (explicit, or `host` when that is a name) longer
+/// than [`VERIFIED_SERVER_NAME_MAX`]. `host` itself was checked by the caller.
+#[cfg(feature = "tls")]
+pub(crate) fn check_server_name(cfg: &TlsClientConfig, host: &str) -> crate::rt::Result<()> {
+    use crate::rt::Error;
+    let name = match &cfg.server_name {
+        Some(n) => {
+            if let Err(Error::Value(m)) = crate::dns::check_host_name(n) {
+                return Err(Error::Value(["TlsClientConfig::server_name: ", &m].concat().into()));
+            }
+            n.as_str()
+        }
+        None if host.parse::<core::net::Ipv4Addr>().is_err() => host,
+        None => return Ok(()),
+    };
+    if cfg.ca_der.is_some() && name.strip_suffix('.').unwrap_or(name).len() > VERIFIED_SERVER_NAME_MAX {
+        return Err(Error::Value(
+            "the TLS server name is longer than 64 bytes, the longest embedded-tls can check against \
+             a certificate: connect by a shorter name of the server, or give one as \
+             TlsClientConfig::server_name"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// How to set up a TLS client connection (the `ssl` argument of `open_connection`).
 ///
 /// Without the cargo feature `tls` the type still exists, and `open_connection` with
@@ -71,7 +104,9 @@ pub(crate) use disabled::{connect, TlsHandle};
 #[derive(Clone, Default)]
 pub struct TlsClientConfig {
     /// Name sent as SNI and, with a CA, checked against the certificate. When `None`,
-    /// `open_connection` uses its `host` argument if that is a name (not an address).
+    /// `open_connection` uses its `host` argument if that is a name (not an address). A host
+    /// name (no address: SNI carries names only); with a CA at most
+    /// [`VERIFIED_SERVER_NAME_MAX`] bytes.
     pub server_name: Option<String>,
     /// DER of the CA (or self-signed server) certificate to verify against; `None` skips
     /// verification.

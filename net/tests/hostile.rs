@@ -735,3 +735,68 @@ fn lost_fin_and_lost_reset_end_the_reader_in_bounded_time() {
 
 #[allow(dead_code)]
 fn _unused(_: Rc<()>) {}
+
+#[test]
+fn a_tls_server_name_the_handshake_cannot_use_is_refused_before_connecting() {
+    run(60, async {
+        let (a, b, _) = stacks(|_| {});
+        // A server that never speaks TLS: only refusals made before the handshake matter here.
+        let _srv = b
+            .start_server(|r, w| hostile_server(Script::Hold, r, w), "0.0.0.0", 443, 2, None)
+            .await
+            .unwrap();
+        let with = |name: &str, ca: bool| TlsClientConfig {
+            server_name: Some(name.into()),
+            ..tls_cfg(ca)
+        };
+        let cases = [
+            (
+                "",
+                false,
+                "TlsClientConfig::server_name: invalid host name '': it is empty",
+            ),
+            (
+                "10.0.0.2",
+                false,
+                "TlsClientConfig::server_name: invalid host name '10.0.0.2'",
+            ),
+            (
+                "bad name",
+                false,
+                "TlsClientConfig::server_name: invalid host name 'bad name'",
+            ),
+            (
+                "\u{e9}.example",
+                false,
+                "TlsClientConfig::server_name: invalid host name (it has non-printable",
+            ),
+        ];
+        let long = format!("{}.example", "x".repeat(260));
+        let over = format!("{}.example", "x".repeat(57)); // 65 bytes
+        for (name, ca, want) in cases.iter().copied().chain([
+            (long.as_str(), false, "longer than 253 characters"),
+            (
+                over.as_str(),
+                true,
+                "longer than 64 bytes, the longest embedded-tls can check",
+            ),
+        ]) {
+            match a.open_connection(&B.to_string(), 443, Some(&with(name, ca))).await {
+                Err(Error::Value(m)) => assert!(m.contains(want), "{name:?}: {m}"),
+                other => panic!("{name:?}: expected a ValueError, got {:?}", other.map(|_| ())),
+            }
+        }
+        assert_eq!(a.stats().tcp_sockets, 0, "no connection was made for a refused name");
+        // 64 bytes with a CA, and 65 without one, reach the handshake (which then fails:
+        // the CA is no certificate).
+        let at = format!("{}.example", "x".repeat(56));
+        for (name, ca) in [(at.as_str(), true), (over.as_str(), false)] {
+            let r = a.open_connection(&B.to_string(), 443, Some(&with(name, ca))).await;
+            assert!(
+                !matches!(r, Err(Error::Value(_))),
+                "{name:?} (CA {ca}): {:?}",
+                r.map(|_| ())
+            );
+        }
+    });
+}
