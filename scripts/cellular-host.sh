@@ -70,6 +70,9 @@ scenario urc-storm 0 "$OK" --fault urc-storm -- --server echo.test:7000 --lines 
 # The call drops mid-transfer: the supervisor redials, the app reconnects and finishes.
 scenario no-carrier-midway 0 '^cellular: OK .* over 2 connection\(s\).* 1 drop\(s\);.* 0 socket\(s\) left; 0 task\(s\) left' --fault no-carrier-after=3000 \
     --expect-log 'call dropped' -- --server echo.test:7000 --lines 200
+scenario sim-pin 0 "$OK" --sim-arg=--pin=1234 --expect-log 'AT\+CPIN="1234"' -- --server echo.test:7000 --lines 20 --pin 1234
+scenario sim-pin-missing 1 '^cellular: FAILED \[SIM\] .*asks for a PIN and none is configured' --sim-arg=--pin=1234 -- \
+    --server echo.test:7000 --max-failures 1
 scenario no-sim 1 '^cellular: FAILED \[SIM\] .*SIM not inserted' --fault no-sim -- --server echo.test:7000 --max-failures 2
 scenario registration-denied 1 '^cellular: FAILED \[registration\] .*denied' --fault denied -- --server echo.test:7000 --max-failures 2
 scenario silent-modem 1 '^cellular: FAILED \[AT\] .*no answer' --fault mute-after=0.2 -- --server echo.test:7000 --max-failures 1

@@ -1,10 +1,12 @@
 //! `cellular`: bring a modem up (AT + PPP), echo lines through a TCP or TLS server, hang up.
 //!
 //! ```text
-//! cellular --device <tty path> --apn <name> --server <host:port> [--tls] [--ca <cert.der>]
-//!          [--lines N] [--guard-ms MS] [--link-timeout-s S] [--max-failures N]
+//! cellular --device <tty path> --apn <name> --server <host:port> [--pin <digits>] [--tls]
+//!          [--ca <cert.der>] [--lines N] [--guard-ms MS] [--link-timeout-s S] [--max-failures N]
 //!          [--ppp-restart-ms MS] [--ppp-max-configure N] [--bulk-kib N] [--idle-s S] [--quiet]
 //! ```
+//!
+//! `cellular --help` explains each option (the [`HELP`] text).
 //!
 //! Exits 0 only if every line came back unchanged; otherwise prints
 //! `cellular: FAILED [<layer>] <what happened and what to check>` and exits 1 (2 for bad
@@ -17,9 +19,34 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use cellular::{run, AppConfig};
 use uasyncio_net::TlsClientConfig;
 
-const USAGE: &str = "usage: cellular --device <tty path> --apn <name> --server <host:port> [--tls] \
-[--ca <cert.der>] [--lines N] [--guard-ms MS] [--link-timeout-s S] [--max-failures N] \
-[--ppp-restart-ms MS] [--ppp-max-configure N] [--bulk-kib N] [--idle-s S] [--quiet]";
+const USAGE: &str = "usage: cellular --device <tty path> --apn <name> --server <host:port> [--pin <digits>] \
+[--tls] [--ca <cert.der>] [--lines N] [--guard-ms MS] [--link-timeout-s S] [--max-failures N] \
+[--ppp-restart-ms MS] [--ppp-max-configure N] [--bulk-kib N] [--idle-s S] [--quiet] (--help: what each means)";
+
+/// What `--help` prints.
+pub const HELP: &str = "\
+cellular: bring a modem up (AT, then PPP), echo lines through a TCP or TLS echo server, hang up.
+Exits 0 if every line came back unchanged; else prints `cellular: FAILED [<layer>] ...` and exits 1
+(2 for bad arguments).
+
+  --device <path>        the modem's serial port (e.g. /dev/ttyUSB2), 115200 baud      (required)
+  --apn <name>           the operator's access point name (e.g. internet)               (required)
+  --server <host:port>   an echo server: every line sent must come back unchanged       (required)
+  --pin <digits>         the SIM's PIN, if its PIN lock is on (4 to 8 digits)
+  --tls                  TLS 1.3 to the server; without --ca the server's certificate is
+                         NOT verified (a warning says so)
+  --ca <cert.der>        the DER certificate the server must present (implies --tls)
+  --lines N              lines to echo (default 10)
+  --guard-ms MS          silence around `+++` when hanging up, the modem's S12 (default 1100)
+  --link-timeout-s S     how long to wait for the link to come up (default 180)
+  --max-failures N       link attempts (bring-up, dial, PPP) failing in a row before giving up
+                         (default 3)
+  --ppp-restart-ms MS    PPP's restart timer (default 3000)
+  --ppp-max-configure N  PPP Configure-Requests per layer before giving up (default 10)
+  --bulk-kib N           also move N KiB through the echo server and report the throughput
+  --idle-s S             stay connected and idle S seconds, counting the loop's wake-ups
+  --quiet                warnings and errors only in the log (stderr)
+  --help, -h             this text";
 
 /// `log` records to stderr, prefixed with the loop clock (ms).
 struct StderrLog {
@@ -50,6 +77,7 @@ fn parse_args() -> Result<Args, String> {
     let mut server = None;
     let mut tls = false;
     let mut ca = None;
+    let mut pin = None;
     let mut lines = 10u32;
     let mut guard_ms = None;
     let mut link_timeout_s = 180u32;
@@ -67,6 +95,7 @@ fn parse_args() -> Result<Args, String> {
             "--apn" => apn = Some(value("--apn")?),
             "--server" => server = Some(value("--server")?),
             "--tls" => tls = true,
+            "--pin" => pin = Some(value("--pin")?),
             "--ca" => ca = Some(value("--ca")?),
             "--lines" => lines = number(&value("--lines")?, "--lines")?,
             "--guard-ms" => guard_ms = Some(number(&value("--guard-ms")?, "--guard-ms")?),
@@ -92,6 +121,7 @@ fn parse_args() -> Result<Args, String> {
         .filter(|(h, p)| !h.is_empty() && *p != 0)
         .ok_or_else(|| format!("--server {server:?} must be host:port with a port from 1 to 65535"))?;
     let mut cfg = AppConfig::new(&apn, host, port);
+    cfg.modem.pin = pin;
     cfg.lines = lines;
     cfg.link_timeout_ms = link_timeout_s.saturating_mul(1000);
     cfg.supervisor.max_consecutive_failures = Some(max_failures.max(1));
@@ -112,8 +142,12 @@ fn parse_args() -> Result<Args, String> {
     cfg.random_seed = now ^ u64::from(std::process::id()).rotate_left(32);
     if tls || ca.is_some() {
         let mut t = TlsClientConfig::default();
-        if let Some(path) = ca {
-            t.ca_der = Some(std::fs::read(&path).map_err(|e| format!("--ca {path}: {e}"))?);
+        match ca {
+            Some(path) => t.ca_der = Some(std::fs::read(&path).map_err(|e| format!("--ca {path}: {e}"))?),
+            None => eprintln!(
+                "cellular: warning: --tls without --ca: the server's certificate is not verified, so anyone \
+                 on the path can pose as the server; give --ca <the server's or its CA's certificate, DER>"
+            ),
         }
         // The TLS client's randomness: the host's /dev/urandom (a firmware uses its hardware RNG).
         t.seed = read_urandom().map_err(|e| format!("cannot read /dev/urandom for the TLS seed: {e}"))?;
@@ -136,10 +170,13 @@ fn number(s: &str, name: &str) -> Result<u32, String> {
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
+        // `--help`: the whole text, on stdout, and success.
+        Err(msg) if msg.is_empty() => {
+            println!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
         Err(msg) => {
-            if !msg.is_empty() {
-                eprintln!("cellular: {msg}");
-            }
+            eprintln!("cellular: {msg}");
             eprintln!("{USAGE}");
             return ExitCode::from(2);
         }

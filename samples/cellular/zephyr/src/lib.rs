@@ -19,7 +19,7 @@
 //! `host:7000`, then a TLS echo to `host:7443`), `ca=PATH` (DER certificate, read from the
 //! host: native_sim is a Linux process, QEMU reads through semihosting), `seed=HEX` (64 hex
 //! digits of entropy), `lines=N`, `guard=MS` (the modem's `+++` guard time), `apn=`,
-//! `host=`, `notls`.
+//! `pin=` (the SIM's PIN, when its PIN lock is on), `host=`, `notls`.
 //!
 //! **Entropy.** Neither board has a hardware RNG in this setup: TLS's randomness comes from
 //! `seed=`, which `scripts/cellular-zephyr.sh` fills from the host's `/dev/urandom` on every
@@ -189,6 +189,7 @@ struct Options {
     tls: bool,
     ca_der: Option<Vec<u8>>,
     seed: [u8; 32],
+    pin: Option<String>,
 }
 
 fn options(cmd: &str) -> Result<Options, String> {
@@ -198,6 +199,10 @@ fn options(cmd: &str) -> Result<Options, String> {
             read_host_file(path)
                 .ok_or_else(|| alloc::format!("cannot read the CA certificate '{path}' from the host"))?,
         ),
+        None if tls => {
+            println!("WARNING: no ca= given: the TLS server's certificate is not verified (anyone on the path can pose as the server)");
+            None
+        }
         None => None,
     };
     let seed = match param(cmd, "seed").map(parse_seed) {
@@ -220,6 +225,7 @@ fn options(cmd: &str) -> Result<Options, String> {
         tls,
         ca_der,
         seed,
+        pin: param(cmd, "pin").map(|p| p.to_string()),
     })
 }
 
@@ -237,6 +243,7 @@ fn session(cmd: &str) -> i32 {
     let net_seed = u64::from_le_bytes(net);
     let mut tcp = cellular::AppConfig::new(&opts.apn, &opts.host, 7000);
     tcp.modem.guard_ms = opts.guard_ms;
+    tcp.modem.pin = opts.pin.clone();
     tcp.lines = opts.lines;
     tcp.random_seed = net_seed;
     let tls = opts.tls.then(|| {

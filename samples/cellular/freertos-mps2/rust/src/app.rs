@@ -43,6 +43,8 @@ pub const STEP_TIMEOUT_MS: u32 = 30_000;
 pub struct Options {
     /// The APN of the PDP context.
     pub apn: String,
+    /// The SIM's PIN, when its PIN lock is on.
+    pub pin: Option<String>,
     /// Silence before and after `+++` when hanging up, ms (the modem's S12).
     pub guard_ms: u32,
     /// The echo server's name (resolved through the DNS server IPCP gives).
@@ -104,6 +106,7 @@ pub async fn bring_up_only<IO: Read + Write>(io: IO, opts: &Options) -> Result<(
 fn modem_config(opts: &Options) -> ModemConfig {
     let mut cfg = ModemConfig::new(&opts.apn);
     cfg.guard_ms = opts.guard_ms;
+    cfg.pin = opts.pin.clone();
     cfg
 }
 

@@ -17,7 +17,8 @@
 //!
 //! Options: `ca=PATH` (DER certificate read from the host through semihosting), `seed=HEX`
 //! (64 hex digits of entropy, see below), `lines=N`, `guard=MS` (the modem's `+++` guard
-//! time), `apn=`, `host=`, `notls`, `log=debug`.
+//! time), `apn=`, `pin=` (the SIM's PIN, when its PIN lock is on), `host=`, `notls`,
+//! `log=debug`.
 //! - `bench-rx`: instructions from the UART RX interrupt to `read()` returning, under
 //!   `-icount shift=S` (`shift=S`, `n=COMMANDS`).
 //!
@@ -132,6 +133,10 @@ fn options(cmd: &str) -> Result<app::Options, String> {
         ),
         None => None,
     };
+    let tls = cfg!(feature = "tls") && !cmd.split_ascii_whitespace().any(|w| w == "notls");
+    if tls && ca_der.is_none() {
+        println!("WARNING: no ca= given: the TLS server's certificate is not verified (anyone on the path can pose as the server)");
+    }
     let tls_seed = match param(cmd, "seed").map(parse_seed) {
         Some(Some(s)) => s,
         Some(None) => return Err("seed= must be 64 hex digits".into()),
@@ -146,9 +151,9 @@ fn options(cmd: &str) -> Result<app::Options, String> {
     };
     let mut net = [0u8; 8];
     net.copy_from_slice(&tls_seed[24..]);
-    let tls = cfg!(feature = "tls") && !cmd.split_ascii_whitespace().any(|w| w == "notls");
     Ok(app::Options {
         apn: param(cmd, "apn").unwrap_or("internet").to_string(),
+        pin: param(cmd, "pin").map(ToString::to_string),
         guard_ms: param_num(cmd, "guard", 1_100u32),
         host: param(cmd, "host").unwrap_or("echo.test").to_string(),
         tcp_port: 7000,
@@ -222,6 +227,7 @@ fn run_shared(cmd: &str) -> i32 {
     };
     let mut tcp = cellular::AppConfig::new(&opts.apn, &opts.host, opts.tcp_port);
     tcp.modem.guard_ms = opts.guard_ms;
+    tcp.modem.pin = opts.pin.clone();
     tcp.lines = opts.lines;
     tcp.random_seed = opts.net_seed;
     let tls = opts.tls_port.map(|port| {
