@@ -229,6 +229,10 @@ def parse_args(argv):
 
 def main(argv=None):
     opts = parse_args(sys.argv[1:] if argv is None else argv)
+    if os.geteuid() != 0:
+        print("harness: needs root: it makes a network namespace and a TUN device for the "
+              "simulated network; run it with sudo", file=sys.stderr)
+        return SETUP_FAILED
     signal.signal(signal.SIGTERM, interrupted)
     status, log = SETUP_FAILED, ""
     sc = Scenario(opts)
