@@ -77,16 +77,16 @@ pub const VERIFIED_SERVER_NAME_MAX: usize = 64;
 pub(crate) fn check_server_name(cfg: &TlsClientConfig, host: &str) -> crate::rt::Result<()> {
     use crate::rt::Error;
     let name = match &cfg.server_name {
-        Some(n) => {
-            if let Err(Error::Value(m)) = crate::dns::check_host_name(n) {
-                return Err(Error::Value(["TlsClientConfig::server_name: ", &m].concat().into()));
-            }
-            n.as_str()
-        }
+        Some(n) => match crate::dns::check_host_name(n) {
+            Ok(()) => n.as_str(),
+            Err(Error::Value(m)) => return Err(Error::Value(["TlsClientConfig::server_name: ", &m].concat().into())),
+            Err(e) => return Err(e),
+        },
         None if host.parse::<core::net::Ipv4Addr>().is_err() => host,
         None => return Ok(()),
     };
-    if cfg.ca_der.is_some() && name.strip_suffix('.').unwrap_or(name).len() > VERIFIED_SERVER_NAME_MAX {
+    // As given: embedded-tls copies the name whole, a final dot included.
+    if cfg.ca_der.is_some() && name.len() > VERIFIED_SERVER_NAME_MAX {
         return Err(Error::Value(
             "the TLS server name is longer than 64 bytes, the longest embedded-tls can check against \
              a certificate: connect by a shorter name of the server, or give one as \

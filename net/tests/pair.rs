@@ -855,7 +855,7 @@ fn a_tcp_receive_buffer_over_one_gib_is_refused() {
     });
 }
 
-/// A pair device that reports another MTU (the frames it carries are small anyway).
+/// A pair device that reports another MTU (the pair itself carries frames of any size).
 struct Mtu(uasyncio_net::device::pair::PairDevice, usize);
 
 impl smoltcp::phy::Device for Mtu {
