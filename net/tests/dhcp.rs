@@ -4,6 +4,8 @@
 //! assert (`protocol_addr.is_unicast()`) at the first packet off the leased network, or at
 //! the lease's renewal with no traffic at all (D1 in `net/ROBUSTNESS.md`).
 
+#[path = "common/vtime.rs"]
+mod vtime;
 use std::net::Ipv4Addr;
 
 use smoltcp::phy::{self, ChecksumCapabilities};
@@ -12,25 +14,15 @@ use smoltcp::wire::{
     DhcpMessageType, DhcpPacket, DhcpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpProtocol,
     Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
 };
-use uasyncio::{create_task, get_event_loop, sleep_ms, wait_for_ms, Error};
+use uasyncio::{create_task, sleep_ms, Error};
 use uasyncio_net::device::pair::{pair, LinkFaults, PairDevice};
 use uasyncio_net::rt::errno::*;
 use uasyncio_net::{Stack, StackConfig};
+use vtime::run;
 
 const SERVER_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x99]);
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
 const LEASED: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 50);
-
-/// Run `f` on this thread's loop, on virtual time, under a (virtual) time limit.
-fn run<T: 'static>(secs: u32, f: impl std::future::Future<Output = T> + 'static) -> T {
-    get_event_loop().use_virtual_time(true);
-    let r = uasyncio::run(async move { wait_for_ms(async move { Ok(f.await) }, secs * 1000).await });
-    get_event_loop().use_virtual_time(false);
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("test did not finish within its {secs} s (virtual) limit: {e}"),
-    }
-}
 
 /// A DHCP server at `server_ip` on the other end of the link: answers DISCOVER with OFFER
 /// and REQUEST with ACK, leasing `LEASED`/24 for `lease_s` with `router`; ignores the rest.

@@ -8,26 +8,18 @@ mod capture_log;
 #[path = "common/ppp_peer.rs"]
 mod ppp_peer;
 
+#[path = "common/vtime.rs"]
+mod vtime;
 use std::future::Future;
 use std::net::Ipv4Addr;
 use std::rc::Rc;
 
 use ppp_peer::{pipe, Peer, PeerState, CLIENT_IP, DNS_IP, PEER_IP};
-use uasyncio::{create_task, get_event_loop, sleep_ms, ticks_ms, wait_for_ms, Error, Task};
+use uasyncio::{create_task, sleep_ms, ticks_ms, Error, Task};
 use uasyncio_net::ppp::{ppp_stack, PppConfig, PppEnd, PppLink, PAP_CREDENTIALS_MAX};
 use uasyncio_net::rt::errno::*;
 use uasyncio_net::{Server, Stack, StackConfig, Stream};
-
-/// Run `f` on this thread's loop, on virtual time, under a (virtual) time limit.
-fn run<T: 'static>(secs: u32, f: impl std::future::Future<Output = T> + 'static) -> T {
-    get_event_loop().use_virtual_time(true);
-    let r = uasyncio::run(async move { wait_for_ms(async move { Ok(f.await) }, secs * 1000).await });
-    get_event_loop().use_virtual_time(false);
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("test did not finish within its {secs} s (virtual) limit: {e}"),
-    }
-}
+use vtime::run;
 
 fn spawn<T: 'static>(f: impl std::future::Future<Output = T> + 'static) -> Task<T> {
     create_task(async move { Ok(f.await) })

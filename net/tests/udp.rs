@@ -3,32 +3,24 @@
 //! retries cost no wall time). Every test runs under a limit (`run`), so a bug fails the test
 //! instead of hanging the suite.
 
+#[path = "common/vtime.rs"]
+mod vtime;
 use std::cell::Cell;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 
-use uasyncio::{create_task, get_event_loop, sleep_ms, wait_for_ms, Error, Task};
+use uasyncio::{create_task, sleep_ms, wait_for_ms, Error, Task};
 use uasyncio_net::device::pair::{pair, LinkFaults};
 use uasyncio_net::rt::errno::*;
 use uasyncio_net::udp::RecvMeta;
 use uasyncio_net::{Stack, StackConfig, UdpSocket};
+use vtime::run;
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
 fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap()
-}
-
-/// Run `f` on this thread's loop, on virtual time, under a limit of `secs` of loop time.
-fn run<T: 'static>(secs: u32, f: impl std::future::Future<Output = T> + 'static) -> T {
-    get_event_loop().use_virtual_time(true);
-    let r = uasyncio::run(async move { wait_for_ms(async move { Ok(f.await) }, secs * 1000).await });
-    get_event_loop().use_virtual_time(false);
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("test did not finish within its {secs} s limit: {e}"),
-    }
 }
 
 fn spawn<T: 'static>(f: impl std::future::Future<Output = T> + 'static) -> Task<T> {
