@@ -100,7 +100,9 @@ impl Drop for Children {
 ///
 /// **Cancellation:** cancelling the gathering task cancels every unfinished sub-task and
 /// returns `Err(Error::Cancelled)` at once (a sub-task that ignores the cancel and fails later
-/// is reported as above).
+/// is reported as above). A cancel that reaches the gathering task in the same pass as the
+/// last sub-task finished wins too, as in MicroPython: the sub-tasks' outputs are dropped
+/// (keep their [`Task`](crate::Task) handles and await those by `&mut` to keep them).
 ///
 /// **Dropping** the future (before or while it waits, e.g. in a `select`) cancels nothing:
 /// the sub-tasks were created as tasks when `gather` was called and **keep running**, as a

@@ -50,6 +50,15 @@ pub struct WaitFor<T> {
 /// rule for a task awaiting a task), which has one already, and `wait_for` still returns
 /// `Err(Error::Timeout)` once it has finished.
 ///
+/// **A cancel that races the inner task's end:** if the inner task finishes in the same pass
+/// of the loop as the cancel of the task calling `wait_for` reaches it (the item the inner
+/// future waited for arrived, then the cancel, before the caller ran again), the cancel wins,
+/// as in MicroPython: `Err(Error::Cancelled)`, and the inner task's output is dropped with
+/// it. An inner future that must not lose what it took (a queue item, bytes read from a
+/// stream) should put it somewhere the caller keeps (an `Rc<Cell<Option<T>>>` it fills)
+/// rather than only in its output; or the caller awaits a [`Task`](crate::Task) by `&mut`
+/// with its own timer, which keeps the output (see [`Task`](crate::Task)).
+///
 /// **Dropping** the future cancels nothing: `aw` runs as a task of its own (made when
 /// `wait_for` was called) and **keeps running** without a deadline, as a task whose `Task`
 /// handle is dropped does; the timer is taken out of the heap. Cancel the calling task
@@ -89,6 +98,10 @@ where
 }
 
 /// As [`wait_for`], with the timeout in milliseconds (MicroPython's extension).
+///
+/// Cancellation and dropping: as [`wait_for`] (the same [`WaitFor`] future): a cancel before
+/// the timeout cancels the inner task and gives `Err(Error::Cancelled)` at once; dropping the
+/// future cancels nothing, the inner task runs on without a deadline.
 ///
 /// ```
 /// use uasyncio::{run, sleep_ms, wait_for_ms};

@@ -42,6 +42,37 @@ use crate::scheduler;
 /// cancel to the awaited task and keeps waiting for it; it gets the awaited task's outcome
 /// (`Err(Cancelled)` unless that task swallowed the cancel).
 ///
+/// **A cancel that races the awaited task's end:** when the awaited task has already
+/// finished (its end woke the awaiter) and the awaiter is cancelled before it runs again,
+/// there is nothing left to forward to, and the cancel wins, as in MicroPython (a task
+/// "already made ready still gets CancelledError"): the await gives `Err(Cancelled)`.
+/// `t.await` then drops the output with the handle; awaiting `&mut t` keeps the handle, and
+/// awaiting it again gives the output:
+///
+/// ```
+/// use std::rc::Rc;
+/// use uasyncio::{create_task, run, sleep_ms, Error, Queue};
+/// run(async {
+///     let q = Rc::new(Queue::<u32>::new(1));
+///     let q2 = q.clone();
+///     let mut inner = create_task(async move { q2.get().await });
+///     let outer = create_task(async move {
+///         match (&mut inner).await {
+///             // Cancelled after `inner` took the item: the item is still in `inner`.
+///             Err(Error::Cancelled) => Ok(Some(inner.await?)),
+///             r => r.map(|_| None),
+///         }
+///     });
+///     sleep_ms(1).await?; // both wait now
+///     q.put_nowait(7)?;
+///     sleep_ms(0).await?; // `inner` takes the item and ends, which makes `outer` ready...
+///     outer.cancel()?; // ...and `outer` is cancelled before it runs again
+///     assert_eq!(outer.await?, Some(7));
+///     Ok(())
+/// })
+/// .unwrap();
+/// ```
+///
 /// ```
 /// use uasyncio::{create_task, run, sleep_ms};
 /// let out = run(async {
