@@ -328,7 +328,8 @@ impl LinkState {
 
     /// Waits until the link is down; returns at once if it is.
     ///
-    /// **Cancellation:** as [`wait_up`](Self::wait_up).
+    /// **Cancellation:** as [`wait_up`](Self::wait_up): `Err(Cancelled)`, nothing else
+    /// changes. **Dropping** the future leaves the wait with no effect.
     /// ```
     /// use uasyncio_cellular::link::{Supervisor, SupervisorConfig};
     /// use uasyncio_cellular::modem::{Modem, ModemConfig};

@@ -676,7 +676,9 @@ impl MessageQueue {
     /// One receiving task at a time (a second concurrent receiver gets `RuntimeError`).
     ///
     /// **Cancellation:** returns `Err(Cancelled)`; no message is lost (a message that arrived
-    /// meanwhile stays queued for the next receive).
+    /// meanwhile stays queued for the next receive). **Dropping** the future loses nothing
+    /// either: a message is taken out only in the poll that returns it, and the receiver's
+    /// place goes to the next receive.
     pub async fn recv_into(&self, buf: &mut [u8]) -> Result<usize> {
         loop {
             if let Some(len) = self.try_recv_into(buf)? {
@@ -687,7 +689,8 @@ impl MessageQueue {
     }
 
     /// Waits for the next message and returns it in a new `Vec`. Same rules as
-    /// [`recv_into`](Self::recv_into).
+    /// [`recv_into`](Self::recv_into), cancellation and dropping included: a message is taken
+    /// out only in the poll that returns it.
     pub async fn recv(&self) -> Result<Vec<u8>> {
         let mut buf = Vec::new();
         buf.try_reserve_exact(self.item_size).map_err(|_| Error::Os(12))?;
