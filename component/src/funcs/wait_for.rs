@@ -56,8 +56,7 @@ pub struct WaitFor<T> {
 /// as in MicroPython: `Err(Error::Cancelled)`, and the inner task's output is dropped with
 /// it. An inner future that must not lose what it took (a queue item, bytes read from a
 /// stream) should put it somewhere the caller keeps (an `Rc<Cell<Option<T>>>` it fills)
-/// rather than only in its output; or the caller awaits a [`Task`](crate::Task) by `&mut`
-/// with its own timer, which keeps the output (see [`Task`](crate::Task)).
+/// rather than only in its output.
 ///
 /// **Dropping** the future cancels nothing: `aw` runs as a task of its own (made when
 /// `wait_for` was called) and **keeps running** without a deadline, as a task whose `Task`
