@@ -102,7 +102,7 @@ impl Drop for Children {
 /// returns `Err(Error::Cancelled)` at once (a sub-task that ignores the cancel and fails later
 /// is reported as above). A cancel that reaches the gathering task in the same pass as the
 /// last sub-task finished wins too, as in MicroPython: the sub-tasks' outputs are dropped
-/// (keep their [`Task`](crate::Task) handles and await those by `&mut` to keep them).
+/// (keep their [`Task`] handles and await those by `&mut` to keep them).
 ///
 /// **Dropping** the future (before or while it waits, e.g. in a `select`) cancels nothing:
 /// the sub-tasks were created as tasks when `gather` was called and **keep running**, as a
