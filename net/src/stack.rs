@@ -420,7 +420,8 @@ impl Stack {
     /// IP datagram.
     pub fn new<D: NetDevice + 'static>(mut device: D, cfg: StackConfig) -> Result<Stack> {
         check_sizes(&cfg)?;
-        let hw = match device.capabilities().medium {
+        let caps = device.capabilities();
+        let hw = match caps.medium {
             Medium::Ethernet => {
                 let mac = EthernetAddress(cfg.mac);
                 if !mac.is_unicast() {
@@ -449,7 +450,6 @@ impl Stack {
         // smoltcp takes the link header out of the device's MTU (underflowing below it) and
         // the IP and TCP headers out of what is left (underflowing when the MSS would be
         // negative): a device too small for an IP datagram is refused here.
-        let caps = device.capabilities();
         let link_header = if caps.medium == Medium::Ethernet {
             ETHERNET_HEADER
         } else {
